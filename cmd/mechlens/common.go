@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/internal/modelspec"
+	"github.com/mechlens/mechlens/internal/tensor"
+	"github.com/mechlens/mechlens/weights"
+)
+
+// modelFlags are the flags of every command that loads a model.
+type modelFlags struct {
+	spec    string
+	seed    uint64
+	threads int
+	process string
+}
+
+// analysisProcessing is what lens-style commands apply unless --process says otherwise: the
+// anchored-bias paper's setting (TransformerLens's defaults without fold_value_biases).
+const analysisProcessing = "fold_ln,center_writing_weights,center_unembed"
+
+// addModelFlags adds --model, --seed, --threads and --process (default process: the weight
+// processing this command applies unless told otherwise; "" means raw weights).
+func addModelFlags(c *cli.Command, process string) *modelFlags {
+	f := &modelFlags{}
+	c.Flags.StringVar(&f.spec, "model", "", "model: a local folder, a hub name (gpt2, gpt2-medium, owner/name@rev) or random:NAME (default: the embedded model)")
+	c.Flags.Uint64Var(&f.seed, "seed", 0, "seed of random: models")
+	c.Flags.IntVar(&f.threads, "threads", 0, "threads for matrix products (default: all cores)")
+	c.Flags.StringVar(&f.process, "process", process, "weight processing, comma-separated (fold_ln, center_writing_weights, center_unembed, fold_value_biases); 'none' for raw weights")
+	return f
+}
+
+// open loads the model, applies the processing and sets the thread count.
+func (f *modelFlags) open(ctx context.Context, io *cli.IO) (*gpt2.Model, error) {
+	tensor.SetThreads(f.threads)
+	h := weights.HubFromEnv()
+	if io.ErrTTY {
+		h.Progress = io.Err
+	}
+	m, err := modelspec.Open(ctx, f.spec, modelspec.Options{Seed: f.seed, Hub: h})
+	if err != nil {
+		return nil, err
+	}
+	if steps := f.steps(); len(steps) > 0 {
+		if err := m.Process(steps...); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (f *modelFlags) steps() []string {
+	if f.process == "" || f.process == "none" {
+		return nil
+	}
+	return strings.Split(f.process, ",")
+}
+
+// name is how outputs identify the model.
+func (f *modelFlags) name() string {
+	if f.spec == "" {
+		return modelspec.DefaultName
+	}
+	if strings.HasPrefix(f.spec, "random:") {
+		return fmt.Sprintf("%s (seed %d)", f.spec, f.seed)
+	}
+	return f.spec
+}
+
+// promptIDs tokenizes a prompt, or parses --ids "1,2,3" when given; an empty prompt or one
+// longer than the context is an error.
+func promptIDs(m *gpt2.Model, prompt, ids string, bos bool) ([]int, error) {
+	var out []int
+	switch {
+	case ids != "":
+		for _, s := range strings.Split(ids, ",") {
+			var id int
+			if _, err := fmt.Sscan(strings.TrimSpace(s), &id); err != nil {
+				return nil, cli.Usagef("--ids: %q is not a token id", s)
+			}
+			out = append(out, id)
+		}
+	case m.Tokenizer == nil:
+		return nil, fmt.Errorf("this model has no tokenizer: pass --ids")
+	default:
+		out = m.Tokenizer.Encode(prompt)
+	}
+	if bos {
+		if m.Tokenizer == nil || m.Tokenizer.EOT() < 0 {
+			return nil, fmt.Errorf("--bos: this model has no <|endoftext|> token")
+		}
+		out = append([]int{m.Tokenizer.EOT()}, out...)
+	}
+	if len(out) == 0 {
+		return nil, cli.Usagef("the prompt is empty")
+	}
+	if len(out) > m.Config.NCtx {
+		return nil, fmt.Errorf("the prompt has %d tokens, more than the model's context of %d", len(out), m.Config.NCtx)
+	}
+	for _, id := range out {
+		if id < 0 || id >= m.Config.DVocab {
+			return nil, fmt.Errorf("token id %d is outside the vocabulary [0, %d)", id, m.Config.DVocab)
+		}
+	}
+	return out, nil
+}
+
+// oneArg returns the single positional argument (or stdin's content for "-").
+func oneArg(args []string, what string) (string, error) {
+	if len(args) != 1 {
+		return "", cli.Usagef("want exactly one %s, got %d arguments", what, len(args))
+	}
+	if args[0] == "-" {
+		b, err := os.ReadFile("/dev/stdin")
+		return string(b), err
+	}
+	return args[0], nil
+}

@@ -1,0 +1,450 @@
+package gpt2
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/mechlens/mechlens/internal/tensor"
+)
+
+// Tensor is one activation of one sequence: TransformerLens's shape with the batch
+// dimension dropped, row-major.
+type Tensor struct {
+	Shape []int
+	Data  []float32
+}
+
+// Cache maps hook names to the activations a run kept.
+type Cache map[string]Tensor
+
+// Activation is handed to a hook at its point in the forward pass. Data is live: a hook that
+// writes to it changes what the rest of the pass computes (ablation, patching, steering).
+type Activation struct {
+	Name  string
+	Seq   int // which sequence of the batch
+	Shape []int
+	Data  []float32
+}
+
+// HookFunc reads or edits an activation in flight.
+type HookFunc func(a Activation)
+
+// Hook attaches a HookFunc to one hook point for one run only (hooks are never global).
+type Hook struct {
+	Name string
+	Fn   HookFunc
+}
+
+// LogitMode says which positions need logits: the unembedding is the largest product of
+// a short prompt, so audits ask for the last position only.
+type LogitMode int
+
+const (
+	LogitsAll  LogitMode = iota // [T, V] per sequence
+	LogitsLast                  // [V] per sequence: the last position
+	LogitsNone                  // no unembedding
+)
+
+// RunOptions choose what a run computes, keeps and changes.
+type RunOptions struct {
+	Logits LogitMode
+	// Cache lists the hook names to keep (exact names; see MatchHooks for globs). Nothing
+	// else is kept.
+	Cache []string
+	// Hooks run at their point in forward order; several on one point run in the given order.
+	Hooks []Hook
+	// StartLayer and StartResid start the pass at block StartLayer's resid_pre, given per
+	// sequence as [T, D] (the token ids are then used only for their count).
+	StartLayer int
+	StartResid [][]float32
+	// StopLayer > 0 stops before block StopLayer: no final layer norm and no logits;
+	// Result.Resid holds that block's resid_pre.
+	StopLayer int
+	// Past continues sequences from a KV cache (one per sequence); it is extended in place.
+	Past []*KVCache
+}
+
+// Result of a run, per sequence.
+type Result struct {
+	Logits [][]float32 // [T, V] or [V] per sequence, as RunOptions.Logits asked
+	Cache  []Cache     // per sequence, only the names asked for
+	Resid  [][]float32 // [T, D] per sequence: the residual stream where the pass stopped
+}
+
+// Run is the forward pass over a ragged batch: each sequence runs as if it were alone
+// (no padding exists inside), so a sequence's numbers do not depend on its batch-mates.
+func (m *Model) Run(seqs [][]int, o RunOptions) (*Result, error) {
+	c := m.Config
+	if len(seqs) == 0 {
+		return nil, fmt.Errorf("gpt2: no sequences to run")
+	}
+	stop := c.NLayers
+	if o.StopLayer > 0 {
+		if o.StopLayer > c.NLayers {
+			return nil, fmt.Errorf("gpt2: stop layer %d is past the last block (%d layers)", o.StopLayer, c.NLayers)
+		}
+		stop = o.StopLayer
+	}
+	if o.StartLayer < 0 || o.StartLayer > stop {
+		return nil, fmt.Errorf("gpt2: start layer %d outside [0, %d]", o.StartLayer, stop)
+	}
+	if o.StartLayer > 0 && len(o.StartResid) != len(seqs) {
+		return nil, fmt.Errorf("gpt2: start layer %d needs a residual stream for each of %d sequences", o.StartLayer, len(seqs))
+	}
+	if o.Past != nil && len(o.Past) != len(seqs) {
+		return nil, fmt.Errorf("gpt2: %d KV caches for %d sequences", len(o.Past), len(seqs))
+	}
+	r := &run{m: m, o: o, hooks: map[string][]HookFunc{}, keep: map[string]bool{}}
+	for _, h := range o.Hooks {
+		r.hooks[h.Name] = append(r.hooks[h.Name], h.Fn)
+	}
+	for _, n := range o.Cache {
+		r.keep[n] = true
+	}
+	r.off = make([]int, len(seqs)+1)
+	for s, ids := range seqs {
+		if len(ids) == 0 {
+			return nil, fmt.Errorf("gpt2: sequence %d is empty", s)
+		}
+		past := 0
+		if o.Past != nil && o.Past[s] != nil {
+			past = o.Past[s].Len()
+		}
+		if past+len(ids) > c.NCtx {
+			return nil, fmt.Errorf("gpt2: sequence %d has %d tokens, more than the context of %d", s, past+len(ids), c.NCtx)
+		}
+		for t, id := range ids {
+			if id < 0 || id >= c.DVocab {
+				return nil, fmt.Errorf("gpt2: sequence %d position %d: token id %d outside the vocabulary [0, %d)", s, t, id, c.DVocab)
+			}
+		}
+		if o.StartLayer > 0 && len(o.StartResid[s]) != len(ids)*c.DModel {
+			return nil, fmt.Errorf("gpt2: start residual of sequence %d has %d values, want %d×%d", s, len(o.StartResid[s]), len(ids), c.DModel)
+		}
+		r.off[s+1] = r.off[s] + len(ids)
+	}
+	r.seqs = seqs
+	r.res = &Result{Cache: make([]Cache, len(seqs))}
+	for s := range r.res.Cache {
+		r.res.Cache[s] = Cache{}
+	}
+	r.forward(stop)
+	for _, n := range o.Cache {
+		if _, ok := r.res.Cache[0][n]; !ok {
+			return nil, fmt.Errorf("gpt2: hook point %q is not computed by this run", n)
+		}
+	}
+	return r.res, nil
+}
+
+// run holds the state of one forward pass.
+type run struct {
+	m     *Model
+	o     RunOptions
+	seqs  [][]int
+	off   []int // [S+1] first row of each sequence in the ragged batch
+	hooks map[string][]HookFunc
+	keep  map[string]bool
+	res   *Result
+}
+
+func (r *run) wants(name string) bool { return r.keep[name] || r.hooks[name] != nil }
+
+// rows marks a token-major activation buf [N, width] (shape per token: inner) as reached:
+// hooks edit each sequence's rows, then the cache copies them.
+func (r *run) rows(name string, buf []float32, inner ...int) {
+	if !r.wants(name) {
+		return
+	}
+	w := 1
+	for _, d := range inner {
+		w *= d
+	}
+	for s := range r.seqs {
+		T := r.off[s+1] - r.off[s]
+		r.point(name, s, append([]int{T}, inner...), buf[r.off[s]*w:r.off[s+1]*w])
+	}
+}
+
+// point runs the hooks of one sequence's activation, then caches it if asked.
+func (r *run) point(name string, s int, shape []int, data []float32) {
+	for _, f := range r.hooks[name] {
+		f(Activation{Name: name, Seq: s, Shape: shape, Data: data})
+	}
+	if r.keep[name] {
+		r.res.Cache[s][name] = Tensor{Shape: shape, Data: append([]float32(nil), data...)}
+	}
+}
+
+func (r *run) forward(stop int) {
+	m, c := r.m, r.m.Config
+	N, D, M := r.off[len(r.seqs)], c.DModel, c.DMLP
+	x := make([]float32, N*D) // [N, D] the residual stream
+	if r.o.StartLayer == 0 {
+		r.embed(x)
+	} else {
+		for s := range r.seqs {
+			copy(x[r.off[s]*D:], r.o.StartResid[s])
+		}
+	}
+	ln := make([]float32, N*D)   // [N, D] layer-norm output
+	scale := make([]float32, N)  // [N] layer-norm scale
+	q := make([]float32, N*D)    // [N, H, Dh]
+	k := make([]float32, N*D)    // [N, H, Dh]
+	v := make([]float32, N*D)    // [N, H, Dh]
+	z := make([]float32, N*D)    // [N, H, Dh]
+	out := make([]float32, N*D)  // [N, D] attn_out, then mlp_out
+	pre := make([]float32, N*M)  // [N, M]
+	post := make([]float32, N*M) // [N, M]
+	for l := r.o.StartLayer; l < stop; l++ {
+		b, pb, nm := &m.Params.Blocks[l], &m.layers[l], &m.names[l]
+		r.rows(nm.residPre, x, D)
+		r.layerNorm(ln, scale, x, b.Ln1W, b.Ln1B, nm.ln1Scale, nm.ln1Norm)
+		tensor.MatMul(q, ln, N, pb.wq, b.AttnB[0:D])
+		tensor.MatMul(k, ln, N, pb.wk, b.AttnB[D:2*D])
+		tensor.MatMul(v, ln, N, pb.wv, b.AttnB[2*D:3*D])
+		r.rows(nm.q, q, c.NHeads, c.DHead)
+		r.rows(nm.k, k, c.NHeads, c.DHead)
+		r.rows(nm.v, v, c.NHeads, c.DHead)
+		r.attention(l, z, q, k, v)
+		r.rows(nm.z, z, c.NHeads, c.DHead)
+		r.attnOut(l, out, z)
+		r.rows(nm.attnOut, out, D)
+		addInPlace(x, out)
+		r.rows(nm.residMid, x, D)
+		r.layerNorm(ln, scale, x, b.Ln2W, b.Ln2B, nm.ln2Scale, nm.ln2Norm)
+		tensor.MatMul(pre, ln, N, pb.win, b.FcB)
+		r.rows(nm.mlpPre, pre, M)
+		if c.Activation == "gelu" {
+			tensor.GeluErf(post, pre)
+		} else {
+			tensor.GeluTanh(post, pre)
+		}
+		r.rows(nm.mlpPost, post, M)
+		tensor.MatMul(out, post, N, pb.wout, b.ProjB)
+		r.rows(nm.mlpOut, out, D)
+		addInPlace(x, out)
+		r.rows(nm.residPost, x, D)
+	}
+	if stop < c.NLayers {
+		r.res.Resid = r.split(x, D)
+		return
+	}
+	r.layerNorm(ln, scale, x, m.Params.LnFW, m.Params.LnFB, HookLnFinalScale, HookLnFinalNormed)
+	r.res.Resid = r.split(x, D)
+	r.unembed(ln)
+}
+
+// embed writes token plus position embeddings into x [N, D].
+func (r *run) embed(x []float32) {
+	p, D := r.m.Params, r.m.Config.DModel
+	N := len(x) / D
+	tok := make([]float32, N*D) // [N, D]
+	pos := make([]float32, N*D) // [N, D]
+	for s, ids := range r.seqs {
+		past := 0
+		if r.o.Past != nil && r.o.Past[s] != nil {
+			past = r.o.Past[s].Len()
+		}
+		for t, id := range ids {
+			row := (r.off[s] + t) * D
+			copy(tok[row:row+D], p.WTE[id*D:(id+1)*D])
+			copy(pos[row:row+D], p.WPE[(past+t)*D:(past+t+1)*D])
+		}
+	}
+	r.rows(HookEmbed, tok, D)
+	r.rows(HookPosEmbed, pos, D)
+	for i := range x {
+		x[i] = tok[i] + pos[i]
+	}
+}
+
+// layerNorm sets out [N, D] = (x − mean)/scale · w + b row by row, with scale =
+// √(var + eps) [N]; statistics in float64.
+func (r *run) layerNorm(out, scale, x, w, b []float32, scaleName, normName string) {
+	D := r.m.Config.DModel
+	eps := float64(r.m.Config.LNEps)
+	for i := range scale {
+		xi := x[i*D : (i+1)*D]
+		var sum float64
+		for _, v := range xi {
+			sum += float64(v)
+		}
+		mean := sum / float64(D)
+		var ss float64
+		for _, v := range xi {
+			d := float64(v) - mean
+			ss += d * d
+		}
+		sc := math.Sqrt(ss/float64(D) + eps)
+		scale[i] = float32(sc)
+		inv := 1 / sc
+		oi := out[i*D : (i+1)*D]
+		for j, v := range xi {
+			oi[j] = float32((float64(v)-mean)*inv)*w[j] + b[j]
+		}
+	}
+	r.rows(scaleName, scale, 1)
+	r.rows(normName, out, D)
+}
+
+// attention fills z [N, H, Dh] from q, k, v [N, H, Dh]: per sequence and head, scores =
+// q·kᵀ/√Dh with the causal mask, pattern = softmax(scores), z = pattern·v. With a KV cache,
+// keys and values of earlier steps are prepended.
+func (r *run) attention(l int, z, q, k, v []float32) {
+	c, nm := r.m.Config, &r.m.names[l]
+	H, Dh, D := c.NHeads, c.DHead, c.DModel
+	alpha := float32(1 / math.Sqrt(float64(Dh)))
+	for s := range r.seqs {
+		o0, T := r.off[s], r.off[s+1]-r.off[s]
+		keys, vals, past := k[o0*D:(o0+T)*D], v[o0*D:(o0+T)*D], 0 // [Tk, D]
+		if r.o.Past != nil && r.o.Past[s] != nil {
+			kv := r.o.Past[s]
+			past = kv.Len()
+			keys, vals = kv.append(l, keys, vals)
+		}
+		Tk := past + T
+		att := make([]float32, H*T*Tk) // [H, T, Tk] scores, then pattern
+		qs, zs := q[o0*D:], z[o0*D:]
+		parallelFor(H, func(h int) {
+			a := att[h*T*Tk : (h+1)*T*Tk]
+			tensor.Gemm(false, true, T, Tk, Dh, alpha, qs[h*Dh:], D, keys[h*Dh:], D, 0, a, Tk)
+			for t := 0; t < T; t++ {
+				row := a[t*Tk : (t+1)*Tk]
+				for j := past + t + 1; j < Tk; j++ {
+					row[j] = float32(math.Inf(-1))
+				}
+			}
+		})
+		r.point2(nm.scores, s, []int{H, T, Tk}, att)
+		parallelFor(H, func(h int) {
+			for t := 0; t < T; t++ {
+				tensor.SoftmaxInPlace(att[(h*T+t)*Tk : (h*T+t+1)*Tk])
+			}
+		})
+		r.point2(nm.pattern, s, []int{H, T, Tk}, att)
+		parallelFor(H, func(h int) {
+			tensor.Gemm(false, false, T, Dh, Tk, 1, att[h*T*Tk:], Tk, vals[h*Dh:], D, 0, zs[h*Dh:], D)
+		})
+	}
+}
+
+// point2 is point for an activation held per sequence, skipped when nobody wants it.
+func (r *run) point2(name string, s int, shape []int, data []float32) {
+	if r.wants(name) {
+		r.point(name, s, shape, data)
+	}
+}
+
+// attnOut sets out [N, D] = z·W_O + b_O. When hook_result is wanted, each head's output
+// [N, H, D] is computed, hooked, and summed instead.
+func (r *run) attnOut(l int, out, z []float32) {
+	c, b, pb, nm := r.m.Config, &r.m.Params.Blocks[l], &r.m.layers[l], &r.m.names[l]
+	if !r.wants(nm.result) {
+		tensor.MatMul(out, z, len(z)/c.DModel, pb.wo, b.AttnProjB)
+		return
+	}
+	H, Dh, D := c.NHeads, c.DHead, c.DModel
+	N := len(z) / D
+	res := make([]float32, N*H*D) // [N, H, D]
+	parallelFor(H, func(h int) {
+		// result[:, h, :] = z[:, h, :] · W_O[h] where W_O[h] = rows h·Dh.. of c_proj
+		tensor.Gemm(false, false, N, D, Dh, 1, z[h*Dh:], D, b.AttnProjW[h*Dh*D:], D, 0, res[h*D:], H*D)
+	})
+	r.rows(nm.result, res, H, D)
+	for i := 0; i < N; i++ {
+		oi := out[i*D : (i+1)*D]
+		copy(oi, b.AttnProjB)
+		for h := 0; h < H; h++ {
+			addInPlace(oi, res[(i*H+h)*D:(i*H+h+1)*D])
+		}
+	}
+}
+
+// unembed computes the logits the run asked for from the final normalized stream [N, D].
+func (r *run) unembed(ln []float32) {
+	c, p := r.m.Config, r.m.Params
+	D, V := c.DModel, c.DVocab
+	S := len(r.seqs)
+	switch r.o.Logits {
+	case LogitsNone:
+		return
+	case LogitsLast:
+		last := make([]float32, S*D) // [S, D]
+		for s := range r.seqs {
+			copy(last[s*D:], ln[(r.off[s+1]-1)*D:r.off[s+1]*D])
+		}
+		lg := make([]float32, S*V) // [S, V]
+		tensor.MatMul(lg, last, S, r.m.unembed, p.LMHeadB)
+		r.res.Logits = make([][]float32, S)
+		for s := range r.seqs {
+			r.res.Logits[s] = lg[s*V : (s+1)*V : (s+1)*V]
+		}
+	default:
+		N := len(ln) / D
+		lg := make([]float32, N*V) // [N, V]
+		tensor.MatMul(lg, ln, N, r.m.unembed, p.LMHeadB)
+		r.rows(HookLogits, lg, V)
+		r.res.Logits = r.split(lg, V)
+	}
+}
+
+// split cuts a token-major buffer [N, w] into per-sequence slices [T, w].
+func (r *run) split(buf []float32, w int) [][]float32 {
+	out := make([][]float32, len(r.seqs))
+	for s := range r.seqs {
+		out[s] = buf[r.off[s]*w : r.off[s+1]*w : r.off[s+1]*w]
+	}
+	return out
+}
+
+func addInPlace(dst, src []float32) {
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// parallelFor runs f(0..n-1) on up to tensor.Threads() goroutines. Each index is computed
+// by one goroutine in a fixed order, so results do not depend on the thread count.
+func parallelFor(n int, f func(i int)) {
+	w := min(tensor.Threads(), n)
+	if w <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < w; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += w {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Unpad turns a padded batch (Hugging Face's input_ids with attention_mask, left or right
+// padding) into the ragged batch Run takes: padded positions are dropped, so they can
+// never influence a real one, and positions count real tokens only.
+func Unpad(ids, mask [][]int) ([][]int, error) {
+	if len(mask) != len(ids) {
+		return nil, fmt.Errorf("gpt2: attention mask has %d rows for %d sequences", len(mask), len(ids))
+	}
+	out := make([][]int, len(ids))
+	for s := range ids {
+		if len(mask[s]) != len(ids[s]) {
+			return nil, fmt.Errorf("gpt2: attention mask row %d has %d entries for %d tokens", s, len(mask[s]), len(ids[s]))
+		}
+		for t, id := range ids[s] {
+			if mask[s][t] != 0 {
+				out[s] = append(out[s], id)
+			}
+		}
+	}
+	return out, nil
+}

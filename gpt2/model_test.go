@@ -1,0 +1,327 @@
+package gpt2
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mechlens/mechlens/internal/tensor"
+	"github.com/mechlens/mechlens/weights"
+)
+
+const smallVocab = "../testdata/tiny-gpt2-small-vocab"
+
+func TestProcessingMatchesTransformerLens(t *testing.T) {
+	m := loadFixture(t, smallVocab)
+	if err := m.Process(FoldLN, CenterWritingWeights, CenterUnembed, FoldValueBiases); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := weights.OpenSafetensors(filepath.Join(smallVocab, "reference", "processed-weights.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	got := m.TLWeights()
+	for _, name := range ref.Names() {
+		want, _ := ref.Float32(name)
+		info, _ := ref.Info(name)
+		g, ok := got[name]
+		if !ok {
+			t.Errorf("%s: not exported", name)
+			continue
+		}
+		if !slices.Equal(g.Shape, info.Shape) {
+			t.Errorf("%s: shape %v, want %v", name, g.Shape, info.Shape)
+			continue
+		}
+		if d, at := maxAbsDiff(g.Data, want); d > 1e-5 {
+			t.Errorf("%s: max |diff| %.3g at %d", name, d, at)
+		}
+	}
+}
+
+// Processing changes weights, not what the model predicts.
+func TestProcessingKeepsProbabilities(t *testing.T) {
+	for _, steps := range [][]string{
+		{FoldLN}, {FoldLN, CenterWritingWeights}, {CenterUnembed}, {FoldValueBiases},
+		{FoldLN, CenterWritingWeights, CenterUnembed, FoldValueBiases},
+	} {
+		raw := loadFixture(t, smallVocab)
+		proc := loadFixture(t, smallVocab)
+		if err := proc.Process(steps...); err != nil {
+			t.Fatal(err)
+		}
+		ids := []int{811, 85, 179, 236, 181, 3, 999}
+		a := mustRun(t, raw, ids, RunOptions{})
+		b := mustRun(t, proc, ids, RunOptions{})
+		V := raw.Config.DVocab
+		for pos := 0; pos < len(ids); pos++ {
+			pa, pb := softmax64(a.Logits[0][pos*V:(pos+1)*V]), softmax64(b.Logits[0][pos*V:(pos+1)*V])
+			for i := range pa {
+				if math.Abs(pa[i]-pb[i]) > 2e-6 {
+					t.Fatalf("%v: position %d token %d: p %g vs raw %g", steps, pos, i, pb[i], pa[i])
+				}
+			}
+		}
+	}
+}
+
+func TestProcessErrors(t *testing.T) {
+	m := loadFixture(t, smallVocab)
+	for _, tc := range []struct {
+		steps []string
+		want  string
+	}{
+		{[]string{"fold_everything"}, `unknown weight processing "fold_everything"`},
+		{[]string{CenterWritingWeights}, "center_writing_weights needs fold_ln"},
+	} {
+		if err := m.Process(tc.steps...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Process(%v) = %v, want %q", tc.steps, err, tc.want)
+		}
+	}
+	if err := m.Process(FoldLN); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Process(FoldLN); err == nil || !strings.Contains(err.Error(), "already applied") {
+		t.Errorf("second fold_ln: %v", err)
+	}
+}
+
+func softmax64(x []float32) []float64 {
+	lse := logSumExp(x)
+	p := make([]float64, len(x))
+	for i, v := range x {
+		p[i] = math.Exp(float64(v) - lse)
+	}
+	return p
+}
+
+func mustRun(t testing.TB, m *Model, ids []int, o RunOptions) *Result {
+	t.Helper()
+	r, err := m.Run([][]int{ids}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// A sequence's numbers do not depend on its batch-mates: a ragged batch equals one-by-one
+// runs bitwise, and so does every thread count.
+func TestBatchEqualsOneByOne(t *testing.T) {
+	m := NewModel(Presets["distilgpt2"].shrunk(), RandomParams(Presets["distilgpt2"].shrunk(), 7), nil)
+	seqs := [][]int{{1, 2, 3, 4, 5, 6, 7}, {9}, {400, 30, 2, 2, 2, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22}}
+	defer tensor.SetThreads(tensor.Threads())
+	for _, threads := range []int{1, 2} {
+		tensor.SetThreads(threads)
+		batch, err := m.Run(seqs, RunOptions{Cache: []string{Pattern(1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s, ids := range seqs {
+			tensor.SetThreads(1)
+			one := mustRun(t, m, ids, RunOptions{Cache: []string{Pattern(1)}})
+			tensor.SetThreads(threads)
+			if !slices.Equal(batch.Logits[s], one.Logits[0]) {
+				t.Errorf("threads %d: sequence %d: batched logits differ from a run alone", threads, s)
+			}
+			if !slices.Equal(batch.Cache[s][Pattern(1)].Data, one.Cache[0][Pattern(1)].Data) {
+				t.Errorf("threads %d: sequence %d: batched pattern differs", threads, s)
+			}
+		}
+	}
+}
+
+// shrunk keeps a preset's proportions at a size tests can afford.
+func (c Config) shrunk() Config {
+	c.NLayers, c.DModel, c.NHeads, c.DHead, c.DMLP, c.NCtx, c.DVocab = 3, 48, 4, 12, 192, 64, 500
+	return c
+}
+
+func TestUnpad(t *testing.T) {
+	ids := [][]int{{0, 0, 5, 6}, {7, 8, 9, 0}}
+	mask := [][]int{{0, 0, 1, 1}, {1, 1, 1, 0}}
+	got, err := Unpad(ids, mask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]int{{5, 6}, {7, 8, 9}}; !slices.EqualFunc(got, want, slices.Equal[[]int]) {
+		t.Errorf("Unpad = %v, want %v", got, want)
+	}
+	if _, err := Unpad(ids, [][]int{{1, 1, 1}}); err == nil {
+		t.Error("Unpad accepted a mask of the wrong shape")
+	}
+	if _, err := Unpad([][]int{{1, 2}}, [][]int{{1, 0}, {1, 1}}); err == nil {
+		t.Error("Unpad accepted a mask with more rows")
+	}
+}
+
+func TestHooksEditInFlight(t *testing.T) {
+	m := loadFixture(t, smallVocab)
+	ids := []int{811, 85, 179, 236, 181}
+	base := mustRun(t, m, ids, RunOptions{Cache: []string{MLPOut(0), ResidPost(1)}})
+
+	// Zero-ablating MLP 0 removes exactly its output from every later residual stream.
+	abl := mustRun(t, m, ids, RunOptions{
+		Cache: []string{MLPOut(0), ResidPost(0)},
+		Hooks: []Hook{{MLPOut(0), func(a Activation) { clear(a.Data) }}},
+	})
+	if got := abl.Cache[0][MLPOut(0)].Data; slices.ContainsFunc(got, func(v float32) bool { return v != 0 }) {
+		t.Error("cache did not see the ablated mlp_out")
+	}
+	if slices.Equal(abl.Logits[0], base.Logits[0]) {
+		t.Error("ablating MLP 0 did not change the logits")
+	}
+
+	// Patching resid_pre of block 1 with the clean run's value restores the clean logits.
+	other := []int{5, 6, 7, 8, 9}
+	clean := mustRun(t, m, ids, RunOptions{Cache: []string{ResidPre(1)}})
+	patched := mustRun(t, m, other, RunOptions{Hooks: []Hook{{ResidPre(1), func(a Activation) {
+		copy(a.Data, clean.Cache[0][ResidPre(1)].Data)
+	}}}})
+	if !slices.Equal(patched.Logits[0], base.Logits[0]) {
+		t.Error("patching the whole residual stream before block 1 did not give the clean logits")
+	}
+
+	// Forcing head 0's pattern to attend to position 0 only sets z of head 0 to v at position 0.
+	H, Dh := m.Config.NHeads, m.Config.DHead
+	forced := mustRun(t, m, ids, RunOptions{
+		Cache: []string{V(0), Z(0), Pattern(0)},
+		Hooks: []Hook{{Pattern(0), func(a Activation) {
+			T, Tk := a.Shape[1], a.Shape[2]
+			for q := 0; q < T; q++ {
+				row := a.Data[q*Tk : (q+1)*Tk] // head 0
+				clear(row)
+				row[0] = 1
+			}
+		}}},
+	})
+	v, z := forced.Cache[0][V(0)].Data, forced.Cache[0][Z(0)].Data
+	for q := range ids {
+		for d := 0; d < Dh; d++ {
+			if got, want := z[q*H*Dh+d], v[d]; math.Abs(float64(got-want)) > 1e-6 {
+				t.Fatalf("z[%d, head 0, %d] = %g, want v[0, head 0, %d] = %g", q, d, got, d, want)
+			}
+		}
+	}
+}
+
+// hook_result, when asked for, sums (with b_O) to hook_attn_out.
+func TestHeadResultsSumToAttnOut(t *testing.T) {
+	m := loadFixture(t, smallVocab)
+	ids := []int{811, 85, 179, 236, 181}
+	r := mustRun(t, m, ids, RunOptions{Cache: []string{HeadResult(1), AttnOut(1)}})
+	res, out := r.Cache[0][HeadResult(1)], r.Cache[0][AttnOut(1)]
+	H, D := m.Config.NHeads, m.Config.DModel
+	if !slices.Equal(res.Shape, []int{len(ids), H, D}) {
+		t.Fatalf("hook_result shape %v", res.Shape)
+	}
+	for q := range ids {
+		for d := 0; d < D; d++ {
+			s := float64(m.Params.Blocks[1].AttnProjB[d])
+			for h := 0; h < H; h++ {
+				s += float64(res.Data[(q*H+h)*D+d])
+			}
+			if math.Abs(s-float64(out.Data[q*D+d])) > 1e-5 {
+				t.Fatalf("position %d dim %d: Σ heads + b_O = %g, attn_out = %g", q, d, s, out.Data[q*D+d])
+			}
+		}
+	}
+	plain := mustRun(t, m, ids, RunOptions{Cache: []string{AttnOut(1)}})
+	if d, _ := maxAbsDiff(plain.Cache[0][AttnOut(1)].Data, out.Data); d > 1e-5 {
+		t.Errorf("attn_out with hook_result differs by %g", d)
+	}
+}
+
+func TestStopAndStart(t *testing.T) {
+	m := loadFixture(t, smallVocab)
+	ids := []int{811, 85, 179, 236, 181}
+	full := mustRun(t, m, ids, RunOptions{Cache: []string{ResidPre(1)}})
+	half := mustRun(t, m, ids, RunOptions{StopLayer: 1})
+	if half.Logits != nil {
+		t.Error("a stopped run returned logits")
+	}
+	if !slices.Equal(half.Resid[0], full.Cache[0][ResidPre(1)].Data) {
+		t.Error("stopping before block 1 did not return its resid_pre")
+	}
+	rest := mustRun(t, m, ids, RunOptions{StartLayer: 1, StartResid: half.Resid})
+	if !slices.Equal(rest.Logits[0], full.Logits[0]) {
+		t.Error("starting from block 1's resid_pre did not give the full run's logits")
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	m := loadFixture(t, smallVocab)
+	long := make([]int, m.Config.NCtx+1)
+	for _, tc := range []struct {
+		seqs [][]int
+		o    RunOptions
+		want string
+	}{
+		{[][]int{long}, RunOptions{}, "sequence 0 has 65 tokens, more than the context of 64"},
+		{[][]int{{1, 1000}}, RunOptions{}, "sequence 0 position 1: token id 1000 outside the vocabulary [0, 1000)"},
+		{[][]int{{1}, {}}, RunOptions{}, "sequence 1 is empty"},
+		{nil, RunOptions{}, "no sequences"},
+		{[][]int{{1}}, RunOptions{StopLayer: 3}, "stop layer 3 is past the last block (2 layers)"},
+		{[][]int{{1}}, RunOptions{Cache: []string{"blocks.9.hook_resid_pre"}}, `hook point "blocks.9.hook_resid_pre" is not computed`},
+	} {
+		if _, err := m.Run(tc.seqs, tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Run: error %v, want %q", err, tc.want)
+		}
+	}
+}
+
+// Generation with a KV cache gives the logits of a full recompute at every step.
+func TestKVCacheEqualsRecompute(t *testing.T) {
+	m := loadFixture(t, smallVocab)
+	prompt := []int{811, 85, 179}
+	kv := m.NewKVCache()
+	seq := slices.Clone(prompt)
+	next := prompt
+	for step := 0; step < 6; step++ {
+		r, err := m.Run([][]int{next}, RunOptions{Logits: LogitsLast, Past: []*KVCache{kv}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := mustRun(t, m, seq, RunOptions{Logits: LogitsLast})
+		if d, at := maxAbsDiff(r.Logits[0], full.Logits[0]); d > 1e-5 {
+			t.Fatalf("step %d: cached logits differ by %g at %d", step, d, at)
+		}
+		id := Sampling{}.pick(full.Logits[0], nil)
+		seq = append(seq, id)
+		next = []int{id}
+	}
+	gen, err := m.Generate(prompt, 6, Sampling{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(gen, seq[len(prompt):]) {
+		t.Errorf("Generate = %v, want greedy %v", gen, seq[len(prompt):])
+	}
+}
+
+func TestSamplingIsSeededAndRespectsTopK(t *testing.T) {
+	m := loadFixture(t, smallVocab)
+	s := Sampling{Temperature: 1.5, TopK: 3, Seed: 42}
+	a, _ := m.Generate([]int{1, 2}, 10, s, false)
+	b, _ := m.Generate([]int{1, 2}, 10, s, false)
+	if !slices.Equal(a, b) {
+		t.Errorf("same seed gave %v and %v", a, b)
+	}
+	logits := []float32{0, 5, 4, 3, -1, 2}
+	seen := map[int]bool{}
+	rng := newTestRand()
+	for i := 0; i < 500; i++ {
+		seen[Sampling{Temperature: 1, TopK: 3}.pick(logits, rng)] = true
+		if id := (Sampling{Temperature: 1, TopP: 0.5}).pick(logits, rng); id != 1 {
+			t.Fatalf("top-p 0.5 picked %d; token 1 alone has p > 0.5", id)
+		}
+	}
+	if len(seen) != 3 || !seen[1] || !seen[2] || !seen[3] {
+		t.Errorf("top-k 3 sampled %v, want exactly {1, 2, 3}", seen)
+	}
+}
+
+func newTestRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }

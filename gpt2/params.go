@@ -1,0 +1,222 @@
+package gpt2
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Params holds a model's weights as Hugging Face stores them. Conv1D weights are [in, out],
+// so row i of ProjW is MLP neuron i's value vector and row t of the unembedding is token t's
+// direction in the residual stream.
+type Params struct {
+	WTE    []float32 // [V, D]  wte.weight
+	WPE    []float32 // [C, D]  wpe.weight
+	Blocks []Block
+	LnFW   []float32 // [D]     ln_f.weight
+	LnFB   []float32 // [D]     ln_f.bias
+	// LMHead is the unembedding when it is not tied to WTE ([V, D], lm_head.weight); nil
+	// when tied. Weight processing always unties it.
+	LMHead []float32
+	// LMHeadB is the unembedding bias b_U ([V]); nil in Hugging Face checkpoints, set by
+	// fold_ln (ln_f.bias · W_U).
+	LMHeadB []float32
+}
+
+// Block is one layer's weights.
+type Block struct {
+	Ln1W, Ln1B []float32 // [D]     h.{l}.ln_1.weight, .bias
+	AttnW      []float32 // [D, 3D] h.{l}.attn.c_attn.weight; columns q | k | v, each H×Dh
+	AttnB      []float32 // [3D]    h.{l}.attn.c_attn.bias
+	AttnProjW  []float32 // [D, D]  h.{l}.attn.c_proj.weight (W_O, rows are head-major H×Dh)
+	AttnProjB  []float32 // [D]     h.{l}.attn.c_proj.bias
+	Ln2W, Ln2B []float32 // [D]     h.{l}.ln_2.weight, .bias
+	FcW        []float32 // [D, M]  h.{l}.mlp.c_fc.weight (W_in)
+	FcB        []float32 // [M]     h.{l}.mlp.c_fc.bias
+	ProjW      []float32 // [M, D]  h.{l}.mlp.c_proj.weight (W_out; row i = value vector i)
+	ProjB      []float32 // [D]     h.{l}.mlp.c_proj.bias
+}
+
+// Unembed returns W_U as rows [V, D] (row t = W_U[:, t]).
+func (p *Params) Unembed() []float32 {
+	if p.LMHead != nil {
+		return p.LMHead
+	}
+	return p.WTE
+}
+
+// tensorSpec names one tensor of a checkpoint, its shape and where it lives in Params.
+type tensorSpec struct {
+	name  string
+	shape []int
+	dst   *[]float32
+}
+
+// specs lists every tensor of a Hugging Face GPT-2 checkpoint (without the optional
+// "transformer." prefix and without lm_head.weight), in the order Hugging Face writes them.
+func (p *Params) specs(c Config) []tensorSpec {
+	D, M, V := c.DModel, c.DMLP, c.DVocab
+	s := []tensorSpec{
+		{"wte.weight", []int{V, D}, &p.WTE},
+		{"wpe.weight", []int{c.NCtx, D}, &p.WPE},
+	}
+	for l := range p.Blocks {
+		b := &p.Blocks[l]
+		h := fmt.Sprintf("h.%d.", l)
+		s = append(s,
+			tensorSpec{h + "ln_1.weight", []int{D}, &b.Ln1W},
+			tensorSpec{h + "ln_1.bias", []int{D}, &b.Ln1B},
+			tensorSpec{h + "attn.c_attn.weight", []int{D, 3 * D}, &b.AttnW},
+			tensorSpec{h + "attn.c_attn.bias", []int{3 * D}, &b.AttnB},
+			tensorSpec{h + "attn.c_proj.weight", []int{D, D}, &b.AttnProjW},
+			tensorSpec{h + "attn.c_proj.bias", []int{D}, &b.AttnProjB},
+			tensorSpec{h + "ln_2.weight", []int{D}, &b.Ln2W},
+			tensorSpec{h + "ln_2.bias", []int{D}, &b.Ln2B},
+			tensorSpec{h + "mlp.c_fc.weight", []int{D, M}, &b.FcW},
+			tensorSpec{h + "mlp.c_fc.bias", []int{M}, &b.FcB},
+			tensorSpec{h + "mlp.c_proj.weight", []int{M, D}, &b.ProjW},
+			tensorSpec{h + "mlp.c_proj.bias", []int{D}, &b.ProjB},
+		)
+	}
+	return append(s,
+		tensorSpec{"ln_f.weight", []int{D}, &p.LnFW},
+		tensorSpec{"ln_f.bias", []int{D}, &p.LnFB})
+}
+
+// TensorSource is what a checkpoint reader offers: names, shapes and float32 data.
+type TensorSource interface {
+	Names() []string
+	Shape(name string) ([]int, bool)
+	Float32(name string) ([]float32, error)
+}
+
+// LoadParams reads every tensor of cfg from src, accepting names with or without the
+// "transformer." prefix and ignoring the attention-mask buffers. Missing, unexpected and
+// mis-shaped tensors are all listed in one error.
+func LoadParams(cfg Config, src TensorSource) (*Params, error) {
+	p := &Params{Blocks: make([]Block, cfg.NLayers)}
+	byName := map[string]string{} // name without prefix → name in file
+	var unexpected []string
+	for _, n := range src.Names() {
+		short := strings.TrimPrefix(n, "transformer.")
+		if strings.HasSuffix(short, ".attn.bias") || strings.HasSuffix(short, ".attn.masked_bias") {
+			continue
+		}
+		byName[short] = n
+	}
+	var missing, problems []string
+	specs := p.specs(cfg)
+	specs = append(specs, tensorSpec{"lm_head.weight", []int{cfg.DVocab, cfg.DModel}, &p.LMHead})
+	known := map[string]bool{}
+	for _, s := range specs {
+		known[s.name] = true
+		file, ok := byName[s.name]
+		if !ok {
+			if s.name != "lm_head.weight" {
+				missing = append(missing, s.name)
+			}
+			continue
+		}
+		shape, _ := src.Shape(file)
+		if !slices.Equal(shape, s.shape) {
+			problems = append(problems, fmt.Sprintf("%s has shape %v, want %v", file, shape, s.shape))
+			continue
+		}
+		data, err := src.Float32(file)
+		if err != nil {
+			return nil, err
+		}
+		*s.dst = data
+	}
+	for short, file := range byName {
+		if !known[short] {
+			unexpected = append(unexpected, file)
+		}
+	}
+	sort.Strings(unexpected)
+	if len(missing) > 0 {
+		problems = append(problems, "missing "+strings.Join(missing, ", "))
+	}
+	if len(unexpected) > 0 {
+		problems = append(problems, "unexpected "+strings.Join(unexpected, ", "))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	if p.LMHead != nil && slices.Equal(p.LMHead, p.WTE) {
+		p.LMHead = nil
+	}
+	return p, nil
+}
+
+// RandomParams initialises a model as Hugging Face's GPT2PreTrainedModel._init_weights does:
+// weights and embeddings normal(0, 0.02), residual projections (attn.c_proj, mlp.c_proj)
+// normal(0, 0.02/√(2·n_layers)), biases 0, layer norms weight 1 and bias 0. Each tensor
+// draws from its own stream seeded by (seed, tensor index), so the result does not depend
+// on the order or the parallelism of initialisation.
+func RandomParams(cfg Config, seed uint64) *Params {
+	p := &Params{Blocks: make([]Block, cfg.NLayers)}
+	specs := p.specs(cfg)
+	resid := 0.02 / math.Sqrt(2*float64(cfg.NLayers))
+	var wg sync.WaitGroup
+	for i, s := range specs {
+		n := 1
+		for _, d := range s.shape {
+			n *= d
+		}
+		*s.dst = make([]float32, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x := *s.dst
+			switch {
+			case strings.HasSuffix(s.name, "ln_1.weight"), strings.HasSuffix(s.name, "ln_2.weight"), s.name == "ln_f.weight":
+				for j := range x {
+					x[j] = 1
+				}
+			case len(s.shape) == 1: // biases
+			default:
+				std := 0.02
+				if strings.HasSuffix(s.name, "c_proj.weight") {
+					std = resid
+				}
+				r := rand.New(rand.NewPCG(seed, uint64(i)))
+				for j := range x {
+					x[j] = float32(r.NormFloat64() * std)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return p
+}
+
+// Clone returns a deep copy: edits made to the copy leave p untouched.
+func (p *Params) Clone(cfg Config) *Params {
+	q := &Params{Blocks: make([]Block, len(p.Blocks))}
+	ps, qs := p.specs(cfg), q.specs(cfg)
+	for i := range ps {
+		*qs[i].dst = slices.Clone(*ps[i].dst)
+	}
+	q.LMHead = slices.Clone(p.LMHead)
+	q.LMHeadB = slices.Clone(p.LMHeadB)
+	return q
+}
+
+// Named returns every tensor under its Hugging Face name (lm_head.weight only when untied),
+// for writing a checkpoint that transformers loads.
+func (p *Params) Named(cfg Config) (names []string, shapes [][]int, data [][]float32) {
+	for _, s := range p.specs(cfg) {
+		names, shapes, data = append(names, s.name), append(shapes, s.shape), append(data, *s.dst)
+	}
+	if p.LMHead != nil {
+		names = append(names, "lm_head.weight")
+		shapes = append(shapes, []int{cfg.DVocab, cfg.DModel})
+		data = append(data, p.LMHead)
+	}
+	return names, shapes, data
+}

@@ -1,0 +1,521 @@
+package gpt2
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mechlens/mechlens/internal/fsutil"
+)
+
+// Tokenizer is GPT-2's byte-level BPE: text is split at special tokens, pre-tokenized
+// with GPT-2's pattern (pretokenize.go), and each piece's UTF-8 bytes are merged by rank.
+// Tokens are held as their raw bytes; the printable "byte-level" alphabet (" " as "Ġ")
+// exists only in vocab.json and merges.txt. A Tokenizer is safe for concurrent use.
+type Tokenizer struct {
+	tokens   []string          // id → raw bytes; "" for ids the vocabulary leaves unassigned
+	ids      map[string]int    // raw bytes → id
+	merges   [][2]int32        // merge rules in rank order, as token ids
+	ranks    map[uint64]uint64 // tokPair(a, b) → rank<<32 | id of the merged token
+	byteIDs  [256]int32        // id of each single-byte token
+	specials []string          // split out before pre-tokenization; longest first
+	eot      int
+	cache    tokCache
+}
+
+const (
+	tokEOT     = "<|endoftext|>"
+	tokNoMerge = math.MaxUint64
+	tokMaxID   = 1 << 24 // bounds the id → token table built from untrusted files
+)
+
+func tokPair(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+// tokByteRune maps each byte to the printable rune GPT-2's files spell it with: printable
+// Latin-1 bytes stand for themselves, the other 68 bytes take U+0100 onwards in byte order.
+// Sorting bytes by their rune gives GPT-2's id order for the 256 byte tokens.
+var tokByteRune, tokRuneByte = func() (runes [256]rune, bytes map[rune]byte) {
+	bytes = make(map[rune]byte, 256)
+	next := rune(256)
+	for b := range 256 {
+		if ('!' <= b && b <= '~') || (0xA1 <= b && b <= 0xAC) || (0xAE <= b && b <= 0xFF) {
+			runes[b] = rune(b)
+		} else {
+			runes[b] = next
+			next++
+		}
+		bytes[runes[b]] = byte(b)
+	}
+	return runes, bytes
+}()
+
+func tokToByteLevel(raw string) string {
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		b.WriteRune(tokByteRune[raw[i]])
+	}
+	return b.String()
+}
+
+func tokFromByteLevel(s string) (string, bool) {
+	raw := make([]byte, 0, len(s))
+	for _, r := range s {
+		b, ok := tokRuneByte[r]
+		if !ok {
+			return "", false
+		}
+		raw = append(raw, b)
+	}
+	return string(raw), true
+}
+
+// tokLooksSpecial reports whether a vocab entry is a control token like <|endoftext|>,
+// which Hugging Face matches in text before pre-tokenization.
+func tokLooksSpecial(raw string) bool {
+	return len(raw) > 4 && strings.HasPrefix(raw, "<|") && strings.HasSuffix(raw, "|>")
+}
+
+// NewTokenizer builds a tokenizer from vocab.json-style entries and merge pairs, both in
+// GPT-2's byte-level alphabet.
+func NewTokenizer(vocab map[string]int, merges [][2]string) (*Tokenizer, error) {
+	return tokFromFiles(vocab, merges, nil, "vocab", "merges")
+}
+
+// tokFromFiles decodes the byte-level alphabet and builds the tokenizer. added holds
+// tokenizer.json's added tokens (raw text); vocab entries matching one of them may be raw.
+func tokFromFiles(vocab map[string]int, merges [][2]string, added map[string]int, vocabSrc, mergesSrc string) (*Tokenizer, error) {
+	raw := make(map[string]int, len(vocab)+len(added))
+	for k, id := range vocab {
+		r, ok := tokFromByteLevel(k)
+		if _, isAdded := added[k]; !ok && isAdded {
+			r, ok = k, true
+		}
+		if !ok || r == "" {
+			return nil, fmt.Errorf("tokenizer: %s: token %q is not in the byte-level alphabet", vocabSrc, k)
+		}
+		raw[r] = id
+	}
+	var specials []string
+	for content, id := range added {
+		if old, ok := raw[content]; ok && old != id {
+			return nil, fmt.Errorf("tokenizer: %s: added token %q has id %d, vocab says %d", vocabSrc, content, id, old)
+		}
+		raw[content] = id
+		specials = append(specials, content)
+	}
+	rawMerges := make([][2]string, len(merges))
+	for i, m := range merges {
+		a, okA := tokFromByteLevel(m[0])
+		b, okB := tokFromByteLevel(m[1])
+		if !okA || !okB {
+			return nil, fmt.Errorf("tokenizer: %s: merge %d %q: not in the byte-level alphabet", mergesSrc, i, m[0]+" "+m[1])
+		}
+		rawMerges[i] = [2]string{a, b}
+	}
+	return tokBuild(raw, rawMerges, specials, vocabSrc, mergesSrc)
+}
+
+// tokBuild makes a Tokenizer from raw-byte tokens and merges. Entries that look like
+// <|...|> are added to specials.
+func tokBuild(vocab map[string]int, merges [][2]string, specials []string, vocabSrc, mergesSrc string) (*Tokenizer, error) {
+	n := 0
+	for tok, id := range vocab {
+		if id < 0 || id >= tokMaxID {
+			return nil, fmt.Errorf("tokenizer: %s: token %q has id %d outside [0, %d)", vocabSrc, tok, id, tokMaxID)
+		}
+		n = max(n, id+1)
+	}
+	t := &Tokenizer{tokens: make([]string, n), ids: vocab, ranks: make(map[uint64]uint64, len(merges)), eot: -1}
+	for tok, id := range vocab {
+		if prev := t.tokens[id]; prev != "" {
+			prev, tok = min(prev, tok), max(prev, tok)
+			return nil, fmt.Errorf("tokenizer: %s: tokens %q and %q share id %d", vocabSrc, prev, tok, id)
+		}
+		t.tokens[id] = tok
+		if tokLooksSpecial(tok) && !slices.Contains(specials, tok) {
+			specials = append(specials, tok)
+		}
+	}
+	for b := range 256 {
+		id, ok := vocab[string([]byte{byte(b)})]
+		if !ok {
+			return nil, fmt.Errorf("tokenizer: %s: no token for byte 0x%02x (%q)", vocabSrc, b, string(tokByteRune[b]))
+		}
+		t.byteIDs[b] = int32(id)
+	}
+	t.merges = make([][2]int32, len(merges))
+	for rank, m := range merges {
+		a, okA := vocab[m[0]]
+		b, okB := vocab[m[1]]
+		ab, okAB := vocab[m[0]+m[1]]
+		if !okA || !okB || !okAB {
+			return nil, fmt.Errorf("tokenizer: %s: merge %d %q: %q, %q or their concatenation is not in the vocab",
+				mergesSrc, rank, tokToByteLevel(m[0])+" "+tokToByteLevel(m[1]), tokToByteLevel(m[0]), tokToByteLevel(m[1]))
+		}
+		t.merges[rank] = [2]int32{int32(a), int32(b)}
+		// A repeated merge keeps its last rank, as encoder.py's dict(zip(merges, ...)) does.
+		t.ranks[tokPair(int32(a), int32(b))] = uint64(rank)<<32 | uint64(ab)
+	}
+	slices.SortFunc(specials, func(x, y string) int {
+		if len(x) != len(y) {
+			return len(y) - len(x)
+		}
+		return strings.Compare(x, y)
+	})
+	t.specials = specials
+	if id, ok := vocab[tokEOT]; ok {
+		t.eot = id
+	}
+	return t, nil
+}
+
+// LoadTokenizer reads dir/vocab.json and dir/merges.txt or, when those are absent,
+// dir/tokenizer.json (Hugging Face tokenizers format, BPE model).
+func LoadTokenizer(dir string) (*Tokenizer, error) {
+	vocabPath := filepath.Join(dir, "vocab.json")
+	mergesPath := filepath.Join(dir, "merges.txt")
+	jsonPath := filepath.Join(dir, "tokenizer.json")
+	switch {
+	case tokExists(vocabPath) && tokExists(mergesPath), tokExists(vocabPath) && !tokExists(jsonPath):
+		return tokLoadVocabMerges(vocabPath, mergesPath)
+	case tokExists(jsonPath):
+		return tokLoadJSON(jsonPath)
+	}
+	return nil, fmt.Errorf("tokenizer: %s: no vocab.json+merges.txt or tokenizer.json", dir)
+}
+
+func tokExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func tokLoadVocabMerges(vocabPath, mergesPath string) (*Tokenizer, error) {
+	data, err := os.ReadFile(vocabPath)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	var vocab map[string]int
+	if err := json.Unmarshal(data, &vocab); err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %v", vocabPath, err)
+	}
+	data, err = os.ReadFile(mergesPath)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	var merges [][2]string
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" || strings.HasPrefix(line, "#version") {
+			continue
+		}
+		m, err := tokParseMerge(line)
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer: %s: line %d: %v", mergesPath, i+1, err)
+		}
+		merges = append(merges, m)
+	}
+	return tokFromFiles(vocab, merges, nil, vocabPath, mergesPath)
+}
+
+func tokParseMerge(line string) ([2]string, error) {
+	a, b, ok := strings.Cut(line, " ")
+	if !ok || a == "" || b == "" || strings.Contains(b, " ") {
+		return [2]string{}, fmt.Errorf("merge %q is not two tokens separated by a space", line)
+	}
+	return [2]string{a, b}, nil
+}
+
+func tokLoadJSON(path string) (*Tokenizer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	var f struct {
+		AddedTokens []struct {
+			ID      int    `json:"id"`
+			Content string `json:"content"`
+		} `json:"added_tokens"`
+		Model struct {
+			Type   string            `json:"type"`
+			Vocab  map[string]int    `json:"vocab"`
+			Merges []json.RawMessage `json:"merges"`
+		} `json:"model"`
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %v", path, err)
+	}
+	if f.Model.Type != "" && f.Model.Type != "BPE" {
+		return nil, fmt.Errorf("tokenizer: %s: model type %q, want BPE", path, f.Model.Type)
+	}
+	// Merges are "a b" strings in older files and ["a", "b"] pairs in newer ones.
+	merges := make([][2]string, len(f.Model.Merges))
+	for i, m := range f.Model.Merges {
+		var s string
+		var pair []string
+		if err = json.Unmarshal(m, &s); err == nil {
+			merges[i], err = tokParseMerge(s)
+		} else if err = json.Unmarshal(m, &pair); err == nil && len(pair) == 2 {
+			merges[i] = [2]string{pair[0], pair[1]}
+		} else {
+			err = fmt.Errorf("merge %s is neither \"a b\" nor [\"a\", \"b\"]", m)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer: %s: model.merges[%d]: %v", path, i, err)
+		}
+	}
+	added := make(map[string]int, len(f.AddedTokens))
+	for _, a := range f.AddedTokens {
+		added[a.Content] = a.ID
+	}
+	return tokFromFiles(f.Model.Vocab, merges, added, path+": model.vocab", path+": model.merges")
+}
+
+// Encode returns the token ids of text.
+func (t *Tokenizer) Encode(text string) []int {
+	ids, _ := t.encode(text, false)
+	return ids
+}
+
+// EncodeWithOffsets also returns each token's byte span [start, end) in text. Spans tile
+// text; a token holding part of a multi-byte character spans just the bytes it holds.
+func (t *Tokenizer) EncodeWithOffsets(text string) (ids []int, offsets [][2]int) {
+	return t.encode(text, true)
+}
+
+func (t *Tokenizer) encode(text string, withOffsets bool) (ids []int, offsets [][2]int) {
+	ids = make([]int, 0, len(text)/4+1)
+	tokSegments(text, t.specials, func(start, end, special int) {
+		if special >= 0 {
+			ids = append(ids, t.ids[t.specials[special]])
+			if withOffsets {
+				offsets = append(offsets, [2]int{start, end})
+			}
+			return
+		}
+		seg := text[:end] // pre-tokenize as if the text ended here, as Hugging Face does
+		for i := start; i < end; {
+			j := tokNextPiece(seg, i)
+			n := len(ids)
+			ids = t.bpe(seg[i:j], ids)
+			if withOffsets {
+				p := i
+				for _, id := range ids[n:] {
+					offsets = append(offsets, [2]int{p, p + len(t.tokens[id])})
+					p += len(t.tokens[id])
+				}
+			}
+			i = j
+		}
+	})
+	return ids, offsets
+}
+
+// bpe appends the ids of piece (raw bytes, non-empty) to dst.
+func (t *Tokenizer) bpe(piece string, dst []int) []int {
+	if len(piece) == 1 {
+		return append(dst, int(t.byteIDs[piece[0]]))
+	}
+	if ids, ok := t.cache.get(piece); ok {
+		return append(dst, ids...)
+	}
+	var buf [32]int32 // most pieces are short: avoid the heap
+	syms := buf[:0]
+	for i := 0; i < len(piece); i++ {
+		syms = append(syms, t.byteIDs[piece[i]])
+	}
+	syms = tokMerge(t.ranks, syms)
+	n := len(dst)
+	for _, s := range syms {
+		dst = append(dst, int(s))
+	}
+	t.cache.put(piece, dst[n:])
+	return dst
+}
+
+// tokMerge applies merges to syms in place exactly as encoder.py's bpe(): while some
+// adjacent pair has a rank, take the lowest-ranked pair and merge all its occurrences,
+// left to right without overlap.
+func tokMerge(ranks map[uint64]uint64, syms []int32) []int32 {
+	if len(syms) < 2 {
+		return syms
+	}
+	var buf [32]uint64
+	pairs := buf[:0] // pairs[i]: rank<<32|merged id of (syms[i], syms[i+1]), or tokNoMerge
+	for i := 0; i+1 < len(syms); i++ {
+		pairs = append(pairs, tokRank(ranks, syms[i], syms[i+1]))
+	}
+	for len(syms) > 1 {
+		best := slices.Min(pairs)
+		if best == tokNoMerge {
+			break
+		}
+		// Ranks are unique per pair, so pairs[i] == best identifies an occurrence; pairs
+		// still describes the word before this round, as the reference's scan does.
+		n := 0
+		for i := 0; i < len(syms); n++ {
+			if i+1 < len(syms) && pairs[i] == best {
+				syms[n] = int32(uint32(best))
+				i += 2
+			} else {
+				syms[n] = syms[i]
+				i++
+			}
+		}
+		syms, pairs = syms[:n], pairs[:n-1]
+		for i := range pairs {
+			pairs[i] = tokRank(ranks, syms[i], syms[i+1])
+		}
+	}
+	return syms
+}
+
+func tokRank(ranks map[uint64]uint64, a, b int32) uint64 {
+	if r, ok := ranks[tokPair(a, b)]; ok {
+		return r
+	}
+	return tokNoMerge
+}
+
+// tokCache remembers the ids of short pieces. Shards keep goroutines that encode at the
+// same time from queueing on one lock; a full shard is simply emptied.
+type tokCache struct {
+	shards [16]struct {
+		sync.RWMutex
+		m map[string][]int
+	}
+}
+
+const (
+	tokCacheMaxPiece = 64   // bytes; longer pieces are rare and would crowd the cache
+	tokCacheShardCap = 4096 // entries per shard
+)
+
+func tokCacheShard(piece string) int {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(piece); i++ {
+		h = (h ^ uint32(piece[i])) * 16777619
+	}
+	return int(h % 16)
+}
+
+func (c *tokCache) get(piece string) ([]int, bool) {
+	if len(piece) > tokCacheMaxPiece {
+		return nil, false
+	}
+	s := &c.shards[tokCacheShard(piece)]
+	s.RLock()
+	ids, ok := s.m[piece]
+	s.RUnlock()
+	return ids, ok
+}
+
+func (c *tokCache) put(piece string, ids []int) {
+	if len(piece) > tokCacheMaxPiece {
+		return
+	}
+	s := &c.shards[tokCacheShard(piece)]
+	s.Lock()
+	if s.m == nil || len(s.m) >= tokCacheShardCap {
+		s.m = make(map[string][]int)
+	}
+	// Clone: piece points into the caller's text, which the cache must not keep alive.
+	s.m[strings.Clone(piece)] = slices.Clone(ids)
+	s.Unlock()
+}
+
+// Decode returns the text of ids. Bytes of partial UTF-8 characters are kept as they are,
+// so Decode(Encode(s)) == s for every s. Ids outside the vocabulary decode to U+FFFD.
+func (t *Tokenizer) Decode(ids []int) string {
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString(t.TokenText(id))
+	}
+	return b.String()
+}
+
+// TokenText returns the raw bytes of one token as a string, e.g. " A".
+func (t *Tokenizer) TokenText(id int) string {
+	if id < 0 || id >= len(t.tokens) || t.tokens[id] == "" {
+		return "\uFFFD"
+	}
+	return t.tokens[id]
+}
+
+// TokenID returns the id of the token whose text is exactly text.
+func (t *Tokenizer) TokenID(text string) (int, error) {
+	if id, ok := t.ids[text]; ok {
+		return id, nil
+	}
+	ids := t.Encode(text)
+	if len(ids) == 0 {
+		return -1, fmt.Errorf("tokenizer: unknown token %q", text)
+	}
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = t.TokenText(id)
+	}
+	return -1, fmt.Errorf("tokenizer: %q is %d tokens %q, want exactly one", text, len(ids), parts)
+}
+
+// VocabSize returns the number of ids: one more than the largest id.
+func (t *Tokenizer) VocabSize() int { return len(t.tokens) }
+
+// EOT returns the id of <|endoftext|>, or -1 if the vocabulary has none.
+func (t *Tokenizer) EOT() int { return t.eot }
+
+// WriteFiles writes dir/vocab.json and dir/merges.txt in the format of GPT-2's files, which
+// LoadTokenizer and Hugging Face transformers read back.
+func (t *Tokenizer) WriteFiles(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("tokenizer: %w", err)
+	}
+	err := fsutil.WriteFileAtomic(filepath.Join(dir, "vocab.json"), func(w io.Writer) error {
+		sep := "{"
+		for id, tok := range t.tokens {
+			if tok == "" {
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "%s%s: %d", sep, tokJSONString(tokToByteLevel(tok)), id); err != nil {
+				return err
+			}
+			sep = ", "
+		}
+		_, err := io.WriteString(w, "}\n")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("tokenizer: %w", err)
+	}
+	err = fsutil.WriteFileAtomic(filepath.Join(dir, "merges.txt"), func(w io.Writer) error {
+		// transformers' slow GPT2Tokenizer drops the first line unread: keep the header.
+		if _, err := io.WriteString(w, "#version: 0.2\n"); err != nil {
+			return err
+		}
+		for _, m := range t.merges {
+			line := tokToByteLevel(t.tokens[m[0]]) + " " + tokToByteLevel(t.tokens[m[1]]) + "\n"
+			if _, err := io.WriteString(w, line); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("tokenizer: %w", err)
+	}
+	return nil
+}
+
+// tokJSONString quotes s for JSON, leaving <, > and & readable (<|endoftext|>).
+func tokJSONString(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s) // a string always encodes
+	return strings.TrimSuffix(b.String(), "\n")
+}

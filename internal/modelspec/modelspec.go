@@ -1,0 +1,78 @@
+// Package modelspec turns what a user types after --model into a loaded model: nothing (the
+// embedded default), a local folder, random:NAME or random:CONFIG.json (seeded Hugging Face
+// initialisation), or a hub name (gpt2, gpt2-medium, owner/name@revision) fetched through
+// the hub client and its cache. It is the only place that decides where weights come from.
+package modelspec
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/weights"
+)
+
+// Options refine how a model is opened.
+type Options struct {
+	Seed uint64       // for random: models
+	Hub  *weights.Hub // nil: weights.HubFromEnv()
+	// Tokenizer for random: models (they have no vocabulary of their own): the default
+	// model's, when nil and the vocabulary sizes agree.
+	Tokenizer *gpt2.Tokenizer
+}
+
+// Default loads the embedded model; set by the package that embeds it.
+var Default func() (*gpt2.Model, error)
+
+// DefaultName is how outputs name the embedded model.
+const DefaultName = "mechlens-organism"
+
+// Open loads the model named by spec.
+func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
+	switch {
+	case spec == "" || spec == DefaultName:
+		if Default == nil {
+			return nil, fmt.Errorf("no embedded model in this build; pass --model")
+		}
+		return Default()
+	case strings.HasPrefix(spec, "random:"):
+		return random(strings.TrimPrefix(spec, "random:"), o)
+	}
+	if st, err := os.Stat(spec); err == nil && st.IsDir() {
+		return gpt2.LoadDir(spec)
+	}
+	if strings.HasPrefix(spec, ".") || strings.HasPrefix(spec, "/") {
+		return nil, fmt.Errorf("model folder %s does not exist", spec)
+	}
+	h := o.Hub
+	if h == nil {
+		h = weights.HubFromEnv()
+	}
+	dir, err := h.Snapshot(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return gpt2.LoadDir(dir)
+}
+
+func random(name string, o Options) (*gpt2.Model, error) {
+	cfg, ok := gpt2.Presets[name]
+	if !ok {
+		if !strings.HasSuffix(name, ".json") {
+			return nil, fmt.Errorf("random:%s: unknown size (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, or a config.json path)", name)
+		}
+		var err error
+		if cfg, err = gpt2.ReadConfig(name); err != nil {
+			return nil, err
+		}
+	}
+	tok := o.Tokenizer
+	if tok == nil && Default != nil {
+		if d, err := Default(); err == nil && d.Tokenizer != nil && d.Tokenizer.VocabSize() == cfg.DVocab {
+			tok = d.Tokenizer
+		}
+	}
+	return gpt2.NewModel(cfg, gpt2.RandomParams(cfg, o.Seed), tok), nil
+}

@@ -1,0 +1,3 @@
+module github.com/mechlens/mechlens/internal/tensor/_asm
+
+go 1.26.0

@@ -1,0 +1,14 @@
+//go:build amd64 && gc && !purego
+
+package tensor
+
+import "testing"
+
+// BenchmarkFMAPeak measures one core's FMA throughput: the roofline GEMM is judged against.
+func BenchmarkFMAPeak(b *testing.B) {
+	const n = 1 << 16
+	for b.Loop() {
+		fmaPeak(n)
+	}
+	reportGFLOPS(b, 192*n)
+}

@@ -1,0 +1,118 @@
+package tensor
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// reportGFLOPS reports flops per iteration as GFLOP/s.
+func reportGFLOPS(b *testing.B, flops float64) {
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// benchKernels runs f once per kernel set, as sub-benchmarks named after it.
+func benchKernels(b *testing.B, f func(b *testing.B)) {
+	for _, ks := range kernelSets {
+		b.Run(ks.name, func(b *testing.B) {
+			saved := impl
+			impl = ks
+			defer func() { impl = saved }()
+			f(b)
+		})
+	}
+}
+
+// BenchmarkMatMul is GPT-2 small's MLP up-projection on 256 tokens:
+// [256, 768]·[768, 3072] + bias.
+func BenchmarkMatMul(b *testing.B) {
+	const M, K, N = 256, 768, 3072
+	r := rand.New(rand.NewPCG(1, 1))
+	a, p, bias := randSlice(r, M*K), Pack(randSlice(r, K*N), K, N), randSlice(r, N)
+	c := make([]float32, M*N)
+	for _, nt := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", nt), func(b *testing.B) {
+			withThreads(nt, func() {
+				for b.Loop() {
+					MatMul(c, a, M, p, bias)
+				}
+			})
+			reportGFLOPS(b, 2*M*K*N)
+		})
+	}
+}
+
+// BenchmarkGemmAttention is one head of causal-free attention on T = 256 tokens, with
+// q, k, v read in place from the fused [T, 3·768] QKV activations: S = q·kᵀ/8, then
+// [T, T]·v into a [T, 768] output at the head's columns. One thread: the model runs
+// heads in parallel.
+func BenchmarkGemmAttention(b *testing.B) {
+	const T, D, ld = 256, 64, 3 * 768
+	r := rand.New(rand.NewPCG(2, 2))
+	qkv, s, out := randSlice(r, T*ld), make([]float32, T*T), make([]float32, T*768)
+	q, k, v := qkv, qkv[768:], qkv[2*768:]
+	withThreads(1, func() {
+		b.Run("QKt", func(b *testing.B) {
+			for b.Loop() {
+				Gemm(false, true, T, T, D, 0.125, q, ld, k, ld, 0, s, T)
+			}
+			reportGFLOPS(b, 2*T*T*D)
+		})
+		b.Run("PV", func(b *testing.B) {
+			for b.Loop() {
+				Gemm(false, false, T, D, T, 1, s, T, v, ld, 0, out, 768)
+			}
+			reportGFLOPS(b, 2*T*T*D)
+		})
+	})
+}
+
+// BenchmarkGemmBackward is the weight gradient of the MLP up-projection on 256 tokens:
+// dW [768, 3072] = xᵀ [768, 256]·dy [256, 3072].
+func BenchmarkGemmBackward(b *testing.B) {
+	const T, K, N = 256, 768, 3072
+	r := rand.New(rand.NewPCG(3, 3))
+	x, dy, dw := randSlice(r, T*K), randSlice(r, T*N), make([]float32, K*N)
+	withThreads(1, func() {
+		for b.Loop() {
+			Gemm(true, false, K, N, T, 1, x, K, dy, N, 0, dw, N)
+		}
+	})
+	reportGFLOPS(b, 2*T*K*N)
+}
+
+// BenchmarkGeluTanh is one MLP activation on 256 tokens: 256·3072 values.
+func BenchmarkGeluTanh(b *testing.B) {
+	r := rand.New(rand.NewPCG(4, 4))
+	x := randSlice(r, 256*3072)
+	for i := range x {
+		x[i] *= 4
+	}
+	dst := make([]float32, len(x))
+	benchKernels(b, func(b *testing.B) {
+		for b.Loop() {
+			GeluTanh(dst, x)
+		}
+		b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(len(x)), "ns/value")
+	})
+}
+
+// BenchmarkSoftmax is one head's attention rows on 256 tokens: 256 rows of 256 scores.
+func BenchmarkSoftmax(b *testing.B) {
+	const T = 256
+	r := rand.New(rand.NewPCG(5, 5))
+	src := randSlice(r, T*T)
+	for i := range src {
+		src[i] *= 8
+	}
+	x := make([]float32, len(src))
+	benchKernels(b, func(b *testing.B) {
+		for b.Loop() {
+			copy(x, src)
+			for i := 0; i < T; i++ {
+				SoftmaxInPlace(x[i*T : (i+1)*T])
+			}
+		}
+		b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(len(x)), "ns/value")
+	})
+}

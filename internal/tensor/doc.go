@@ -1,0 +1,7 @@
+// Package tensor owns every float32 matrix product and elementwise kernel of mechlens.
+//
+// It knows nothing of GPT-2, hooks or files: callers hand it flat row-major buffers and
+// their shapes. Every product computes each output element with the same order of
+// operations whatever the thread count, so results are bitwise identical with 1 or N
+// threads (audits must be reproducible).
+package tensor

@@ -1,0 +1,166 @@
+package tensor
+
+import "math"
+
+// Dot returns Σ a[i]·b[i] over len(a) elements.
+func Dot(a, b []float32) float32 {
+	checkLen("Dot", "b", b, len(a))
+	return impl.dot(a, b)
+}
+
+// Axpy sets y[i] += alpha·x[i].
+func Axpy(alpha float32, x, y []float32) {
+	checkLen("Axpy", "y", y, len(x))
+	impl.axpy(alpha, x, y)
+}
+
+// GeluTanh sets dst[i] = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), GPT-2's gelu_new.
+// It is computed as x·σ(2u) = x / (1 + e^(−2u)), u the tanh argument, in float32 with
+// exp32; the error is within 2e-7·max(1, |x|) of the exact value.
+func GeluTanh(dst, src []float32) {
+	checkLen("GeluTanh", "dst", dst, len(src))
+	impl.gelu(dst, src)
+}
+
+// GeluErf sets dst[i] = 0.5·x·(1 + erf(x/√2)), the exact GELU ("gelu").
+func GeluErf(dst, src []float32) {
+	checkLen("GeluErf", "dst", dst, len(src))
+	for i, x := range src {
+		x64 := float64(x)
+		dst[i] = float32(0.5 * x64 * (1 + math.Erf(x64/math.Sqrt2)))
+	}
+}
+
+// SoftmaxInPlace replaces x with softmax(x); -Inf entries become 0. Exponentials are
+// float32 (exp32), their sum float64.
+func SoftmaxInPlace(x []float32) {
+	impl.softmax(x)
+}
+
+// LayerNorm normalizes one row x [D]: out[i] = (x[i] − mean)·rstd·w[i] + b[i], with the
+// biased variance and rstd = 1/√(var + eps), and returns mean and rstd. Statistics and the
+// per-element arithmetic are float64, rounded once to float32. w or b may be nil (no scale,
+// no shift); out may alias x.
+func LayerNorm(out, x, w, b []float32, eps float32) (mean, rstd float32) {
+	D := len(x)
+	checkLen("LayerNorm", "out", out, D)
+	if w != nil {
+		checkLen("LayerNorm", "w", w, D)
+	}
+	if b != nil {
+		checkLen("LayerNorm", "b", b, D)
+	}
+	if D == 0 {
+		return 0, 0
+	}
+	mu := sum64(x) / float64(D)
+	// Four partial sums break the add latency chain; their order is fixed, so the result
+	// is still deterministic.
+	var q [4]float64
+	i := 0
+	for ; i+4 <= D; i += 4 {
+		for j := range 4 {
+			d := float64(x[i+j]) - mu
+			q[j] += d * d
+		}
+	}
+	for ; i < D; i++ {
+		d := float64(x[i]) - mu
+		q[0] += d * d
+	}
+	r := 1 / math.Sqrt(((q[0]+q[1])+(q[2]+q[3]))/float64(D)+float64(eps))
+	switch {
+	case w != nil && b != nil:
+		w, b = w[:D], b[:D]
+		for i, v := range x {
+			out[i] = float32((float64(v)-mu)*r*float64(w[i]) + float64(b[i]))
+		}
+	case w != nil:
+		w = w[:D]
+		for i, v := range x {
+			out[i] = float32((float64(v) - mu) * r * float64(w[i]))
+		}
+	case b != nil:
+		b = b[:D]
+		for i, v := range x {
+			out[i] = float32((float64(v)-mu)*r + float64(b[i]))
+		}
+	default:
+		for i, v := range x {
+			out[i] = float32((float64(v) - mu) * r)
+		}
+	}
+	return float32(mu), float32(r)
+}
+
+// sum64 returns Σ x[i] in float64 (exact for D ≤ 2^29 floats of similar magnitude).
+func sum64(x []float32) float64 {
+	var s [4]float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s[0] += float64(x[i])
+		s[1] += float64(x[i+1])
+		s[2] += float64(x[i+2])
+		s[3] += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		s[0] += float64(x[i])
+	}
+	return (s[0] + s[1]) + (s[2] + s[3])
+}
+
+// exp32 constants: e^y = 2^n·e^r with n = round(y·log2(e)) and r = y − n·ln2 (ln2 split in a
+// high part exact in n·ln2Hi and a low correction), |r| ≤ ln2/2, where the degree-7 Taylor
+// polynomial is accurate to 5e-9 relative, well under float32's 6e-8.
+const (
+	log2e      = 1.4426950408889634
+	ln2Hi      = 0.693359375
+	ln2Lo      = -2.12194440e-4
+	expHi      = 88.0            // e^88 < MaxFloat32 with n ≤ 127
+	expLo      = -87.3           // below, e^y is subnormal: return 0
+	roundMagic = 1.5 * (1 << 23) // adding it rounds a float32 to an integer
+)
+
+// exp32 returns e^y to about 1 ulp for y in [expLo, expHi], e^expHi above, 0 below (also for
+// -Inf) and NaN for NaN.
+func exp32(y float32) float32 {
+	if y < expLo {
+		return 0
+	}
+	y = min(y, expHi)
+	n := (y*log2e + roundMagic) - roundMagic
+	r := y - n*ln2Hi
+	r -= n * ln2Lo
+	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
+	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
+}
+
+// gelu constants: −2u = x·(geluA + geluB·x²).
+const (
+	geluA = -2 * 0.7978845608028654
+	geluB = -2 * 0.7978845608028654 * 0.044715
+)
+
+func geluTanhGeneric(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, x := range src {
+		dst[i] = x / (1 + exp32(x*(geluA+geluB*x*x)))
+	}
+}
+
+func softmaxGeneric(x []float32) {
+	m := float32(math.Inf(-1))
+	for _, v := range x {
+		m = max(m, v)
+	}
+	var s float64
+	for i, v := range x {
+		e := exp32(v - m)
+		x[i] = e
+		s += float64(e)
+	}
+	inv := float32(1 / s)
+	for i := range x {
+		x[i] *= inv
+	}
+}
