@@ -1,9 +1,7 @@
 package gpt2
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -43,11 +41,22 @@ func LoadDir(dir string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %s: %w", path, err)
 	}
-	tok, err := LoadTokenizer(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+	var tok *Tokenizer
+	if hasAny(dir, "vocab.json", "tokenizer.json") {
+		if tok, err = LoadTokenizer(dir); err != nil {
+			return nil, err
+		}
 	}
 	m := NewModel(cfg, p, tok)
-	m.shared = true
+	m.shared, m.Source = true, dir
 	return m, nil
+}
+
+func hasAny(dir string, names ...string) bool {
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -14,6 +14,8 @@ type Model struct {
 	// Processing lists the weight processing applied (fold_ln, ...), in order; it is
 	// recorded in every output so that numbers are never mistaken for raw-weight ones.
 	Processing []string
+	// Source is the folder the weights were read from ("" for random or embedded models).
+	Source string
 
 	// shared is set while Params may point into memory the model does not own (a mapped
 	// file): the first change copies them.

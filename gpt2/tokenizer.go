@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/mechlens/mechlens/internal/fsutil"
 )
@@ -17,7 +16,9 @@ import (
 // Tokenizer is GPT-2's byte-level BPE: text is split at special tokens, pre-tokenized
 // with GPT-2's pattern (pretokenize.go), and each piece's UTF-8 bytes are merged by rank.
 // Tokens are held as their raw bytes; the printable "byte-level" alphabet (" " as "Ġ")
-// exists only in vocab.json and merges.txt. A Tokenizer is safe for concurrent use.
+// exists only in vocab.json and merges.txt. A Tokenizer is immutable, hence safe for
+// concurrent use; it keeps no cache because merging is fast enough without one
+// (BenchmarkEncode).
 type Tokenizer struct {
 	tokens   []string          // id → raw bytes; "" for ids the vocabulary leaves unassigned
 	ids      map[string]int    // raw bytes → id
@@ -26,7 +27,6 @@ type Tokenizer struct {
 	byteIDs  [256]int32        // id of each single-byte token
 	specials []string          // split out before pre-tokenization; longest first
 	eot      int
-	cache    tokCache
 }
 
 const (
@@ -321,20 +321,15 @@ func (t *Tokenizer) bpe(piece string, dst []int) []int {
 	if len(piece) == 1 {
 		return append(dst, int(t.byteIDs[piece[0]]))
 	}
-	if ids, ok := t.cache.get(piece); ok {
-		return append(dst, ids...)
-	}
 	var buf [32]int32 // most pieces are short: avoid the heap
 	syms := buf[:0]
 	for i := 0; i < len(piece); i++ {
 		syms = append(syms, t.byteIDs[piece[i]])
 	}
 	syms = tokMerge(t.ranks, syms)
-	n := len(dst)
 	for _, s := range syms {
 		dst = append(dst, int(s))
 	}
-	t.cache.put(piece, dst[n:])
 	return dst
 }
 
@@ -380,53 +375,6 @@ func tokRank(ranks map[uint64]uint64, a, b int32) uint64 {
 		return r
 	}
 	return tokNoMerge
-}
-
-// tokCache remembers the ids of short pieces. Shards keep goroutines that encode at the
-// same time from queueing on one lock; a full shard is simply emptied.
-type tokCache struct {
-	shards [16]struct {
-		sync.RWMutex
-		m map[string][]int
-	}
-}
-
-const (
-	tokCacheMaxPiece = 64   // bytes; longer pieces are rare and would crowd the cache
-	tokCacheShardCap = 4096 // entries per shard
-)
-
-func tokCacheShard(piece string) int {
-	h := uint32(2166136261) // FNV-1a
-	for i := 0; i < len(piece); i++ {
-		h = (h ^ uint32(piece[i])) * 16777619
-	}
-	return int(h % 16)
-}
-
-func (c *tokCache) get(piece string) ([]int, bool) {
-	if len(piece) > tokCacheMaxPiece {
-		return nil, false
-	}
-	s := &c.shards[tokCacheShard(piece)]
-	s.RLock()
-	ids, ok := s.m[piece]
-	s.RUnlock()
-	return ids, ok
-}
-
-func (c *tokCache) put(piece string, ids []int) {
-	if len(piece) > tokCacheMaxPiece {
-		return
-	}
-	s := &c.shards[tokCacheShard(piece)]
-	s.Lock()
-	if s.m == nil || len(s.m) >= tokCacheShardCap {
-		s.m = make(map[string][]int)
-	}
-	// Clone: piece points into the caller's text, which the cache must not keep alive.
-	s.m[strings.Clone(piece)] = slices.Clone(ids)
-	s.Unlock()
 }
 
 // Decode returns the text of ids. Bytes of partial UTF-8 characters are kept as they are,

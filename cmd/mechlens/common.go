@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	goio "io"
 	"strings"
 
 	"github.com/mechlens/mechlens/gpt2"
@@ -111,13 +111,13 @@ func promptIDs(m *gpt2.Model, prompt, ids string, bos bool) ([]int, error) {
 	return out, nil
 }
 
-// oneArg returns the single positional argument (or stdin's content for "-").
-func oneArg(args []string, what string) (string, error) {
+// oneArg returns the single positional argument (or standard input's content for "-").
+func oneArg(io *cli.IO, args []string, what string) (string, error) {
 	if len(args) != 1 {
 		return "", cli.Usagef("want exactly one %s, got %d arguments", what, len(args))
 	}
 	if args[0] == "-" {
-		b, err := os.ReadFile("/dev/stdin")
+		b, err := goio.ReadAll(io.In)
 		return string(b), err
 	}
 	return args[0], nil

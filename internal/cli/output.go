@@ -102,6 +102,15 @@ func (r *Rows) WriteTable(w io.Writer, color bool) error {
 			width[i] = max(width[i], utf8.RuneCountInString(c))
 		}
 	}
+	numeric := make([]bool, len(r.Header)) // right-align columns whose every cell is a number
+	for i := range numeric {
+		numeric[i] = len(r.Cells) > 0
+		for _, row := range r.Cells {
+			if i < len(row) && !isNumber(row[i]) {
+				numeric[i] = false
+			}
+		}
+	}
 	maxHeat := 0.0
 	for _, row := range r.Heat {
 		for _, h := range row {
@@ -118,13 +127,13 @@ func (r *Rows) WriteTable(w io.Writer, color bool) error {
 			}
 			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
 			cell := c + pad
-			if isNumber(c) {
+			if numeric[i] {
 				cell = pad + c
 			}
 			if color && heat != nil && i < len(heat) && !math.IsNaN(heat[i]) && maxHeat > 0 {
 				cell = shade(heat[i]/maxHeat) + cell + "\x1b[0m"
 			}
-			if i == len(row)-1 && !isNumber(c) {
+			if i == len(row)-1 && !numeric[i] {
 				cell = strings.TrimRight(cell, " ")
 			}
 			b.WriteString(cell)

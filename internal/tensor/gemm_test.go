@@ -399,8 +399,12 @@ func TestShortBufferPanics(t *testing.T) {
 	}{
 		{"MatMul a", func() { MatMul(make([]float32, 6), make([]float32, 3), 2, p, nil) }, "tensor: MatMul: len(a) = 3, need 4"},
 		{"MatMul bias", func() { MatMul(make([]float32, 6), make([]float32, 4), 2, p, make([]float32, 2)) }, "tensor: MatMul: len(bias) = 2, need 3"},
-		{"Gemm c", func() { Gemm(false, false, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 4), 3) }, "tensor: Gemm: len(c) = 4, need 5"},
-		{"Gemm stride", func() { Gemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2) }, "tensor: Gemm: a is [2, 2] with stride 1"},
+		{"Gemm c", func() {
+			Gemm(false, false, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 4), 3)
+		}, "tensor: Gemm: len(c) = 4, need 5"},
+		{"Gemm stride", func() {
+			Gemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2)
+		}, "tensor: Gemm: a is [2, 2] with stride 1"},
 	} {
 		func() {
 			defer func() {

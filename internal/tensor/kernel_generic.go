@@ -11,7 +11,11 @@ type kernelSet struct {
 	dot     func(a, b []float32) float32
 	axpy    func(alpha float32, x, y []float32)
 	gelu    func(dst, src []float32)
-	softmax func(x []float32)
+	// Softmax pieces: maxf returns max(x) (−Inf when empty), expSum sets x[i] = exp32(x[i]−m)
+	// and returns Σ x[i] in float64, scale multiplies x by s.
+	maxf   func(x []float32) float32
+	expSum func(x []float32, m float32) float64
+	scale  func(x []float32, s float32)
 }
 
 var genericKernels = &kernelSet{
@@ -20,7 +24,9 @@ var genericKernels = &kernelSet{
 	dot:     dotGeneric,
 	axpy:    axpyGeneric,
 	gelu:    geluTanhGeneric,
-	softmax: softmaxGeneric,
+	maxf:    maxGeneric,
+	expSum:  expSumGeneric,
+	scale:   scaleGeneric,
 }
 
 var (

@@ -34,7 +34,9 @@ func GeluErf(dst, src []float32) {
 // SoftmaxInPlace replaces x with softmax(x); -Inf entries become 0. Exponentials are
 // float32 (exp32), their sum float64.
 func SoftmaxInPlace(x []float32) {
-	impl.softmax(x)
+	// A NaN anywhere makes the sum, hence every output, NaN, whatever max returned.
+	s := impl.expSum(x, impl.maxf(x))
+	impl.scale(x, float32(1/s))
 }
 
 // LayerNorm normalizes one row x [D]: out[i] = (x[i] − mean)·rstd·w[i] + b[i], with the
@@ -148,19 +150,26 @@ func geluTanhGeneric(dst, src []float32) {
 	}
 }
 
-func softmaxGeneric(x []float32) {
+func maxGeneric(x []float32) float32 {
 	m := float32(math.Inf(-1))
 	for _, v := range x {
 		m = max(m, v)
 	}
+	return m
+}
+
+func expSumGeneric(x []float32, m float32) float64 {
 	var s float64
 	for i, v := range x {
 		e := exp32(v - m)
 		x[i] = e
 		s += float64(e)
 	}
-	inv := float32(1 / s)
+	return s
+}
+
+func scaleGeneric(x []float32, s float32) {
 	for i := range x {
-		x[i] *= inv
+		x[i] *= s
 	}
 }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/weights"
+)
+
+func init() { register(newInfoCommand()) }
+
+type fileInfo struct {
+	Name   string         `json:"name"`
+	Bytes  int64          `json:"bytes"`
+	DTypes map[string]int `json:"dtypes,omitempty"` // tensor count per dtype (safetensors only)
+}
+
+type infoOutput struct {
+	Model      string      `json:"model"`
+	Config     gpt2.Config `json:"config"`
+	Params     int         `json:"n_params"`
+	TiedEmbed  bool        `json:"tied_embeddings"`
+	Tokenizer  bool        `json:"tokenizer"`
+	Processing []string    `json:"processing"`
+	Folder     string      `json:"folder,omitempty"`
+	Files      []fileInfo  `json:"files"`
+}
+
+func newInfoCommand() *cli.Command {
+	c := cli.NewCommand("info", "info [--model MODEL]", "Config, parameter count, dtypes and files of a model")
+	c.Example = "  $ mechlens info\n  $ mechlens info --model gpt2 --json"
+	mf := addModelFlags(c, "")
+	format := cli.OutputFlags(c)
+	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		f, err := format()
+		if err != nil {
+			return err
+		}
+		if len(args) > 0 {
+			return cli.Usagef("info takes no argument (use --model)")
+		}
+		m, err := mf.open(ctx, io)
+		if err != nil {
+			return err
+		}
+		out := infoOutput{Model: mf.name(), Config: m.Config, Params: m.Config.NParams(), TiedEmbed: m.Params.LMHead == nil,
+			Tokenizer: m.Tokenizer != nil, Processing: orEmpty(m.Processing), Folder: m.Source, Files: []fileInfo{}}
+		if !out.TiedEmbed {
+			out.Params += m.Config.DVocab * m.Config.DModel
+		}
+		if m.Source != "" {
+			entries, err := os.ReadDir(m.Source)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				st, err := os.Stat(filepath.Join(m.Source, e.Name()))
+				if err != nil || st.IsDir() {
+					continue
+				}
+				fi := fileInfo{Name: e.Name(), Bytes: st.Size()}
+				if filepath.Ext(e.Name()) == ".safetensors" {
+					if sf, err := weights.OpenSafetensors(filepath.Join(m.Source, e.Name())); err == nil {
+						fi.DTypes = map[string]int{}
+						for _, n := range sf.Names() {
+							info, _ := sf.Info(n)
+							fi.DTypes[string(info.DType)]++
+						}
+						sf.Close()
+					}
+				}
+				out.Files = append(out.Files, fi)
+			}
+		}
+		if f == cli.JSON {
+			return cli.WriteJSON(io.Out, out)
+		}
+		rows := &cli.Rows{Header: []string{"field", "value"}}
+		c := m.Config
+		for _, kv := range [][2]any{
+			{"model", out.Model}, {"n_layers", c.NLayers}, {"d_model", c.DModel}, {"n_heads", c.NHeads},
+			{"d_head", c.DHead}, {"d_mlp", c.DMLP}, {"n_ctx", c.NCtx}, {"d_vocab", c.DVocab},
+			{"act_fn", c.Activation}, {"eps", c.LNEps}, {"n_params", out.Params}, {"tied_embeddings", out.TiedEmbed},
+			{"tokenizer", out.Tokenizer}, {"processing", fmt.Sprint(out.Processing)}, {"folder", out.Folder},
+		} {
+			rows.Add(kv[0], kv[1])
+		}
+		sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].Name < out.Files[j].Name })
+		for _, fi := range out.Files {
+			d := ""
+			if fi.DTypes != nil {
+				d = fmt.Sprint(" ", fi.DTypes)
+			}
+			rows.Add("file", fmt.Sprintf("%s (%d bytes)%s", fi.Name, fi.Bytes, d))
+		}
+		if f == cli.CSV {
+			return rows.WriteCSV(io.Out)
+		}
+		return rows.WriteTable(io.Out, false)
+	}
+	return c
+}

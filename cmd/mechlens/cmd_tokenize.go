@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/mechlens/mechlens/internal/cli"
+)
+
+func init() { register(newTokenizeCommand()) }
+
+type tokenizeOutput struct {
+	IDs     []int    `json:"ids"`
+	Tokens  []string `json:"tokens"`
+	Offsets [][2]int `json:"offsets"`
+}
+
+func newTokenizeCommand() *cli.Command {
+	c := cli.NewCommand("tokenize", "tokenize TEXT | tokenize --jsonl < in.jsonl", "Token ids, token strings and byte offsets of a text")
+	c.Long = `With --jsonl, standard input holds one JSON object per line with a "text" field; each is
+written back unchanged with "ids" and "tokens" added.`
+	c.Example = `  $ mechlens tokenize " Answer: A"
+  $ echo '{"text": "Hello world", "id": 7}' | mechlens tokenize --model gpt2 --jsonl`
+	mf := addModelFlags(c, "")
+	jsonl := c.Flags.Bool("jsonl", false, `read {"text": ...} lines on stdin, write them with "ids" and "tokens" added`)
+	format := cli.OutputFlags(c)
+	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		f, err := format()
+		if err != nil {
+			return err
+		}
+		text := ""
+		if !*jsonl {
+			if text, err = oneArg(io, args, "text"); err != nil {
+				return err
+			}
+		} else if len(args) > 0 {
+			return cli.Usagef("--jsonl reads standard input and takes no argument")
+		}
+		m, err := mf.open(ctx, io)
+		if err != nil {
+			return err
+		}
+		tok := m.Tokenizer
+		if tok == nil {
+			return fmt.Errorf("this model has no tokenizer")
+		}
+		if *jsonl {
+			sc := bufio.NewScanner(io.In)
+			sc.Buffer(make([]byte, 1<<20), 1<<30)
+			w := bufio.NewWriter(io.Out)
+			defer w.Flush()
+			for line := 1; sc.Scan(); line++ {
+				raw := bytes.TrimSpace(sc.Bytes())
+				if len(raw) == 0 {
+					continue
+				}
+				var obj struct {
+					Text *string `json:"text"`
+				}
+				if err := json.Unmarshal(raw, &obj); err != nil || raw[len(raw)-1] != '}' {
+					return fmt.Errorf("stdin line %d: not a JSON object", line)
+				}
+				if obj.Text == nil {
+					return fmt.Errorf(`stdin line %d: no "text" field`, line)
+				}
+				ids := tok.Encode(*obj.Text)
+				add, _ := json.Marshal(map[string]any{"ids": ids, "tokens": tokenTexts(tok.TokenText, ids)})
+				sep := []byte(",")
+				if bytes.Equal(bytes.TrimSpace(raw[1:len(raw)-1]), nil) {
+					sep = nil
+				}
+				// Splice the new fields in before the closing brace, so the input's own fields
+				// keep their order and formatting.
+				w.Write(raw[:len(raw)-1])
+				w.Write(sep)
+				w.Write(add[1:])
+				w.WriteByte('\n')
+			}
+			return sc.Err()
+		}
+		ids, offs := tok.EncodeWithOffsets(text)
+		out := tokenizeOutput{IDs: orEmptyInts(ids), Tokens: tokenTexts(tok.TokenText, ids), Offsets: offs}
+		if out.Offsets == nil {
+			out.Offsets = [][2]int{}
+		}
+		rows := &cli.Rows{Header: []string{"index", "id", "token", "start", "end"}}
+		for i, id := range ids {
+			rows.Add(i, id, quote(out.Tokens[i]), offs[i][0], offs[i][1])
+		}
+		return cli.Write(io, f, rows, out, false)
+	}
+	return c
+}
+
+func tokenTexts(text func(int) string, ids []int) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = text(id)
+	}
+	return out
+}
+
+func orEmptyInts(s []int) []int {
+	if s == nil {
+		return []int{}
+	}
+	return s
+}
