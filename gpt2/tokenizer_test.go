@@ -548,3 +548,98 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// tokMergeReference is encoder.py's bpe() loop written plainly: each round finds the
+// lowest-ranked adjacent pair and merges all its occurrences, left to right without
+// overlap. tokMerge must agree with it.
+func tokMergeReference(ranks map[uint64]uint64, syms []int32) []int32 {
+	if len(syms) < 2 {
+		return syms
+	}
+	var buf [32]uint64
+	pairs := buf[:0] // pairs[i]: rank<<32|merged id of (syms[i], syms[i+1]), or tokNoMerge
+	for i := 0; i+1 < len(syms); i++ {
+		pairs = append(pairs, tokRank(ranks, syms[i], syms[i+1]))
+	}
+	for len(syms) > 1 {
+		best := slices.Min(pairs)
+		if best == tokNoMerge {
+			break
+		}
+		// Ranks are unique per pair, so pairs[i] == best identifies an occurrence; pairs
+		// still describes the word before this round, as the reference's scan does.
+		n := 0
+		for i := 0; i < len(syms); n++ {
+			if i+1 < len(syms) && pairs[i] == best {
+				syms[n] = int32(uint32(best))
+				i += 2
+			} else {
+				syms[n] = syms[i]
+				i++
+			}
+		}
+		syms, pairs = syms[:n], pairs[:n-1]
+		for i := range pairs {
+			pairs[i] = tokRank(ranks, syms[i], syms[i+1])
+		}
+	}
+	return syms
+}
+
+func TestTokMergeMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	check := func(ranks map[uint64]uint64, b []byte, ids [256]int32) {
+		t.Helper()
+		syms := make([]int32, len(b))
+		for i, c := range b {
+			syms[i] = ids[c]
+		}
+		want := tokMergeReference(ranks, slices.Clone(syms))
+		if got := tokMerge(ranks, syms); !slices.Equal(got, want) {
+			t.Fatalf("merging %q: got %v, reference %v", b, got, want)
+		}
+	}
+
+	// GPT-2's merges on long pieces (where the heap matters) and mixed text.
+	tok := tokLoadGPT2(t)
+	for range 300 {
+		var b []byte
+		for range 1 + rng.IntN(400) {
+			if rng.IntN(8) == 0 {
+				b = append(b, tokRandomPool[rng.IntN(len(tokRandomPool))]...)
+			} else {
+				b = append(b, byte('a'+rng.IntN(26)))
+			}
+		}
+		check(tok.ranks, b, tok.byteIDs)
+	}
+
+	// Random merge lists over a 3-letter alphabet, ranked in any order: merges whose parts
+	// appear only later, chains, and pairs of equal tokens.
+	var ids [256]int32
+	for c := range 256 {
+		ids[c] = int32(c)
+	}
+	for range 200 {
+		tokens := []string{"a", "b", "c"}
+		byText := map[string]int32{"a": 'a', "b": 'b', "c": 'c'}
+		ranks := map[uint64]uint64{}
+		for rank := range 2 + rng.IntN(12) {
+			x, y := tokens[rng.IntN(len(tokens))], tokens[rng.IntN(len(tokens))]
+			id, ok := byText[x+y]
+			if !ok {
+				id = int32(256 + len(byText))
+				byText[x+y] = id
+				tokens = append(tokens, x+y)
+			}
+			ranks[tokPair(byText[x], byText[y])] = uint64(rank)<<32 | uint64(id)
+		}
+		for range 20 {
+			b := make([]byte, 1+rng.IntN(40))
+			for i := range b {
+				b[i] = "abc"[rng.IntN(3)]
+			}
+			check(ranks, b, ids)
+		}
+	}
+}

@@ -111,6 +111,9 @@ func (c *Command) Help(w io.Writer, prog string) {
 // parse parses flags that may appear before, between or after positional arguments. A lone
 // "--" ends the flags.
 func (c *Command) parse(args []string) ([]string, error) {
+	// Commands are built once per process; a second run in the same process (tests, the TUI)
+	// must not inherit the first one's flags.
+	c.Flags.VisitAll(func(f *flag.Flag) { f.Value.Set(f.DefValue) })
 	var pos []string
 	for {
 		if err := c.Flags.Parse(args); err != nil {
