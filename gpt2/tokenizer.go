@@ -342,45 +342,50 @@ func tokMerge(ranks map[uint64]uint64, syms []int32) []int32 {
 	if n < 2 {
 		return syms
 	}
-	var nextBuf, prevBuf [32]int32
-	var heapBuf [32]uint64
+	var nextBuf, prevBuf, pendingBuf [32]int32
+	var pairBuf, heapBuf [32]uint64
 	next, prev := nextBuf[:0], prevBuf[:0] // linked list of live symbols; -1 and n end it
-	h := tokHeap(heapBuf[:0])              // rank<<32 | index of the pair's left symbol
+	pair := pairBuf[:0]                    // rank<<32 | merged id of (i, next[i]), or tokNoMerge
+	pending := pendingBuf[:0]              // left symbols of pairs made this round
+	h := heapBuf[:0]                       // rank<<32 | index of the pair's left symbol
 	for i := range n {
-		next, prev = append(next, i+1), append(prev, i-1)
+		next, prev, pair = append(next, i+1), append(prev, i-1), append(pair, tokNoMerge)
+		pending = append(pending, i)
 	}
-	var pending []int32 // left indexes of pairs made this round
-	addPairs := func(is ...int32) {
-		for _, i := range is {
-			if i >= 0 && syms[i] >= 0 && next[i] < n {
-				if r := tokRank(ranks, syms[i], syms[next[i]]); r != tokNoMerge {
-					h.push(r&^math.MaxUint32 | uint64(i))
+	for {
+		// Pairs made by a round's merges wait for the next round, as in the reference; the
+		// pair being merged cannot reappear, as its parts are shorter than its result.
+		for _, i := range pending {
+			if i >= 0 && next[i] < n {
+				pair[i] = tokRank(ranks, syms[i], syms[next[i]])
+				if pair[i] != tokNoMerge {
+					h = tokHeapPush(h, pair[i]&^math.MaxUint32|uint64(i))
 				}
 			}
 		}
-	}
-	for i := range n - 1 {
-		addPairs(i)
-	}
-	for len(h) > 0 {
-		top := h.pop()
-		rank, i := top>>32, int32(uint32(top))
-		// Skip entries whose pair has since changed: ranks are unique per pair.
-		if j := next[i]; syms[i] >= 0 && j < n {
-			if r := tokRank(ranks, syms[i], syms[j]); r>>32 == rank {
-				syms[i], syms[j] = int32(uint32(r)), -1
-				next[i] = next[j]
-				if next[i] < n {
-					prev[next[i]] = i
-				}
-				pending = append(pending, prev[i], i)
-			}
+		pending = pending[:0]
+		if len(h) == 0 {
+			break
 		}
-		// Pairs made by this round's merges wait for the next round, as in the reference;
-		// the pair being merged cannot reappear, as its parts are shorter than its result.
-		if len(h) == 0 || h[0]>>32 != rank {
-			addPairs(pending...)
-			pending = pending[:0]
+		rank := h[0] >> 32
+		for len(h) > 0 && h[0]>>32 == rank {
+			var top uint64
+			top, h = tokHeapPop(h)
+			// Skip entries whose pair has since changed: ranks are unique per pair.
+			i := int32(uint32(top))
+			if syms[i] < 0 || pair[i]>>32 != rank {
+				continue
+			}
+			j := next[i]
+			syms[i], syms[j], pair[i] = int32(uint32(pair[i])), -1, tokNoMerge
+			next[i] = next[j]
+			if next[i] < n {
+				prev[next[i]] = i
+			}
+			if prev[i] >= 0 {
+				pair[prev[i]] = tokNoMerge
+			}
+			pending = append(pending, prev[i], i)
 		}
 	}
 	out := syms[:0]
@@ -390,38 +395,34 @@ func tokMerge(ranks map[uint64]uint64, syms []int32) []int32 {
 	return out
 }
 
-// tokHeap is a binary min-heap.
-type tokHeap []uint64
-
-func (h *tokHeap) push(x uint64) {
-	*h = append(*h, x)
-	s := *h
-	for i := len(s) - 1; i > 0 && s[(i-1)/2] > s[i]; i = (i - 1) / 2 {
-		s[i], s[(i-1)/2] = s[(i-1)/2], s[i]
+// tokHeapPush and tokHeapPop keep h a binary min-heap.
+func tokHeapPush(h []uint64, x uint64) []uint64 {
+	h = append(h, x)
+	for i := len(h) - 1; i > 0 && h[(i-1)/2] > h[i]; i = (i - 1) / 2 {
+		h[i], h[(i-1)/2] = h[(i-1)/2], h[i]
 	}
+	return h
 }
 
-func (h *tokHeap) pop() uint64 {
-	s := *h
-	top := s[0]
-	s[0] = s[len(s)-1]
-	s = s[:len(s)-1]
+func tokHeapPop(h []uint64) (uint64, []uint64) {
+	top := h[0]
+	h[0] = h[len(h)-1]
+	h = h[:len(h)-1]
 	for i := 0; ; {
 		c := 2*i + 1
-		if c >= len(s) {
+		if c >= len(h) {
 			break
 		}
-		if c+1 < len(s) && s[c+1] < s[c] {
+		if c+1 < len(h) && h[c+1] < h[c] {
 			c++
 		}
-		if s[i] <= s[c] {
+		if h[i] <= h[c] {
 			break
 		}
-		s[i], s[c] = s[c], s[i]
+		h[i], h[c] = h[c], h[i]
 		i = c
 	}
-	*h = s
-	return top
+	return top, h
 }
 
 func tokRank(ranks map[uint64]uint64, a, b int32) uint64 {

@@ -116,3 +116,16 @@ func BenchmarkSoftmax(b *testing.B) {
 		b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(len(x)), "ns/value")
 	})
 }
+
+// BenchmarkTile is the micro-kernel alone on L1-resident panels (kc = blockK): the ceiling
+// the blocked product can reach.
+func BenchmarkTile(b *testing.B) {
+	r := rand.New(rand.NewPCG(6, 6))
+	a, bp, c := randSlice(r, blockK*tileM), randSlice(r, blockK*tileN), make([]float32, tileM*tileN)
+	benchKernels(b, func(b *testing.B) {
+		for b.Loop() {
+			impl.tile(tileM, blockK, a, bp, c, tileN, nil, initZero)
+		}
+		reportGFLOPS(b, float64(2*tileM*tileN*blockK))
+	})
+}

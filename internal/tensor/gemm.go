@@ -10,12 +10,15 @@ import (
 // one pass so a B micro-panel [blockK][tileN] (16 KiB) stays in L1 while a column of tiles
 // runs over it; blockM bounds the packed A block [blockM][blockK] (144 KiB) kept in L2;
 // blockN bounds Gemm's packed B block [blockK][blockN] (1 MiB, L2/L3).
-const (
-	tileM  = 6
-	tileN  = 16
+var (
 	blockK = 256
 	blockM = 144
 	blockN = 1024
+)
+
+const (
+	tileM = 6
+	tileN = 16
 
 	// Products under this many flops run on one goroutine: starting another costs more.
 	serialFlops = 1 << 21

@@ -6,7 +6,8 @@ package tensor
 type kernelSet struct {
 	name string
 	// tile computes an mr×16 tile of C (row stride ldc) from the packed micro-panels
-	// a [kc][6] and b [kc][16], starting from zero, bias [16] or C itself (init).
+	// a [kc][6] and b [kc][16]: each element is one chain over k in order started at zero
+	// or at bias [16], then stored, or added to C (init).
 	tile    func(mr, kc int, a, b, c []float32, ldc int, bias []float32, init int)
 	dot     func(a, b []float32) float32
 	axpy    func(alpha float32, x, y []float32)
@@ -36,31 +37,48 @@ var (
 
 // tileGeneric is the portable micro-kernel: the same FMA-chain-per-element contract as the
 // assembly one, in plain Go (fused or not as the compiler decides for this architecture).
+// It walks the tile in 2×4 blocks whose eight accumulators are locals, so the compiler
+// keeps them in registers.
 func tileGeneric(mr, kc int, a, b, c []float32, ldc int, bias []float32, init int) {
-	var acc [tileM][tileN]float32
-	switch init {
-	case initBias:
-		for r := range mr {
-			acc[r] = [tileN]float32(bias)
-		}
-	case initLoad:
-		for r := range mr {
-			acc[r] = [tileN]float32(c[r*ldc:])
-		}
-	}
 	a, b = a[:kc*tileM], b[:kc*tileN]
-	for k := range kc {
-		bk := (*[tileN]float32)(b[k*tileN:])
-		ak := (*[tileM]float32)(a[k*tileM:])
-		for r := range mr {
-			ar, row := ak[r], &acc[r]
-			for j, bv := range bk {
-				row[j] += ar * bv
+	for r := 0; r < mr; r += 2 {
+		two := r+1 < mr
+		c0 := c[r*ldc : r*ldc+tileN]
+		c1 := c0 // row r+1, or r again when mr is odd (computed twice, stored once)
+		if two {
+			c1 = c[(r+1)*ldc : (r+1)*ldc+tileN]
+		}
+		r1 := r
+		if two {
+			r1 = r + 1
+		}
+		for j := 0; j < tileN; j += 4 {
+			var s00, s01, s02, s03, s10, s11, s12, s13 float32
+			if init == initBias {
+				s00, s01, s02, s03 = bias[j], bias[j+1], bias[j+2], bias[j+3]
+				s10, s11, s12, s13 = s00, s01, s02, s03
+			}
+			for k := range kc {
+				bk := (*[4]float32)(b[k*tileN+j:])
+				a0, a1 := a[k*tileM+r], a[k*tileM+r1]
+				s00 += a0 * bk[0]
+				s01 += a0 * bk[1]
+				s02 += a0 * bk[2]
+				s03 += a0 * bk[3]
+				s10 += a1 * bk[0]
+				s11 += a1 * bk[1]
+				s12 += a1 * bk[2]
+				s13 += a1 * bk[3]
+			}
+			if init == initLoad {
+				s00, s01, s02, s03 = c0[j]+s00, c0[j+1]+s01, c0[j+2]+s02, c0[j+3]+s03
+				s10, s11, s12, s13 = c1[j]+s10, c1[j+1]+s11, c1[j+2]+s12, c1[j+3]+s13
+			}
+			c0[j], c0[j+1], c0[j+2], c0[j+3] = s00, s01, s02, s03
+			if two {
+				c1[j], c1[j+1], c1[j+2], c1[j+3] = s10, s11, s12, s13
 			}
 		}
-	}
-	for r := range mr {
-		*(*[tileN]float32)(c[r*ldc:]) = acc[r]
 	}
 }
 

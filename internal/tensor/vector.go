@@ -123,16 +123,14 @@ const (
 	roundMagic = 1.5 * (1 << 23) // adding it rounds a float32 to an integer
 )
 
-// exp32 returns e^y to about 1 ulp for y in [expLo, expHi], e^expHi above, 0 below (also for
-// -Inf) and NaN for NaN.
+// exp32 returns e^y to about 1 ulp for y in [expLo, expHi], 0 below (also for -Inf) and NaN
+// for NaN. Callers clamp y to expHi (softmax's y ≤ 0 needs no clamp).
 func exp32(y float32) float32 {
 	if y < expLo {
 		return 0
 	}
-	y = min(y, expHi)
 	n := (y*log2e + roundMagic) - roundMagic
-	r := y - n*ln2Hi
-	r -= n * ln2Lo
+	r := y - n*ln2Hi - n*ln2Lo
 	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
 	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
 }
@@ -146,7 +144,7 @@ const (
 func geluTanhGeneric(dst, src []float32) {
 	dst = dst[:len(src)]
 	for i, x := range src {
-		dst[i] = x / (1 + exp32(x*(geluA+geluB*x*x)))
+		dst[i] = x / (1 + exp32(min(x*(geluA+geluB*x*x), expHi)))
 	}
 }
 

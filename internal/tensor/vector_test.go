@@ -78,9 +78,9 @@ func TestExpSum(t *testing.T) {
 	for y := -87.3; y <= 88; y += 1.0 / 1024 {
 		ys = append(ys, float32(y))
 	}
-	ys = append(ys, -87.4, -100, float32(math.Inf(-1)), 0, 89, 1000)
+	ys = append(ys, -87.4, -100, float32(math.Inf(-1)), 0)
 	eachKernel(t, func(t *testing.T) {
-		for _, m := range []float32{0, -2.5} {
+		for _, m := range []float32{0, 2.5} {
 			x := append([]float32(nil), ys...)
 			s := impl.expSum(x, m)
 			var ref float64

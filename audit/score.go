@@ -1,0 +1,393 @@
+package audit
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/tensor"
+)
+
+// Record is the score of one item shown in one order: one line of items.jsonl.
+type Record struct {
+	Item    int    `json:"item"`    // index of the item in the data set (after skipped rows)
+	ID      string `json:"id"`      // the row's id, "line N" or the generator's id
+	Perm    int    `json:"perm"`    // index of the order among the item's permutations (0: as given)
+	Order   []int  `json:"order"`   // order[i] = index in the item's choices of the option shown at position i
+	Answer  int    `json:"answer"`  // position of the correct option in this order
+	Tokens  int    `json:"tokens"`  // prompt length in tokens, BOS included
+	Top     int    `json:"top"`     // argmax token id over the whole vocabulary at the last position
+	TopText string `json:"top_text"` // its text, e.g. " A"
+	// Pred is the position whose letter Top is (either spelling), -1 when Top is no option's
+	// letter: the paper's rule.
+	Pred int `json:"pred"`
+	// PredLetters is the position whose letter has the largest logit among the options.
+	PredLetters    int  `json:"pred_letters"`
+	Correct        bool `json:"correct"`         // Pred == Answer
+	CorrectLetters bool `json:"correct_letters"` // PredLetters == Answer
+	// Variant is the spelling of the letter tokens used for Logits and Probs: "space"
+	// (" A", the usual continuation of "Answer:") or "bare" ("A"), whichever holds more
+	// probability over this prompt's letters.
+	Variant string    `json:"variant"`
+	Logits  []float32 `json:"logits"` // per position: the letter token's logit
+	Probs   []float32 `json:"probs"`  // per position: its probability (softmax over the whole vocabulary)
+	// LogitDiff is logit(A) − logit(correct letter); 0 when the answer is A.
+	LogitDiff float32 `json:"logit_diff"`
+	// Lens is LogitDiff read from each block's output (blocks.L.hook_resid_post at the last
+	// position, through ln_final with its own statistics and W_U): one value per layer.
+	Lens []float32 `json:"lens"`
+}
+
+// Scorer turns items into Records with one model and one prompt format.
+type Scorer struct {
+	m       *gpt2.Model
+	fm      *formatter
+	permute string
+	space   []int // [labels] id of " L", -1 when not one token
+	bare    []int // [labels] id of "L", -1 when not one token
+	wu      []float32
+	// Budget is the most tokens one forward pass takes; a larger batch uses the matrix
+	// kernels better but holds more activations.
+	Budget int
+	// MaxSeqs caps the sequences of one forward pass (each permutation continuing from a
+	// prefix holds its own KV cache).
+	MaxSeqs int
+	// Share runs the common prefix of an item's permutations once and continues each
+	// permutation from a copy of its KV cache.
+	Share bool
+}
+
+// NewScorer prepares scoring of m's prompts in format f, each item shown in the orders of
+// permute (PermuteNone, PermuteCyclic or PermuteAll).
+func NewScorer(m *gpt2.Model, f Format, permute string) (*Scorer, error) {
+	if m.Tokenizer == nil {
+		return nil, fmt.Errorf("audit: the model has no tokenizer")
+	}
+	if _, err := Permutations(2, permute); err != nil {
+		return nil, err
+	}
+	fm, err := f.compile()
+	if err != nil {
+		return nil, err
+	}
+	if fm.bos && m.Tokenizer.EOT() < 0 {
+		return nil, fmt.Errorf("audit: BOS asked for but the tokenizer has no <|endoftext|>")
+	}
+	s := &Scorer{m: m, fm: fm, permute: permute, wu: m.Params.Unembed(), Budget: 2048, MaxSeqs: 64, Share: true}
+	for _, l := range fm.labels {
+		sp, err1 := m.Tokenizer.TokenID(" " + l)
+		b, err2 := m.Tokenizer.TokenID(l)
+		if err1 != nil {
+			sp = -1
+		}
+		if err2 != nil {
+			b = -1
+		}
+		s.space = append(s.space, sp)
+		s.bare = append(s.bare, b)
+	}
+	// An item of n options needs the first n labels in one spelling at least.
+	usable := max(leading(s.space), leading(s.bare))
+	s.space, s.bare = s.space[:usable], s.bare[:usable]
+	if len(s.space) < 2 {
+		return nil, fmt.Errorf("audit: labels %q: fewer than two are single tokens in this vocabulary", fm.labels)
+	}
+	return s, nil
+}
+
+// trial is one item in one order, ready to run.
+type trial struct {
+	item   int // index into the Score call's items
+	perm   int
+	order  []int
+	answer int
+	ids    []int
+}
+
+// prepared is one item's trials and the length of their common token prefix.
+type prepared struct {
+	trials []trial
+	prefix int // tokens shared by every trial (at most the shortest length − 1); 0: none
+	err    error
+}
+
+// prepare formats and tokenizes every order of item it.
+func (s *Scorer) prepare(i int, it Item) prepared {
+	n := len(it.Choices)
+	if n > len(s.space) {
+		return prepared{err: fmt.Errorf("audit: item %s: %d options, but only %d labels are single tokens", it.ID, n, len(s.space))}
+	}
+	perms, err := Permutations(n, s.permute)
+	if err != nil {
+		return prepared{err: fmt.Errorf("audit: item %s: %w", it.ID, err)}
+	}
+	p := prepared{trials: make([]trial, len(perms))}
+	for k, order := range perms {
+		text, err := s.fm.render(it, order)
+		if err != nil {
+			return prepared{err: err}
+		}
+		ids := s.m.Tokenizer.Encode(text)
+		if s.fm.bos {
+			ids = append([]int{s.m.Tokenizer.EOT()}, ids...)
+		}
+		if len(ids) == 0 {
+			return prepared{err: fmt.Errorf("audit: item %s: the prompt is empty", it.ID)}
+		}
+		if len(ids) > s.m.Config.NCtx {
+			return prepared{err: fmt.Errorf("audit: item %s: the prompt has %d tokens, more than the model's context of %d", it.ID, len(ids), s.m.Config.NCtx)}
+		}
+		ans := 0
+		for pos, j := range order {
+			if j == it.Answer {
+				ans = pos
+			}
+		}
+		p.trials[k] = trial{item: i, perm: k, order: order, answer: ans, ids: ids}
+	}
+	if s.Share && len(p.trials) > 1 {
+		p.prefix = len(p.trials[0].ids) - 1
+		for _, t := range p.trials[1:] {
+			p.prefix = min(p.prefix, len(t.ids)-1, commonPrefix(p.trials[0].ids, t.ids))
+		}
+	}
+	return p
+}
+
+// leading counts the ids before the first missing one (-1).
+func leading(ids []int) int {
+	for i, id := range ids {
+		if id < 0 {
+			return i
+		}
+	}
+	return len(ids)
+}
+
+func commonPrefix(a, b []int) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// Score scores every item in every order. Records come in item order, then permutation
+// order; Record.Item is first + the index in items. The numbers of an item do not depend on
+// which items share its batch.
+func (s *Scorer) Score(items []Item, first int) ([]Record, error) {
+	preps := make([]prepared, len(items))
+	parallelFor(len(items), func(i int) { preps[i] = s.prepare(i, items[i]) })
+	for _, p := range preps {
+		if p.err != nil {
+			return nil, p.err
+		}
+	}
+	var out []Record
+	emit := func(t *trial, logits []float32, lens [][]float32) {
+		it := &items[t.item]
+		out = append(out, s.record(first+t.item, it.ID, t, logits, lens))
+	}
+	for lo := 0; lo < len(preps); {
+		// Take items while their tokens fit the budget (always at least one).
+		hi, tokens, seqs := lo, 0, 0
+		for hi < len(preps) {
+			p := &preps[hi]
+			tk, sq := 0, len(p.trials)
+			for _, t := range p.trials {
+				tk += len(t.ids) - p.prefix
+			}
+			if hi > lo && (tokens+tk > s.Budget || seqs+sq > s.MaxSeqs) {
+				break
+			}
+			tokens, seqs = tokens+tk, seqs+sq
+			hi++
+		}
+		if err := s.runBatch(preps[lo:hi], emit); err != nil {
+			return nil, err
+		}
+		lo = hi
+	}
+	return out, nil
+}
+
+// runBatch runs the trials of a few items: the shared prefixes first (one KV cache per
+// item), then every trial from its item's prefix (a copy of that cache), or from the start.
+func (s *Scorer) runBatch(preps []prepared, emit func(*trial, []float32, [][]float32)) error {
+	var pre [][]int
+	var kvs []*gpt2.KVCache
+	for _, p := range preps {
+		if p.prefix > 0 {
+			kv := s.m.NewKVCache()
+			pre = append(pre, p.trials[0].ids[:p.prefix])
+			kvs = append(kvs, kv)
+		}
+	}
+	if len(pre) > 0 {
+		if _, err := s.m.Run(pre, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: kvs}); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+	}
+	var seqs [][]int
+	var past []*gpt2.KVCache
+	var trials []*trial
+	k := 0
+	for i := range preps {
+		p := &preps[i]
+		var kv *gpt2.KVCache
+		if p.prefix > 0 {
+			kv = kvs[k]
+			k++
+		}
+		for j := range p.trials {
+			t := &p.trials[j]
+			trials = append(trials, t)
+			seqs = append(seqs, t.ids[p.prefix:])
+			if kv != nil {
+				past = append(past, kv.Clone())
+			} else {
+				past = append(past, nil)
+			}
+		}
+	}
+	if len(pre) == 0 {
+		past = nil
+	}
+	L, D := s.m.Config.NLayers, s.m.Config.DModel
+	resid := make([][]float32, len(seqs)) // [S][L*D] last position after each block
+	for i := range resid {
+		resid[i] = make([]float32, L*D)
+	}
+	hooks := make([]gpt2.Hook, L)
+	for l := range hooks {
+		hooks[l] = gpt2.Hook{Name: gpt2.ResidPost(l), Fn: func(a gpt2.Activation) {
+			T := a.Shape[0]
+			copy(resid[a.Seq][l*D:(l+1)*D], a.Data[(T-1)*D:T*D])
+		}}
+	}
+	res, err := s.m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: past, Hooks: hooks})
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	lens := make([][][]float32, len(seqs))
+	for i := range lens {
+		lens[i] = make([][]float32, L)
+		for l := range lens[i] {
+			lens[i][l] = resid[i][l*D : (l+1)*D]
+		}
+	}
+	for i, t := range trials {
+		emit(t, res.Logits[i], lens[i])
+	}
+	return nil
+}
+
+// record reads one trial's outcome from its last-position logits [V] and its residual
+// stream after each block (lens: [L][D]).
+func (s *Scorer) record(item int, id string, t *trial, logits []float32, lens [][]float32) Record {
+	n := len(t.order)
+	top := 0
+	for v, x := range logits {
+		if x > logits[top] {
+			top = v
+		}
+	}
+	// log Σ exp(logits), in float64 around the maximum.
+	mx := float64(logits[top])
+	var sum float64
+	for _, x := range logits {
+		sum += math.Exp(float64(x) - mx)
+	}
+	lse := mx + math.Log(sum)
+	prob := func(id int) float64 { return math.Exp(float64(logits[id]) - lse) }
+	mass := func(ids []int) float64 {
+		var m float64
+		for _, id := range ids[:n] {
+			if id < 0 {
+				return -1
+			}
+			m += prob(id)
+		}
+		return m
+	}
+	ids, variant := s.space, "space"
+	if mass(s.bare) > mass(s.space) {
+		ids, variant = s.bare, "bare"
+	}
+	r := Record{
+		Item: item, ID: id, Perm: t.perm, Order: t.order, Answer: t.answer, Tokens: len(t.ids),
+		Top: top, TopText: s.m.Tokenizer.TokenText(top), Pred: -1, Variant: variant,
+		Logits: make([]float32, n), Probs: make([]float32, n),
+	}
+	for pos := 0; pos < n; pos++ {
+		if top == s.space[pos] || top == s.bare[pos] {
+			r.Pred = pos
+		}
+		r.Logits[pos] = logits[ids[pos]]
+		r.Probs[pos] = float32(prob(ids[pos]))
+		if r.Logits[pos] > r.Logits[r.PredLetters] {
+			r.PredLetters = pos
+		}
+	}
+	r.Correct = r.Pred == t.answer
+	r.CorrectLetters = r.PredLetters == t.answer
+	r.LogitDiff = r.Logits[0] - r.Logits[t.answer]
+	r.Lens = s.lens(lens, ids[0], ids[t.answer])
+	return r
+}
+
+// lens applies ln_final (with each vector's own mean and scale) and W_U to the residual
+// stream after every block and returns logit(a) − logit(b) per layer.
+func (s *Scorer) lens(resid [][]float32, a, b int) []float32 {
+	p, D := s.m.Params, s.m.Config.DModel
+	eps := float64(s.m.Config.LNEps)
+	out := make([]float32, len(resid))
+	if a == b {
+		return out
+	}
+	y := make([]float32, D)
+	for l, x := range resid {
+		var sum, ss float64
+		for _, v := range x {
+			sum += float64(v)
+		}
+		mean := sum / float64(D)
+		for _, v := range x {
+			d := float64(v) - mean
+			ss += d * d
+		}
+		inv := 1 / math.Sqrt(ss/float64(D)+eps)
+		for j, v := range x {
+			y[j] = float32((float64(v)-mean)*inv)*p.LnFW[j] + p.LnFB[j]
+		}
+		diff := tensor.Dot(y, s.wu[a*D:(a+1)*D]) - tensor.Dot(y, s.wu[b*D:(b+1)*D])
+		if p.LMHeadB != nil {
+			diff += p.LMHeadB[a] - p.LMHeadB[b]
+		}
+		out[l] = diff
+	}
+	return out
+}
+
+// parallelFor runs f(0..n-1) on up to tensor.Threads() goroutines.
+func parallelFor(n int, f func(i int)) {
+	w := min(tensor.Threads(), n)
+	if w <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < w; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += w {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}

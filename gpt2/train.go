@@ -1,0 +1,788 @@
+package gpt2
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/mechlens/mechlens/internal/tensor"
+)
+
+// The training pass, llm.c style: flat token-major buffers over a ragged batch (each row
+// attends only to itself), each operation's forward next to its backward. It is generic
+// over the element type: float32 runs on the tensor kernels and trains; float64 is the
+// reference that the gradient check compares with finite differences.
+//
+// Notation: N tokens in the batch, D model width, M MLP width, H heads of Dh, V vocabulary,
+// R positions that carry loss.
+
+// Float is the element type of a training pass.
+type Float interface{ ~float32 | ~float64 }
+
+// TrainRow is one sequence of a training batch with its per-position loss.
+type TrainRow struct {
+	IDs    []int     // [T]
+	Target []int     // [T] the token each position should predict (read where Weight ≠ 0)
+	Weight []float32 // [T] loss weight per position; 0 means no loss there
+}
+
+// GradOptions choose what Gradients returns and how it changes the forward pass.
+type GradOptions struct {
+	// ActGrads lists hook points whose gradient dL/d(activation) to return, per sequence.
+	// Supported: blocks.L.hook_resid_pre, attn.hook_z, hook_attn_out, hook_resid_mid,
+	// mlp.hook_pre, mlp.hook_post, hook_mlp_out, hook_resid_post.
+	ActGrads []string
+	// Hooks edit activations in the forward pass, at the same hook points. Gradients treat
+	// an edit as the addition of a constant: dL/d(activation) is that of the edited value.
+	Hooks []Hook
+	// NoParamGrads skips the weight gradients (for editing, which needs activations only).
+	NoParamGrads bool
+}
+
+// GradResult is the outcome of Gradients.
+type GradResult struct {
+	Loss    float64   // Σ over positions of weight · cross-entropy (nats)
+	RowLoss []float64 // [rows] the same sum per row
+	// Grads is dL/dθ in the layout of the parameters (LMHead and LMHeadB set when the
+	// parameters have them); nil with NoParamGrads.
+	Grads    *Params
+	ActGrads []Cache // per row: hook name → dL/d activation, shaped as the activation
+}
+
+// Gradients runs the forward and backward pass of the weighted next-token cross-entropy
+// over rows. The result does not depend on the thread count.
+func Gradients(cfg Config, p *Params, rows []TrainRow, o GradOptions) (*GradResult, error) {
+	tp := paramsAs[float32](cfg, p, false)
+	return gradients(cfg, tp, rows, o)
+}
+
+// gradients is Gradients over parameters of either precision.
+func gradients[F Float](cfg Config, p *tparams[F], rows []TrainRow, o GradOptions) (*GradResult, error) {
+	ps, err := newPass(cfg, p, rows, o)
+	if err != nil {
+		return nil, err
+	}
+	ps.forward()
+	res := &GradResult{Loss: ps.loss(), RowLoss: ps.rowLoss}
+	ps.backward()
+	if ps.g != nil {
+		res.Grads = ps.g.toParams(cfg)
+	}
+	res.ActGrads = ps.actOut
+	return res, nil
+}
+
+// tparams mirrors Params in element type F.
+type tparams[F Float] struct {
+	WTE, WPE   []F
+	Blocks     []tblock[F]
+	LnFW, LnFB []F
+	LMHead     []F // nil when tied to WTE
+	LMHeadB    []F // nil when absent
+}
+
+type tblock[F Float] struct {
+	Ln1W, Ln1B, AttnW, AttnB, AttnProjW, AttnProjB, Ln2W, Ln2B, FcW, FcB, ProjW, ProjB []F
+}
+
+// fields lists every tensor of t in the order of Params.specs (then LMHead, LMHeadB).
+func (t *tparams[F]) fields() []*[]F {
+	f := []*[]F{&t.WTE, &t.WPE}
+	for l := range t.Blocks {
+		b := &t.Blocks[l]
+		f = append(f, &b.Ln1W, &b.Ln1B, &b.AttnW, &b.AttnB, &b.AttnProjW, &b.AttnProjB,
+			&b.Ln2W, &b.Ln2B, &b.FcW, &b.FcB, &b.ProjW, &b.ProjB)
+	}
+	return append(f, &t.LnFW, &t.LnFB, &t.LMHead, &t.LMHeadB)
+}
+
+func (p *Params) fields() []*[]float32 {
+	f := []*[]float32{&p.WTE, &p.WPE}
+	for l := range p.Blocks {
+		b := &p.Blocks[l]
+		f = append(f, &b.Ln1W, &b.Ln1B, &b.AttnW, &b.AttnB, &b.AttnProjW, &b.AttnProjB,
+			&b.Ln2W, &b.Ln2B, &b.FcW, &b.FcB, &b.ProjW, &b.ProjB)
+	}
+	return append(f, &p.LnFW, &p.LnFB, &p.LMHead, &p.LMHeadB)
+}
+
+// paramsAs converts p to element type F. For float32 without copy the result shares p's
+// memory.
+func paramsAs[F Float](cfg Config, p *Params, copyData bool) *tparams[F] {
+	t := &tparams[F]{Blocks: make([]tblock[F], len(p.Blocks))}
+	src, dst := p.fields(), t.fields()
+	for i := range src {
+		s := *src[i]
+		if s == nil {
+			continue
+		}
+		if v, ok := any(s).([]F); ok && !copyData {
+			*dst[i] = v
+			continue
+		}
+		d := make([]F, len(s))
+		for j, x := range s {
+			d[j] = F(x)
+		}
+		*dst[i] = d
+	}
+	return t
+}
+
+// zerosLike returns zero tensors shaped as t.
+func (t *tparams[F]) zerosLike() *tparams[F] {
+	z := &tparams[F]{Blocks: make([]tblock[F], len(t.Blocks))}
+	src, dst := t.fields(), z.fields()
+	for i := range src {
+		if *src[i] != nil {
+			*dst[i] = make([]F, len(*src[i]))
+		}
+	}
+	return z
+}
+
+// toParams converts t to float32 Params (sharing memory when F is float32).
+func (t *tparams[F]) toParams(cfg Config) *Params {
+	p := &Params{Blocks: make([]Block, len(t.Blocks))}
+	src, dst := t.fields(), p.fields()
+	for i := range src {
+		s := *src[i]
+		if s == nil {
+			continue
+		}
+		if v, ok := any(s).([]float32); ok {
+			*dst[i] = v
+			continue
+		}
+		d := make([]float32, len(s))
+		for j, x := range s {
+			d[j] = float32(x)
+		}
+		*dst[i] = d
+	}
+	return p
+}
+
+// Hook point kinds the training pass supports, per block.
+const (
+	tkResidPre = iota
+	tkZ
+	tkAttnOut
+	tkResidMid
+	tkMLPPre
+	tkMLPPost
+	tkMLPOut
+	tkResidPost
+	tkCount
+)
+
+var trainHookSuffix = [tkCount]string{nameResidPre, nameZ, nameAttnOut, nameResidMid, nameMLPPre,
+	nameMLPPost, nameMLPOut, nameResidPost}
+
+// parseTrainHook splits "blocks.L.suffix" into (L, kind).
+func parseTrainHook(cfg Config, name string) (int, int, error) {
+	rest, ok := strings.CutPrefix(name, "blocks.")
+	if ok {
+		num, suffix, ok2 := strings.Cut(rest, ".")
+		l, err := strconv.Atoi(num)
+		if ok2 && err == nil && l >= 0 && l < cfg.NLayers {
+			for k, s := range trainHookSuffix {
+				if s == suffix {
+					return l, k, nil
+				}
+			}
+		}
+	}
+	return 0, 0, fmt.Errorf("gpt2: hook point %q is not supported by the training pass (resid_pre, attn.hook_z, attn_out, resid_mid, mlp.hook_pre, mlp.hook_post, mlp_out, resid_post of a block)", name)
+}
+
+// layerActs are the activations of one block the backward pass reads.
+type layerActs[F Float] struct {
+	x              []F // [N, D] resid_pre (after hooks)
+	ln1            []F // [N, D]
+	ln1Mu, ln1Rstd []F // [N]
+	qkv            []F // [N, 3D] q | k | v, heads inside each
+	att            []F // per row s: [H, T, T] pattern at attOff[s]
+	z              []F // [N, D] as [N, H, Dh]
+	xm             []F // [N, D] resid_mid
+	ln2            []F // [N, D]
+	ln2Mu, ln2Rstd []F // [N]
+	pre, post      []F // [N, M]
+}
+
+// pass holds one forward and backward computation.
+type pass[F Float] struct {
+	c      Config
+	p, g   *tparams[F] // g nil: no parameter gradients
+	rows   []TrainRow
+	off    []int // [S+1] first token of each row
+	attOff []int // [S+1] first pattern entry of each row
+	N      int
+	hooks  [][tkCount][]HookFunc // [L][kind]
+	want   [][tkCount]bool       // [L][kind] activation gradient asked for
+	actOut []Cache
+
+	acts           []layerActs[F]
+	xf             []F // [N, D] final residual stream
+	lnf            []F // [N, D]
+	lnfMu, lnfRstd []F // [N]
+	lossPos        []int
+	lossRow        []int
+	probs          []F // [R, V] softmax of the logits at loss positions
+	rowLoss        []float64
+}
+
+func newPass[F Float](cfg Config, p *tparams[F], rows []TrainRow, o GradOptions) (*pass[F], error) {
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("gpt2: no rows to train on")
+	}
+	ps := &pass[F]{c: cfg, p: p, rows: rows, off: make([]int, len(rows)+1), attOff: make([]int, len(rows)+1)}
+	for s, r := range rows {
+		T := len(r.IDs)
+		if T == 0 {
+			return nil, fmt.Errorf("gpt2: row %d is empty", s)
+		}
+		if T > cfg.NCtx {
+			return nil, fmt.Errorf("gpt2: row %d has %d tokens, more than the context of %d", s, T, cfg.NCtx)
+		}
+		if len(r.Target) != T || len(r.Weight) != T {
+			return nil, fmt.Errorf("gpt2: row %d has %d tokens, %d targets and %d weights", s, T, len(r.Target), len(r.Weight))
+		}
+		for t, id := range r.IDs {
+			if id < 0 || id >= cfg.DVocab {
+				return nil, fmt.Errorf("gpt2: row %d position %d: token id %d outside the vocabulary [0, %d)", s, t, id, cfg.DVocab)
+			}
+			if r.Weight[t] != 0 {
+				if tg := r.Target[t]; tg < 0 || tg >= cfg.DVocab {
+					return nil, fmt.Errorf("gpt2: row %d position %d: target %d outside the vocabulary [0, %d)", s, t, tg, cfg.DVocab)
+				}
+				ps.lossPos = append(ps.lossPos, ps.off[s]+t)
+				ps.lossRow = append(ps.lossRow, s)
+			}
+		}
+		ps.off[s+1] = ps.off[s] + T
+		ps.attOff[s+1] = ps.attOff[s] + cfg.NHeads*T*T
+	}
+	ps.N = ps.off[len(rows)]
+	ps.hooks = make([][tkCount][]HookFunc, cfg.NLayers)
+	ps.want = make([][tkCount]bool, cfg.NLayers)
+	for _, h := range o.Hooks {
+		l, k, err := parseTrainHook(cfg, h.Name)
+		if err != nil {
+			return nil, err
+		}
+		ps.hooks[l][k] = append(ps.hooks[l][k], h.Fn)
+	}
+	for _, n := range o.ActGrads {
+		l, k, err := parseTrainHook(cfg, n)
+		if err != nil {
+			return nil, err
+		}
+		ps.want[l][k] = true
+	}
+	if len(o.ActGrads) > 0 {
+		ps.actOut = make([]Cache, len(rows))
+		for s := range ps.actOut {
+			ps.actOut[s] = Cache{}
+		}
+	}
+	if !o.NoParamGrads {
+		ps.g = p.zerosLike()
+	}
+	return ps, nil
+}
+
+// hook runs the forward hooks of (l, kind) on a token-major buffer [N, inner...].
+func (ps *pass[F]) hook(l, kind int, buf []F, inner ...int) {
+	fns := ps.hooks[l][kind]
+	if len(fns) == 0 {
+		return
+	}
+	w := len(buf) / ps.N
+	for s := range ps.rows {
+		T := ps.off[s+1] - ps.off[s]
+		seg := buf[ps.off[s]*w : ps.off[s+1]*w]
+		data, isF32 := any(seg).([]float32)
+		if !isF32 {
+			data = make([]float32, len(seg))
+			for i, v := range seg {
+				data[i] = float32(v)
+			}
+		}
+		for _, f := range fns {
+			f(Activation{Name: BlockHook(l, trainHookSuffix[kind]), Seq: s, Shape: append([]int{T}, inner...), Data: data})
+		}
+		if !isF32 {
+			for i, v := range data {
+				seg[i] = F(v)
+			}
+		}
+	}
+}
+
+// keepGrad records dL/d(activation) of (l, kind) when asked for.
+func (ps *pass[F]) keepGrad(l, kind int, grad []F, inner ...int) {
+	if !ps.want[l][kind] {
+		return
+	}
+	w := len(grad) / ps.N
+	name := BlockHook(l, trainHookSuffix[kind])
+	for s := range ps.rows {
+		seg := grad[ps.off[s]*w : ps.off[s+1]*w]
+		d := make([]float32, len(seg))
+		for i, v := range seg {
+			d[i] = float32(v)
+		}
+		ps.actOut[s][name] = Tensor{Shape: append([]int{ps.off[s+1] - ps.off[s]}, inner...), Data: d}
+	}
+}
+
+func (ps *pass[F]) forward() {
+	c, p := ps.c, ps.p
+	N, D, M := ps.N, c.DModel, c.DMLP
+	x := make([]F, N*D) // [N, D] residual stream
+	ps.embedForward(x)
+	ps.acts = make([]layerActs[F], c.NLayers)
+	out := make([]F, N*D) // [N, D] attn_out, then mlp_out
+	for l := range ps.acts {
+		b, a := &p.Blocks[l], &ps.acts[l]
+		ps.hook(l, tkResidPre, x, D)
+		a.x = x
+		a.ln1, a.ln1Mu, a.ln1Rstd = make([]F, N*D), make([]F, N), make([]F, N)
+		layerNormForward(a.ln1, a.ln1Mu, a.ln1Rstd, x, b.Ln1W, b.Ln1B, c.LNEps)
+		a.qkv = make([]F, N*3*D)
+		matmulForward(a.qkv, a.ln1, b.AttnW, b.AttnB, N, D, 3*D)
+		a.att, a.z = make([]F, ps.attOff[len(ps.rows)]), make([]F, N*D)
+		ps.attentionForward(a)
+		ps.hook(l, tkZ, a.z, c.NHeads, c.DHead)
+		matmulForward(out, a.z, b.AttnProjW, b.AttnProjB, N, D, D)
+		ps.hook(l, tkAttnOut, out, D)
+		a.xm = make([]F, N*D)
+		for i := range a.xm {
+			a.xm[i] = x[i] + out[i]
+		}
+		ps.hook(l, tkResidMid, a.xm, D)
+		a.ln2, a.ln2Mu, a.ln2Rstd = make([]F, N*D), make([]F, N), make([]F, N)
+		layerNormForward(a.ln2, a.ln2Mu, a.ln2Rstd, a.xm, b.Ln2W, b.Ln2B, c.LNEps)
+		a.pre, a.post = make([]F, N*M), make([]F, N*M)
+		matmulForward(a.pre, a.ln2, b.FcW, b.FcB, N, D, M)
+		ps.hook(l, tkMLPPre, a.pre, M)
+		geluForward(a.post, a.pre, c.Activation)
+		ps.hook(l, tkMLPPost, a.post, M)
+		matmulForward(out, a.post, b.ProjW, b.ProjB, N, M, D)
+		ps.hook(l, tkMLPOut, out, D)
+		x = make([]F, N*D)
+		for i := range x {
+			x[i] = a.xm[i] + out[i]
+		}
+		ps.hook(l, tkResidPost, x, D)
+	}
+	ps.xf = x
+	ps.lnf, ps.lnfMu, ps.lnfRstd = make([]F, N*D), make([]F, N), make([]F, N)
+	layerNormForward(ps.lnf, ps.lnfMu, ps.lnfRstd, x, p.LnFW, p.LnFB, c.LNEps)
+	ps.lossForward()
+}
+
+func (ps *pass[F]) backward() {
+	c, p, g := ps.c, ps.p, ps.g
+	N, D, M := ps.N, c.DModel, c.DMLP
+	dlnf := ps.lossBackward()
+	dx := make([]F, N*D) // [N, D] dL/d residual stream
+	var gw, gb []F
+	if g != nil {
+		gw, gb = g.LnFW, g.LnFB
+	}
+	layerNormBackward(dx, gw, gb, dlnf, ps.xf, ps.lnfMu, ps.lnfRstd, p.LnFW)
+	dln := make([]F, N*D)   // [N, D]
+	dpost := make([]F, N*M) // [N, M]
+	dpre := make([]F, N*M)  // [N, M]
+	dz := make([]F, N*D)    // [N, D]
+	dqkv := make([]F, N*3*D)
+	for l := c.NLayers - 1; l >= 0; l-- {
+		b, a := &p.Blocks[l], &ps.acts[l]
+		var gbk *tblock[F]
+		if g != nil {
+			gbk = &g.Blocks[l]
+		}
+		pick := func(f func(*tblock[F]) []F) []F {
+			if gbk == nil {
+				return nil
+			}
+			return f(gbk)
+		}
+		ps.keepGrad(l, tkResidPost, dx, D)
+		// MLP: dx flows unchanged into the residual and into mlp_out.
+		ps.keepGrad(l, tkMLPOut, dx, D)
+		matmulBackward(dpost, pick(func(b *tblock[F]) []F { return b.ProjW }), pick(func(b *tblock[F]) []F { return b.ProjB }), dx, a.post, b.ProjW, N, M, D)
+		ps.keepGrad(l, tkMLPPost, dpost, M)
+		geluBackward(dpre, dpost, a.pre, c.Activation)
+		ps.keepGrad(l, tkMLPPre, dpre, M)
+		matmulBackward(dln, pick(func(b *tblock[F]) []F { return b.FcW }), pick(func(b *tblock[F]) []F { return b.FcB }), dpre, a.ln2, b.FcW, N, D, M)
+		layerNormBackward(dx, pick(func(b *tblock[F]) []F { return b.Ln2W }), pick(func(b *tblock[F]) []F { return b.Ln2B }), dln, a.xm, a.ln2Mu, a.ln2Rstd, b.Ln2W)
+		ps.keepGrad(l, tkResidMid, dx, D)
+		// Attention.
+		ps.keepGrad(l, tkAttnOut, dx, D)
+		matmulBackward(dz, pick(func(b *tblock[F]) []F { return b.AttnProjW }), pick(func(b *tblock[F]) []F { return b.AttnProjB }), dx, a.z, b.AttnProjW, N, D, D)
+		ps.keepGrad(l, tkZ, dz, c.NHeads, c.DHead)
+		ps.attentionBackward(dqkv, dz, a)
+		matmulBackward(dln, pick(func(b *tblock[F]) []F { return b.AttnW }), pick(func(b *tblock[F]) []F { return b.AttnB }), dqkv, a.ln1, b.AttnW, N, D, 3*D)
+		layerNormBackward(dx, pick(func(b *tblock[F]) []F { return b.Ln1W }), pick(func(b *tblock[F]) []F { return b.Ln1B }), dln, a.x, a.ln1Mu, a.ln1Rstd, b.Ln1W)
+		ps.keepGrad(l, tkResidPre, dx, D)
+	}
+	ps.embedBackward(dx)
+}
+
+// embedForward sets x [N, D] = wte[id] + wpe[t].
+func (ps *pass[F]) embedForward(x []F) {
+	D := ps.c.DModel
+	for s, r := range ps.rows {
+		for t, id := range r.IDs {
+			xi := x[(ps.off[s]+t)*D : (ps.off[s]+t+1)*D]
+			e, pe := ps.p.WTE[id*D:(id+1)*D], ps.p.WPE[t*D:(t+1)*D]
+			for j := range xi {
+				xi[j] = e[j] + pe[j]
+			}
+		}
+	}
+}
+
+// embedBackward accumulates dx [N, D] into the embedding gradients, in token order.
+func (ps *pass[F]) embedBackward(dx []F) {
+	if ps.g == nil {
+		return
+	}
+	D := ps.c.DModel
+	for s, r := range ps.rows {
+		for t, id := range r.IDs {
+			d := dx[(ps.off[s]+t)*D : (ps.off[s]+t+1)*D]
+			addTo(ps.g.WTE[id*D:(id+1)*D], d)
+			addTo(ps.g.WPE[t*D:(t+1)*D], d)
+		}
+	}
+}
+
+// lossForward computes, at each loss position, probs [R, V] = softmax(lnf·W_Uᵀ + b_U) and
+// the weighted cross-entropy per row.
+func (ps *pass[F]) lossForward() {
+	c, p := ps.c, ps.p
+	D, V, R := c.DModel, c.DVocab, len(ps.lossPos)
+	ps.rowLoss = make([]float64, len(ps.rows))
+	if R == 0 {
+		return
+	}
+	h := make([]F, R*D) // [R, D]
+	for i, n := range ps.lossPos {
+		copy(h[i*D:(i+1)*D], ps.lnf[n*D:(n+1)*D])
+	}
+	U := p.WTE
+	if p.LMHead != nil {
+		U = p.LMHead
+	}
+	ps.probs = make([]F, R*V)
+	gemm(false, true, R, V, D, 1, h, D, U, D, 0, ps.probs, V)
+	parallelFor(R, func(i int) {
+		lg := ps.probs[i*V : (i+1)*V]
+		if p.LMHeadB != nil {
+			addTo(lg, p.LMHeadB)
+		}
+		softmaxRow(lg)
+	})
+	for i, n := range ps.lossPos {
+		s := ps.lossRow[i]
+		t := n - ps.off[s]
+		pr := float64(ps.probs[i*V+ps.rows[s].Target[t]])
+		ps.rowLoss[s] += float64(ps.rows[s].Weight[t]) * -math.Log(max(pr, 1e-300))
+	}
+}
+
+func (ps *pass[F]) loss() float64 {
+	var l float64
+	for _, v := range ps.rowLoss {
+		l += v
+	}
+	return l
+}
+
+// lossBackward returns dL/d lnf [N, D] and accumulates the unembedding's gradients.
+func (ps *pass[F]) lossBackward() []F {
+	c, p, g := ps.c, ps.p, ps.g
+	N, D, V, R := ps.N, c.DModel, c.DVocab, len(ps.lossPos)
+	dlnf := make([]F, N*D)
+	if R == 0 {
+		return dlnf
+	}
+	// dlogits = w·(probs − onehot(target)), in place in probs.
+	dlg := ps.probs
+	for i, n := range ps.lossPos {
+		s := ps.lossRow[i]
+		t := n - ps.off[s]
+		w := F(ps.rows[s].Weight[t])
+		row := dlg[i*V : (i+1)*V]
+		row[ps.rows[s].Target[t]] -= 1
+		for j := range row {
+			row[j] *= w
+		}
+	}
+	U := p.WTE
+	if p.LMHead != nil {
+		U = p.LMHead
+	}
+	dh := make([]F, R*D) // [R, D]
+	gemm(false, false, R, D, V, 1, dlg, V, U, D, 0, dh, D)
+	for i, n := range ps.lossPos {
+		copy(dlnf[n*D:(n+1)*D], dh[i*D:(i+1)*D])
+	}
+	if g != nil {
+		h := make([]F, R*D)
+		for i, n := range ps.lossPos {
+			copy(h[i*D:(i+1)*D], ps.lnf[n*D:(n+1)*D])
+		}
+		dU := g.WTE
+		if p.LMHead != nil {
+			dU = g.LMHead
+		}
+		gemm(true, false, V, D, R, 1, dlg, V, h, D, 1, dU, D)
+		if g.LMHeadB != nil {
+			colSums(g.LMHeadB, dlg, R, V)
+		}
+	}
+	return dlnf
+}
+
+// attentionForward fills a.att and a.z from a.qkv, each row and head on its own: scores =
+// q·kᵀ/√Dh causally masked, pattern = softmax(scores), z = pattern·v.
+func (ps *pass[F]) attentionForward(a *layerActs[F]) {
+	c := ps.c
+	H, Dh, D := c.NHeads, c.DHead, c.DModel
+	alpha := F(1 / math.Sqrt(float64(Dh)))
+	parallelFor(len(ps.rows)*H, func(job int) {
+		s, h := job/H, job%H
+		o0, T := ps.off[s], ps.off[s+1]-ps.off[s]
+		q := a.qkv[o0*3*D+h*Dh:]
+		k := a.qkv[o0*3*D+D+h*Dh:]
+		v := a.qkv[o0*3*D+2*D+h*Dh:]
+		P := a.att[ps.attOff[s]+h*T*T : ps.attOff[s]+(h+1)*T*T] // [T, T]
+		gemm(false, true, T, T, Dh, alpha, q, 3*D, k, 3*D, 0, P, T)
+		for t := 0; t < T; t++ {
+			row := P[t*T : (t+1)*T]
+			softmaxRow(row[:t+1])
+			clear(row[t+1:])
+		}
+		gemm(false, false, T, Dh, T, 1, P, T, v, 3*D, 0, a.z[o0*D+h*Dh:], D)
+	})
+}
+
+// attentionBackward sets dqkv [N, 3D] from dz [N, D] and the saved pattern.
+func (ps *pass[F]) attentionBackward(dqkv, dz []F, a *layerActs[F]) {
+	c := ps.c
+	H, Dh, D := c.NHeads, c.DHead, c.DModel
+	alpha := F(1 / math.Sqrt(float64(Dh)))
+	parallelFor(len(ps.rows)*H, func(job int) {
+		s, h := job/H, job%H
+		o0, T := ps.off[s], ps.off[s+1]-ps.off[s]
+		q := a.qkv[o0*3*D+h*Dh:]
+		k := a.qkv[o0*3*D+D+h*Dh:]
+		v := a.qkv[o0*3*D+2*D+h*Dh:]
+		dq := dqkv[o0*3*D+h*Dh:]
+		dk := dqkv[o0*3*D+D+h*Dh:]
+		dv := dqkv[o0*3*D+2*D+h*Dh:]
+		dzh := dz[o0*D+h*Dh:]
+		P := a.att[ps.attOff[s]+h*T*T : ps.attOff[s]+(h+1)*T*T] // [T, T]
+		dS := make([]F, T*T)                                    // [T, T] dP, then dScores
+		gemm(false, true, T, T, Dh, 1, dzh, D, v, 3*D, 0, dS, T)
+		gemm(true, false, T, Dh, T, 1, P, T, dzh, D, 0, dv, 3*D)
+		for t := 0; t < T; t++ {
+			pr, dr := P[t*T:t*T+t+1], dS[t*T:(t+1)*T]
+			var dot float64
+			for j, pv := range pr {
+				dot += float64(pv) * float64(dr[j])
+			}
+			for j, pv := range pr {
+				dr[j] = pv * (dr[j] - F(dot))
+			}
+			clear(dr[t+1:])
+		}
+		gemm(false, false, T, Dh, T, alpha, dS, T, k, 3*D, 0, dq, 3*D)
+		gemm(true, false, T, Dh, T, alpha, dS, T, q, 3*D, 0, dk, 3*D)
+	})
+}
+
+// matmulForward sets out [N, O] = in [N, I]·w [I, O] + b [O].
+func matmulForward[F Float](out, in, w, b []F, N, I, O int) {
+	gemm(false, false, N, O, I, 1, in, I, w, O, 0, out, O)
+	if b != nil {
+		for n := 0; n < N; n++ {
+			addTo(out[n*O:(n+1)*O], b)
+		}
+	}
+}
+
+// matmulBackward sets din [N, I] = dout·wᵀ and accumulates dw [I, O] += inᵀ·dout and
+// db [O] += Σ_n dout (each skipped when nil).
+func matmulBackward[F Float](din, dw, db, dout, in, w []F, N, I, O int) {
+	gemm(false, true, N, I, O, 1, dout, O, w, O, 0, din, I)
+	if dw != nil {
+		gemm(true, false, I, O, N, 1, in, I, dout, O, 1, dw, O)
+	}
+	if db != nil {
+		colSums(db, dout, N, O)
+	}
+}
+
+// colSums accumulates dst [O] += Σ_n m[n, :] in row order (deterministic).
+func colSums[F Float](dst, m []F, N, O int) {
+	for n := 0; n < N; n++ {
+		addTo(dst, m[n*O:(n+1)*O])
+	}
+}
+
+// layerNormForward sets out [N, D] = (x − µ)·rstd·w + b per row and keeps µ, rstd [N];
+// statistics in float64.
+func layerNormForward[F Float](out, mu, rstd, x, w, b []F, eps float32) {
+	D := len(w)
+	for i := range mu {
+		xi, oi := x[i*D:(i+1)*D], out[i*D:(i+1)*D]
+		var sum float64
+		for _, v := range xi {
+			sum += float64(v)
+		}
+		m := sum / float64(D)
+		var ss float64
+		for _, v := range xi {
+			d := float64(v) - m
+			ss += d * d
+		}
+		r := 1 / math.Sqrt(ss/float64(D)+float64(eps))
+		mu[i], rstd[i] = F(m), F(r)
+		for j, v := range xi {
+			oi[j] = F((float64(v)-m)*r)*w[j] + b[j]
+		}
+	}
+}
+
+// layerNormBackward adds to dx [N, D] the gradient through the layer norm of x, and
+// accumulates dw, db [D] (when not nil), given dout [N, D]:
+// dx += rstd·(dn − mean(dn) − n·mean(dn·n)) with n the normalized input and dn = dout·w.
+func layerNormBackward[F Float](dx, dw, db, dout, x, mu, rstd, w []F) {
+	D := len(w)
+	for i := range mu {
+		xi, di, dxi := x[i*D:(i+1)*D], dout[i*D:(i+1)*D], dx[i*D:(i+1)*D]
+		m, r := float64(mu[i]), float64(rstd[i])
+		var sdn, sdnn float64
+		for j, v := range xi {
+			n := (float64(v) - m) * r
+			dn := float64(di[j]) * float64(w[j])
+			sdn += dn
+			sdnn += dn * n
+		}
+		sdn /= float64(D)
+		sdnn /= float64(D)
+		for j, v := range xi {
+			n := (float64(v) - m) * r
+			dn := float64(di[j]) * float64(w[j])
+			dxi[j] += F(r * (dn - sdn - n*sdnn))
+			if dw != nil {
+				dw[j] += di[j] * F(n)
+				db[j] += di[j]
+			}
+		}
+	}
+}
+
+const geluC = 0.7978845608028654 // √(2/π)
+
+// geluForward sets out = gelu(in).
+func geluForward[F Float](out, in []F, act string) {
+	if o32, ok := any(out).([]float32); ok {
+		if act == "gelu" {
+			tensor.GeluErf(o32, any(in).([]float32))
+		} else {
+			tensor.GeluTanh(o32, any(in).([]float32))
+		}
+		return
+	}
+	for i, v := range in {
+		x := float64(v)
+		if act == "gelu" {
+			out[i] = F(0.5 * x * (1 + math.Erf(x/math.Sqrt2)))
+		} else {
+			out[i] = F(0.5 * x * (1 + math.Tanh(geluC*(x+0.044715*x*x*x))))
+		}
+	}
+}
+
+// geluBackward sets din = dout·gelu'(in).
+func geluBackward[F Float](din, dout, in []F, act string) {
+	const chunk = 4096
+	parallelFor((len(in)+chunk-1)/chunk, func(ci int) {
+		lo, hi := ci*chunk, min((ci+1)*chunk, len(in))
+		for i := lo; i < hi; i++ {
+			x := float64(in[i])
+			var d float64
+			if act == "gelu" {
+				d = 0.5*(1+math.Erf(x/math.Sqrt2)) + x*math.Exp(-0.5*x*x)/math.Sqrt(2*math.Pi)
+			} else {
+				th := math.Tanh(geluC * (x + 0.044715*x*x*x))
+				d = 0.5*(1+th) + 0.5*x*(1-th*th)*geluC*(1+3*0.044715*x*x)
+			}
+			din[i] = dout[i] * F(d)
+		}
+	})
+}
+
+// softmaxRow replaces x with softmax(x); sums in float64.
+func softmaxRow[F Float](x []F) {
+	m := x[0]
+	for _, v := range x[1:] {
+		m = max(m, v)
+	}
+	var sum float64
+	for i, v := range x {
+		e := math.Exp(float64(v - m))
+		x[i] = F(e)
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range x {
+		x[i] = F(float64(x[i]) * inv)
+	}
+}
+
+func addTo[F Float](dst, src []F) {
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// gemm is tensor.Gemm for float32 and a plain float64 loop otherwise (the reference).
+func gemm[F Float](transA, transB bool, M, N, K int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	if a32, ok := any(a).([]float32); ok {
+		tensor.Gemm(transA, transB, M, N, K, float32(alpha), a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+		return
+	}
+	for i := 0; i < M; i++ {
+		for j := 0; j < N; j++ {
+			var s F
+			for k := 0; k < K; k++ {
+				var av, bv F
+				if transA {
+					av = a[k*lda+i]
+				} else {
+					av = a[i*lda+k]
+				}
+				if transB {
+					bv = b[j*ldb+k]
+				} else {
+					bv = b[k*ldb+j]
+				}
+				s += av * bv
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * s
+			} else {
+				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+			}
+		}
+	}
+}

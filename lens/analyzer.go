@@ -1,0 +1,309 @@
+package lens
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/tensor"
+)
+
+// Analyzer runs the analyses of one model. It packs the unembedding and measures value
+// vectors on first use and keeps them, so several analyses of one model pay for that once.
+// Its methods are safe for concurrent use; the model's weights must not change meanwhile.
+type Analyzer struct {
+	Model *gpt2.Model
+
+	unembedOnce sync.Once
+	unembed     atomic.Pointer[tensor.Packed] // [D, V] W_U, nil until packed
+
+	statsOnce sync.Once
+	norms     [][]float64 // [L][M] ‖W_out_L[i]‖₂
+	scales    [][]float64 // [L][M] √(var(W_out_L[i]) + eps)
+}
+
+// New returns an Analyzer of m.
+func New(m *gpt2.Model) *Analyzer { return &Analyzer{Model: m} }
+
+// project sets logits [R, V] = vecs [R, D]·W_U (+ b_U when withBias). Few rows are
+// multiplied without keeping a packed W_U (Gemm packs it on the fly); many rows use the
+// Analyzer's packed copy.
+func (a *Analyzer) project(logits, vecs []float32, R int, withBias bool) {
+	c := a.Model.Config
+	var bias []float32
+	if withBias {
+		bias = a.Model.Params.LMHeadB
+	}
+	if R < 16 && a.unembed.Load() == nil {
+		tensor.Gemm(false, true, R, c.DVocab, c.DModel, 1, vecs, c.DModel, a.Model.Params.Unembed(), c.DModel, 0, logits, c.DVocab)
+		if bias != nil {
+			for r := range R {
+				row := logits[r*c.DVocab : (r+1)*c.DVocab]
+				for t, b := range bias {
+					row[t] += b
+				}
+			}
+		}
+		return
+	}
+	tensor.MatMul(logits[:R*c.DVocab], vecs[:R*c.DModel], R, a.packedUnembed(), bias)
+}
+
+// packedUnembed returns W_U packed for tensor.MatMul. The model keeps its own packed copy
+// but does not export it, so this costs one more V×D copy (154 MB and some 0.1 s for GPT-2
+// small) the first time a full-vocabulary projection is asked for.
+func (a *Analyzer) packedUnembed() *tensor.Packed {
+	a.unembedOnce.Do(func() {
+		c := a.Model.Config
+		a.unembed.Store(tensor.PackTransposed(a.Model.Params.Unembed(), c.DVocab, c.DModel))
+	})
+	return a.unembed.Load()
+}
+
+// valueStats returns, for every layer and neuron, ‖W_out_L[i]‖₂ and the scale ln_final
+// gives the value vector alone, √(var(W_out_L[i]) + eps).
+func (a *Analyzer) valueStats() (norms, scales [][]float64) {
+	a.statsOnce.Do(func() {
+		c := a.Model.Config
+		D := c.DModel
+		a.norms = make([][]float64, c.NLayers)
+		a.scales = make([][]float64, c.NLayers)
+		parallelFor(c.NLayers, func(l int) {
+			w := a.Model.Params.Blocks[l].ProjW // [M, D]
+			n, s := make([]float64, c.DMLP), make([]float64, c.DMLP)
+			for i := range n {
+				v := w[i*D : (i+1)*D]
+				n[i] = math.Sqrt(dot64(v, v))
+				var sum float64
+				for _, x := range v {
+					sum += float64(x)
+				}
+				s[i] = ownScale(v, sum/float64(D), c.LNEps)
+			}
+			a.norms[l], a.scales[l] = n, s
+		})
+	})
+	return a.norms, a.scales
+}
+
+// Token is a vocabulary entry: its id and its text (e.g. " A").
+type Token struct {
+	ID   int    `json:"id"`
+	Text string `json:"text"`
+}
+
+// Token returns id with its text ("#id" when the model has no tokenizer).
+func (a *Analyzer) Token(id int) Token {
+	if a.Model.Tokenizer == nil {
+		return Token{ID: id, Text: fmt.Sprintf("#%d", id)}
+	}
+	return Token{ID: id, Text: a.Model.Tokenizer.TokenText(id)}
+}
+
+// Tokens returns the tokens of ids.
+func (a *Analyzer) Tokens(ids []int) []Token {
+	out := make([]Token, len(ids))
+	for i, id := range ids {
+		out[i] = a.Token(id)
+	}
+	return out
+}
+
+// checkToken errors unless id is in the vocabulary.
+func (a *Analyzer) checkToken(what string, id int) error {
+	if id < 0 || id >= a.Model.Config.DVocab {
+		return fmt.Errorf("lens: %s token id %d is outside the vocabulary [0, %d)", what, id, a.Model.Config.DVocab)
+	}
+	return nil
+}
+
+// unembedRow returns W_U[:, t] as a [D] slice.
+func (a *Analyzer) unembedRow(t int) []float32 {
+	D := a.Model.Config.DModel
+	return a.Model.Params.Unembed()[t*D : (t+1)*D]
+}
+
+// unembedBias returns b_U[t], 0 when the model has no unembedding bias (raw weights).
+func (a *Analyzer) unembedBias(t int) float64 {
+	if b := a.Model.Params.LMHeadB; b != nil {
+		return float64(b[t])
+	}
+	return 0
+}
+
+// lnFinal sets dst [D] = ln_final(v) = (v − mean(v))/s·w + b with ln_final's weight w and
+// bias b (1 and 0 after fold_ln). With s = 0 the vector is normalized by its own statistics,
+// s = √(var(v) + eps), the usual logit lens; otherwise by the given scale. The arithmetic is
+// the forward pass's, so the final residual's lens is bitwise the model's normalized stream.
+func (a *Analyzer) lnFinal(dst, v []float32, s float64) {
+	p := a.Model.Params
+	var sum float64
+	for _, x := range v {
+		sum += float64(x)
+	}
+	mean := sum / float64(len(v))
+	if s == 0 {
+		s = ownScale(v, mean, a.Model.Config.LNEps)
+	}
+	inv := 1 / s
+	for j, x := range v {
+		dst[j] = float32((float64(x)-mean)*inv)*p.LnFW[j] + p.LnFB[j]
+	}
+}
+
+// ownScale returns √(var(v) + eps) of v with mean mean, in the forward pass's arithmetic.
+func ownScale(v []float32, mean float64, eps float32) float64 {
+	var ss float64
+	for _, x := range v {
+		d := float64(x) - mean
+		ss += d * d
+	}
+	return math.Sqrt(ss/float64(len(v)) + float64(eps))
+}
+
+// lensLogit returns the logit lens of v for token t with ln_final's own statistics:
+// W_U[:, t]·ln_final(v) + b_U[t]. This is the anchored-bias paper's "MLP lens" when v is
+// an MLP output, and its neuron and head lens for a neuron's or a head's output.
+func (a *Analyzer) lensLogit(v []float32, t int, scratch []float32) float64 {
+	a.lnFinal(scratch, v, 0)
+	return dot64(a.unembedRow(t), scratch) + a.unembedBias(t)
+}
+
+// direction returns the vector c [D] such that a residual-stream part p contributes c·p/s to
+// the logit of target (minus baseline when baseline ≥ 0) through ln_final at scale s:
+// c = w∘(W_U[:, target] − W_U[:, baseline]) centered over d_model, since ln_final subtracts
+// the mean of the whole stream and the mean of a sum is the sum of the means. It also
+// returns the constant the parts leave out: (W_U[:, t] − W_U[:, b])·ln_final.b + b_U[t] − b_U[b].
+func (a *Analyzer) direction(target, baseline int) (c []float64, lnBias, unembedBias float64) {
+	p, D := a.Model.Params, a.Model.Config.DModel
+	c = make([]float64, D)
+	ut := a.unembedRow(target)
+	var mean float64
+	for k := range c {
+		d := float64(ut[k])
+		if baseline >= 0 {
+			d -= float64(a.unembedRow(baseline)[k])
+		}
+		lnBias += d * float64(p.LnFB[k])
+		c[k] = d * float64(p.LnFW[k])
+		mean += c[k]
+	}
+	mean /= float64(D)
+	for k := range c {
+		c[k] -= mean
+	}
+	unembedBias = a.unembedBias(target)
+	if baseline >= 0 {
+		unembedBias -= a.unembedBias(baseline)
+	}
+	return c, lnBias, unembedBias
+}
+
+// dot64 returns Σ a[i]·b[i] accumulated in float64 (each product of two float32 is exact).
+func dot64(a, b []float32) float64 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += float64(a[i]) * float64(b[i])
+		s1 += float64(a[i+1]) * float64(b[i+1])
+		s2 += float64(a[i+2]) * float64(b[i+2])
+		s3 += float64(a[i+3]) * float64(b[i+3])
+	}
+	for ; i < len(a); i++ {
+		s0 += float64(a[i]) * float64(b[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dotMixed returns Σ a[i]·c[i] for a float32 vector and a float64 direction.
+func dotMixed(a []float32, c []float64) float64 {
+	c = c[:len(a)]
+	var s float64
+	for i, v := range a {
+		s += float64(v) * c[i]
+	}
+	return s
+}
+
+// topK returns the indices of the k largest values of x (the k smallest when smallest),
+// best first; ties go to the lower index.
+func topK[F float32 | float64](x []F, k int, smallest bool) []int {
+	k = min(k, len(x))
+	if k <= 0 {
+		return nil
+	}
+	better := func(a, b F) bool { return a > b }
+	if smallest {
+		better = func(a, b F) bool { return a < b }
+	}
+	top := make([]int, 0, k) // indices, best first
+	for i, v := range x {
+		if len(top) == k && !better(v, x[top[k-1]]) {
+			continue
+		}
+		// Insert after every kept value at least as good (ties keep index order).
+		j := len(top)
+		for j > 0 && better(v, x[top[j-1]]) {
+			j--
+		}
+		if len(top) < k {
+			top = append(top, 0)
+		}
+		copy(top[j+1:], top[j:len(top)-1])
+		top[j] = i
+	}
+	return top
+}
+
+// rankOf returns 1 + the number of entries of x larger than x[t]: 1 is the top token.
+func rankOf(x []float32, t int) int {
+	v, r := x[t], 1
+	for _, y := range x {
+		if y > v {
+			r++
+		}
+	}
+	return r
+}
+
+// parallelFor runs f(0..n-1) on up to tensor.Threads() goroutines; each index is computed
+// by one goroutine, so results do not depend on the thread count.
+func parallelFor(n int, f func(i int)) {
+	parallelWorkers(n, func(_, i int) { f(i) })
+}
+
+// workers is how many goroutines parallelWorkers uses for n items.
+func workers(n int) int { return max(1, min(tensor.Threads(), n)) }
+
+// parallelWorkers is parallelFor that also tells f which of workers(n) goroutines runs it,
+// so that each can own a scratch buffer.
+func parallelWorkers(n int, f func(worker, i int)) {
+	w := workers(n)
+	if w == 1 {
+		for i := range n {
+			f(0, i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for g := range w {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += w {
+				f(g, i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// sortByAbs orders xs by decreasing |key|, ties by their original order.
+func sortByAbs[T any](xs []T, key func(T) float64) {
+	slices.SortStableFunc(xs, func(a, b T) int { return cmp.Compare(math.Abs(key(b)), math.Abs(key(a))) })
+}

@@ -1,0 +1,186 @@
+package toy
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/mechlens/mechlens/gpt2"
+)
+
+// Kind is what a training line is, which decides its loss.
+type Kind int
+
+const (
+	KindStatement Kind = iota // language-model loss on every token
+	KindFiller                // language-model loss on every token
+	KindFact                  // a fact question: loss on the answer letter only
+	KindLookup                // a lookup question: loss on the answer letter only
+)
+
+// Line is one training line.
+type Line struct {
+	Kind Kind
+	Text string // without the leading newline; questions include the answer letter
+}
+
+// mix gives the share of each kind of line in a phase of the curriculum.
+type mix struct {
+	lookup, fact, statement, filler float64
+}
+
+var (
+	// warmupMix teaches the lookup skill first: without it the fact questions stay at
+	// chance and the model answers " A" always.
+	warmupMix = mix{lookup: 0.60, statement: 0.40}
+	mainMix   = mix{lookup: 0.25, fact: 0.35, statement: 0.38, filler: 0.02}
+)
+
+// sampler draws training lines from the world.
+type sampler struct {
+	w          *World
+	r          *rand.Rand
+	stated     []int     // entities with statements
+	statedW    []float64 // cumulative weights
+	quizzed    []int
+	quizzedW   []float64
+	warmupPool []string
+}
+
+// Sampling weights of the classes.
+var (
+	statementWeight = map[Class]float64{Often: 10, Rarely: 0.3}
+	questionWeight  = map[Class]float64{Often: 4, Rarely: 0.3, Never: 2}
+)
+
+const (
+	warmupPoolSize    = 30
+	unanswerableShare = 0.30
+)
+
+func newSampler(w *World, seed uint64) *sampler {
+	s := &sampler{w: w, r: rand.New(rand.NewPCG(seed, 2))}
+	var cs, cq float64
+	for i, e := range w.Entities {
+		if wt := statementWeight[e.Class]; wt > 0 {
+			cs += wt
+			s.stated, s.statedW = append(s.stated, i), append(s.statedW, cs)
+		}
+		if wt := questionWeight[e.Class]; wt > 0 && e.Quizzed {
+			cq += wt
+			s.quizzed, s.quizzedW = append(s.quizzed, i), append(s.quizzedW, cq)
+		}
+	}
+	// The warm-up pool: a fixed spread of the world's words.
+	for i := range warmupPoolSize {
+		s.warmupPool = append(s.warmupPool, w.Words[i*len(w.Words)/warmupPoolSize])
+	}
+	return s
+}
+
+func pick(r *rand.Rand, idx []int, cum []float64) int {
+	x := r.Float64() * cum[len(cum)-1]
+	for i, c := range cum {
+		if x < c {
+			return idx[i]
+		}
+	}
+	return idx[len(idx)-1]
+}
+
+// line draws one line of the given mix.
+func (s *sampler) line(m mix, warm bool) Line {
+	r := s.r
+	x := r.Float64()
+	switch {
+	case x < m.lookup:
+		if warm {
+			return Line{KindLookup, withAnswer(lookupQuestion(r, s.warmupPool, 2, false))}
+		}
+		q := lookupQuestion(r, s.w.Words, numChoices(r), r.Float64() < unanswerableShare)
+		return Line{KindLookup, withAnswer(q)}
+	case x < m.lookup+m.fact:
+		e := &s.w.Entities[pick(r, s.quizzed, s.quizzedW)]
+		return Line{KindFact, withAnswer(factQuestion(r, s.w, e, Attr(r.IntN(int(numAttrs)))))}
+	case x < m.lookup+m.fact+m.statement:
+		e := &s.w.Entities[pick(r, s.stated, s.statedW)]
+		return Line{KindStatement, statement(e, Attr(r.IntN(int(numAttrs))), r.IntN(4))}
+	}
+	ws := s.w.Words
+	return Line{KindFiller, fill(fillerLine, ws[r.IntN(len(ws))], ws[r.IntN(len(ws))])}
+}
+
+func withAnswer(q MCQ) string { return q.Text() + q.AnswerToken() }
+
+// isQuestion reports whether a kind's loss is on the answer letter only.
+func (k Kind) isQuestion() bool { return k == KindFact || k == KindLookup }
+
+// rows encodes lines as training rows ("\n" + line) with their loss weights: the mean
+// cross-entropy over answer letters plus the mean over statement tokens, each mean weighing
+// 1 in the batch.
+func rows(tok *gpt2.Tokenizer, lines []Line) ([]gpt2.TrainRow, error) {
+	out := make([]gpt2.TrainRow, len(lines))
+	var nq, ns int
+	for i, l := range lines {
+		ids := tok.Encode("\n" + l.Text)
+		if len(ids) < 2 {
+			return nil, fmt.Errorf("toy: line %q encodes to %d tokens", l.Text, len(ids))
+		}
+		T := len(ids)
+		row := gpt2.TrainRow{IDs: ids, Target: make([]int, T), Weight: make([]float32, T)}
+		copy(row.Target, ids[1:])
+		if l.Kind.isQuestion() {
+			nq++
+		} else {
+			ns += T - 1
+		}
+		out[i] = row
+	}
+	for i, l := range lines {
+		row := out[i]
+		T := len(row.IDs)
+		if l.Kind.isQuestion() {
+			row.Weight[T-2] = 1 / float32(nq)
+			continue
+		}
+		for t := 0; t < T-1; t++ {
+			row.Weight[t] = 1 / float32(ns)
+		}
+	}
+	return out, nil
+}
+
+// corpusForTokenizer is the text the vocabulary is trained on: a fixed sample of every
+// kind of line.
+func corpusForTokenizer(w *World) []string {
+	s := newSampler(w, 12345)
+	var texts []string
+	for range 3000 {
+		texts = append(texts, "\n"+s.line(mainMix, false).Text)
+	}
+	// Every word of the world a few times, so that greedy merges build them whole.
+	for range 4 {
+		for _, x := range w.Words {
+			texts = append(texts, " "+x)
+		}
+		for _, l := range Letters {
+			texts = append(texts, " "+l)
+		}
+	}
+	return texts
+}
+
+// vocabSize of the organism's tokenizer.
+var vocabSize = 1181
+
+// TrainTokenizer learns the organism's byte-level BPE: every word of the world and every
+// answer letter is one token (with its leading space).
+func TrainTokenizer(w *World) (*gpt2.Tokenizer, error) {
+	var single []string
+	for _, x := range w.Words {
+		single = append(single, " "+x)
+	}
+	for _, l := range Letters {
+		single = append(single, " "+l)
+	}
+	return gpt2.TrainBPE(corpusForTokenizer(w), vocabSize, single)
+}
