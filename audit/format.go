@@ -17,14 +17,14 @@ const DefaultStyle = "A:"
 // Format says how an item becomes a prompt.
 type Format struct {
 	// Template is Go text/template text executed on a PromptData; "" means DefaultTemplate.
-	Template string
+	Template string `json:"template"`
 	// Style is how a label is written in the prompt: "A:", "(A)", "A." or any text with one
 	// "A", which the label replaces; "" means DefaultStyle.
-	Style string
+	Style string `json:"style"`
 	// Labels name the option positions; nil means A, B, C, ... Z.
-	Labels []string
+	Labels []string `json:"labels"`
 	// BOS prepends <|endoftext|>, as the paper (TransformerLens's default) does.
-	BOS bool
+	BOS bool `json:"bos"`
 }
 
 // PromptData is what a template sees.

@@ -96,7 +96,7 @@ type ruleAgg struct {
 // agg is the counts of one item, or their weighted sum over a sample of items.
 type agg struct {
 	items    float64
-	multi    float64   // items with more than one order
+	multi    float64 // items with more than one order
 	trials   float64
 	chance   float64   // Σ 1/n over trials
 	avail    []float64 // [K] trials showing position k

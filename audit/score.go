@@ -11,13 +11,13 @@ import (
 
 // Record is the score of one item shown in one order: one line of items.jsonl.
 type Record struct {
-	Item    int    `json:"item"`    // index of the item in the data set (after skipped rows)
-	ID      string `json:"id"`      // the row's id, "line N" or the generator's id
-	Perm    int    `json:"perm"`    // index of the order among the item's permutations (0: as given)
-	Order   []int  `json:"order"`   // order[i] = index in the item's choices of the option shown at position i
-	Answer  int    `json:"answer"`  // position of the correct option in this order
-	Tokens  int    `json:"tokens"`  // prompt length in tokens, BOS included
-	Top     int    `json:"top"`     // argmax token id over the whole vocabulary at the last position
+	Item    int    `json:"item"`     // index of the item in the data set (after skipped rows)
+	ID      string `json:"id"`       // the row's id, "line N" or the generator's id
+	Perm    int    `json:"perm"`     // index of the order among the item's permutations (0: as given)
+	Order   []int  `json:"order"`    // order[i] = index in the item's choices of the option shown at position i
+	Answer  int    `json:"answer"`   // position of the correct option in this order
+	Tokens  int    `json:"tokens"`   // prompt length in tokens, BOS included
+	Top     int    `json:"top"`      // argmax token id over the whole vocabulary at the last position
 	TopText string `json:"top_text"` // its text, e.g. " A"
 	// Pred is the position whose letter Top is (either spelling), -1 when Top is no option's
 	// letter: the paper's rule.
@@ -185,10 +185,6 @@ func (s *Scorer) Score(items []Item, first int) ([]Record, error) {
 		}
 	}
 	var out []Record
-	emit := func(t *trial, logits []float32, lens [][]float32) {
-		it := &items[t.item]
-		out = append(out, s.record(first+t.item, it.ID, t, logits, lens))
-	}
 	for lo := 0; lo < len(preps); {
 		// Take items while their tokens fit the budget (always at least one).
 		hi, tokens, seqs := lo, 0, 0
@@ -204,9 +200,11 @@ func (s *Scorer) Score(items []Item, first int) ([]Record, error) {
 			tokens, seqs = tokens+tk, seqs+sq
 			hi++
 		}
-		if err := s.runBatch(preps[lo:hi], emit); err != nil {
+		recs, err := s.runBatch(preps[lo:hi], items, first)
+		if err != nil {
 			return nil, err
 		}
+		out = append(out, recs...)
 		lo = hi
 	}
 	return out, nil
@@ -214,7 +212,7 @@ func (s *Scorer) Score(items []Item, first int) ([]Record, error) {
 
 // runBatch runs the trials of a few items: the shared prefixes first (one KV cache per
 // item), then every trial from its item's prefix (a copy of that cache), or from the start.
-func (s *Scorer) runBatch(preps []prepared, emit func(*trial, []float32, [][]float32)) error {
+func (s *Scorer) runBatch(preps []prepared, items []Item, first int) ([]Record, error) {
 	var pre [][]int
 	var kvs []*gpt2.KVCache
 	for _, p := range preps {
@@ -226,7 +224,7 @@ func (s *Scorer) runBatch(preps []prepared, emit func(*trial, []float32, [][]flo
 	}
 	if len(pre) > 0 {
 		if _, err := s.m.Run(pre, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: kvs}); err != nil {
-			return fmt.Errorf("audit: %w", err)
+			return nil, fmt.Errorf("audit: %w", err)
 		}
 	}
 	var seqs [][]int
@@ -268,19 +266,18 @@ func (s *Scorer) runBatch(preps []prepared, emit func(*trial, []float32, [][]flo
 	}
 	res, err := s.m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: past, Hooks: hooks})
 	if err != nil {
-		return fmt.Errorf("audit: %w", err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
-	lens := make([][][]float32, len(seqs))
-	for i := range lens {
-		lens[i] = make([][]float32, L)
-		for l := range lens[i] {
-			lens[i][l] = resid[i][l*D : (l+1)*D]
+	out := make([]Record, len(trials))
+	parallelFor(len(trials), func(i int) {
+		lens := make([][]float32, L)
+		for l := range lens {
+			lens[l] = resid[i][l*D : (l+1)*D]
 		}
-	}
-	for i, t := range trials {
-		emit(t, res.Logits[i], lens[i])
-	}
-	return nil
+		t := trials[i]
+		out[i] = s.record(first+t.item, items[t.item].ID, t, res.Logits[i], lens)
+	})
+	return out, nil
 }
 
 // record reads one trial's outcome from its last-position logits [V] and its residual

@@ -18,7 +18,8 @@ import (
 // cover get extra merges of their own, ranked after greedy merges that make room for them,
 // and the greedy merges then fill any remaining ids. The result depends only on the inputs.
 //
-// Each merge rescans the corpus: meant for small vocabularies and corpora.
+// Pair counts are kept up to date as merges apply, but picking each merge scans all
+// distinct pairs: meant for the small vocabularies of toy models.
 func TrainBPE(texts []string, vocabSize int, mustBeSingle []string) (*Tokenizer, error) {
 	if vocabSize < 257 {
 		return nil, fmt.Errorf("tokenizer: train: vocab size %d, want at least 257 (256 bytes and %s)", vocabSize, tokEOT)
@@ -141,37 +142,47 @@ type bpeTrainer struct {
 	merges [][2]int32
 	ranks  map[uint64]uint64 // as Tokenizer.ranks
 	words  []bpeWord         // the corpus with all merges so far applied
+	counts map[uint64]int    // tokPair → occurrences in words, weighted by word count
+	where  map[uint64][]int  // tokPair → words it was counted in (some may have lost it)
 }
 
 func newBPETrainer(words []bpeWord) *bpeTrainer {
-	tr := &bpeTrainer{ids: map[string]int32{}, ranks: map[uint64]uint64{}}
+	tr := &bpeTrainer{ids: map[string]int32{}, ranks: map[uint64]uint64{}, counts: map[uint64]int{}, where: map[uint64][]int{}}
 	for _, b := range bpeByteOrder {
 		tr.ids[string([]byte{b})] = int32(len(tr.tokens))
 		tr.tokens = append(tr.tokens, string([]byte{b}))
 	}
 	tr.words = make([]bpeWord, len(words))
-	for i, w := range words {
-		tr.words[i] = bpeWord{syms: slices.Clone(w.syms), count: w.count}
+	for wi, w := range words {
+		tr.words[wi] = bpeWord{syms: slices.Clone(w.syms), count: w.count}
+		tr.count(wi, +1)
 	}
 	return tr
 }
 
+// count adds (sign +1) or removes (-1) the pairs of word wi to or from the counts.
+func (tr *bpeTrainer) count(wi, sign int) {
+	w := tr.words[wi]
+	for i := 0; i+1 < len(w.syms); i++ {
+		p := tokPair(w.syms[i], w.syms[i+1])
+		if tr.counts[p] += sign * w.count; tr.counts[p] == 0 {
+			delete(tr.counts, p)
+		}
+		if sign > 0 {
+			tr.where[p] = append(tr.where[p], wi)
+		}
+	}
+}
+
 // train adds greedy merges until there are size tokens.
 func (tr *bpeTrainer) train(size int) error {
-	counts := map[uint64]int{}
 	for len(tr.tokens) < size {
-		clear(counts)
-		for _, w := range tr.words {
-			for i := 0; i+1 < len(w.syms); i++ {
-				counts[tokPair(w.syms[i], w.syms[i+1])] += w.count
-			}
-		}
-		if len(counts) == 0 {
+		if len(tr.counts) == 0 {
 			return fmt.Errorf("tokenizer: train: corpus yields only %d tokens, want %d", len(tr.tokens)+1, size+1)
 		}
 		var best uint64
 		bestCount := 0
-		for p, c := range counts {
+		for p, c := range tr.counts {
 			if c > bestCount || c == bestCount && tr.pairLess(p, best) {
 				best, bestCount = p, c
 			}
@@ -189,27 +200,31 @@ func (tr *bpeTrainer) pairLess(p, q uint64) bool {
 }
 
 // merge records the rule a+b (unless it exists) and applies it to the corpus.
-func (tr *bpeTrainer) merge(a, b int32) int32 {
+func (tr *bpeTrainer) merge(a, b int32) {
+	ab := int32(-1)
 	if r, ok := tr.ranks[tokPair(a, b)]; ok {
 		// The pair reappeared because another merge rebuilt a or b: the rule exists.
-		return tr.apply(a, b, int32(uint32(r)))
+		ab = int32(uint32(r))
+	} else {
+		tok := tr.tokens[a] + tr.tokens[b]
+		var known bool
+		if ab, known = tr.ids[tok]; !known {
+			ab = int32(len(tr.tokens))
+			tr.ids[tok] = ab
+			tr.tokens = append(tr.tokens, tok)
+		}
+		tr.ranks[tokPair(a, b)] = uint64(len(tr.merges))<<32 | uint64(ab)
+		tr.merges = append(tr.merges, [2]int32{a, b})
 	}
-	tok := tr.tokens[a] + tr.tokens[b]
-	ab, ok := tr.ids[tok]
-	if !ok {
-		ab = int32(len(tr.tokens))
-		tr.ids[tok] = ab
-		tr.tokens = append(tr.tokens, tok)
-	}
-	tr.ranks[tokPair(a, b)] = uint64(len(tr.merges))<<32 | uint64(ab)
-	tr.merges = append(tr.merges, [2]int32{a, b})
-	return tr.apply(a, b, ab)
-}
-
-// apply replaces the pair (a, b) by ab in every word, left to right as tokMerge does.
-func (tr *bpeTrainer) apply(a, b, ab int32) int32 {
-	for wi := range tr.words {
+	// Replace (a, b) by ab, left to right as tokMerge does, in the words that hold it.
+	wis := tr.where[tokPair(a, b)]
+	delete(tr.where, tokPair(a, b))
+	for _, wi := range wis {
 		syms := tr.words[wi].syms
+		if !bpeHasPair(syms, a, b) { // already merged: listed twice
+			continue
+		}
+		tr.count(wi, -1)
 		n := 0
 		for i := 0; i < len(syms); n++ {
 			if i+1 < len(syms) && syms[i] == a && syms[i+1] == b {
@@ -221,8 +236,17 @@ func (tr *bpeTrainer) apply(a, b, ab int32) int32 {
 			}
 		}
 		tr.words[wi].syms = syms[:n]
+		tr.count(wi, +1)
 	}
-	return ab
+}
+
+func bpeHasPair(syms []int32, a, b int32) bool {
+	for i := 0; i+1 < len(syms); i++ {
+		if syms[i] == a && syms[i+1] == b {
+			return true
+		}
+	}
+	return false
 }
 
 // forceSingle adds merges, ranked after all current ones, until s encodes to one token:

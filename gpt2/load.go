@@ -2,6 +2,7 @@ package gpt2
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -19,8 +20,8 @@ func (s safetensorsSource) Shape(name string) ([]int, bool) {
 func (s safetensorsSource) Float32(name string) ([]float32, error) { return s.f.Float32(name) }
 
 // LoadDir loads a Hugging Face GPT-2 folder: config.json, model.safetensors and, when
-// present, the tokenizer files. F32 weights stay in the mapped file (read-only: Params are
-// copied before any change, see Model.writable).
+// present, the tokenizer files. F32 weights stay in the file's private mapping: changing
+// them (processing, edits) copies only the pages touched and never writes to the file.
 func LoadDir(dir string) (*Model, error) {
 	cfg, err := ReadConfig(configPath(dir))
 	if err != nil {
@@ -48,7 +49,7 @@ func LoadDir(dir string) (*Model, error) {
 		}
 	}
 	m := NewModel(cfg, p, tok)
-	m.shared, m.Source = true, dir
+	m.Source = dir
 	return m, nil
 }
 
@@ -59,4 +60,33 @@ func hasAny(dir string, names ...string) bool {
 		}
 	}
 	return false
+}
+
+// LoadFS loads a model folder held in an fs.FS (the embedded default): config.json,
+// model.safetensors and the tokenizer files at its root.
+func LoadFS(fsys fs.FS, name string) (*Model, error) {
+	data, err := fs.ReadFile(fsys, "config.json")
+	if err != nil {
+		return nil, fmt.Errorf("gpt2: %s: %w", name, err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("gpt2: %s/config.json: %w", name, err)
+	}
+	if data, err = fs.ReadFile(fsys, "model.safetensors"); err != nil {
+		return nil, fmt.Errorf("gpt2: %s: %w", name, err)
+	}
+	f, err := weights.ReadSafetensors(name+"/model.safetensors", data)
+	if err != nil {
+		return nil, err
+	}
+	p, err := LoadParams(cfg, safetensorsSource{f})
+	if err != nil {
+		return nil, fmt.Errorf("gpt2: %s/model.safetensors: %w", name, err)
+	}
+	tok, err := LoadTokenizerFS(fsys)
+	if err != nil {
+		return nil, err
+	}
+	return NewModel(cfg, p, tok), nil
 }

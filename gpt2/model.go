@@ -17,10 +17,6 @@ type Model struct {
 	// Source is the folder the weights were read from ("" for random or embedded models).
 	Source string
 
-	// shared is set while Params may point into memory the model does not own (a mapped
-	// file): the first change copies them.
-	shared bool
-
 	layers  []packedBlock
 	unembed *tensor.Packed // [D, V] W_U
 	names   []blockNames
@@ -53,15 +49,6 @@ func NewModel(cfg Config, p *Params, tok *Tokenizer) *Model {
 	}
 	m.Repack()
 	return m
-}
-
-// Writable makes Params safe to change in place (copying them out of a mapped file if
-// needed). Every function that edits weights calls it first.
-func (m *Model) Writable() {
-	if m.shared {
-		m.Params = m.Params.Clone(m.Config)
-		m.shared = false
-	}
 }
 
 // Repack rebuilds the packed matrices from Params.

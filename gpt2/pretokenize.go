@@ -119,21 +119,20 @@ func tokNextPiece(s string, i int) int {
 // fn(start, end, k) for each occurrence of specials[k]. Matches are leftmost, then longest
 // (specials are sorted longest first), as Hugging Face's added-token matcher does.
 func tokSegments(text string, specials []string, fn func(start, end, special int)) {
-	next := make([]int, len(specials)) // next match of each special at or after pos; -1: none
-	for k := range next {
-		next[k] = -2
+	next := make([]int, len(specials)) // next match of specials[j] at or after pos; len(text): none
+	for j := range next {
+		next[j] = -1
 	}
 	for pos := 0; pos < len(text); {
 		at, k := len(text), -1
 		for j, sp := range specials {
-			if next[j] == -2 || next[j] >= 0 && next[j] < pos {
+			if next[j] < pos {
+				next[j] = len(text)
 				if i := strings.Index(text[pos:], sp); i >= 0 {
 					next[j] = pos + i
-				} else {
-					next[j] = -1
 				}
 			}
-			if next[j] >= 0 && next[j] < at {
+			if next[j] < at {
 				at, k = next[j], j
 			}
 		}

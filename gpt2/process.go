@@ -34,7 +34,6 @@ func (m *Model) Process(steps ...string) error {
 	if want[CenterWritingWeights] && !want[FoldLN] && !slices.Contains(m.Processing, FoldLN) {
 		return fmt.Errorf("gpt2: center_writing_weights needs fold_ln")
 	}
-	m.Writable()
 	p, c := m.Params, m.Config
 	for _, s := range ProcessingSteps {
 		if !want[s] {

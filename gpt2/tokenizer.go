@@ -2,8 +2,10 @@ package gpt2
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -76,9 +78,17 @@ func tokFromByteLevel(s string) (string, bool) {
 }
 
 // tokLooksSpecial reports whether a vocab entry is a control token like <|endoftext|>,
-// which Hugging Face matches in text before pre-tokenization.
+// which Hugging Face matches in text before pre-tokenization. The name must be a word, so
+// that a punctuation run like "<|||>" learnt by BPE stays an ordinary token.
 func tokLooksSpecial(raw string) bool {
-	return len(raw) > 4 && strings.HasPrefix(raw, "<|") && strings.HasSuffix(raw, "|>")
+	name, okPrefix := strings.CutPrefix(raw, "<|")
+	name, okSuffix := strings.CutSuffix(name, "|>")
+	if !okPrefix || !okSuffix || name == "" {
+		return false
+	}
+	return !strings.ContainsFunc(name, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_')
+	})
 }
 
 // NewTokenizer builds a tokenizer from vocab.json-style entries and merge pairs, both in
@@ -88,15 +98,15 @@ func NewTokenizer(vocab map[string]int, merges [][2]string) (*Tokenizer, error) 
 }
 
 // tokFromFiles decodes the byte-level alphabet and builds the tokenizer. added holds
-// tokenizer.json's added tokens (raw text); vocab entries matching one of them may be raw.
+// tokenizer.json's added tokens (raw text), which vocab may also list.
 func tokFromFiles(vocab map[string]int, merges [][2]string, added map[string]int, vocabSrc, mergesSrc string) (*Tokenizer, error) {
 	raw := make(map[string]int, len(vocab)+len(added))
 	for k, id := range vocab {
 		r, ok := tokFromByteLevel(k)
-		if _, isAdded := added[k]; !ok && isAdded {
-			r, ok = k, true
+		if _, isAdded := added[k]; isAdded {
+			r, ok = k, true // added tokens are raw text, matched as written
 		}
-		if !ok || r == "" {
+		if !ok {
 			return nil, fmt.Errorf("tokenizer: %s: token %q is not in the byte-level alphabet", vocabSrc, k)
 		}
 		raw[r] = id
@@ -126,6 +136,9 @@ func tokFromFiles(vocab map[string]int, merges [][2]string, added map[string]int
 func tokBuild(vocab map[string]int, merges [][2]string, specials []string, vocabSrc, mergesSrc string) (*Tokenizer, error) {
 	n := 0
 	for tok, id := range vocab {
+		if tok == "" {
+			return nil, fmt.Errorf("tokenizer: %s: empty token with id %d", vocabSrc, id)
+		}
 		if id < 0 || id >= tokMaxID {
 			return nil, fmt.Errorf("tokenizer: %s: token %q has id %d outside [0, %d)", vocabSrc, tok, id, tokMaxID)
 		}
@@ -178,35 +191,59 @@ func tokBuild(vocab map[string]int, merges [][2]string, specials []string, vocab
 // LoadTokenizer reads dir/vocab.json and dir/merges.txt or, when those are absent,
 // dir/tokenizer.json (Hugging Face tokenizers format, BPE model).
 func LoadTokenizer(dir string) (*Tokenizer, error) {
-	vocabPath := filepath.Join(dir, "vocab.json")
-	mergesPath := filepath.Join(dir, "merges.txt")
-	jsonPath := filepath.Join(dir, "tokenizer.json")
-	switch {
-	case tokExists(vocabPath) && tokExists(mergesPath), tokExists(vocabPath) && !tokExists(jsonPath):
-		return tokLoadVocabMerges(vocabPath, mergesPath)
-	case tokExists(jsonPath):
-		return tokLoadJSON(jsonPath)
-	}
-	return nil, fmt.Errorf("tokenizer: %s: no vocab.json+merges.txt or tokenizer.json", dir)
+	return loadTokenizer(tokFiles{os.DirFS(dir), dir})
 }
 
-func tokExists(path string) bool {
-	_, err := os.Stat(path)
+// LoadTokenizerFS is LoadTokenizer over the root of fsys (an embedded model).
+func LoadTokenizerFS(fsys fs.FS) (*Tokenizer, error) {
+	return loadTokenizer(tokFiles{fsys, ""})
+}
+
+// tokFiles reads a model folder's files; errors name them as label/name.
+type tokFiles struct {
+	fsys  fs.FS
+	label string
+}
+
+func (f tokFiles) path(name string) string { return filepath.Join(f.label, name) }
+
+func (f tokFiles) exists(name string) bool {
+	_, err := fs.Stat(f.fsys, name)
 	return err == nil
 }
 
-func tokLoadVocabMerges(vocabPath, mergesPath string) (*Tokenizer, error) {
-	data, err := os.ReadFile(vocabPath)
+func (f tokFiles) read(name string) ([]byte, error) {
+	data, err := fs.ReadFile(f.fsys, name)
 	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
+		return nil, fmt.Errorf("tokenizer: %s: %w", f.path(name), errors.Unwrap(err))
+	}
+	return data, nil
+}
+
+func loadTokenizer(f tokFiles) (*Tokenizer, error) {
+	hasJSON := f.exists("tokenizer.json")
+	if f.exists("vocab.json") && (f.exists("merges.txt") || !hasJSON) {
+		return tokLoadVocabMerges(f) // names merges.txt if it is missing
+	}
+	if hasJSON {
+		return tokLoadJSON(f)
+	}
+	return nil, fmt.Errorf("tokenizer: %s: no vocab.json+merges.txt or tokenizer.json", f.label)
+}
+
+func tokLoadVocabMerges(f tokFiles) (*Tokenizer, error) {
+	vocabPath, mergesPath := f.path("vocab.json"), f.path("merges.txt")
+	data, err := f.read("vocab.json")
+	if err != nil {
+		return nil, err
 	}
 	var vocab map[string]int
 	if err := json.Unmarshal(data, &vocab); err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %v", vocabPath, err)
 	}
-	data, err = os.ReadFile(mergesPath)
+	data, err = f.read("merges.txt")
 	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
+		return nil, err
 	}
 	var merges [][2]string
 	for i, line := range strings.Split(string(data), "\n") {
@@ -231,10 +268,14 @@ func tokParseMerge(line string) ([2]string, error) {
 	return [2]string{a, b}, nil
 }
 
-func tokLoadJSON(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+// tokLoadJSON reads a tokenizers file's BPE model and added tokens. Added tokens are
+// matched as written: their lstrip, rstrip and normalized options, unused by GPT-2, are
+// ignored, as are the file's normalizer and pre-tokenizer (GPT-2's are assumed).
+func tokLoadJSON(files tokFiles) (*Tokenizer, error) {
+	path := files.path("tokenizer.json")
+	data, err := files.read("tokenizer.json")
 	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
+		return nil, err
 	}
 	var f struct {
 		AddedTokens []struct {

@@ -154,11 +154,30 @@ func TestEncodeSpecialTokens(t *testing.T) {
 			t.Errorf("Encode(%q) = %v, want %v", tc.text, got, tc.want)
 		}
 	}
+	// Leftmost, then longest, among several added tokens.
+	small, err := tokFromFiles(tokByteVocab(), nil, map[string]int{"<x>": 256, "<x><y>": 257, "y>": 258}, "vocab", "merges")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string][]int{"<x><y>": {257}, "<x><x>": {256, 256}, "<<x>y>": {27, 256, 258}} {
+		if got := small.Encode(text); !slices.Equal(got, want) {
+			t.Errorf("Encode(%q) = %v, want %v", text, got, want)
+		}
+	}
 	if got := tok.EOT(); got != 50256 {
 		t.Errorf("EOT() = %d, want 50256", got)
 	}
 	if got := tok.VocabSize(); got != 50257 {
 		t.Errorf("VocabSize() = %d, want 50257", got)
+	}
+}
+
+func TestLooksSpecial(t *testing.T) {
+	for tok, want := range map[string]bool{"<|endoftext|>": true, "<|im_start|>": true, "<|pad0|>": true,
+		"<|||>": false, "<||>": false, "<|x": false, "x|>": false, "<|a b|>": false, "<|x|><|y|>": false} {
+		if got := tokLooksSpecial(tok); got != want {
+			t.Errorf("tokLooksSpecial(%q) = %v, want %v", tok, got, want)
+		}
 	}
 }
 
@@ -417,6 +436,7 @@ func TestLoadTokenizerJSON(t *testing.T) {
 	for id := range small.VocabSize() {
 		vocab[tokToByteLevel(small.TokenText(id))] = id
 	}
+	vocab["<|ü|>"] = 271 // an added token listed in model.vocab as raw text, not byte-level
 	var asStrings []string
 	var asPairs [][2]string
 	for _, m := range small.merges {
@@ -431,6 +451,7 @@ func TestLoadTokenizerJSON(t *testing.T) {
 				"added_tokens": []map[string]any{
 					{"id": 269, "content": "<|endoftext|>", "special": true},
 					{"id": 270, "content": "[PAD]", "special": true},
+					{"id": 271, "content": "<|ü|>", "special": true},
 				},
 				"pre_tokenizer": map[string]any{"type": "ByteLevel", "add_prefix_space": false},
 				"model":         map[string]any{"type": "BPE", "vocab": vocab, "merges": merges},
@@ -452,8 +473,11 @@ func TestLoadTokenizerJSON(t *testing.T) {
 			if got := fromJSON.Encode("a[PAD]"); !slices.Equal(got, []int{fromFiles.Encode("a")[0], 270}) {
 				t.Errorf("added token [PAD]: Encode = %v, want [a 270]", got)
 			}
-			if fromJSON.VocabSize() != 271 || fromJSON.EOT() != 269 {
-				t.Errorf("VocabSize, EOT = %d, %d, want 271, 269", fromJSON.VocabSize(), fromJSON.EOT())
+			if got := fromJSON.Encode("<|ü|>"); !slices.Equal(got, []int{271}) {
+				t.Errorf("added token <|ü|>: Encode = %v, want [271]", got)
+			}
+			if fromJSON.VocabSize() != 272 || fromJSON.EOT() != 269 {
+				t.Errorf("VocabSize, EOT = %d, %d, want 272, 269", fromJSON.VocabSize(), fromJSON.EOT())
 			}
 		})
 	}
@@ -471,7 +495,7 @@ func TestLoadTokenizerErrors(t *testing.T) {
 	}{
 		{"empty folder", nil, "tokenizer: DIR: no vocab.json+merges.txt or tokenizer.json"},
 		{"no merges", map[string]string{"vocab.json": string(byteVocab)},
-			"tokenizer: open DIR/merges.txt: no such file or directory"},
+			"tokenizer: DIR/merges.txt: no such file or directory"},
 		{"bad vocab json", map[string]string{"vocab.json": "{", "merges.txt": ""},
 			"tokenizer: DIR/vocab.json: unexpected end of JSON input"},
 		{"bad merge line", map[string]string{"vocab.json": string(withABJSON), "merges.txt": "#version: 0.2\na b\nab\n"},
@@ -484,6 +508,8 @@ func TestLoadTokenizerErrors(t *testing.T) {
 			`tokenizer: DIR/vocab.json: tokens "a" and "b" share id 0`},
 		{"negative id", map[string]string{"vocab.json": `{"a": -1}`, "merges.txt": ""},
 			`tokenizer: DIR/vocab.json: token "a" has id -1 outside [0, 16777216)`},
+		{"empty token", map[string]string{"vocab.json": `{"": 3}`, "merges.txt": ""},
+			`tokenizer: DIR/vocab.json: empty token with id 3`},
 		{"not byte-level", map[string]string{"vocab.json": `{"a b": 3}`, "merges.txt": ""},
 			`tokenizer: DIR/vocab.json: token "a b" is not in the byte-level alphabet`},
 		{"wordpiece json", map[string]string{"tokenizer.json": `{"model": {"type": "WordPiece"}}`},

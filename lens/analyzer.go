@@ -237,18 +237,21 @@ func topK[F float32 | float64](x []F, k int, smallest bool) []int {
 	if k <= 0 {
 		return nil
 	}
-	better := func(a, b F) bool { return a > b }
+	sign := F(1)
 	if smallest {
-		better = func(a, b F) bool { return a < b }
+		sign = -1
 	}
 	top := make([]int, 0, k) // indices, best first
+	// A value enters the list only if it beats the worst kept one: one compare per element
+	// for all but a few.
 	for i, v := range x {
-		if len(top) == k && !better(v, x[top[k-1]]) {
+		v *= sign
+		if len(top) == k && v <= sign*x[top[k-1]] {
 			continue
 		}
 		// Insert after every kept value at least as good (ties keep index order).
 		j := len(top)
-		for j > 0 && better(v, x[top[j-1]]) {
+		for j > 0 && v > sign*x[top[j-1]] {
 			j--
 		}
 		if len(top) < k {
@@ -258,17 +261,6 @@ func topK[F float32 | float64](x []F, k int, smallest bool) []int {
 		top[j] = i
 	}
 	return top
-}
-
-// rankOf returns 1 + the number of entries of x larger than x[t]: 1 is the top token.
-func rankOf(x []float32, t int) int {
-	v, r := x[t], 1
-	for _, y := range x {
-		if y > v {
-			r++
-		}
-	}
-	return r
 }
 
 // parallelFor runs f(0..n-1) on up to tensor.Threads() goroutines; each index is computed

@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/mechlens/mechlens/gpt2"
-	"github.com/mechlens/mechlens/internal/tensor"
 )
 
 // Norm is how the logit lens normalizes a residual-stream vector before the unembedding.
@@ -196,38 +195,39 @@ type finalDist struct {
 func (a *Analyzer) lensRow(row *LensRow, x, p []float32, o LensOptions, final *finalDist) finalDist {
 	top := topK(x, max(o.TopK, 1), false)
 	m := float64(x[top[0]])
-	copy(p, x)
-	tensor.SoftmaxInPlace(p)
-	// The largest logit's exponential is exactly 1 before normalization, so its
-	// probability is 1/Z: log Z is read off it without another pass over the vocabulary.
-	logZ := -math.Log(float64(p[top[0]]))
-	lse := m + logZ
-	var sx [4]float64 // Σ p_i·(x_i − m), split to shorten the add chain
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		for k := range 4 {
-			sx[k] += float64(p[i+k]) * (float64(x[i+k]) - m)
+	lse := logSumExp(x, p, top[0]) // p is now softmax(x)
+	logZ := lse - m
+	// One pass for the rest: Σ p·(x − m) for the entropy, Σ pf·(f − x) for the KL, and the
+	// targets' ranks.
+	var sx, sf float64
+	targets := make([]float32, len(o.Targets))
+	ranks := make([]int, len(o.Targets))
+	for i, t := range o.Targets {
+		targets[i], ranks[i] = x[t], 1
+	}
+	for i, v := range x {
+		sx += float64(p[i]) * (float64(v) - m)
+		if final != nil {
+			sf += float64(final.probs[i]) * (float64(final.logits[i]) - float64(v))
+		}
+		for j, tv := range targets {
+			if v > tv {
+				ranks[j]++
+			}
 		}
 	}
-	for ; i < len(x); i++ {
-		sx[0] += float64(p[i]) * (float64(x[i]) - m)
-	}
-	row.Entropy = logZ - ((sx[0] + sx[1]) + (sx[2] + sx[3]))
+	row.Entropy = logZ - sx
 	if final != nil {
 		// KL(final ‖ this) = Σ pf·(f − x) − lse_f + lse, exactly 0 when x is f.
-		var s float64
-		for i, f := range final.logits {
-			s += float64(final.probs[i]) * (float64(f) - float64(x[i]))
-		}
-		row.KL = max(0, s-final.lse+lse)
+		row.KL = max(0, sf-final.lse+lse)
 	}
 	row.Top = make([]TokenProb, 0, o.TopK)
 	for _, t := range top[:min(o.TopK, len(top))] {
 		row.Top = append(row.Top, TokenProb{a.Token(t), float64(x[t]), math.Exp(float64(x[t]) - lse)})
 	}
 	row.Targets = make([]TargetStat, 0, len(o.Targets))
-	for _, t := range o.Targets {
-		row.Targets = append(row.Targets, TargetStat{a.Token(t), float64(x[t]), math.Exp(float64(x[t]) - lse), rankOf(x, t)})
+	for i, t := range o.Targets {
+		row.Targets = append(row.Targets, TargetStat{a.Token(t), float64(x[t]), math.Exp(float64(x[t]) - lse), ranks[i]})
 	}
 	if final != nil {
 		return finalDist{}

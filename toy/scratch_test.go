@@ -1,28 +1,32 @@
 package toy
 
 import (
-	"testing"
-	"time"
+	"context"
 	"fmt"
-	"github.com/mechlens/mechlens/gpt2"
+	"os"
+	"strconv"
+	"testing"
 )
 
 func TestScratch(t *testing.T) {
+	steps, _ := strconv.Atoi(os.Getenv("TOY_STEPS"))
+	warm, _ := strconv.Atoi(os.Getenv("TOY_WARM"))
+	seed, _ := strconv.Atoi(os.Getenv("TOY_SEED"))
+	out := os.Getenv("TOY_OUT")
+	if steps == 0 { t.Skip() }
 	w := NewWorld()
 	tok, err := TrainTokenizer(w)
 	if err != nil { t.Fatal(err) }
-	cfg := gpt2.Config{NLayers: 3, DModel: 128, NHeads: 4, DHead: 32, DMLP: 512, NCtx: 32, DVocab: tok.VocabSize(), LNEps: 1e-5, Activation: "gelu_new"}
-	p := gpt2.RandomParams(cfg, 1)
-	s := newSampler(w, 1)
-	for it := 0; it < 5; it++ {
-		var lines []Line
-		for range 128 { lines = append(lines, s.line(mainMix, false)) }
-		t0 := time.Now()
-		rs, err := rows(tok, lines)
-		if err != nil { t.Fatal(err) }
-		t1 := time.Now()
-		res, err := gpt2.Gradients(cfg, p, rs, gpt2.GradOptions{})
-		if err != nil { t.Fatal(err) }
-		fmt.Println("enc", t1.Sub(t0), "grad", time.Since(t1), res.Loss)
+	rc := DefaultRecipe()
+	rc.Steps, rc.Warmup, rc.Seed = steps, warm, uint64(seed)
+	if e, _ := strconv.Atoi(os.Getenv("TOY_EVAL")); e > 0 { rc.EvalEvery = e }
+	m, err := Train(context.Background(), rc, w, tok, func(f string, a ...any) { fmt.Printf(f+"\n", a...) })
+	if err != nil { t.Fatal(err) }
+	rep, err := Evaluate(m, HeldOut(w, 4))
+	if err != nil { t.Fatal(err) }
+	fmt.Print(rep.Table())
+	fmt.Println(rep.Failures())
+	if out != "" {
+		if err := WriteModel(out, m); err != nil { t.Fatal(err) }
 	}
 }

@@ -70,14 +70,17 @@ type TensorInfo struct {
 	Begin, End int64 // byte span [Begin, End) relative to the start of the data area
 }
 
-// File is an open safetensors file whose header has been validated.
+// File is an open safetensors file whose header has been validated. Its methods may be called
+// concurrently, except Close.
 type File struct {
 	path  string
-	data  []byte // the whole file, mapped; nil once closed
-	base  int64  // offset of the data area in data
-	infos []TensorInfo
+	data  []byte       // the whole file, mapped; nil once closed
+	infos []TensorInfo // in data-offset order
+	base  int64        // offset of the data area in data
 	index map[string]int
 	meta  map[string]string
+	// mapped is set when data is an mmap of the file (Close unmaps it), not caller memory.
+	mapped bool
 }
 
 // OpenSafetensors maps path and validates its header. Errors name the path as given.
@@ -102,7 +105,29 @@ func OpenSafetensors(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("weights: %s: map: %w", path, err)
 	}
+	f, err := stNewFile(path, data)
+	if err != nil {
+		stUnmap(data)
+		return nil, err
+	}
+	f.mapped = true
+	return f, nil
+}
+
+// ReadSafetensors validates a safetensors file held in memory (an embedded model); name is
+// used in errors. Views returned by Float32 point into data.
+func ReadSafetensors(name string, data []byte) (*File, error) {
+	if len(data) < 8 {
+		return nil, fmt.Errorf("weights: %s: truncated: file has %d bytes, too short for the 8-byte header length", name, len(data))
+	}
+	return stNewFile(name, data)
+}
+
+// stNewFile checks the header of a whole file's bytes (len(data) >= 8) and indexes it.
+func stNewFile(path string, data []byte) (*File, error) {
+	size := int64(len(data))
 	n := binary.LittleEndian.Uint64(data)
+	var err error
 	switch {
 	case n > stMaxHeader:
 		err = fmt.Errorf("header length %d exceeds the %d-byte limit", n, stMaxHeader)
@@ -114,7 +139,6 @@ func OpenSafetensors(path string) (*File, error) {
 		f.infos, f.meta, err = stParseHeader(data[8:f.base], size-f.base)
 	}
 	if err != nil {
-		stUnmap(data)
 		return nil, fmt.Errorf("weights: %s: %w", path, err)
 	}
 	f.index = make(map[string]int, len(f.infos))
@@ -291,7 +315,10 @@ func (f *File) Close() error {
 	if f.data == nil {
 		return nil
 	}
-	err := stUnmap(f.data)
+	var err error
+	if f.mapped {
+		err = stUnmap(f.data)
+	}
 	f.data = nil
 	if err != nil {
 		return fmt.Errorf("weights: %s: unmap: %w", f.path, err)

@@ -7,8 +7,5 @@ import "testing"
 // BenchmarkFMAPeak measures one core's FMA throughput: the roofline GEMM is judged against.
 func BenchmarkFMAPeak(b *testing.B) {
 	const n = 1 << 16
-	for b.Loop() {
-		fmaPeak(n)
-	}
-	reportGFLOPS(b, 192*n)
+	benchFlops(b, 192*n, func() { fmaPeak(n) })
 }

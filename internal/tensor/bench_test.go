@@ -6,9 +6,38 @@ import (
 	"testing"
 )
 
-// reportGFLOPS reports flops per iteration as GFLOP/s.
-func reportGFLOPS(b *testing.B, flops float64) {
-	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+// benchFlops runs f in the benchmark loop and reports its flops per iteration as GFLOP/s
+// of wall time and, where the process CPU time is known, as GFLOP per CPU-second: on a
+// shared machine the first drops with other load, the second (per-core efficiency) much
+// less.
+func benchFlops(b *testing.B, flops float64, f func()) {
+	benchLoop(b, f, func(wall, cpu float64) {
+		b.ReportMetric(flops*float64(b.N)/1e9/wall, "GFLOP/s")
+		if cpu > 0 {
+			b.ReportMetric(flops*float64(b.N)/1e9/cpu, "GFLOP/cpu-s")
+		}
+	})
+}
+
+// benchValues runs f, which handles n values, and reports ns per value, of wall and of
+// CPU time.
+func benchValues(b *testing.B, n float64, f func()) {
+	benchLoop(b, f, func(wall, cpu float64) {
+		b.ReportMetric(wall*1e9/float64(b.N)/n, "ns/value")
+		if cpu > 0 {
+			b.ReportMetric(cpu*1e9/float64(b.N)/n, "cpu-ns/value")
+		}
+	})
+}
+
+// benchLoop runs f in the benchmark loop and hands report the wall and CPU seconds taken
+// (CPU 0 where unknown).
+func benchLoop(b *testing.B, f func(), report func(wall, cpu float64)) {
+	c0 := cpuTime()
+	for b.Loop() {
+		f()
+	}
+	report(b.Elapsed().Seconds(), (cpuTime() - c0).Seconds())
 }
 
 // benchKernels runs f once per kernel set, as sub-benchmarks named after it.
@@ -33,11 +62,8 @@ func BenchmarkMatMul(b *testing.B) {
 	for _, nt := range []int{1, 2} {
 		b.Run(fmt.Sprintf("threads=%d", nt), func(b *testing.B) {
 			withThreads(nt, func() {
-				for b.Loop() {
-					MatMul(c, a, M, p, bias)
-				}
+				benchFlops(b, 2*M*K*N, func() { MatMul(c, a, M, p, bias) })
 			})
-			reportGFLOPS(b, 2*M*K*N)
 		})
 	}
 }
@@ -53,16 +79,10 @@ func BenchmarkGemmAttention(b *testing.B) {
 	q, k, v := qkv, qkv[768:], qkv[2*768:]
 	withThreads(1, func() {
 		b.Run("QKt", func(b *testing.B) {
-			for b.Loop() {
-				Gemm(false, true, T, T, D, 0.125, q, ld, k, ld, 0, s, T)
-			}
-			reportGFLOPS(b, 2*T*T*D)
+			benchFlops(b, 2*T*T*D, func() { Gemm(false, true, T, T, D, 0.125, q, ld, k, ld, 0, s, T) })
 		})
 		b.Run("PV", func(b *testing.B) {
-			for b.Loop() {
-				Gemm(false, false, T, D, T, 1, s, T, v, ld, 0, out, 768)
-			}
-			reportGFLOPS(b, 2*T*T*D)
+			benchFlops(b, 2*T*T*D, func() { Gemm(false, false, T, D, T, 1, s, T, v, ld, 0, out, 768) })
 		})
 	})
 }
@@ -74,11 +94,8 @@ func BenchmarkGemmBackward(b *testing.B) {
 	r := rand.New(rand.NewPCG(3, 3))
 	x, dy, dw := randSlice(r, T*K), randSlice(r, T*N), make([]float32, K*N)
 	withThreads(1, func() {
-		for b.Loop() {
-			Gemm(true, false, K, N, T, 1, x, K, dy, N, 0, dw, N)
-		}
+		benchFlops(b, 2*T*K*N, func() { Gemm(true, false, K, N, T, 1, x, K, dy, N, 0, dw, N) })
 	})
-	reportGFLOPS(b, 2*T*K*N)
 }
 
 // BenchmarkGeluTanh is one MLP activation on 256 tokens: 256·3072 values.
@@ -90,10 +107,7 @@ func BenchmarkGeluTanh(b *testing.B) {
 	}
 	dst := make([]float32, len(x))
 	benchKernels(b, func(b *testing.B) {
-		for b.Loop() {
-			GeluTanh(dst, x)
-		}
-		b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(len(x)), "ns/value")
+		benchValues(b, float64(len(x)), func() { GeluTanh(dst, x) })
 	})
 }
 
@@ -107,13 +121,12 @@ func BenchmarkSoftmax(b *testing.B) {
 	}
 	x := make([]float32, len(src))
 	benchKernels(b, func(b *testing.B) {
-		for b.Loop() {
+		benchValues(b, float64(len(x)), func() {
 			copy(x, src)
 			for i := 0; i < T; i++ {
 				SoftmaxInPlace(x[i*T : (i+1)*T])
 			}
-		}
-		b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(len(x)), "ns/value")
+		})
 	})
 }
 
@@ -123,9 +136,18 @@ func BenchmarkTile(b *testing.B) {
 	r := rand.New(rand.NewPCG(6, 6))
 	a, bp, c := randSlice(r, blockK*tileM), randSlice(r, blockK*tileN), make([]float32, tileM*tileN)
 	benchKernels(b, func(b *testing.B) {
-		for b.Loop() {
-			impl.tile(tileM, blockK, a, bp, c, tileN, nil, initZero)
+		benchFlops(b, 2*tileM*tileN*blockK, func() { impl.tile(tileM, blockK, a, bp, c, tileN, nil, initZero) })
+	})
+}
+
+// BenchmarkLayerNorm is one layer norm of GPT-2 small on 256 tokens: 256 rows of 768.
+func BenchmarkLayerNorm(b *testing.B) {
+	const T, D = 256, 768
+	r := rand.New(rand.NewPCG(7, 7))
+	x, w, bias, out := randSlice(r, T*D), randSlice(r, D), randSlice(r, D), make([]float32, T*D)
+	benchValues(b, T*D, func() {
+		for i := 0; i < T; i++ {
+			LayerNorm(out[i*D:(i+1)*D], x[i*D:(i+1)*D], w, bias, 1e-5)
 		}
-		reportGFLOPS(b, float64(2*tileM*tileN*blockK))
 	})
 }

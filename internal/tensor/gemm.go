@@ -4,21 +4,20 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Tile and block sizes. A register tile is tileM×tileN of C. blockK bounds the k extent of
 // one pass so a B micro-panel [blockK][tileN] (16 KiB) stays in L1 while a column of tiles
-// runs over it; blockM bounds the packed A block [blockM][blockK] (144 KiB) kept in L2;
-// blockN bounds Gemm's packed B block [blockK][blockN] (1 MiB, L2/L3).
-var (
-	blockK = 256
-	blockM = 144
-	blockN = 1024
-)
-
+// runs over it; blockM bounds the packed A block [blockM][blockK] (288 KiB) kept in L2;
+// blockN bounds Gemm's packed B block [blockK][blockN] (1 MiB, L3). Measured on Zen 3
+// (32 KiB L1d, 512 KiB L2): kc 256–512 and mc 144–288 are all within a few percent.
 const (
-	tileM = 6
-	tileN = 16
+	tileM  = 6
+	tileN  = 16
+	blockK = 256
+	blockM = 288
+	blockN = 1024
 
 	// Products under this many flops run on one goroutine: starting another costs more.
 	serialFlops = 1 << 21
@@ -31,18 +30,27 @@ const (
 	initLoad        // C tile += A·B
 )
 
-var threads = runtime.GOMAXPROCS(0)
+var threads atomic.Int64 // 0 until SetThreads: GOMAXPROCS
 
-// SetThreads sets how many goroutines a product may use; n < 1 means all cores.
+// SetThreads sets how many goroutines a product may use; n < 1 means all cores. It is safe
+// to call while products run; they keep the count they started with.
 func SetThreads(n int) {
 	if n < 1 {
-		n = runtime.GOMAXPROCS(0)
+		n = 0
 	}
-	threads = n
+	threads.Store(int64(n))
 }
 
 // Threads reports the current thread count.
-func Threads() int { return threads }
+func Threads() int {
+	if n := threads.Load(); n > 0 {
+		return int(n)
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// Kernel names the micro-kernels in use: "avx2" (AVX2+FMA assembly) or "generic" (Go).
+func Kernel() string { return impl.name }
 
 // Packed is the B operand of MatMul, a [K, N] matrix packed once (at model load) into
 // column panels for the micro-kernel. It is the only copy of a weight the model keeps.
@@ -140,7 +148,7 @@ func MatMul(c, a []float32, M int, p *Packed, bias []float32) {
 		}
 		return
 	}
-	g := gemmJob{M: M, N: N, K: K, a: a, lda: K, alpha: 1, p: p, c: c, ldc: N, init: initZero}
+	g := gemmJob{M: M, N: N, K: K, a: a, lda: K, alpha: 1, bpack: p.data, c: c, ldc: N, init: initZero}
 	if bias != nil {
 		g.bias, g.init = bias, initBias
 	}
@@ -151,9 +159,9 @@ func MatMul(c, a []float32, M int, p *Packed, bias []float32) {
 // [M, K] (a stored [K, M] when transA) and op(b) is [K, N] (b stored [N, K] when transB).
 // With beta == 0, c is overwritten (NaNs in c do not propagate).
 //
-// Each element is computed as beta·c followed by the FMA chain of (alpha·a_ik)·b_kj over
-// k in order, so it differs from alpha·(a·b) + beta·c by rounding only (not at all when
-// alpha is a power of two, as attention's 1/√64 is).
+// Each element is beta·c (rounded), then, block after block of blockK consecutive k, plus
+// the FMA chain of (alpha·a_ik)·b_kj over the block. alpha is folded into a while packing,
+// which is exact when it is a power of two (as attention's 1/√64 is).
 func Gemm(transA, transB bool, M, N, K int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if M <= 0 || N <= 0 {
 		return
@@ -185,15 +193,15 @@ func Gemm(transA, transB bool, M, N, K int, alpha float32, a []float32, lda int,
 	g.parallel()
 }
 
-// gemmJob is one product C[M, N] (+)= op(A)[M, K]·op(B)[K, N]: B comes prepacked (p) or
-// is packed block by block from b.
+// gemmJob is one product C[M, N] (+)= op(A)[M, K]·op(B)[K, N]. Each operand is read
+// from a whole-packed copy when there is one (apack, bpack; bpack is the Packed data for
+// MatMul), else packed block by block by the task that needs it.
 type gemmJob struct {
 	M, N, K int
 	a       []float32
 	lda     int
 	transA  bool
 	alpha   float32 // folded into A while packing
-	p       *Packed
 	b       []float32
 	ldb     int
 	transB  bool
@@ -202,67 +210,167 @@ type gemmJob struct {
 	bias    []float32 // [N], with init == initBias
 	beta    float32   // Gemm's; C is scaled first unless it is 0 or 1
 	init    int       // accumulator start of the first k block
+
+	apack []float32 // A packed whole: block pc holds ⌈M/6⌉ micro-panels [kc][6] at Mpad·pc
+	bpack []float32 // B packed whole: [⌈N/16⌉][K][16], the Packed layout
 }
 
-// parallel splits C into one contiguous slab per thread, by column panels when there are
-// enough of them, else by row tiles. Since every element of C is one FMA chain over k in
-// order, whoever computes it and however the loops are blocked, the result does not depend
-// on the split: 1 or N threads give bitwise identical results.
+// parallel runs the product on up to threads goroutines. With enough column panels it
+// packs A whole, then hands out column chunks; else, with enough row tiles, it packs B
+// whole and hands out row chunks. Chunks go to whichever goroutine is free, which keeps
+// both cores busy when one is shared with other work.
+//
+// Every element of C is computed by the same sequence whatever the split: start at the
+// bias (or zero), then for each block of blockK consecutive k from k = 0, one FMA chain
+// over the block added to it in block order. So 1 or N threads give bitwise identical
+// results.
 func (g *gemmJob) parallel() {
-	nt := threads
-	if 2*float64(g.M)*float64(g.N)*float64(g.K) < serialFlops {
-		nt = 1
-	}
+	nt := Threads()
 	panels, tiles := ceilDiv(g.N, tileN), ceilDiv(g.M, tileM)
-	var wg sync.WaitGroup
-	switch {
-	case nt > 1 && panels >= 4*nt:
-		for t := nt - 1; t >= 0; t-- {
-			j0, j1 := t*panels/nt*tileN, min((t+1)*panels/nt*tileN, g.N)
-			g.spawn(&wg, t, 0, g.M, j0, j1)
+	switch g.split(nt) {
+	case byColumns:
+		mpad := tiles * tileM
+		buf := getBuf(mpad * g.K)
+		defer putBuf(buf)
+		g.apack = *buf
+		// One pack job per (k block, row tile group); then column chunks of ≥ 1 panel,
+		// about four per thread.
+		groups := ceilDiv(tiles, 8)
+		kblocks := ceilDiv(g.K, blockK)
+		forEach(nt, kblocks*groups, func(_, i int) {
+			pc := (i / groups) * blockK
+			kc := min(blockK, g.K-pc)
+			i0 := (i % groups) * 8 * tileM
+			mc := min(8*tileM, g.M-i0)
+			packA(g.apack[mpad*pc+i0*kc:], g.a, g.lda, g.transA, i0, mc, pc, kc, g.alpha)
+		})
+		step := ceilDiv(panels, 4*nt) * tileN
+		g.chunks(nt, ceilDiv(g.N, step), func(i int) (i0, i1, j0, j1 int) {
+			return 0, g.M, i * step, min((i+1)*step, g.N)
+		})
+	case byRows:
+		if g.bpack == nil {
+			buf := getBuf(panels * tileN * g.K)
+			defer putBuf(buf)
+			g.bpack = *buf
+			forEach(nt, panels, func(_, p int) {
+				packB(g.bpack[p*g.K*tileN:], g.b, g.ldb, g.transB, 0, g.K, p*tileN, min(tileN, g.N-p*tileN), g.N)
+			})
 		}
-	case nt > 1 && tiles >= 2*nt:
-		for t := nt - 1; t >= 0; t-- {
-			i0, i1 := t*tiles/nt*tileM, min((t+1)*tiles/nt*tileM, g.M)
-			g.spawn(&wg, t, i0, i1, 0, g.N)
-		}
+		step := ceilDiv(tiles, 4*nt) * tileM
+		g.chunks(nt, ceilDiv(g.M, step), func(i int) (i0, i1, j0, j1 int) {
+			return i * step, min((i+1)*step, g.M), 0, g.N
+		})
 	default:
-		g.run(0, g.M, 0, g.N)
+		w := newWorkspace()
+		g.run(w, 0, g.M, 0, g.N)
+		w.free()
 	}
+}
+
+// How parallel splits a product.
+const (
+	serial = iota
+	byColumns
+	byRows
+)
+
+// split chooses how to share the product among nt goroutines.
+func (g *gemmJob) split(nt int) int {
+	panels, tiles := ceilDiv(g.N, tileN), ceilDiv(g.M, tileM)
+	switch {
+	case nt < 2 || 2*float64(g.M)*float64(g.N)*float64(g.K) < serialFlops:
+		return serial
+	case panels >= 4*nt:
+		return byColumns
+	case tiles >= 2*nt:
+		return byRows
+	}
+	return serial
+}
+
+// chunks computes n chunks of C, chunk i being rows [i0, i1) × columns [j0, j1) of
+// bounds(i), on nt goroutines.
+func (g *gemmJob) chunks(nt, n int, bounds func(i int) (i0, i1, j0, j1 int)) {
+	ws := make([]*workspace, nt)
+	for w := range ws {
+		ws[w] = newWorkspace()
+	}
+	forEach(nt, n, func(w, i int) {
+		i0, i1, j0, j1 := bounds(i)
+		g.run(ws[w], i0, i1, j0, j1)
+	})
+	for _, w := range ws {
+		w.free()
+	}
+}
+
+// forEach calls f(w, i) for every i in [0, n), on min(nt, n) goroutines (this one among
+// them) that take the next i when free; w identifies the goroutine.
+func forEach(nt, n int, f func(w, i int)) {
+	nt = min(nt, n)
+	var next atomic.Int64
+	work := func(w int) {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= n {
+				return
+			}
+			f(w, i)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < nt; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(w)
+		}()
+	}
+	work(0)
 	wg.Wait()
 }
 
-// spawn runs slab t on a new goroutine, or on this one for t == 0 (started last).
-func (g *gemmJob) spawn(wg *sync.WaitGroup, t, i0, i1, j0, j1 int) {
-	if t == 0 {
-		g.run(i0, i1, j0, j1)
-		return
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		g.run(i0, i1, j0, j1)
-	}()
+// workspace holds one goroutine's packing buffers, taken from a pool when first needed.
+type workspace struct {
+	a, b *[]float32
+	tmp  [tileM * tileN]float32 // edge tiles of C
+	pad  [tileN]float32         // bias of an edge tile
 }
 
-// run computes the slab rows [i0, i1) × columns [j0, j1) of C; j0 is a multiple of tileN.
-func (g *gemmJob) run(i0, i1, j0, j1 int) {
+func newWorkspace() *workspace { return new(workspace) }
+
+func (w *workspace) free() {
+	if w.a != nil {
+		putBuf(w.a)
+	}
+	if w.b != nil {
+		putBuf(w.b)
+	}
+}
+
+// slice returns *buf resized to n, taking a pooled buffer when needed.
+func (w *workspace) slice(buf **[]float32, n int) []float32 {
+	if *buf == nil || cap(**buf) < n {
+		if *buf != nil {
+			putBuf(*buf)
+		}
+		*buf = getBuf(n)
+	}
+	return (**buf)[:n]
+}
+
+// run computes rows [i0, i1) × columns [j0, j1) of C; i0 is a multiple of tileM and j0 of
+// tileN.
+func (g *gemmJob) run(w *workspace, i0, i1, j0, j1 int) {
 	if g.init == initLoad && g.beta != 1 {
 		scaleRows(g.c, i0, i1, j0, j1, g.ldc, g.beta)
 	}
-	kcMax := min(blockK, g.K)
-	abuf := getBuf(min(blockM, ceilDiv(i1-i0, tileM)*tileM) * kcMax)
-	defer putBuf(abuf)
-	ncStep := j1 - j0 // prepacked B: no copy, one pass over the slab
-	var bbuf *[]float32
-	if g.p == nil {
+	mpad := ceilDiv(g.M, tileM) * tileM
+	ncStep := j1 - j0 // B packed whole: one pass over the columns
+	if g.bpack == nil {
 		ncStep = blockN
-		bbuf = getBuf(min(blockN, ceilDiv(j1-j0, tileN)*tileN) * kcMax)
-		defer putBuf(bbuf)
 	}
-	// Edge tiles (fewer than tileN columns left) go through tmp; bias edges through pad.
-	var tmp, pad []float32
-
 	for jc := j0; jc < j1; jc += ncStep {
 		nc := min(ncStep, j1-jc)
 		for pc := 0; pc < g.K; pc += blockK {
@@ -273,55 +381,62 @@ func (g *gemmJob) run(i0, i1, j0, j1 int) {
 			}
 			// bblk holds the B micro-panels [kc][16] of this block, bstride apart.
 			var bblk []float32
-			var bstride int
-			if g.p != nil {
-				bstride = g.K * tileN
-				bblk = g.p.data[(jc/tileN)*bstride+pc*tileN:]
+			bstride := g.K * tileN
+			if g.bpack != nil {
+				bblk = g.bpack[(jc/tileN)*bstride+pc*tileN:]
 			} else {
 				bstride = kc * tileN
-				bblk = *bbuf
+				bblk = w.slice(&w.b, ceilDiv(nc, tileN)*bstride)
 				packB(bblk, g.b, g.ldb, g.transB, pc, kc, jc, nc, g.N)
 			}
 			for ic := i0; ic < i1; ic += blockM {
 				mc := min(blockM, i1-ic)
-				packA(*abuf, g.a, g.lda, g.transA, ic, mc, pc, kc, g.alpha)
-				for jr := 0; jr < nc; jr += tileN {
-					bp := bblk[(jr/tileN)*bstride:]
-					col := jc + jr
-					nr := min(tileN, g.N-col)
-					var bias []float32
-					if init == initBias {
-						bias = g.bias[col:]
-						if nr < tileN {
-							if pad == nil {
-								pad = make([]float32, tileN)
-							}
-							copy(pad, bias[:nr])
-							bias = pad
-						}
-					}
-					for ir := 0; ir < mc; ir += tileM {
-						mr := min(tileM, mc-ir)
-						ap := (*abuf)[(ir/tileM)*kc*tileM:]
-						ct := g.c[(ic+ir)*g.ldc+col:]
-						if nr == tileN {
-							impl.tile(mr, kc, ap, bp, ct, g.ldc, bias, init)
-							continue
-						}
-						if tmp == nil {
-							tmp = make([]float32, tileM*tileN)
-						}
-						if init == initLoad {
-							for r := 0; r < mr; r++ {
-								copy(tmp[r*tileN:r*tileN+nr], ct[r*g.ldc:])
-							}
-						}
-						impl.tile(mr, kc, ap, bp, tmp, tileN, bias, init)
-						for r := 0; r < mr; r++ {
-							copy(ct[r*g.ldc:r*g.ldc+nr], tmp[r*tileN:])
-						}
-					}
+				var ablk []float32
+				if g.apack != nil {
+					ablk = g.apack[mpad*pc+ic*kc:]
+				} else {
+					ablk = w.slice(&w.a, ceilDiv(mc, tileM)*tileM*kc)
+					packA(ablk, g.a, g.lda, g.transA, ic, mc, pc, kc, g.alpha)
 				}
+				g.block(w, ablk, bblk, bstride, ic, mc, jc, nc, kc, init)
+			}
+		}
+	}
+}
+
+// block runs the micro-kernel over rows [ic, ic+mc) × columns [jc, jc+nc) of C for one k
+// block: column of tiles by column of tiles, so each B micro-panel stays in L1 while the
+// A block streams from L2.
+func (g *gemmJob) block(w *workspace, ablk, bblk []float32, bstride, ic, mc, jc, nc, kc, init int) {
+	for jr := 0; jr < nc; jr += tileN {
+		bp := bblk[(jr/tileN)*bstride:]
+		col := jc + jr
+		nr := min(tileN, g.N-col)
+		var bias []float32
+		if init == initBias {
+			bias = g.bias[col:]
+			if nr < tileN {
+				copy(w.pad[:], bias[:nr])
+				bias = w.pad[:]
+			}
+		}
+		for ir := 0; ir < mc; ir += tileM {
+			mr := min(tileM, mc-ir)
+			ap := ablk[(ir/tileM)*kc*tileM:]
+			ct := g.c[(ic+ir)*g.ldc+col:]
+			if nr == tileN {
+				impl.tile(mr, kc, ap, bp, ct, g.ldc, bias, init)
+				continue
+			}
+			// Edge tile: through tmp, so the kernel's full-width stores stay inside C.
+			if init == initLoad {
+				for r := 0; r < mr; r++ {
+					copy(w.tmp[r*tileN:r*tileN+nr], ct[r*g.ldc:])
+				}
+			}
+			impl.tile(mr, kc, ap, bp, w.tmp[:], tileN, bias, init)
+			for r := 0; r < mr; r++ {
+				copy(ct[r*g.ldc:r*g.ldc+nr], w.tmp[r*tileN:])
 			}
 		}
 	}

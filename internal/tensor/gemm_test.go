@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -24,9 +25,9 @@ func eachKernel(t *testing.T, f func(t *testing.T)) {
 }
 
 func withThreads(n int, f func()) {
-	saved := threads
-	threads = n
-	defer func() { threads = saved }()
+	saved := threads.Load()
+	SetThreads(n)
+	defer threads.Store(saved)
 	f()
 }
 
@@ -347,11 +348,19 @@ func TestGemmDegenerate(t *testing.T) {
 func TestThreadsBitwise(t *testing.T) {
 	eachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(7, 8))
-		for _, s := range []struct{ M, N, K int }{
-			{100, 200, 300}, // split by column panels
-			{200, 40, 300},  // split by row tiles
-			{67, 1100, 17},
+		for _, s := range []struct {
+			M, N, K int
+			how     int // split with 2 and 3 threads
+		}{
+			{100, 200, 300, byColumns},
+			{200, 40, 300, byRows},
+			{67, 1100, 17, byColumns},
 		} {
+			for _, nt := range []int{2, 3} {
+				if how := (&gemmJob{M: s.M, N: s.N, K: s.K}).split(nt); how != s.how {
+					t.Fatalf("%v: split(%d) = %d, want %d", s, nt, how, s.how)
+				}
+			}
 			a, b, bias := randSlice(r, s.M*s.K), randSlice(r, s.K*s.N), randSlice(r, s.N)
 			p := Pack(b, s.K, s.N)
 			c0 := randSlice(r, s.M*s.N)
@@ -368,6 +377,8 @@ func TestThreadsBitwise(t *testing.T) {
 				got := [][]float32{mm, gm, gt}
 				if nt == 1 {
 					first = got
+					ref, tol := refGemm(false, false, s.M, s.N, s.K, 0.5, a, s.K, b, s.N, 0.25, c0, s.N)
+					checkClose(t, fmt.Sprint(s), gm, s.N, s.M, s.N, ref, tol)
 					continue
 				}
 				for i := range got {
@@ -414,5 +425,22 @@ func TestShortBufferPanics(t *testing.T) {
 			}()
 			tc.f()
 		}()
+	}
+}
+
+func TestThreadsKernel(t *testing.T) {
+	saved := threads.Load()
+	defer threads.Store(saved)
+	SetThreads(3)
+	if got := Threads(); got != 3 {
+		t.Errorf("after SetThreads(3): Threads() = %d", got)
+	}
+	SetThreads(0)
+	if got, want := Threads(), runtime.GOMAXPROCS(0); got != want {
+		t.Errorf("after SetThreads(0): Threads() = %d, want GOMAXPROCS %d", got, want)
+	}
+	// The fastest available set is the one in use.
+	if got, want := Kernel(), kernelSets[len(kernelSets)-1].name; got != want {
+		t.Errorf("Kernel() = %q, want %q", got, want)
 	}
 }

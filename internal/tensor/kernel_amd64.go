@@ -60,14 +60,14 @@ func dotAVX2(a, b *float32, n int) float32
 func axpyAVX2(alpha float32, x, y *float32, n int)
 
 var avx2Kernels = &kernelSet{
-	name:    "avx2",
-	tile:    tileAVX2,
-	dot:     dotAVX2Slices,
-	axpy:    axpyAVX2Slices,
-	gelu:    geluTanhAVX2,
-	maxf:    maxAVX2Slice,
-	expSum:  expSumAVX2Slice,
-	scale:   scaleAVX2Slice,
+	name:   "avx2",
+	tile:   tileAVX2,
+	dot:    dotAVX2Slices,
+	axpy:   axpyAVX2Slices,
+	gelu:   geluTanhAVX2,
+	maxf:   maxAVX2Slice,
+	expSum: expSumAVX2Slice,
+	scale:  scaleAVX2Slice,
 }
 
 func init() {

@@ -8,10 +8,10 @@ type kernelSet struct {
 	// tile computes an mr×16 tile of C (row stride ldc) from the packed micro-panels
 	// a [kc][6] and b [kc][16]: each element is one chain over k in order started at zero
 	// or at bias [16], then stored, or added to C (init).
-	tile    func(mr, kc int, a, b, c []float32, ldc int, bias []float32, init int)
-	dot     func(a, b []float32) float32
-	axpy    func(alpha float32, x, y []float32)
-	gelu    func(dst, src []float32)
+	tile func(mr, kc int, a, b, c []float32, ldc int, bias []float32, init int)
+	dot  func(a, b []float32) float32
+	axpy func(alpha float32, x, y []float32)
+	gelu func(dst, src []float32)
 	// Softmax pieces: maxf returns max(x) (−Inf when empty), expSum sets x[i] = exp32(x[i]−m)
 	// and returns Σ x[i] in float64, scale multiplies x by s.
 	maxf   func(x []float32) float32
@@ -20,14 +20,14 @@ type kernelSet struct {
 }
 
 var genericKernels = &kernelSet{
-	name:    "generic",
-	tile:    tileGeneric,
-	dot:     dotGeneric,
-	axpy:    axpyGeneric,
-	gelu:    geluTanhGeneric,
-	maxf:    maxGeneric,
-	expSum:  expSumGeneric,
-	scale:   scaleGeneric,
+	name:   "generic",
+	tile:   tileGeneric,
+	dot:    dotGeneric,
+	axpy:   axpyGeneric,
+	gelu:   geluTanhGeneric,
+	maxf:   maxGeneric,
+	expSum: expSumGeneric,
+	scale:  scaleGeneric,
 }
 
 var (
@@ -35,8 +35,8 @@ var (
 	kernelSets = []*kernelSet{genericKernels}
 )
 
-// tileGeneric is the portable micro-kernel: the same FMA-chain-per-element contract as the
-// assembly one, in plain Go (fused or not as the compiler decides for this architecture).
+// tileGeneric is the portable micro-kernel: the same contract as the assembly one, in plain
+// Go (multiply-adds fused or not as the compiler decides for this architecture).
 // It walks the tile in 2×4 blocks whose eight accumulators are locals, so the compiler
 // keeps them in registers.
 func tileGeneric(mr, kc int, a, b, c []float32, ldc int, bias []float32, init int) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // constant is a float32 broadcast to 8 lanes in a read-only table, usable as a 256-bit
@@ -52,93 +53,137 @@ func vector(w *bytes.Buffer) {
 		fmt.Fprintf(w, "GLOBL %s<>(SB), RODATA|NOPTR, $32\n", k.name)
 	}
 
-	// exp sets Y1 = exp32(Y1), with Y8 = expHi, Y9 = expLo, Y10 = log2e, Y11 = one,
-	// Y14 = bias127, Y15 = ln2Hi loaded; clobbers Y2..Y4. NaN stays NaN (the min keeps
-	// its second operand, the mask is "not less than"), -Inf and y < expLo give 0.
-	loadExpConsts := func() {
-		for i, k := range []string{"expHi", "expLo", "log2e", "one"} {
-			p("VMOVUPS %s, Y%d", c(k), 8+i)
+	// Two independent 8-lane streams are interleaved instruction by instruction: one
+	// stream's exp is a ~60-cycle dependency chain, and the interleaving lets the core
+	// overlap them without relying on its scheduler to reach far ahead.
+	// A stream's registers: x input, y working value, n exponent, p polynomial, k mask,
+	// t temporary; off is its byte offset within a loop iteration.
+	type stream struct{ x, y, n, p, k, t, off string }
+	emit := func(ss []stream, format string) {
+		for _, st := range ss {
+			r := strings.NewReplacer("{x}", st.x, "{y}", st.y, "{n}", st.n, "{p}", st.p, "{k}", st.k, "{t}", st.t, "{off}", st.off)
+			p("%s", r.Replace(format))
 		}
-		p("VMOVUPS %s, Y14", c("bias127"))
-		p("VMOVUPS %s, Y15", c("ln2Hi"))
 	}
-	exp := func() {
-		p("VMINPS Y1, Y8, Y1")
-		p("VCMPPS $5, Y9, Y1, Y4")
-		p("VMULPS Y10, Y1, Y2")
-		p("VROUNDPS $0, Y2, Y2")
-		p("VFNMADD231PS Y15, Y2, Y1")
-		p("VFNMADD231PS %s, Y2, Y1", c("ln2Lo"))
-		p("VMOVUPS %s, Y3", c("c7"))
-		for _, k := range []string{"c6", "c5", "c4", "c3", "c2"} {
-			p("VFMADD213PS %s, Y1, Y3", c(k))
+	// exp sets {y} = exp32({y}) per stream, with log2e, one, bias127 in the registers
+	// named; clobbers {n}, {p}, {k}. y < expLo (and -Inf) gives 0, NaN stays NaN (the mask
+	// is "not less than"). With clamp, y is first clamped to expHi; NaN then becomes
+	// expHi, so only callers that keep NaN another way (GELU's final x/…) clamp.
+	exp := func(ss []stream, clamp bool, log2e, one, bias127, ln2Hi string) {
+		if clamp {
+			emit(ss, "VMINPS "+c("expHi")+", {y}, {y}")
 		}
-		p("VFMADD213PS Y11, Y1, Y3")
-		p("VFMADD213PS Y11, Y1, Y3")
-		p("VCVTPS2DQ Y2, Y2")
-		p("VPADDD Y14, Y2, Y2")
-		p("VPSLLD $23, Y2, Y2")
-		p("VMULPS Y2, Y3, Y1")
-		p("VANDPS Y4, Y1, Y1")
+		emit(ss, "VCMPPS $5, "+c("expLo")+", {y}, {k}")
+		emit(ss, "VMULPS "+log2e+", {y}, {n}")
+		emit(ss, "VROUNDPS $0, {n}, {n}")
+		emit(ss, "VFNMADD231PS "+ln2Hi+", {n}, {y}")
+		emit(ss, "VFNMADD231PS "+c("ln2Lo")+", {n}, {y}")
+		emit(ss, "VMOVUPS "+c("c7")+", {p}")
+		for _, k := range []string{"c6", "c5", "c4", "c3", "c2"} {
+			emit(ss, "VFMADD213PS "+c(k)+", {y}, {p}")
+		}
+		emit(ss, "VFMADD213PS "+one+", {y}, {p}")
+		emit(ss, "VFMADD213PS "+one+", {y}, {p}")
+		emit(ss, "VCVTPS2DQ {n}, {n}")
+		emit(ss, "VPADDD "+bias127+", {n}, {n}")
+		emit(ss, "VPSLLD $23, {n}, {n}")
+		emit(ss, "VMULPS {n}, {p}, {y}")
+		emit(ss, "VANDPS {k}, {y}, {y}")
 	}
 
-	// geluAVX2: n a multiple of 8.
+	// geluAVX2: n a multiple of 8. Y10..Y15 hold log2e, one, geluA, geluB, bias127, ln2Hi.
+	gelu := []stream{
+		{x: "Y0", y: "Y1", n: "Y2", p: "Y3", k: "Y4", off: "0"},
+		{x: "Y5", y: "Y6", n: "Y7", p: "Y8", k: "Y9", off: "32"},
+	}
+	geluBody := func(ss []stream) {
+		emit(ss, "VMOVUPS {off}(SI), {x}")
+		emit(ss, "VMULPS {x}, {x}, {y}")
+		emit(ss, "VFMADD213PS Y12, Y13, {y}") // geluA + geluB·x²
+		emit(ss, "VMULPS {x}, {y}, {y}")      // −2u
+		exp(ss, true, "Y10", "Y11", "Y14", "Y15")
+		emit(ss, "VADDPS Y11, {y}, {y}")
+		emit(ss, "VDIVPS {y}, {x}, {x}")
+		emit(ss, "VMOVUPS {x}, {off}(DI)")
+	}
 	text("func geluAVX2(dst, src *float32, n int)", "geluAVX2", "$0-24")
 	p("MOVQ dst+0(FP), DI")
 	p("MOVQ src+8(FP), SI")
 	p("MOVQ n+16(FP), CX")
 	p("SHRQ $3, CX")
 	p("JZ done")
-	loadExpConsts()
-	p("VMOVUPS %s, Y12", c("geluA"))
-	p("VMOVUPS %s, Y13", c("geluB"))
-	label("loop")
-	p("VMOVUPS (SI), Y0")
-	p("VMULPS Y0, Y0, Y1")
-	p("VFMADD213PS Y12, Y13, Y1") // geluA + geluB·x²
-	p("VMULPS Y0, Y1, Y1")        // −2u
-	exp()
-	p("VADDPS Y11, Y1, Y1")
-	p("VDIVPS Y1, Y0, Y0")
-	p("VMOVUPS Y0, (DI)")
+	for i, k := range []string{"log2e", "one", "geluA", "geluB", "bias127", "ln2Hi"} {
+		p("VMOVUPS %s, Y%d", c(k), 10+i)
+	}
+	p("TESTQ $1, CX")
+	p("JZ pairs")
+	geluBody(gelu[:1])
 	p("ADDQ $32, SI")
 	p("ADDQ $32, DI")
+	label("pairs")
+	p("SHRQ $1, CX")
+	p("JZ end")
+	label("loop")
+	geluBody(gelu)
+	p("ADDQ $64, SI")
+	p("ADDQ $64, DI")
 	p("DECQ CX")
 	p("JNZ loop")
+	label("end")
 	p("VZEROUPPER")
 	label("done")
 	p("RET")
 
 	// expSumAVX2: x[i] = exp32(x[i] − m), returns Σ x[i] in float64; n a multiple of 8.
-	// Y6 and Y7 hold float64 partial sums of the low and high four lanes.
+	// Y10, Y11 hold float64 partial sums of the low and high four lanes; Y12..Y15 hold m,
+	// log2e, one, bias127. x − m ≤ 0 (m is the max), so no clamp: NaN stays NaN.
+	es := []stream{
+		{y: "Y0", n: "Y1", p: "Y2", k: "Y3", t: "Y4", off: "0"},
+		{y: "Y5", n: "Y6", p: "Y7", k: "Y8", t: "Y9", off: "32"},
+	}
 	text("func expSumAVX2(x *float32, n int, m float32) float64", "expSumAVX2", "$0-32")
 	p("MOVQ x+0(FP), SI")
 	p("MOVQ n+8(FP), CX")
-	p("VXORPD Y6, Y6, Y6")
-	p("VXORPD Y7, Y7, Y7")
+	p("VXORPD Y10, Y10, Y10")
+	p("VXORPD Y11, Y11, Y11")
 	p("SHRQ $3, CX")
 	p("JZ done")
-	loadExpConsts()
 	p("VBROADCASTSS m+16(FP), Y12")
-	label("loop")
-	p("VMOVUPS (SI), Y1")
-	p("VSUBPS Y12, Y1, Y1")
-	exp()
-	p("VMOVUPS Y1, (SI)")
-	p("VCVTPS2PD X1, Y2")
-	p("VADDPD Y2, Y6, Y6")
-	p("VEXTRACTF128 $1, Y1, X2")
-	p("VCVTPS2PD X2, Y2")
-	p("VADDPD Y2, Y7, Y7")
+	p("VMOVUPS %s, Y13", c("log2e"))
+	p("VMOVUPS %s, Y14", c("one"))
+	p("VMOVUPS %s, Y15", c("bias127"))
+	body := func(ss []stream) {
+		emit(ss, "VMOVUPS {off}(SI), {y}")
+		emit(ss, "VSUBPS Y12, {y}, {y}")
+		exp(ss, false, "Y13", "Y14", "Y15", c("ln2Hi"))
+		emit(ss, "VMOVUPS {y}, {off}(SI)")
+		for _, st := range ss {
+			lo, hi := "X"+st.y[1:], "X"+st.t[1:] // the xmm halves
+			p("VCVTPS2PD %s, %s", lo, st.t)
+			p("VADDPD %s, Y10, Y10", st.t)
+			p("VEXTRACTF128 $1, %s, %s", st.y, hi)
+			p("VCVTPS2PD %s, %s", hi, st.t)
+			p("VADDPD %s, Y11, Y11", st.t)
+		}
+	}
+	p("TESTQ $1, CX")
+	p("JZ pairs")
+	body(es[:1])
 	p("ADDQ $32, SI")
+	label("pairs")
+	p("SHRQ $1, CX")
+	p("JZ done")
+	label("loop")
+	body(es)
+	p("ADDQ $64, SI")
 	p("DECQ CX")
 	p("JNZ loop")
 	label("done")
-	p("VADDPD Y7, Y6, Y6")
-	p("VEXTRACTF128 $1, Y6, X7")
-	p("VADDPD X7, X6, X6")
-	p("VHADDPD X6, X6, X6")
-	p("VMOVSD X6, ret+24(FP)")
+	p("VADDPD Y11, Y10, Y10")
+	p("VEXTRACTF128 $1, Y10, X11")
+	p("VADDPD X11, X10, X10")
+	p("VHADDPD X10, X10, X10")
+	p("VMOVSD X10, ret+24(FP)")
 	p("VZEROUPPER")
 	p("RET")
 

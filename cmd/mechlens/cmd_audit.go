@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	goio "io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/mechlens/mechlens/audit"
+	"github.com/mechlens/mechlens/internal/cli"
+)
+
+func init() { register(newAuditCommand()) }
+
+func newAuditCommand() *cli.Command {
+	c := cli.NewCommand("audit", "audit [DATA] [--generate NAME] [--out DIR] [--model A,B,...] [--permute cyclic|all] [flags]",
+		"Measure positional (anchored) bias on multiple-choice questions, with confidence intervals")
+	c.Long = `Scores every item (in every order with --permute) and reports accuracy, the selection rate
+of each letter, the anchored-bias rate (items whose answer is not A answered A), the mean
+logit difference A - correct, accuracy by position of the correct answer, RStd and
+consistency, each with a 95% bootstrap interval, and a z-test of the A rate against chance.
+
+DATA is a JSONL file or JSON array in one of these schemas, detected from the first row:
+  {"question", "choices": [...], "answer": index or letter}          generic, MMLU
+  {"question": {"stem", "choices": [{"label","text"}]}, "answerKey"}  ARC, CommonsenseQA
+  {"sentence": "Question: ... Answer Choices: A: x B: y Answer:", "label": "B"}
+Without DATA the items are generated (--generate; default: ` + audit.DefaultGenerator + `).
+
+With --out DIR it writes items.jsonl, meta.json, summary.json, summary.csv, report.md and
+selection.png, accuracy.png, lens.png (see the README). An interrupted run continues with
+--resume. --shard K/N audits one slice (K from 0); 'mechlens audit merge' joins the slices.
+With several models (--model a,b) each gets DIR/<model>/ and a comparison table is printed.`
+	c.Example = `  $ mechlens audit
+  $ mechlens audit --generate ioi --n 200 --seed 1 --out results
+  $ mechlens audit mmlu.jsonl --model gpt2,gpt2-medium --permute cyclic --out results
+  $ mechlens audit arc.jsonl --model gpt2-xl --shard auto --out results   # in a SLURM array
+  $ mechlens audit merge results`
+	mf := addModelFlags(c, analysisProcessing)
+	c.Flags.Lookup("seed").Usage = "seed of random: models, of --generate and of the bootstrap"
+	gen := c.Flags.String("generate", "", "generate the items: "+generatorList())
+	n := c.Flags.Int("n", 200, "items to generate; with DATA, audit only the first N (0: all)")
+	out := c.Flags.String("out", "", "folder for the output files (default: print the summary only)")
+	permute := c.Flags.String("permute", "none", "orders of the options: none, cyclic (every rotation) or all (every permutation, up to 5 options)")
+	tmpl := c.Flags.String("template", "", "Go text/template file for the prompt (fields .Question, .Options[].Label/.Marker/.Text/.Index, .N)")
+	letters := c.Flags.String("letters", audit.DefaultStyle, "how labels are written: A:, (A), A. or any text with one A")
+	labels := c.Flags.String("labels", "", "comma-separated option labels (default A,B,C,...)")
+	bos := c.Flags.Bool("bos", true, "prepend <|endoftext|> as the paper does (--bos=false to leave it out)")
+	skipBad := c.Flags.Bool("skip-bad", false, "skip bad rows of DATA (listed in the summary) instead of failing")
+	resume := c.Flags.Bool("resume", false, "continue the interrupted run in --out")
+	shard := c.Flags.String("shard", "", "audit slice K of N: K/N (K from 0), auto (SLURM_ARRAY_TASK_ID/COUNT) or auto/N (JOB_COMPLETION_INDEX)")
+	boot := c.Flags.Int("bootstrap", 1000, "bootstrap resamples for the 95% intervals (0: none)")
+	noPlots := c.Flags.Bool("no-plots", false, "do not write the PNG plots")
+	format := cli.OutputFlags(c)
+	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		f, err := format()
+		if err != nil {
+			return err
+		}
+		if len(args) > 1 {
+			return cli.Usagef("want at most one data file, got %d arguments", len(args))
+		}
+		if len(args) == 1 && *gen != "" {
+			return cli.Usagef("give a data file or --generate, not both")
+		}
+		if *n < 0 || *boot < 0 {
+			return cli.Usagef("--n and --bootstrap must not be negative")
+		}
+		if *resume && *out == "" {
+			return cli.Usagef("--resume needs --out")
+		}
+		o := audit.RunOptions{Out: *out, Resume: *resume, NoPlots: *noPlots}
+		o.Permute, o.Bootstrap, o.Seed = *permute, *boot, mf.seed
+		o.Format = audit.Format{Style: *letters, BOS: *bos}
+		if *labels != "" {
+			o.Format.Labels = strings.Split(*labels, ",")
+		}
+		if *shard != "" {
+			if o.Shard, o.Shards, err = audit.ParseShard(*shard, os.Getenv); err != nil {
+				return cli.Usagef("%v", err)
+			}
+			if *out == "" {
+				return cli.Usagef("--shard needs --out (the slices are merged from there)")
+			}
+		}
+		items, err := auditItems(io, args, *gen, *n, *skipBad, mf.seed, &o)
+		if err != nil {
+			return err
+		}
+		if *tmpl != "" {
+			if o.Format.Template, err = audit.ReadTemplate(*tmpl); err != nil {
+				return err
+			}
+		}
+		specs := strings.Split(mf.spec, ",")
+		var sums []*audit.Summary
+		for i, spec := range specs {
+			g := *mf
+			g.spec = strings.TrimSpace(spec)
+			m, err := g.open(ctx, io)
+			if err != nil {
+				return err
+			}
+			mo := o
+			mo.Model = g.name()
+			if len(specs) > 1 && *out != "" {
+				mo.Out = filepath.Join(*out, modelSlug(g.spec, i, specs))
+			}
+			mo.Progress = progressBar(io, mo.Model)
+			s, err := audit.Run(ctx, m, items, mo)
+			if err != nil {
+				return err
+			}
+			sums = append(sums, s)
+		}
+		if len(sums) > 1 && *out != "" && o.Shards == 0 {
+			if err := audit.WriteCompare(*out, sums); err != nil {
+				return err
+			}
+		}
+		return printAudit(io, f, sums)
+	}
+	c.Sub = []*cli.Command{newAuditMergeCommand()}
+	return c
+}
+
+func generatorList() string {
+	var s []string
+	for _, g := range audit.Generators() {
+		s = append(s, g.Name()+" ("+g.Describe()+")")
+	}
+	return strings.Join(s, "; ")
+}
+
+// auditItems reads DATA (a file, or standard input for "-") or generates the items, and
+// records where they came from in o.
+func auditItems(io *cli.IO, args []string, gen string, n int, skipBad bool, seed uint64, o *audit.RunOptions) ([]audit.Item, error) {
+	if len(args) == 1 {
+		var ds *audit.Dataset
+		var err error
+		if args[0] == "-" {
+			var b []byte
+			if b, err = goio.ReadAll(io.In); err == nil {
+				if ds, err = audit.Read(b, skipBad); err != nil {
+					err = fmt.Errorf("audit: standard input: %w", err)
+				}
+			}
+		} else {
+			ds, err = audit.ReadFile(args[0], skipBad)
+		}
+		if err != nil {
+			return nil, err
+		}
+		o.Data, o.Schema, o.Skipped = args[0], ds.Schema, ds.Skipped
+		if io.ErrTTY && len(ds.Skipped) > 0 {
+			fmt.Fprintf(io.Err, "skipped %d bad rows (first: line %d: %s)\n", len(ds.Skipped), ds.Skipped[0].Line, ds.Skipped[0].Error)
+		}
+		items := ds.Items
+		if n > 0 && n < len(items) {
+			items = items[:n]
+			o.Data = fmt.Sprintf("%s (first %d)", args[0], n)
+		}
+		return items, nil
+	}
+	if gen == "" {
+		gen = audit.DefaultGenerator
+	}
+	g, err := audit.LookupGenerator(gen)
+	if err != nil {
+		return nil, cli.Usagef("--generate: %v", strings.TrimPrefix(err.Error(), "audit: "))
+	}
+	if n < 1 {
+		return nil, cli.Usagef("--n must be at least 1 to generate items")
+	}
+	items, err := g.Generate(n, seed)
+	if err != nil {
+		return nil, err
+	}
+	if t, ok := g.(audit.PromptTemplater); ok {
+		o.Format.Template = t.PromptTemplate()
+	}
+	o.Data = fmt.Sprintf("generate:%s n=%d seed=%d", gen, n, seed)
+	o.Schema = "generated"
+	return items, nil
+}
+
+var slugBad = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// modelSlug names a model's output folder: the base name of its spec, made safe, with its
+// index when two specs share a name.
+func modelSlug(spec string, i int, specs []string) string {
+	slug := func(s string) string {
+		if s == "" {
+			return "default"
+		}
+		return strings.Trim(slugBad.ReplaceAllString(filepath.Base(strings.TrimRight(s, "/")), "-"), "-")
+	}
+	for j, o := range specs {
+		if j != i && slug(strings.TrimSpace(o)) == slug(spec) {
+			return fmt.Sprintf("%s-%d", slug(spec), i)
+		}
+	}
+	return slug(spec)
+}
+
+// progressBar draws "model [====>    ] 120/1000 items  35.2 items/s  ETA 0:25" on a
+// terminal's standard error, and nothing elsewhere.
+func progressBar(io *cli.IO, name string) func(done, total int) {
+	if !io.ErrTTY {
+		return nil
+	}
+	var start time.Time
+	first := -1
+	return func(done, total int) {
+		if first < 0 {
+			start, first = time.Now(), done
+		}
+		const width = 30
+		fill := 0
+		if total > 0 {
+			fill = done * width / total
+		}
+		bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
+		rate, eta := 0.0, "-"
+		if el := time.Since(start).Seconds(); el > 0 && done > first {
+			rate = float64(done-first) / el
+			left := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
+			eta = fmt.Sprintf("%d:%02d", int(left.Minutes()), int(left.Seconds())%60)
+		}
+		fmt.Fprintf(io.Err, "\r%s [%s] %d/%d items  %.1f items/s  ETA %s ", name, bar, done, total, rate, eta)
+		if done == total {
+			fmt.Fprintln(io.Err)
+		}
+	}
+}
+
+// printAudit prints one summary's table, or a comparison of several.
+func printAudit(io *cli.IO, f cli.Format, sums []*audit.Summary) error {
+	var h []string
+	var rows [][]string
+	var v any = sums
+	if len(sums) == 1 {
+		h, rows = sums[0].Table()
+		v = sums[0]
+	} else {
+		h, rows = audit.CompareTable(sums)
+	}
+	r := &cli.Rows{Header: h, Cells: rows}
+	if f == cli.Table && len(sums) == 1 {
+		s := sums[0]
+		fmt.Fprintf(io.Out, "%s on %s: %d items, %d trials (orders: %s)\n", s.Model, s.Data, s.Items, s.Trials, s.Permute)
+	}
+	return cli.Write(io, f, r, v, false)
+}
+
+func newAuditMergeCommand() *cli.Command {
+	c := cli.NewCommand("merge", "audit merge DIR... [--out DIR]", "Join the shards of an audit into the summary a single run gives")
+	c.Long = `Reads every meta-shard-K-of-N.json and items-shard-K-of-N.jsonl in the folders, checks that
+they are the complete shards of one run, and writes items.jsonl, meta.json, summary.json,
+summary.csv, report.md and the plots, as a single run would. A folder without shard files
+whose subfolders have them (an audit of several models) is merged subfolder by subfolder,
+each in place, with a comparison table.`
+	c.Example = `  $ mechlens audit merge results
+  $ mechlens audit merge node1/ node2/ --out results`
+	out := c.Flags.String("out", "", "folder for the merged outputs (default: the first DIR)")
+	noPlots := c.Flags.Bool("no-plots", false, "do not write the PNG plots")
+	format := cli.OutputFlags(c)
+	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		f, err := format()
+		if err != nil {
+			return err
+		}
+		if len(args) == 0 {
+			return cli.Usagef("want at least one folder")
+		}
+		dst := *out
+		if dst == "" {
+			dst = args[0]
+		}
+		found := false
+		for _, d := range args {
+			found = found || audit.HasShards(d)
+		}
+		if found || len(args) > 1 {
+			s, err := audit.Merge(args, dst, !*noPlots)
+			if err != nil {
+				return err
+			}
+			return printAudit(io, f, []*audit.Summary{s})
+		}
+		// One folder of per-model subfolders.
+		entries, err := os.ReadDir(args[0])
+		if err != nil {
+			return fmt.Errorf("audit merge: %w", err)
+		}
+		var sums []*audit.Summary
+		for _, e := range entries {
+			sub := filepath.Join(args[0], e.Name())
+			if !e.IsDir() || !audit.HasShards(sub) {
+				continue
+			}
+			subOut := sub
+			if *out != "" {
+				subOut = filepath.Join(*out, e.Name())
+			}
+			s, err := audit.Merge([]string{sub}, subOut, !*noPlots)
+			if err != nil {
+				return err
+			}
+			sums = append(sums, s)
+		}
+		if len(sums) == 0 {
+			return fmt.Errorf("audit merge: no shard files (meta-shard-K-of-N.json) in %s or its subfolders", args[0])
+		}
+		if len(sums) > 1 {
+			if err := audit.WriteCompare(dst, sums); err != nil {
+				return err
+			}
+		}
+		return printAudit(io, f, sums)
+	}
+	return c
+}

@@ -1,0 +1,186 @@
+package toy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mechlens/mechlens/gpt2"
+)
+
+// Recipe is everything a training run depends on: the same recipe gives bitwise the same
+// weights, whatever the thread count.
+type Recipe struct {
+	Seed   uint64
+	Steps  int // main steps, after the warm-up
+	Warmup int // curriculum warm-up steps (lookup items on a small pool, and statements)
+	// MaxWarmup bounds the warm-up when the lookup loss is still above WarmupLoss.
+	MaxWarmup  int
+	WarmupLoss float64
+	Rows       int // lines per step
+	Config     gpt2.Config
+	Opt        AdamW
+	EvalEvery  int // 0: no evaluation during training
+}
+
+// DefaultRecipe is the organism's recipe (3 layers, 4 heads, d_model 128).
+func DefaultRecipe() Recipe {
+	return Recipe{
+		Seed:       1,
+		Steps:      2000,
+		Warmup:     400,
+		MaxWarmup:  800,
+		WarmupLoss: 0.3,
+		Rows:       128,
+		Config: gpt2.Config{NLayers: 3, DModel: 128, NHeads: 4, DHead: 32, DMLP: 512, NCtx: 32,
+			LNEps: 1e-5, Activation: "gelu_new"},
+		Opt: AdamW{LR: 1e-3, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1, Warmup: 100,
+			MinLRFrac: 0.1, Clip: 1.0},
+		EvalEvery: 400,
+	}
+}
+
+// StepStats are one step's losses: the mean cross-entropy of each kind of line (answer
+// letter for questions, every token for statements and filler).
+type StepStats struct {
+	Step      int
+	Phase     string // "warmup" or "main"
+	Loss      float64
+	Lookup    float64
+	Fact      float64
+	Statement float64
+	GradNorm  float64
+	LR        float64
+}
+
+// Logger receives progress lines.
+type Logger func(format string, args ...any)
+
+// Train trains the organism on world w with tokenizer tok.
+func Train(ctx context.Context, rc Recipe, w *World, tok *gpt2.Tokenizer, logf Logger) (*gpt2.Model, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	cfg := rc.Config
+	cfg.DVocab = tok.VocabSize()
+	p := gpt2.RandomParams(cfg, rc.Seed)
+	s := newSampler(w, rc.Seed)
+	opt := rc.Opt
+	opt.Steps = rc.Warmup + rc.Steps
+	var held *EvalSets
+	if rc.EvalEvery > 0 {
+		held = HeldOut(w, 1)
+	}
+	start := time.Now()
+	var recent []float64 // lookup losses of the last steps of the warm-up
+	warm := true
+	warmEnd := rc.Warmup
+	for step := 0; step < warmEnd+rc.Steps; step++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if warm && step == warmEnd {
+			avg := mean(recent)
+			if avg >= rc.WarmupLoss && warmEnd+100 <= rc.MaxWarmup {
+				logf("step %d: lookup loss %.3f is not below %.2f yet: warm-up extended by 100 steps", step, avg, rc.WarmupLoss)
+				warmEnd += 100
+				opt.Steps += 100
+			} else {
+				warm = false
+				logf("step %d: warm-up done, lookup loss %.3f", step, avg)
+			}
+		}
+		m := mainMix
+		if warm {
+			m = warmupMix
+		}
+		lines := make([]Line, rc.Rows)
+		for i := range lines {
+			lines[i] = s.line(m, warm)
+		}
+		st, err := trainStep(cfg, p, &opt, tok, lines)
+		if err != nil {
+			return nil, err
+		}
+		st.Step = step
+		st.Phase = map[bool]string{true: "warmup", false: "main"}[warm]
+		if warm {
+			recent = append(recent, st.Lookup)
+			if len(recent) > 20 {
+				recent = recent[1:]
+			}
+		}
+		if step%50 == 0 || step == warmEnd+rc.Steps-1 {
+			logf("step %4d %-6s loss %.3f  lookup %.3f fact %.3f statement %.3f  |g| %.2f lr %.2e  %s",
+				step, st.Phase, st.Loss, st.Lookup, st.Fact, st.Statement, st.GradNorm, st.LR, time.Since(start).Round(time.Second))
+		}
+		if held != nil && (step+1)%rc.EvalEvery == 0 {
+			rep, err := Evaluate(gpt2.NewModel(cfg, p, tok), held)
+			if err != nil {
+				return nil, err
+			}
+			logf("step %4d held-out: %s", step, rep.Summary())
+		}
+	}
+	return gpt2.NewModel(cfg, p, tok), nil
+}
+
+func mean(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	var s float64
+	for _, v := range x {
+		s += v
+	}
+	return s / float64(len(x))
+}
+
+// trainStep runs one optimizer step on lines.
+func trainStep(cfg gpt2.Config, p *gpt2.Params, opt *AdamW, tok *gpt2.Tokenizer, lines []Line) (StepStats, error) {
+	rs, err := rows(tok, lines)
+	if err != nil {
+		return StepStats{}, err
+	}
+	res, err := gpt2.Gradients(cfg, p, rs, gpt2.GradOptions{})
+	if err != nil {
+		return StepStats{}, err
+	}
+	st := StepStats{Loss: res.Loss, LR: opt.LRAt(opt.t)}
+	// Per-kind means: question rows carry weight 1/nq on one position, statement rows 1/ns
+	// on each of their T−1 positions.
+	var nq, nLookup, nFact int
+	var lookup, fact, stmt float64
+	for i, l := range lines {
+		if l.Kind.isQuestion() {
+			nq++
+			if l.Kind == KindLookup {
+				nLookup++
+				lookup += res.RowLoss[i]
+			} else {
+				nFact++
+				fact += res.RowLoss[i]
+			}
+		} else {
+			stmt += res.RowLoss[i]
+		}
+	}
+	if nLookup > 0 {
+		st.Lookup = lookup * float64(nq) / float64(nLookup)
+	}
+	if nFact > 0 {
+		st.Fact = fact * float64(nq) / float64(nFact)
+	}
+	st.Statement = stmt
+	st.GradNorm = opt.Step(cfg, p, res.Grads)
+	return st, nil
+}
+
+// WriteModel writes m as a Hugging Face folder: config.json, model.safetensors, vocab.json
+// and merges.txt.
+func WriteModel(dir string, m *gpt2.Model) error {
+	if err := writeModel(dir, m); err != nil {
+		return fmt.Errorf("toy: %w", err)
+	}
+	return nil
+}
