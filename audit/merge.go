@@ -58,8 +58,8 @@ func Merge(dirs []string, out string, plots bool) (*Summary, error) {
 		want := first.meta
 		want.Shard, want.Begin, want.End = s.meta.Shard, s.meta.Begin, s.meta.End
 		b, _ := json.Marshal(s.meta)
-		if err := sameRun(s.files.Meta, b, want); err != nil {
-			return nil, fmt.Errorf("audit: %s and %s are not shards of one run: %v", first.files.Meta, s.files.Meta, err)
+		if k, got, exp, _ := metaDiff(b, want); k != "" {
+			return nil, fmt.Errorf("audit: %s and %s are not shards of one run: %s %s and %s", first.files.Meta, s.files.Meta, k, exp, got)
 		}
 	}
 	for k := 0; k < n; k++ {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -128,6 +129,9 @@ func Run(ctx context.Context, m *gpt2.Model, items []Item, o RunOptions) (*Summa
 	if o.Shards < 0 || o.Shards > 0 && (o.Shard < 0 || o.Shard >= o.Shards) {
 		return nil, fmt.Errorf("audit: shard %d of %d: want 0 ≤ shard < shards", o.Shard, o.Shards)
 	}
+	if o.Shards == 0 {
+		o.Shard = 0
+	}
 	if o.Chunk <= 0 {
 		o.Chunk = 32
 	}
@@ -242,8 +246,12 @@ func resume(files Files, meta Meta, items []Item, resume bool) ([]Record, error)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	if err := sameRun(files.Meta, b, meta); err != nil {
-		return nil, err
+	k, got, exp, err := metaDiff(b, meta)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %s: %v", files.Meta, err)
+	}
+	if k != "" {
+		return nil, fmt.Errorf("audit: %s: the run there had %s %s, this one %s; use another --out or remove the folder", files.Meta, k, got, exp)
 	}
 	src := files.Journal
 	if errJ != nil {
@@ -259,27 +267,32 @@ func resume(files Files, meta Meta, items []Item, resume bool) ([]Record, error)
 	return completeItems(recs, items, meta), nil
 }
 
-// sameRun reports how the meta.json at path (content b) differs from want.
-func sameRun(path string, b []byte, want Meta) error {
-	var got, exp map[string]any
+// metaDiff names the first field in which the meta.json content b differs from want, as
+// (field, b's value, want's value); field is "" when they agree.
+func metaDiff(b []byte, want Meta) (field, got, exp string, err error) {
+	var g, e map[string]any
 	wb, _ := json.Marshal(want)
-	if err := json.Unmarshal(b, &got); err != nil {
-		return fmt.Errorf("audit: %s: %v", path, err)
+	if err := json.Unmarshal(b, &g); err != nil {
+		return "", "", "", err
 	}
-	json.Unmarshal(wb, &exp)
-	keys := make([]string, 0, len(exp))
-	for k := range exp {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		g, _ := json.Marshal(got[k])
-		e, _ := json.Marshal(exp[k])
-		if !bytes.Equal(g, e) {
-			return fmt.Errorf("audit: %s: the run there had %s %s, this one %s; use another --out or remove the folder", path, k, clipS(string(g)), clipS(string(e)))
+	json.Unmarshal(wb, &e)
+	// The likeliest causes first, then the rest in name order.
+	keys := []string{"model", "processing", "data", "fingerprint", "format", "permute", "bootstrap", "seed", "shards", "shard"}
+	var rest []string
+	for k := range e {
+		if !slices.Contains(keys, k) {
+			rest = append(rest, k)
 		}
 	}
-	return nil
+	sort.Strings(rest)
+	for _, k := range append(keys, rest...) {
+		gv, _ := json.Marshal(g[k])
+		ev, _ := json.Marshal(e[k])
+		if !bytes.Equal(gv, ev) {
+			return k, clipS(string(gv)), clipS(string(ev)), nil
+		}
+	}
+	return "", "", "", nil
 }
 
 func clipS(s string) string {

@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 
 	"github.com/mechlens/mechlens/gpt2"
@@ -56,6 +57,8 @@ type Scorer struct {
 	// Share runs the common prefix of an item's permutations once and continues each
 	// permutation from a copy of its KV cache.
 	Share bool
+	// KVMemory bounds the bytes of the KV caches alive at once (see maxCaches).
+	KVMemory int64
 }
 
 // NewScorer prepares scoring of m's prompts in format f, each item shown in the orders of
@@ -74,7 +77,7 @@ func NewScorer(m *gpt2.Model, f Format, permute string) (*Scorer, error) {
 	if fm.bos && m.Tokenizer.EOT() < 0 {
 		return nil, fmt.Errorf("audit: BOS asked for but the tokenizer has no <|endoftext|>")
 	}
-	s := &Scorer{m: m, fm: fm, permute: permute, wu: m.Params.Unembed(), Budget: 2048, MaxSeqs: 64, Share: true}
+	s := &Scorer{m: m, fm: fm, permute: permute, wu: m.Params.Unembed(), Budget: 2048, MaxSeqs: 64, Share: true, KVMemory: 2 << 30}
 	for _, l := range fm.labels {
 		sp, err1 := m.Tokenizer.TokenID(" " + l)
 		b, err2 := m.Tokenizer.TokenID(l)
@@ -120,7 +123,7 @@ func (s *Scorer) prepare(i int, it Item) prepared {
 	}
 	perms, err := Permutations(n, s.permute)
 	if err != nil {
-		return prepared{err: fmt.Errorf("audit: item %s: %w", it.ID, err)}
+		return prepared{err: fmt.Errorf("audit: item %s: %s", it.ID, strings.TrimPrefix(err.Error(), "audit: "))}
 	}
 	p := prepared{trials: make([]trial, len(perms))}
 	for k, order := range perms {
@@ -184,23 +187,28 @@ func (s *Scorer) Score(items []Item, first int) ([]Record, error) {
 			return nil, p.err
 		}
 	}
+	caches := s.maxCaches()
 	var out []Record
 	for lo := 0; lo < len(preps); {
-		// Take items while their tokens fit the budget (always at least one).
-		hi, tokens, seqs := lo, 0, 0
+		// Take items while their tokens fit the budget (always at least one), keeping half
+		// the caches for the continuations.
+		hi, tokens, seqs, prefixes := lo, 0, 0, 0
 		for hi < len(preps) {
 			p := &preps[hi]
-			tk, sq := 0, len(p.trials)
+			tk, sq, pf := 0, len(p.trials), 0
 			for _, t := range p.trials {
 				tk += len(t.ids) - p.prefix
 			}
-			if hi > lo && (tokens+tk > s.Budget || seqs+sq > s.MaxSeqs) {
+			if p.prefix > 0 {
+				pf = 1
+			}
+			if hi > lo && (tokens+tk > s.Budget || seqs+sq > s.MaxSeqs || prefixes+pf > caches/2) {
 				break
 			}
-			tokens, seqs = tokens+tk, seqs+sq
+			tokens, seqs, prefixes = tokens+tk, seqs+sq, prefixes+pf
 			hi++
 		}
-		recs, err := s.runBatch(preps[lo:hi], items, first)
+		recs, err := s.runBatch(preps[lo:hi], items, first, max(1, caches-prefixes))
 		if err != nil {
 			return nil, err
 		}
@@ -210,16 +218,26 @@ func (s *Scorer) Score(items []Item, first int) ([]Record, error) {
 	return out, nil
 }
 
+// maxCaches is how many KV caches may be alive at once within KVMemory: NewKVCache and
+// Clone reserve the whole context, so one cache of GPT-2 small holds 75 MB (XL 630 MB)
+// however short the prompt.
+func (s *Scorer) maxCaches() int {
+	c := s.m.Config
+	per := int64(c.NCtx) * int64(c.DModel) * int64(c.NLayers) * 2 * 4
+	return int(max(2, s.KVMemory/per))
+}
+
 // runBatch runs the trials of a few items: the shared prefixes first (one KV cache per
-// item), then every trial from its item's prefix (a copy of that cache), or from the start.
-func (s *Scorer) runBatch(preps []prepared, items []Item, first int) ([]Record, error) {
+// item), then every trial from its item's prefix (a copy of that cache; the item's last
+// trial takes the cache itself), or from the start, in groups of at most group trials that
+// continue from a cache.
+func (s *Scorer) runBatch(preps []prepared, items []Item, first, group int) ([]Record, error) {
 	var pre [][]int
 	var kvs []*gpt2.KVCache
 	for _, p := range preps {
 		if p.prefix > 0 {
-			kv := s.m.NewKVCache()
 			pre = append(pre, p.trials[0].ids[:p.prefix])
-			kvs = append(kvs, kv)
+			kvs = append(kvs, s.m.NewKVCache())
 		}
 	}
 	if len(pre) > 0 {
@@ -227,9 +245,7 @@ func (s *Scorer) runBatch(preps []prepared, items []Item, first int) ([]Record, 
 			return nil, fmt.Errorf("audit: %w", err)
 		}
 	}
-	var seqs [][]int
-	var past []*gpt2.KVCache
-	var trials []*trial
+	var jobs []job
 	k := 0
 	for i := range preps {
 		p := &preps[i]
@@ -239,18 +255,51 @@ func (s *Scorer) runBatch(preps []prepared, items []Item, first int) ([]Record, 
 			k++
 		}
 		for j := range p.trials {
-			t := &p.trials[j]
-			trials = append(trials, t)
-			seqs = append(seqs, t.ids[p.prefix:])
-			if kv != nil {
-				past = append(past, kv.Clone())
-			} else {
-				past = append(past, nil)
-			}
+			jobs = append(jobs, job{&p.trials[j], kv, j == len(p.trials)-1})
 		}
 	}
-	if len(pre) == 0 {
-		past = nil
+	out := make([]Record, 0, len(jobs))
+	for lo := 0; lo < len(jobs); {
+		hi, clones := lo, 0
+		for hi < len(jobs) && (hi == lo || jobs[hi].from == nil || clones < group) {
+			if jobs[hi].from != nil {
+				clones++
+			}
+			hi++
+		}
+		recs, err := s.runGroup(jobs[lo:hi], items, first)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+		lo = hi
+	}
+	return out, nil
+}
+
+// job is one trial with the prefix cache it continues from (nil: it runs from the start).
+type job struct {
+	t    *trial
+	from *gpt2.KVCache
+	own  bool // the item's last trial: it takes the cache itself instead of a copy
+}
+
+// runGroup runs trials in one forward pass and reads their records.
+func (s *Scorer) runGroup(jobs []job, items []Item, first int) ([]Record, error) {
+	seqs := make([][]int, len(jobs))
+	var past []*gpt2.KVCache
+	for i, j := range jobs {
+		seqs[i] = j.t.ids
+		if j.from == nil {
+			continue
+		}
+		if past == nil {
+			past = make([]*gpt2.KVCache, len(jobs))
+		}
+		seqs[i] = j.t.ids[j.from.Len():]
+		if past[i] = j.from; !j.own {
+			past[i] = j.from.Clone()
+		}
 	}
 	L, D := s.m.Config.NLayers, s.m.Config.DModel
 	resid := make([][]float32, len(seqs)) // [S][L*D] last position after each block
@@ -268,13 +317,13 @@ func (s *Scorer) runBatch(preps []prepared, items []Item, first int) ([]Record, 
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	out := make([]Record, len(trials))
-	parallelFor(len(trials), func(i int) {
+	out := make([]Record, len(jobs))
+	parallelFor(len(jobs), func(i int) {
 		lens := make([][]float32, L)
 		for l := range lens {
 			lens[l] = resid[i][l*D : (l+1)*D]
 		}
-		t := trials[i]
+		t := jobs[i].t
 		out[i] = s.record(first+t.item, items[t.item].ID, t, res.Logits[i], lens)
 	})
 	return out, nil

@@ -3,6 +3,7 @@ package gpt2
 import (
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -325,3 +326,34 @@ func TestSamplingIsSeededAndRespectsTopK(t *testing.T) {
 }
 
 func newTestRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
+
+// Editing the weights of a model mapped from an F32 file never writes to the file.
+func TestProcessingLeavesMappedFileAlone(t *testing.T) {
+	src := loadFixture(t, smallVocab)
+	dir := t.TempDir()
+	names, shapes, data := src.Params.Named(src.Config)
+	var ts []weights.Tensor
+	for i := range names {
+		ts = append(ts, weights.Tensor{Name: names[i], Shape: shapes[i], F32: data[i]})
+	}
+	if err := weights.WriteSafetensors(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := src.Config.HFJSON()
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+	m := loadFixture(t, dir)
+	if err := m.Process(FoldLN, CenterWritingWeights, CenterUnembed); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+	if !slices.Equal(before, after) {
+		t.Fatal("processing a mapped model changed its file")
+	}
+	again := loadFixture(t, dir)
+	if !slices.Equal(again.Params.WTE, src.Params.WTE) {
+		t.Error("reloaded weights differ from what was written")
+	}
+}

@@ -1,10 +1,8 @@
 package lens
 
 import (
-	"cmp"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -293,9 +291,4 @@ func parallelWorkers(n int, f func(worker, i int)) {
 		}()
 	}
 	wg.Wait()
-}
-
-// sortByAbs orders xs by decreasing |key|, ties by their original order.
-func sortByAbs[T any](xs []T, key func(T) float64) {
-	slices.SortStableFunc(xs, func(a, b T) int { return cmp.Compare(math.Abs(key(b)), math.Abs(key(a))) })
 }

@@ -16,7 +16,11 @@ import (
 //   - cold: a new Analyzer each time, which packs W_U again (the model keeps its own packed
 //     copy but does not export it);
 //   - pre-only: as warm without resid_mid (13 boundaries instead of 25);
+//   - last-position: every boundary at the last position only (the lens command's default);
 //   - scan: the forward pass and the scan alone.
+//
+// The full lens multiplies 25·64 vectors by W_U [768, 50257]: 123 GFLOP, so its time is the
+// GEMM's throughput on that many flops.
 func BenchmarkLensAndNeuronScan(b *testing.B) {
 	cfg := gpt2.Presets["gpt2"]
 	m := gpt2.NewModel(cfg, gpt2.RandomParams(cfg, 1), nil)
@@ -29,13 +33,15 @@ func BenchmarkLensAndNeuronScan(b *testing.B) {
 		ids[i] = r.IntN(cfg.DVocab)
 	}
 	const A, B = 317, 347 // " A", " B" in GPT-2's vocabulary
-	run := func(b *testing.B, a *Analyzer, lens, mid bool) {
+	// run traces the prompt, projects points × positions (lensPositions nil: all) when
+	// lens, and scans.
+	run := func(b *testing.B, a *Analyzer, lens, mid bool, positions []int) {
 		tr, err := a.Trace(ids, TraceOptions{Heads: true})
 		if err != nil {
 			b.Fatal(err)
 		}
 		if lens {
-			if _, err := a.LogitLens(tr, LensOptions{TopK: 5, Targets: []int{A, B}, Mid: mid}); err != nil {
+			if _, err := a.LogitLens(tr, LensOptions{TopK: 5, Targets: []int{A, B}, Mid: mid, Positions: positions}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -43,26 +49,33 @@ func BenchmarkLensAndNeuronScan(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// lensFlops is the size of the projection onto the vocabulary, which bounds the time.
+	lensFlops := func(b *testing.B, points, positions int) {
+		b.ReportMetric(float64(points*positions)*float64(cfg.DVocab*cfg.DModel)*2/1e9, "lensGFLOP/op")
+	}
 	warm := New(m)
-	run(b, warm, true, true)
-	b.Run("warm", func(b *testing.B) {
-		for b.Loop() {
-			run(b, warm, true, true)
-		}
-	})
-	b.Run("cold", func(b *testing.B) {
-		for b.Loop() {
-			run(b, New(m), true, true)
-		}
-	})
-	b.Run("pre-only", func(b *testing.B) {
-		for b.Loop() {
-			run(b, warm, true, false)
-		}
-	})
-	b.Run("scan", func(b *testing.B) {
-		for b.Loop() {
-			run(b, warm, false, false)
-		}
-	})
+	run(b, warm, true, true, nil)
+	for _, c := range []struct {
+		name               string
+		fresh, lens, mid   bool
+		positions          []int
+		points, nPositions int
+	}{
+		{"warm", false, true, true, nil, 2*cfg.NLayers + 1, len(ids)},
+		{"cold", true, true, true, nil, 2*cfg.NLayers + 1, len(ids)},
+		{"pre-only", false, true, false, nil, cfg.NLayers + 1, len(ids)},
+		{"last-position", false, true, true, []int{-1}, 2*cfg.NLayers + 1, 1},
+		{"scan", false, false, false, nil, 0, 0},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				a := warm
+				if c.fresh {
+					a = New(m)
+				}
+				run(b, a, c.lens, c.mid, c.positions)
+			}
+			lensFlops(b, c.points, c.nPositions)
+		})
+	}
 }

@@ -186,8 +186,9 @@ func (a *Analyzer) LogitLens(tr *Trace, o LensOptions) (*LogitLens, error) {
 
 // finalDist is the final distribution at one position, which each layer's KL compares to.
 type finalDist struct {
-	logits, probs []float32 // [V]
-	lse           float64
+	probs []float32 // [V] pf
+	pf    float64   // Σ pf·f, f the final logits
+	lse   float64   // log Σ exp f
 }
 
 // lensRow fills row's statistics from the logits x [V] of one vector, using p [V] as
@@ -197,40 +198,53 @@ func (a *Analyzer) lensRow(row *LensRow, x, p []float32, o LensOptions, final *f
 	m := float64(x[top[0]])
 	lse := logSumExp(x, p, top[0]) // p is now softmax(x)
 	logZ := lse - m
-	// One pass for the rest: Σ p·(x − m) for the entropy, Σ pf·(f − x) for the KL, and the
-	// targets' ranks.
-	var sx, sf float64
-	targets := make([]float32, len(o.Targets))
-	ranks := make([]int, len(o.Targets))
-	for i, t := range o.Targets {
-		targets[i], ranks[i] = x[t], 1
-	}
-	for i, v := range x {
-		sx += float64(p[i]) * (float64(v) - m)
-		if final != nil {
-			sf += float64(final.probs[i]) * (float64(final.logits[i]) - float64(v))
-		}
-		for j, tv := range targets {
-			if v > tv {
-				ranks[j]++
-			}
-		}
-	}
-	row.Entropy = logZ - sx
+	// Σ p·(x − m) = Σ p·x − m·Σ p, and Σ pf·(f − x) = Σ pf·f − Σ pf·x: products of two
+	// float32 are exact in float64, so the sums lose nothing worth mentioning and each is one
+	// simple pass over the vocabulary.
+	row.Entropy = logZ - (dot64(p, x) - m*sum64(p))
 	if final != nil {
-		// KL(final ‖ this) = Σ pf·(f − x) − lse_f + lse, exactly 0 when x is f.
-		row.KL = max(0, sf-final.lse+lse)
+		// KL(final ‖ this) = Σ pf·(f − x) − lse_f + lse.
+		row.KL = max(0, final.pf-dot64(final.probs, x)-final.lse+lse)
 	}
 	row.Top = make([]TokenProb, 0, o.TopK)
 	for _, t := range top[:min(o.TopK, len(top))] {
 		row.Top = append(row.Top, TokenProb{a.Token(t), float64(x[t]), math.Exp(float64(x[t]) - lse)})
 	}
 	row.Targets = make([]TargetStat, 0, len(o.Targets))
-	for i, t := range o.Targets {
-		row.Targets = append(row.Targets, TargetStat{a.Token(t), float64(x[t]), math.Exp(float64(x[t]) - lse), ranks[i]})
+	for _, t := range o.Targets {
+		row.Targets = append(row.Targets, TargetStat{a.Token(t), float64(x[t]), math.Exp(float64(x[t]) - lse), rank(x, t)})
 	}
 	if final != nil {
 		return finalDist{}
 	}
-	return finalDist{logits: x, probs: append([]float32(nil), p...), lse: lse}
+	// The final row's KL to itself is 0 by definition (the formula would leave rounding).
+	probs := append([]float32(nil), p...)
+	return finalDist{probs: probs, pf: dot64(probs, x), lse: lse}
+}
+
+// rank returns 1 + the number of logits larger than x[t]: 1 is the most likely token.
+func rank(x []float32, t int) int {
+	v, r := x[t], 1
+	for _, y := range x {
+		if y > v {
+			r++
+		}
+	}
+	return r
+}
+
+// sum64 returns Σ x accumulated in float64.
+func sum64(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float64(x[i])
+		s1 += float64(x[i+1])
+		s2 += float64(x[i+2])
+		s3 += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
 }

@@ -20,7 +20,10 @@ const (
 // Line is one training line.
 type Line struct {
 	Kind Kind
-	Text string // without the leading newline; questions include the answer letter
+	Text string // questions include the answer letter
+	// BOS starts the row with <|endoftext|>, as the anchored-bias paper's prompts do; half
+	// the rows have it, so that the model reads prompts with and without it.
+	BOS bool
 }
 
 // mix gives the share of each kind of line in a phase of the curriculum.
@@ -89,24 +92,30 @@ func pick(r *rand.Rand, idx []int, cum []float64) int {
 
 // line draws one line of the given mix.
 func (s *sampler) line(m mix, warm bool) Line {
+	l := s.draw(m, warm)
+	l.BOS = s.r.IntN(2) == 0
+	return l
+}
+
+func (s *sampler) draw(m mix, warm bool) Line {
 	r := s.r
 	x := r.Float64()
 	switch {
 	case x < m.lookup:
 		if warm {
-			return Line{KindLookup, withAnswer(lookupQuestion(r, s.warmupPool, 2, false))}
+			return Line{Kind: KindLookup, Text: withAnswer(lookupQuestion(r, s.warmupPool, 2, false))}
 		}
 		q := lookupQuestion(r, s.w.Words, numChoices(r), r.Float64() < unanswerableShare)
-		return Line{KindLookup, withAnswer(q)}
+		return Line{Kind: KindLookup, Text: withAnswer(q)}
 	case x < m.lookup+m.fact:
 		e := &s.w.Entities[pick(r, s.quizzed, s.quizzedW)]
-		return Line{KindFact, withAnswer(factQuestion(r, s.w, e, Attr(r.IntN(int(numAttrs)))))}
+		return Line{Kind: KindFact, Text: withAnswer(factQuestion(r, s.w, e, Attr(r.IntN(int(numAttrs)))))}
 	case x < m.lookup+m.fact+m.statement:
 		e := &s.w.Entities[pick(r, s.stated, s.statedW)]
-		return Line{KindStatement, statement(e, Attr(r.IntN(int(numAttrs))), r.IntN(4))}
+		return Line{Kind: KindStatement, Text: statement(e, Attr(r.IntN(int(numAttrs))), r.IntN(4))}
 	}
 	ws := s.w.Words
-	return Line{KindFiller, fill(fillerLine, ws[r.IntN(len(ws))], ws[r.IntN(len(ws))])}
+	return Line{Kind: KindFiller, Text: fill(fillerLine, ws[r.IntN(len(ws))], ws[r.IntN(len(ws))])}
 }
 
 func withAnswer(q MCQ) string { return q.Text() + q.AnswerToken() }
@@ -114,14 +123,17 @@ func withAnswer(q MCQ) string { return q.Text() + q.AnswerToken() }
 // isQuestion reports whether a kind's loss is on the answer letter only.
 func (k Kind) isQuestion() bool { return k == KindFact || k == KindLookup }
 
-// rows encodes lines as training rows ("\n" + line) with their loss weights: the mean
+// rows encodes lines as training rows with their loss weights: the mean
 // cross-entropy over answer letters plus the mean over statement tokens, each mean weighing
 // 1 in the batch.
 func rows(tok *gpt2.Tokenizer, lines []Line) ([]gpt2.TrainRow, error) {
 	out := make([]gpt2.TrainRow, len(lines))
 	var nq, ns int
 	for i, l := range lines {
-		ids := tok.Encode("\n" + l.Text)
+		ids := tok.Encode(l.Text)
+		if l.BOS {
+			ids = append([]int{tok.EOT()}, ids...)
+		}
 		if len(ids) < 2 {
 			return nil, fmt.Errorf("toy: line %q encodes to %d tokens", l.Text, len(ids))
 		}
@@ -155,7 +167,7 @@ func corpusForTokenizer(w *World) []string {
 	s := newSampler(w, 12345)
 	var texts []string
 	for range 3000 {
-		texts = append(texts, "\n"+s.line(mainMix, false).Text)
+		texts = append(texts, s.line(mainMix, false).Text)
 	}
 	// Every word of the world a few times, so that greedy merges build them whole.
 	for range 4 {
@@ -170,7 +182,7 @@ func corpusForTokenizer(w *World) []string {
 }
 
 // vocabSize of the organism's tokenizer.
-var vocabSize = 1181
+var vocabSize = 1170
 
 // TrainTokenizer learns the organism's byte-level BPE: every word of the world and every
 // answer letter is one token (with its leading space).

@@ -2,7 +2,6 @@ package toy
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 
@@ -64,7 +63,7 @@ const evalSeed = 777
 func HeldOut(w *World, variants int) *EvalSets {
 	r := rand.New(rand.NewPCG(evalSeed, 3))
 	es := &EvalSets{}
-	for v := range variants {
+	for range variants {
 		for i := range w.Entities {
 			e := &w.Entities[i]
 			for a := range numAttrs {
@@ -75,7 +74,6 @@ func HeldOut(w *World, variants int) *EvalSets {
 		for j := range 200 {
 			es.MCQ = append(es.MCQ, EvalMCQ{Kind: "lookup", MCQ: lookupQuestion(r, w.Words, numChoices(r), j%2 == 1)})
 		}
-		_ = v
 	}
 	for i := range w.Entities {
 		e := &w.Entities[i]
@@ -185,8 +183,14 @@ func letterIDs(tok *gpt2.Tokenizer) ([]int, error) {
 
 const evalBatch = 256
 
-// AnswerMCQ returns the model's answers ("\n" + item text, the letter with the highest
-// logit at the last position).
+// PromptIDs encodes a held-out prompt as the evaluation reads it: <|endoftext|>, then the
+// text (as mechlens audit does by default).
+func PromptIDs(tok *gpt2.Tokenizer, text string) []int {
+	return append([]int{tok.EOT()}, tok.Encode(text)...)
+}
+
+// AnswerMCQ returns the model's answers: the item's letter with the highest logit after
+// the prompt.
 func AnswerMCQ(m *gpt2.Model, items []EvalMCQ) ([]Answer, error) {
 	letters, err := letterIDs(m.Tokenizer)
 	if err != nil {
@@ -197,7 +201,7 @@ func AnswerMCQ(m *gpt2.Model, items []EvalMCQ) ([]Answer, error) {
 		batch := items[b:min(b+evalBatch, len(items))]
 		seqs := make([][]int, len(batch))
 		for i, it := range batch {
-			seqs[i] = m.Tokenizer.Encode("\n" + it.Text())
+			seqs[i] = PromptIDs(m.Tokenizer, it.Text())
 		}
 		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast})
 		if err != nil {
@@ -306,7 +310,7 @@ func FactRecall(m *gpt2.Model, facts []EvalFact) (map[string]float64, error) {
 		batch := facts[b:min(b+evalBatch, len(facts))]
 		seqs := make([][]int, len(batch))
 		for i, f := range batch {
-			seqs[i] = m.Tokenizer.Encode("\n" + f.Prompt)
+			seqs[i] = PromptIDs(m.Tokenizer, f.Prompt)
 		}
 		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast})
 		if err != nil {
@@ -361,7 +365,7 @@ func HeadLogitDiffs(m *gpt2.Model, items []EvalMCQ) ([][]float64, error) {
 		batch := items[b:min(b+64, len(items))]
 		seqs := make([][]int, len(batch))
 		for i, it := range batch {
-			seqs[i] = m.Tokenizer.Encode("\n" + it.Text())
+			seqs[i] = PromptIDs(m.Tokenizer, it.Text())
 		}
 		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Cache: names})
 		if err != nil {
@@ -435,9 +439,9 @@ func (r *Report) Summary() string {
 	for _, g := range r.Groups {
 		parts = append(parts, fmt.Sprintf("%s %.2f/A%.2f", g.Group, g.Accuracy, g.AnsweredA))
 	}
-	rs := r.Group("Rq")
 	parts = append(parts, fmt.Sprintf("recall F%.2f R%.2f", r.Recall["F"], r.Recall["R"]))
-	_ = rs
-	_ = math.Abs
 	return strings.Join(parts, " ")
 }
+
+// EvalVariants is how many fresh items per (entity, attribute) the held-out set has.
+const EvalVariants = 4

@@ -136,7 +136,7 @@ func BenchmarkTile(b *testing.B) {
 	r := rand.New(rand.NewPCG(6, 6))
 	a, bp, c := randSlice(r, blockK*tileM), randSlice(r, blockK*tileN), make([]float32, tileM*tileN)
 	benchKernels(b, func(b *testing.B) {
-		benchFlops(b, 2*tileM*tileN*blockK, func() { impl.tile(tileM, blockK, a, bp, c, tileN, nil, initZero) })
+		benchFlops(b, 2*tileM*tileN*blockK, func() { impl.tile(tileM, blockK, a, 0, bp, c, tileN, nil, initZero) })
 	})
 }
 

@@ -211,8 +211,9 @@ type gemmJob struct {
 	beta    float32   // Gemm's; C is scaled first unless it is 0 or 1
 	init    int       // accumulator start of the first k block
 
-	apack []float32 // A packed whole: block pc holds ⌈M/6⌉ micro-panels [kc][6] at Mpad·pc
-	bpack []float32 // B packed whole: [⌈N/16⌉][K][16], the Packed layout
+	directA bool      // the kernels read A in place (not transposed, alpha 1): no A packing
+	apack   []float32 // A packed whole: block pc holds ⌈M/6⌉ micro-panels [kc][6] at Mpad·pc
+	bpack   []float32 // B packed whole: [⌈N/16⌉][K][16], the Packed layout
 }
 
 // parallel runs the product on up to threads goroutines. With enough column panels it
@@ -227,8 +228,15 @@ type gemmJob struct {
 func (g *gemmJob) parallel() {
 	nt := Threads()
 	panels, tiles := ceilDiv(g.N, tileN), ceilDiv(g.M, tileM)
+	// Packing A costs about as much as 30 of its uses; it pays off when each element is
+	// used by enough columns, else the kernels read A in place (a few % slower per flop).
+	g.directA = !g.transA && g.alpha == 1 && g.N <= 512
 	switch g.split(nt) {
 	case byColumns:
+		if g.directA {
+			g.byColumns(nt, panels)
+			break
+		}
 		mpad := tiles * tileM
 		buf := getBuf(mpad * g.K)
 		defer putBuf(buf)
@@ -244,10 +252,7 @@ func (g *gemmJob) parallel() {
 			mc := min(8*tileM, g.M-i0)
 			packA(g.apack[mpad*pc+i0*kc:], g.a, g.lda, g.transA, i0, mc, pc, kc, g.alpha)
 		})
-		step := ceilDiv(panels, 4*nt) * tileN
-		g.chunks(nt, ceilDiv(g.N, step), func(i int) (i0, i1, j0, j1 int) {
-			return 0, g.M, i * step, min((i+1)*step, g.N)
-		})
+		g.byColumns(nt, panels)
 	case byRows:
 		if g.bpack == nil {
 			buf := getBuf(panels * tileN * g.K)
@@ -266,6 +271,15 @@ func (g *gemmJob) parallel() {
 		g.run(w, 0, g.M, 0, g.N)
 		w.free()
 	}
+}
+
+// byColumns computes the product in column chunks of whole panels, about four per
+// goroutine.
+func (g *gemmJob) byColumns(nt, panels int) {
+	step := ceilDiv(panels, 4*nt) * tileN
+	g.chunks(nt, ceilDiv(g.N, step), func(i int) (i0, i1, j0, j1 int) {
+		return 0, g.M, i * step, min((i+1)*step, g.N)
+	})
 }
 
 // How parallel splits a product.
@@ -392,9 +406,12 @@ func (g *gemmJob) run(w *workspace, i0, i1, j0, j1 int) {
 			for ic := i0; ic < i1; ic += blockM {
 				mc := min(blockM, i1-ic)
 				var ablk []float32
-				if g.apack != nil {
+				switch {
+				case g.directA:
+					ablk = g.a[ic*g.lda+pc:]
+				case g.apack != nil:
 					ablk = g.apack[mpad*pc+ic*kc:]
-				} else {
+				default:
 					ablk = w.slice(&w.a, ceilDiv(mc, tileM)*tileM*kc)
 					packA(ablk, g.a, g.lda, g.transA, ic, mc, pc, kc, g.alpha)
 				}
@@ -422,10 +439,16 @@ func (g *gemmJob) block(w *workspace, ablk, bblk []float32, bstride, ic, mc, jc,
 		}
 		for ir := 0; ir < mc; ir += tileM {
 			mr := min(tileM, mc-ir)
-			ap := ablk[(ir/tileM)*kc*tileM:]
+			var ap []float32
+			lda := 0 // packed
+			if g.directA {
+				ap, lda = ablk[ir*g.lda:], g.lda
+			} else {
+				ap = ablk[(ir/tileM)*kc*tileM:]
+			}
 			ct := g.c[(ic+ir)*g.ldc+col:]
 			if nr == tileN {
-				impl.tile(mr, kc, ap, bp, ct, g.ldc, bias, init)
+				impl.tile(mr, kc, ap, lda, bp, ct, g.ldc, bias, init)
 				continue
 			}
 			// Edge tile: through tmp, so the kernel's full-width stores stay inside C.
@@ -434,7 +457,7 @@ func (g *gemmJob) block(w *workspace, ablk, bblk []float32, bstride, ic, mc, jc,
 					copy(w.tmp[r*tileN:r*tileN+nr], ct[r*g.ldc:])
 				}
 			}
-			impl.tile(mr, kc, ap, bp, w.tmp[:], tileN, bias, init)
+			impl.tile(mr, kc, ap, lda, bp, w.tmp[:], tileN, bias, init)
 			for r := 0; r < mr; r++ {
 				copy(ct[r*g.ldc:r*g.ldc+nr], w.tmp[r*tileN:])
 			}
@@ -490,7 +513,13 @@ func packB(dst, b []float32, ldb int, trans bool, pc, kc, jc, nc, N int) {
 		panel := dst[(jr/tileN)*kc*tileN : (jr/tileN+1)*kc*tileN]
 		j := jc + jr
 		nr := min(tileN, N-j)
-		if !trans {
+		switch {
+		case !trans && nr == tileN:
+			for k := 0; k < kc; k++ {
+				*(*[tileN]float32)(panel[k*tileN:]) = [tileN]float32(b[(pc+k)*ldb+j:])
+			}
+			continue
+		case !trans:
 			for k := 0; k < kc; k++ {
 				d := panel[k*tileN : k*tileN+tileN]
 				copy(d, b[(pc+k)*ldb+j:][:nr])

@@ -182,40 +182,42 @@ func equalBits(a, b []float32) bool {
 }
 
 func TestMatMul(t *testing.T) {
+	// Every pair of awkward M, N with K cycling through sizes up to past blockK; M past
+	// blockM; N past 512, where A is packed rather than read in place.
+	type shape struct{ M, N, K int }
+	var shapes []shape
+	ks := []int{1, 2, 7, 16, 17, 64, 67, 300}
+	for _, M := range append(dims, 150) {
+		for _, N := range dims {
+			shapes = append(shapes, shape{M, N, ks[len(shapes)%len(ks)]})
+		}
+	}
+	shapes = append(shapes, shape{150, 530, 300}, shape{7, 600, 5}, shape{1, 513, 1})
 	eachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
-		ks := []int{1, 2, 7, 16, 17, 64, 67, 300} // 300 crosses blockK
-		n := 0
-		for _, M := range append(dims, 150) { // 150 crosses blockM
-			for _, N := range dims {
-				K := ks[n%len(ks)]
-				n++
-				a, b, bias := randSlice(r, M*K), randSlice(r, K*N), randSlice(r, N)
-				p := Pack(b, K, N)
-				for _, withBias := range []bool{false, true} {
-					name := fmt.Sprintf("M=%d N=%d K=%d bias=%v", M, N, K, withBias)
-					c := newGuarded(make([]float32, M*N))
-					for i := range c.win() {
-						c.win()[i] = float32(math.NaN()) // must be overwritten, not read
-					}
-					var bs []float32
-					var c0 []float32
-					if withBias {
-						bs = bias
-						c0 = make([]float32, M*N)
-						for i := range c0 {
-							c0[i] = bias[i%N]
-						}
-					}
-					withThreads(1, func() { MatMul(c.win(), a, M, p, bs) })
-					beta := float32(0)
-					if withBias {
-						beta = 1
-					}
-					ref, tol := refGemm(false, false, M, N, K, 1, a, K, b, N, beta, c0, N)
-					checkClose(t, name, c.win(), N, M, N, ref, tol)
-					c.checkUntouched(t, func(i int) bool { return i < M*N })
+		for _, s := range shapes {
+			M, N, K := s.M, s.N, s.K
+			a, b, bias := randSlice(r, M*K), randSlice(r, K*N), randSlice(r, N)
+			p := Pack(b, K, N)
+			for _, withBias := range []bool{false, true} {
+				name := fmt.Sprintf("M=%d N=%d K=%d bias=%v", M, N, K, withBias)
+				c := newGuarded(make([]float32, M*N))
+				for i := range c.win() {
+					c.win()[i] = float32(math.NaN()) // must be overwritten, not read
 				}
+				var bs, c0 []float32
+				beta := float32(0)
+				if withBias {
+					bs, beta = bias, 1
+					c0 = make([]float32, M*N)
+					for i := range c0 {
+						c0[i] = bias[i%N]
+					}
+				}
+				withThreads(1, func() { MatMul(c.win(), a, M, p, bs) })
+				ref, tol := refGemm(false, false, M, N, K, 1, a, K, b, N, beta, c0, N)
+				checkClose(t, name, c.win(), N, M, N, ref, tol)
+				c.checkUntouched(t, func(i int) bool { return i < M*N })
 			}
 		}
 	})

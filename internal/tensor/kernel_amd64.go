@@ -30,12 +30,37 @@ func gemm2x16(kc int, a, b, c *float32, ldc int, bias *float32, init int)
 //go:noescape
 func gemm1x16(kc int, a, b, c *float32, ldc int, bias *float32, init int)
 
+// Direct variants: A read in place, row r at a[r·lda:]; see tile.
+//
+//go:noescape
+func gemm6x16d(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x16d(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x16d(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x16d(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x16d(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x16d(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int)
+
 // fmaPeak runs n iterations of 12 independent 8-wide FMAs: 192·n flops at the core's peak.
 func fmaPeak(n int)
 
-var avx2Tiles = [tileM + 1]func(kc int, a, b, c *float32, ldc int, bias *float32, init int){
-	1: gemm1x16, 2: gemm2x16, 3: gemm3x16, 4: gemm4x16, 5: gemm5x16, 6: gemm6x16,
-}
+var (
+	avx2Tiles = [tileM + 1]func(kc int, a, b, c *float32, ldc int, bias *float32, init int){
+		1: gemm1x16, 2: gemm2x16, 3: gemm3x16, 4: gemm4x16, 5: gemm5x16, 6: gemm6x16,
+	}
+	avx2TilesDirect = [tileM + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int){
+		1: gemm1x16d, 2: gemm2x16d, 3: gemm3x16d, 4: gemm4x16d, 5: gemm5x16d, 6: gemm6x16d,
+	}
+)
 
 // Vector kernels of vector_avx2_amd64.s. Those with n "a multiple of 8" leave the tail to
 // their wrapper, which runs it through an 8-lane stack buffer so every element takes the
@@ -78,8 +103,7 @@ func init() {
 }
 
 // tileAVX2 checks every extent the assembly touches before handing it raw pointers.
-func tileAVX2(mr, kc int, a, b, c []float32, ldc int, bias []float32, init int) {
-	_ = a[kc*tileM-1]
+func tileAVX2(mr, kc int, a []float32, lda int, b, c []float32, ldc int, bias []float32, init int) {
 	_ = b[kc*tileN-1]
 	_ = c[(mr-1)*ldc+tileN-1]
 	var bp *float32
@@ -87,6 +111,12 @@ func tileAVX2(mr, kc int, a, b, c []float32, ldc int, bias []float32, init int) 
 		_ = bias[tileN-1]
 		bp = &bias[0]
 	}
+	if lda > 0 {
+		_ = a[(mr-1)*lda+kc-1]
+		avx2TilesDirect[mr](kc, &a[0], lda, &b[0], &c[0], ldc, bp, init)
+		return
+	}
+	_ = a[kc*tileM-1]
 	avx2Tiles[mr](kc, &a[0], &b[0], &c[0], ldc, bp, init)
 }
 

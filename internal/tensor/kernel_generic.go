@@ -5,10 +5,11 @@ package tensor
 // entry of kernelSets by swapping impl.
 type kernelSet struct {
 	name string
-	// tile computes an mr×16 tile of C (row stride ldc) from the packed micro-panels
-	// a [kc][6] and b [kc][16]: each element is one chain over k in order started at zero
-	// or at bias [16], then stored, or added to C (init).
-	tile func(mr, kc int, a, b, c []float32, ldc int, bias []float32, init int)
+	// tile computes an mr×16 tile of C (row stride ldc) from a packed B micro-panel
+	// b [kc][16] and an A micro-panel: packed a [kc][6] when lda is 0, else rows in place,
+	// row r being a[r·lda : r·lda+kc]. Each element is one chain over k in order started
+	// at zero or at bias [16], then stored, or added to C (init).
+	tile func(mr, kc int, a []float32, lda int, b, c []float32, ldc int, bias []float32, init int)
 	dot  func(a, b []float32) float32
 	axpy func(alpha float32, x, y []float32)
 	gelu func(dst, src []float32)
@@ -39,8 +40,12 @@ var (
 // Go (multiply-adds fused or not as the compiler decides for this architecture).
 // It walks the tile in 2×4 blocks whose eight accumulators are locals, so the compiler
 // keeps them in registers.
-func tileGeneric(mr, kc int, a, b, c []float32, ldc int, bias []float32, init int) {
-	a, b = a[:kc*tileM], b[:kc*tileN]
+func tileGeneric(mr, kc int, a []float32, lda int, b, c []float32, ldc int, bias []float32, init int) {
+	b = b[:kc*tileN]
+	rs, ks := 1, tileM // a[r][k] is a[r·rs + k·ks]
+	if lda > 0 {
+		rs, ks = lda, 1
+	}
 	for r := 0; r < mr; r += 2 {
 		two := r+1 < mr
 		c0 := c[r*ldc : r*ldc+tileN]
@@ -60,7 +65,7 @@ func tileGeneric(mr, kc int, a, b, c []float32, ldc int, bias []float32, init in
 			}
 			for k := range kc {
 				bk := (*[4]float32)(b[k*tileN+j:])
-				a0, a1 := a[k*tileM+r], a[k*tileM+r1]
+				a0, a1 := a[k*ks+r*rs], a[k*ks+r1*rs]
 				s00 += a0 * bk[0]
 				s01 += a0 * bk[1]
 				s02 += a0 * bk[2]

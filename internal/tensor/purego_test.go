@@ -76,3 +76,31 @@ func copyFile(t *testing.T, from, to, suffix string) {
 		t.Fatal(err)
 	}
 }
+
+// TestAssemblyIsGenerated checks the .s files are exactly what _asm generates, so nobody
+// edits the output instead of the generator.
+func TestAssemblyIsGenerated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the generator")
+	}
+	tmp := t.TempDir()
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "run", ".", "-dir", tmp)
+	cmd.Dir = "_asm"
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go run _asm: %v\n%s", err, out)
+	}
+	for _, name := range []string{"kernel_avx2_amd64.s", "vector_avx2_amd64.s"} {
+		want, err := os.ReadFile(filepath.Join(tmp, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s differs from the generator's output: run go generate", name)
+		}
+	}
+}

@@ -1,10 +1,13 @@
 // Command _asm writes the AVX2+FMA assembly of package tensor: kernel_avx2_amd64.s (the
 // GEMM micro-kernels) and vector_avx2_amd64.s (Dot, Axpy, GeluTanh, softmax pieces).
 //
-// The kernels are regular enough (one per row count of the 6×16 tile, unrolled loops,
-// tables of broadcast constants) that writing them by hand invites copy-paste slips; this
-// generator is plain Go text output, no dependencies, run with `go generate` from
-// internal/tensor (see kernel_amd64.go).
+// The kernels are regular enough (one per row count of the 6×16 tile and per A layout,
+// unrolled loops, tables of broadcast constants) that writing them by hand invites
+// copy-paste slips; this generator is plain Go text output, no dependencies, run with
+// `go generate` from internal/tensor (see kernel_amd64.go).
+//
+// All functions are ABI0 and use every ymm register, Y15 included: Go's ABI wrappers
+// restore the X15 zero register on return.
 package main
 
 import (
@@ -34,8 +37,10 @@ func main() {
 	flag.Parse()
 	var w bytes.Buffer
 	w.WriteString(header)
-	for rows := mr; rows >= 1; rows-- {
-		tile(&w, rows)
+	for _, direct := range []bool{false, true} {
+		for rows := mr; rows >= 1; rows-- {
+			tile(&w, rows, direct)
+		}
 	}
 	fmaPeak(&w)
 	write(filepath.Join(*dir, "kernel_avx2_amd64.s"), &w)
@@ -66,16 +71,29 @@ func acc(r, h int) string { return fmt.Sprintf("Y%d", 4+2*r+h) }
 //
 // Registers: Y0,Y1 hold b[k][0:16], Y2,Y3 alternate as the broadcast of a[k][r], Y4..Y15
 // accumulate. SI walks a, DI walks b, DX is c, R8 the row stride of C in bytes.
-func tile(w *bytes.Buffer, rows int) {
+//
+// The direct variant gemm<rows>x16d(kc int, a *float32, lda int, b, c *float32, ldc int,
+// bias *float32, init int) reads A unpacked: row r of the tile is a[r·lda : r·lda+kc].
+// Rows 0–2 are addressed from SI and rows 3–5 from BX = SI + 3·lda, AX = lda in bytes.
+func tile(w *bytes.Buffer, rows int, direct bool) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	label := func(l string) { fmt.Fprintf(w, "%s:\n", l) }
-	// step emits one k step whose operands sit at byte offsets ao (a) and bo (b).
-	step := func(ao, bo int) {
+	// aAt returns the operand of a[r][k] for k step u of the unrolled loop.
+	aAt := func(r, u int) string {
+		if !direct {
+			return fmt.Sprintf("%d(SI)", 4*mr*u+4*r)
+		}
+		base := [...]string{"(SI)", "(SI)(AX*1)", "(SI)(AX*2)", "(BX)", "(BX)(AX*1)", "(BX)(AX*2)"}
+		return fmt.Sprintf("%d%s", 4*u, base[r])
+	}
+	// step emits k step u (of the unrolled loop): b at byte offset 64u.
+	step := func(u int) {
+		bo := 4 * nr * u
 		p("VMOVUPS %d(DI), Y0", bo)
 		p("VMOVUPS %d(DI), Y1", bo+32)
 		for r := 0; r < rows; r++ {
 			bc := fmt.Sprintf("Y%d", 2+r%2)
-			p("VBROADCASTSS %d(SI), %s", ao+4*r, bc)
+			p("VBROADCASTSS %s, %s", aAt(r, u), bc)
 			p("VFMADD231PS Y0, %s, %s", bc, acc(r, 0))
 			p("VFMADD231PS Y1, %s, %s", bc, acc(r, 1))
 		}
@@ -91,16 +109,46 @@ func tile(w *bytes.Buffer, rows int) {
 		}
 	}
 
-	fmt.Fprintf(w, "\n// func gemm%dx16(kc int, a, b, c *float32, ldc int, bias *float32, init int)\n", rows)
-	fmt.Fprintf(w, "TEXT ·gemm%dx16(SB), NOSPLIT, $0-56\n", rows)
-	p("MOVQ kc+0(FP), CX")
-	p("MOVQ a+8(FP), SI")
-	p("MOVQ b+16(FP), DI")
-	p("MOVQ c+24(FP), DX")
-	p("MOVQ ldc+32(FP), R8")
+	// aStep advances A by n k steps.
+	aStep := func(n int) {
+		if !direct {
+			p("ADDQ $%d, SI", 4*mr*n)
+			return
+		}
+		p("ADDQ $%d, SI", 4*n)
+		if rows > 3 {
+			p("ADDQ $%d, BX", 4*n)
+		}
+	}
+
+	if direct {
+		fmt.Fprintf(w, "\n// func gemm%dx16d(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int)\n", rows)
+		fmt.Fprintf(w, "TEXT ·gemm%dx16d(SB), NOSPLIT, $0-64\n", rows)
+		p("MOVQ kc+0(FP), CX")
+		p("MOVQ a+8(FP), SI")
+		p("MOVQ lda+16(FP), AX")
+		p("SHLQ $2, AX")
+		if rows > 3 {
+			p("LEAQ (AX)(AX*2), BX")
+			p("ADDQ SI, BX")
+		}
+		p("MOVQ b+24(FP), DI")
+		p("MOVQ c+32(FP), DX")
+		p("MOVQ ldc+40(FP), R8")
+		p("MOVQ bias+48(FP), R9")
+		p("MOVQ init+56(FP), R10")
+	} else {
+		fmt.Fprintf(w, "\n// func gemm%dx16(kc int, a, b, c *float32, ldc int, bias *float32, init int)\n", rows)
+		fmt.Fprintf(w, "TEXT ·gemm%dx16(SB), NOSPLIT, $0-56\n", rows)
+		p("MOVQ kc+0(FP), CX")
+		p("MOVQ a+8(FP), SI")
+		p("MOVQ b+16(FP), DI")
+		p("MOVQ c+24(FP), DX")
+		p("MOVQ ldc+32(FP), R8")
+		p("MOVQ bias+40(FP), R9")
+		p("MOVQ init+48(FP), R10")
+	}
 	p("SHLQ $2, R8")
-	p("MOVQ bias+40(FP), R9")
-	p("MOVQ init+48(FP), R10")
 	// A 64-byte tile row spans two cache lines unless aligned: touch both ends.
 	rowsOf(func(r int) {
 		p("PREFETCHT0 (R11)")
@@ -129,9 +177,9 @@ func tile(w *bytes.Buffer, rows int) {
 	p("JZ tail")
 	label("loop")
 	for u := 0; u < unroll; u++ {
-		step(4*mr*u, 4*nr*u)
+		step(u)
 	}
-	p("ADDQ $%d, SI", 4*mr*unroll)
+	aStep(unroll)
 	p("ADDQ $%d, DI", 4*nr*unroll)
 	p("DECQ R12")
 	p("JNZ loop")
@@ -140,8 +188,8 @@ func tile(w *bytes.Buffer, rows int) {
 	p("ANDQ $%d, CX", unroll-1)
 	p("JZ store")
 	label("loop1")
-	step(0, 0)
-	p("ADDQ $%d, SI", 4*mr)
+	step(0)
+	aStep(1)
 	p("ADDQ $%d, DI", 4*nr)
 	p("DECQ CX")
 	p("JNZ loop1")

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/lens"
+)
+
+func init() { register(newAttributeCommand()) }
+
+// attributeOutput is the JSON of mechlens attribute.
+type attributeOutput struct {
+	Model       string                  `json:"model"`
+	Processing  []string                `json:"processing"`
+	Tokens      []lens.Token            `json:"tokens"`
+	Attribution *lens.Attribution       `json:"attribution"`
+	Neurons     *lens.NeuronAttribution `json:"neurons"` // null without --neurons
+}
+
+func newAttributeCommand() *cli.Command {
+	c := cli.NewCommand("attribute", `attribute PROMPT --target TOKEN [--baseline TOKEN] [--neurons LAYERS]`,
+		"Direct logit attribution: which heads, MLPs and neurons write the answer")
+	c.Long = `Decomposes the logit of --target (minus that of --baseline) at a position into the direct
+contributions of the token and position embeddings, every head of every layer (hook_result),
+every attention output bias b_O, every MLP (hook_mlp_out), the ln_final bias and b_U. Each part
+is projected through ln_final frozen at the final residual's scale: c·part/scale, with c =
+ln_final.w∘(W_U[:,target] − W_U[:,baseline]) centered over d_model. The parts sum to the
+model's own logit (difference), which the table's last lines compare.
+
+--neurons LAYERS (e.g. 9, 8,9 or all) splits those MLPs into neurons: neuron i contributes
+post[i]·(c·W_out[i])/scale, exactly; the --top strongest promoters and suppressors are listed
+and each layer's neurons plus its b_out part add up to its MLP part.`
+	c.Example = `  $ mechlens attribute --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:" --target " A" --baseline " B"
+  $ mechlens attribute "The Eiffel Tower is in" --target " Paris" --neurons all --top 5 --json`
+	mf := addModelFlags(c, analysisProcessing)
+	pf := addLensPromptFlags(c)
+	target := c.Flags.String("target", "", "the token whose logit is attributed (exactly one token; required)")
+	baseline := c.Flags.String("baseline", "", "subtract this token's logit (exactly one token)")
+	pos := c.Flags.Int("pos", -1, "position (negative counts from the end)")
+	neurons := c.Flags.String("neurons", "", "split the MLPs of these layers into neurons: a comma-separated list or all")
+	top := c.Flags.Int("top", 0, "parts: keep the N largest |value| (0: all, in model order); neurons: promoters and suppressors listed (default 10)")
+	sorted := c.Flags.Bool("sort", false, "order parts by decreasing |value|")
+	format := cli.OutputFlags(c)
+	color := addLensColorFlag(c)
+	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		f, err := format()
+		if err != nil {
+			return err
+		}
+		useColor, err := color(io)
+		if err != nil {
+			return err
+		}
+		if *target == "" {
+			return cli.Usagef("--target is required")
+		}
+		if *top < 0 {
+			return cli.Usagef("--top must be at least 0")
+		}
+		m, ids, err := pf.open(ctx, io, mf, args)
+		if err != nil {
+			return err
+		}
+		t, err := lensTokenID(m, "--target", *target)
+		if err != nil {
+			return err
+		}
+		b := -1
+		if *baseline != "" {
+			if b, err = lensTokenID(m, "--baseline", *baseline); err != nil {
+				return err
+			}
+		}
+		var layers []int
+		if *neurons != "" {
+			if layers, err = attributeLayers(*neurons, m.Config.NLayers); err != nil {
+				return err
+			}
+		}
+		a := lens.New(m)
+		tr, err := a.Trace(ids, lens.TraceOptions{AllLogits: *pos != -1, Heads: true})
+		if err != nil {
+			return err
+		}
+		at, err := a.Attribute(tr, *pos, t, b)
+		if err != nil {
+			return err
+		}
+		out := attributeOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Tokens: a.Tokens(ids), Attribution: at}
+		var rows *cli.Rows
+		if layers != nil {
+			k := *top
+			if k == 0 {
+				k = 10
+			}
+			if out.Neurons, err = a.AttributeNeurons(tr, layers, *pos, t, b, k); err != nil {
+				return err
+			}
+			rows = neuronRows(out.Neurons)
+		} else {
+			rows = partRows(at, *sorted, *top)
+		}
+		if err := cli.Write(io, f, rows, out, useColor); err != nil {
+			return err
+		}
+		if f == cli.Table {
+			return attributeSummary(io, at, out.Neurons)
+		}
+		return nil
+	}
+	return c
+}
+
+// attributeLayers parses --neurons: "all" or a comma-separated list of layers.
+func attributeLayers(s string, n int) ([]int, error) {
+	var out []int
+	if s == "all" {
+		for l := range n {
+			out = append(out, l)
+		}
+		return out, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		l, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || l < 0 || l >= n {
+			return nil, cli.Usagef("--neurons: %q is not all or a layer in 0..%d", f, n-1)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// partRows is the table of a direct logit attribution.
+func partRows(at *lens.Attribution, sorted bool, top int) *cli.Rows {
+	parts := slices.Clone(at.Parts)
+	if sorted || top > 0 {
+		slices.SortStableFunc(parts, func(x, y lens.Part) int { return cmp.Compare(math.Abs(y.Value), math.Abs(x.Value)) })
+	}
+	if top > 0 && top < len(parts) {
+		parts = parts[:top]
+	}
+	rows := &cli.Rows{Header: []string{"part", "kind", "layer", "head", "value"}}
+	for _, p := range parts {
+		rows.Add(p.Name, p.Kind, lensBlank(p.Layer), lensBlank(p.Head), p.Value)
+		rows.Heat = append(rows.Heat, append(lensNoHeat(4), p.Value))
+	}
+	return rows
+}
+
+// neuronRows is the table of a neuron attribution: promoters, then suppressors.
+func neuronRows(na *lens.NeuronAttribution) *cli.Rows {
+	rows := &cli.Rows{Header: []string{"side", "rank", "neuron", "activation", "effect", "contribution"}}
+	for _, side := range []struct {
+		name string
+		list []lens.NeuronContribution
+	}{{"promoter", na.Promoters}, {"suppressor", na.Suppressors}} {
+		for i, n := range side.list {
+			rows.Add(side.name, i+1, fmt.Sprintf("%d.%d", n.Layer, n.Neuron), n.Activation, n.Effect, n.Contribution)
+			rows.Heat = append(rows.Heat, append(lensNoHeat(5), n.Contribution))
+		}
+	}
+	return rows
+}
+
+// attributeSummary prints, under the table, what the parts add up to.
+func attributeSummary(io *cli.IO, at *lens.Attribution, na *lens.NeuronAttribution) error {
+	what := "logit " + quote(at.Target.Text)
+	if at.Baseline != nil {
+		what = fmt.Sprintf("logit %s − logit %s", quote(at.Target.Text), quote(at.Baseline.Text))
+	}
+	if na != nil {
+		for _, l := range na.Layers {
+			if _, err := fmt.Fprintf(io.Out, "layer %d: mlp %.4g = neurons %.4g + b_out %.4g\n", l.Layer, l.MLP, l.Neurons, l.Bias); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := fmt.Fprintf(io.Out, "%s at position %d: model %.6g, sum of parts %.6g (ln_final scale %.4g)\n", what, at.Pos, at.Logit, at.Sum, at.Scale)
+	return err
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/lens"
+)
+
+func init() { register(newHeadsCommand()) }
+
+// headsOutput is the JSON of mechlens heads: one of its two results is set.
+type headsOutput struct {
+	Model      string                `json:"model"`
+	Processing []string              `json:"processing"`
+	Tokens     []lens.Token          `json:"tokens"`
+	Options    *lens.OptionAttention `json:"options"` // without --layer/--head
+	Pattern    *lens.HeadPattern     `json:"pattern"` // with --layer and --head
+}
+
+func newHeadsCommand() *cli.Command {
+	c := cli.NewCommand("heads", "heads PROMPT [--layer L --head H] [--query POS]", "Attention heads: attention to the answer options, or one head's pattern")
+	c.Long = `Without --layer and --head: finds the answer options' letters in the prompt (after --marker,
+the tokens " A", " B", ... in order, located through the tokenizer's offsets) and shows, for
+every head, the attention weight from the query position (default the last) to each letter.
+
+With --layer and --head: that head's attention pattern from the query position over every
+position it can see.`
+	c.Example = `  $ mechlens heads --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:"
+  $ mechlens heads "When Mary and John went to the store, John gave a drink to" --layer 9 --head 9`
+	mf := addModelFlags(c, analysisProcessing)
+	pf := addLensPromptFlags(c)
+	layer := c.Flags.Int("layer", -1, "show this layer's head --head")
+	head := c.Flags.Int("head", -1, "show this head of --layer")
+	query := c.Flags.Int("query", -1, "query position (negative counts from the end)")
+	marker := c.Flags.String("marker", lens.DefaultMarker, "text that precedes the answer options")
+	format := cli.OutputFlags(c)
+	color := addLensColorFlag(c)
+	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		f, err := format()
+		if err != nil {
+			return err
+		}
+		useColor, err := color(io)
+		if err != nil {
+			return err
+		}
+		if (*layer < 0) != (*head < 0) {
+			return cli.Usagef("--layer and --head go together")
+		}
+		m, ids, err := pf.open(ctx, io, mf, args)
+		if err != nil {
+			return err
+		}
+		a := lens.New(m)
+		out := headsOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Tokens: a.Tokens(ids)}
+		var options []lens.Option
+		if *layer < 0 {
+			if options, err = a.FindOptions(ids, *marker); err != nil {
+				return err
+			}
+		}
+		tr, err := a.Trace(ids, lens.TraceOptions{Patterns: true})
+		if err != nil {
+			return err
+		}
+		var rows *cli.Rows
+		if *layer >= 0 {
+			if out.Pattern, err = a.Pattern(tr, *layer, *head, *query); err != nil {
+				return err
+			}
+			rows = &cli.Rows{Header: []string{"pos", "token", "weight"}}
+			for _, k := range out.Pattern.Keys {
+				rows.Add(k.Pos, quote(k.Token.Text), k.Weight)
+				rows.Heat = append(rows.Heat, append(lensNoHeat(2), k.Weight))
+			}
+		} else {
+			if out.Options, err = a.OptionAttention(tr, options, *query); err != nil {
+				return err
+			}
+			header := []string{"head"}
+			for _, o := range options {
+				header = append(header, fmt.Sprintf("%s@%d", o.Letter, o.Pos))
+			}
+			rows = &cli.Rows{Header: header}
+			for _, h := range out.Options.Heads {
+				cells := []any{fmt.Sprintf("L%dH%d", h.Layer, h.Head)}
+				heat := lensNoHeat(1)
+				for _, w := range h.Weights {
+					cells = append(cells, w)
+					heat = append(heat, w)
+				}
+				rows.Add(cells...)
+				rows.Heat = append(rows.Heat, heat)
+			}
+		}
+		return cli.Write(io, f, rows, out, useColor)
+	}
+	return c
+}

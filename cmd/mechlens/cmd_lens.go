@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/lens"
+)
+
+func init() { register(newLensCommand()) }
+
+// lensOutput is the JSON of mechlens lens.
+type lensOutput struct {
+	Model      string       `json:"model"`
+	Processing []string     `json:"processing"`
+	Tokens     []lens.Token `json:"tokens"` // the prompt
+	lens.LogitLens
+}
+
+func newLensCommand() *cli.Command {
+	c := cli.NewCommand("lens", "lens PROMPT [--target TOKEN]... [--pos last|all|LIST] [--norm own|final-scale]",
+		"Logit lens: what the residual stream predicts at every layer")
+	c.Long = `Projects the residual stream onto the vocabulary at every layer boundary: each block's
+resid_pre and (with --mid, the default) resid_mid, then the final residual, for the chosen
+positions, all in one batched product with W_U. Each row shows the top tokens with their
+probabilities, the entropy, the KL divergence KL(final ‖ layer) in nats, and for each --target
+its logit, probability and rank (1 = most likely).
+
+--norm own (the usual logit lens) passes each vector through ln_final with its own mean and
+variance; --norm final-scale divides it by the final residual's ln_final scale at that
+position, which makes the lens affine in the stream, so that differences between layers are the
+blocks' direct contributions. Weights are processed as TransformerLens does (fold_ln,
+center_writing_weights, center_unembed) unless --process none.`
+	c.Example = `  $ mechlens lens --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:" --target " A" --target " B"
+  $ mechlens lens "The Eiffel Tower is in" --pos all --top 1 --csv`
+	mf := addModelFlags(c, analysisProcessing)
+	pf := addLensPromptFlags(c)
+	var targets lensTokenList
+	c.Flags.Var(&targets, "target", "a token to follow (exactly one token, e.g. \" A\"); repeatable")
+	top := c.Flags.Int("top", 5, "top tokens listed per row")
+	norm := c.Flags.String("norm", string(lens.NormOwn), "normalization: own or final-scale")
+	pos := c.Flags.String("pos", "last", "positions: last, all, or a comma-separated list (negative counts from the end)")
+	mid := c.Flags.Bool("mid", true, "also read each block's resid_mid")
+	format := cli.OutputFlags(c)
+	color := addLensColorFlag(c)
+	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		f, err := format()
+		if err != nil {
+			return err
+		}
+		useColor, err := color(io)
+		if err != nil {
+			return err
+		}
+		n, err := lens.ParseNorm(*norm)
+		if err != nil {
+			return cli.Usagef("--norm: %q is not own or final-scale", *norm)
+		}
+		if *top < 0 {
+			return cli.Usagef("--top must be at least 0")
+		}
+		positions, err := lensPositions(*pos)
+		if err != nil {
+			return err
+		}
+		m, ids, err := pf.open(ctx, io, mf, args)
+		if err != nil {
+			return err
+		}
+		tids, err := lensTokenIDs(m, "--target", targets)
+		if err != nil {
+			return err
+		}
+		a := lens.New(m)
+		tr, err := a.Trace(ids, lens.TraceOptions{})
+		if err != nil {
+			return err
+		}
+		ll, err := a.LogitLens(tr, lens.LensOptions{Norm: n, TopK: *top, Targets: tids, Positions: positions, Mid: *mid})
+		if err != nil {
+			return err
+		}
+		out := lensOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Tokens: a.Tokens(ids), LogitLens: *ll}
+		header := []string{"layer", "pos", "input", "top"}
+		for _, t := range tids {
+			q := quote(a.Token(t).Text)
+			header = append(header, q+" logit", q+" prob", q+" rank")
+		}
+		rows := &cli.Rows{Header: append(header, "entropy", "kl")}
+		for _, r := range ll.Rows {
+			tops := make([]string, len(r.Top))
+			for i, tp := range r.Top {
+				tops[i] = fmt.Sprintf("%s %.3g", quote(tp.Text), tp.Prob)
+			}
+			cells := []any{lensPointLabel(r.Point, m.Config), r.Pos, quote(a.Token(ids[r.Pos]).Text), strings.Join(tops, "  ")}
+			heat := lensNoHeat(4)
+			for _, t := range r.Targets {
+				cells = append(cells, t.Logit, t.Prob, t.Rank)
+				heat = append(heat, math.NaN(), t.Prob, math.NaN())
+			}
+			rows.Add(append(cells, r.Entropy, r.KL)...)
+			rows.Heat = append(rows.Heat, append(heat, math.NaN(), math.NaN()))
+		}
+		return cli.Write(io, f, rows, out, useColor)
+	}
+	return c
+}
+
+// lensPointLabel names a residual-stream point in tables: "3 pre", "3 mid", "final".
+func lensPointLabel(point string, c gpt2.Config) string {
+	if point == gpt2.ResidPost(c.NLayers-1) {
+		return "final"
+	}
+	for l := range c.NLayers {
+		switch point {
+		case gpt2.ResidPre(l):
+			return fmt.Sprintf("%d pre", l)
+		case gpt2.ResidMid(l):
+			return fmt.Sprintf("%d mid", l)
+		}
+	}
+	return point
+}
+
+// The helpers below are shared by the lens, attribute, neuron(s), heads and patch commands.
+
+// lensPromptFlags are --ids and --bos of the commands that read one prompt.
+type lensPromptFlags struct {
+	ids *string
+	bos *bool
+}
+
+func addLensPromptFlags(c *cli.Command) *lensPromptFlags {
+	return &lensPromptFlags{
+		ids: c.Flags.String("ids", "", "comma-separated token ids instead of a prompt"),
+		bos: c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does)"),
+	}
+}
+
+// open reads the prompt (one argument, "-" for standard input, or --ids), loads the model
+// and tokenizes the prompt, refusing one longer than the context.
+func (p *lensPromptFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, args []string) (*gpt2.Model, []int, error) {
+	prompt := ""
+	if *p.ids == "" {
+		var err error
+		if prompt, err = oneArg(io, args, "prompt"); err != nil {
+			return nil, nil, err
+		}
+	} else if len(args) > 0 {
+		return nil, nil, cli.Usagef("give a prompt or --ids, not both")
+	}
+	m, err := mf.open(ctx, io)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, err := promptIDs(m, prompt, *p.ids, *p.bos)
+	return m, ids, err
+}
+
+// lensTokenList is a repeatable flag of token texts. Its default is empty, and the command
+// frame resets flags between runs with Set(default): Set("") empties the list ("" is no
+// token anyway).
+type lensTokenList []string
+
+func (l *lensTokenList) String() string { return strings.Join(*l, ",") }
+func (l *lensTokenList) Set(s string) error {
+	if s == "" {
+		*l = nil
+		return nil
+	}
+	*l = append(*l, s)
+	return nil
+}
+
+// lensTokenID reads a flag's token text, which must be exactly one token of the model.
+func lensTokenID(m *gpt2.Model, flag, text string) (int, error) {
+	if m.Tokenizer == nil {
+		return 0, fmt.Errorf("%s: this model has no tokenizer to read %q", flag, text)
+	}
+	id, err := m.Tokenizer.TokenID(text)
+	if err != nil {
+		return 0, cli.Usagef("%s: %v", flag, err)
+	}
+	return id, nil
+}
+
+func lensTokenIDs(m *gpt2.Model, flag string, texts []string) ([]int, error) {
+	ids := make([]int, len(texts))
+	for i, s := range texts {
+		var err error
+		if ids[i], err = lensTokenID(m, flag, s); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// lensPositions parses --pos: "last", "all" (nil) or a comma-separated list of positions.
+func lensPositions(s string) ([]int, error) {
+	switch s {
+	case "last":
+		return []int{-1}, nil
+	case "all":
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, cli.Usagef("--pos: %q is not last, all or a position", f)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// addLensColorFlag adds --color auto|always|never and returns whether to shade tables:
+// auto shades only when standard output is a terminal.
+func addLensColorFlag(c *cli.Command) func(io *cli.IO) (bool, error) {
+	mode := c.Flags.String("color", "auto", "shade table cells: auto (when stdout is a terminal), always or never")
+	return func(io *cli.IO) (bool, error) {
+		switch *mode {
+		case "always":
+			return true, nil
+		case "never":
+			return false, nil
+		case "auto":
+			f, ok := io.Out.(*os.File)
+			return ok && cli.IsTerminal(f), nil
+		}
+		return false, cli.Usagef("--color: %q is not auto, always or never", *mode)
+	}
+}
+
+// lensBlank shows −1 (no layer, head or position) as an empty cell.
+func lensBlank(i int) string {
+	if i < 0 {
+		return ""
+	}
+	return strconv.Itoa(i)
+}
+
+// lensNoHeat returns the heat of n cells left unshaded.
+func lensNoHeat(n int) []float64 {
+	h := make([]float64, n)
+	for i := range h {
+		h[i] = math.NaN()
+	}
+	return h
+}

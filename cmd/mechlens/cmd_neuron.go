@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/lens"
+)
+
+func init() {
+	register(newNeuronCommand())
+	register(newNeuronsCommand())
+}
+
+// neuronOutput is the JSON of mechlens neuron.
+type neuronOutput struct {
+	Model       string            `json:"model"`
+	Processing  []string          `json:"processing"`
+	ValueVector *lens.ValueVector `json:"value_vector"`
+}
+
+func newNeuronCommand() *cli.Command {
+	c := cli.NewCommand("neuron", "neuron LAYER.INDEX [--top K]", "Value vector: the tokens an MLP neuron writes toward")
+	c.Long = `Projects the value vector of one MLP neuron, W_out[LAYER][INDEX] (the row the neuron's
+activation scales and adds to the residual stream), onto the vocabulary: the top and bottom
+tokens of W_U·v (as LM-Debugger shows them) and of the logit lens W_U·ln_final(v) + b_U, with
+ln_final normalizing v by its own statistics.`
+	c.Example = `  $ mechlens neuron 9.1853
+  $ mechlens neuron --model gpt2 9.1853 --top 20 --json`
+	mf := addModelFlags(c, analysisProcessing)
+	top := c.Flags.Int("top", 10, "tokens listed at each end")
+	format := cli.OutputFlags(c)
+	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		f, err := format()
+		if err != nil {
+			return err
+		}
+		if len(args) != 1 {
+			return cli.Usagef("want one neuron LAYER.INDEX, got %d arguments", len(args))
+		}
+		layer, neuron, err := parseNeuron(args[0])
+		if err != nil {
+			return err
+		}
+		if *top < 1 {
+			return cli.Usagef("--top must be at least 1")
+		}
+		m, err := mf.open(ctx, io)
+		if err != nil {
+			return err
+		}
+		vv, err := lens.New(m).ValueVector(layer, neuron, *top)
+		if err != nil {
+			return err
+		}
+		rows := &cli.Rows{Header: []string{"rank", "top", "logit", "bottom", "logit", "lens top", "lens", "lens bottom", "lens"}}
+		for i := range vv.Top {
+			rows.Add(i+1, quote(vv.Top[i].Text), vv.Top[i].Score, quote(vv.Bottom[i].Text), vv.Bottom[i].Score,
+				quote(vv.LensTop[i].Text), vv.LensTop[i].Score, quote(vv.LensBottom[i].Text), vv.LensBottom[i].Score)
+		}
+		return cli.Write(io, f, rows, neuronOutput{mf.name(), orEmpty(m.Processing), vv}, false)
+	}
+	return c
+}
+
+// parseNeuron reads "LAYER.INDEX", e.g. "9.1853".
+func parseNeuron(s string) (layer, neuron int, err error) {
+	l, i, ok := strings.Cut(s, ".")
+	if ok {
+		if layer, err = strconv.Atoi(l); err == nil {
+			neuron, err = strconv.Atoi(i)
+		}
+	}
+	if !ok || err != nil {
+		return 0, 0, cli.Usagef("neuron %q: want LAYER.INDEX, e.g. 9.1853", s)
+	}
+	return layer, neuron, nil
+}
+
+// neuronsOutput is the JSON of mechlens neurons: one of its two results is set.
+type neuronsOutput struct {
+	Model      string               `json:"model"`
+	Processing []string             `json:"processing"`
+	Tokens     []lens.Token         `json:"tokens"`    // the prompt (empty with --promote)
+	Promoters  *lens.PromoterSearch `json:"promoters"` // --promote
+	Scan       *lens.Scan           `json:"scan"`      // PROMPT --correct
+}
+
+func newNeuronsCommand() *cli.Command {
+	c := cli.NewCommand("neurons", `neurons --promote TOKEN | neurons PROMPT --correct TOKEN [--anchor TOKEN]`,
+		"Find neurons: value vectors that promote a token, or the anchored-bias paper's scan of a prompt")
+	c.Long = `Two searches.
+
+--promote TOKEN (no prompt) scores every value vector W_out[L][i] of the model against the
+token, in one product per layer: --by logit ranks by W_U[:,t]·v, --by lens by the logit lens
+W_U[:,t]·ln_final(v) + b_U[t]. --suppress lists the lowest scores instead.
+
+PROMPT --correct TOKEN runs the method of "Anchored Answers" (Li and Gao 2024) at the last
+position (or --pos), layer by layer: the MLP lens W_U[:,t]·ln_final(mlp_out) + b_U[t] for --anchor (" A")
+and the correct letter; the --top neurons by |post[i]|·‖W_out[i]‖₂; for each, the lens of
+post[i]·W_out[i] + b_out for both tokens, flagged (*) when anchor − correct > --gap; the --words
+top tokens of each flagged value vector (ln_final(W_out[i] + b_out)·W_U + b_U); then every head's
+output (hook_result) through the same lens, ranked by the gap (--heads of them in the table).
+ln_final normalizes each vector by its own statistics. The paper uses TransformerLens's
+fold_ln, center_writing_weights and center_unembed (the default --process) and prepends
+<|endoftext|> (--bos); it also refactors the attention matrices, which moves b_V into b_O
+(add fold_value_biases to --process to match its head outputs).`
+	c.Example = `  $ mechlens neurons --promote " A" --top 20
+  $ mechlens neurons --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:" --correct " B"`
+	mf := addModelFlags(c, analysisProcessing)
+	pf := addLensPromptFlags(c)
+	promote := c.Flags.String("promote", "", "find the value vectors that most promote this token (exactly one token)")
+	by := c.Flags.String("by", "logit", "--promote score: logit or lens")
+	suppress := c.Flags.Bool("suppress", false, "--promote: list the most suppressing value vectors instead")
+	correct := c.Flags.String("correct", "", "scan: the correct answer's token, e.g. \" B\"")
+	anchor := c.Flags.String("anchor", " A", "scan: the token the model is biased toward")
+	gap := c.Flags.Float64("gap", 4, "scan: flag neurons whose lens gap anchor − correct exceeds this")
+	words := c.Flags.Int("words", 20, "scan: top tokens listed per flagged value vector")
+	heads := c.Flags.Int("heads", 10, "scan: heads shown in the table (JSON has all)")
+	pos := c.Flags.Int("pos", -1, "scan: position read (negative counts from the end)")
+	top := c.Flags.Int("top", 0, "value vectors listed (--promote, default 20) or neurons per layer (scan, default 10)")
+	format := cli.OutputFlags(c)
+	color := addLensColorFlag(c)
+	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		f, err := format()
+		if err != nil {
+			return err
+		}
+		useColor, err := color(io)
+		if err != nil {
+			return err
+		}
+		if *top < 0 || *words < 0 || *heads < 0 {
+			return cli.Usagef("--top, --words and --heads must be at least 0")
+		}
+		switch {
+		case *promote != "" && *correct != "":
+			return cli.Usagef("--promote and --correct are two different searches: give one")
+		case *promote != "":
+			if len(args) > 0 || *pf.ids != "" {
+				return cli.Usagef("--promote searches the weights: it takes no prompt")
+			}
+			if *by != "logit" && *by != "lens" {
+				return cli.Usagef("--by: %q is not logit or lens", *by)
+			}
+			m, err := mf.open(ctx, io)
+			if err != nil {
+				return err
+			}
+			t, err := lensTokenID(m, "--promote", *promote)
+			if err != nil {
+				return err
+			}
+			k := *top
+			if k == 0 {
+				k = 20
+			}
+			ps, err := lens.New(m).Promoters(t, k, *by, *suppress)
+			if err != nil {
+				return err
+			}
+			rows := &cli.Rows{Header: []string{"rank", "neuron", "logit", "lens"}}
+			for i, p := range ps.Neurons {
+				rows.Add(i+1, fmt.Sprintf("%d.%d", p.Layer, p.Neuron), p.Logit, p.Lens)
+			}
+			return cli.Write(io, f, rows, neuronsOutput{mf.name(), orEmpty(m.Processing), []lens.Token{}, ps, nil}, false)
+		case *correct != "":
+			m, ids, err := pf.open(ctx, io, mf, args)
+			if err != nil {
+				return err
+			}
+			an, err := lensTokenID(m, "--anchor", *anchor)
+			if err != nil {
+				return err
+			}
+			co, err := lensTokenID(m, "--correct", *correct)
+			if err != nil {
+				return err
+			}
+			a := lens.New(m)
+			tr, err := a.Trace(ids, lens.TraceOptions{Heads: true})
+			if err != nil {
+				return err
+			}
+			o := lens.DefaultScan(an, co)
+			o.Gap, o.Words, o.Pos = *gap, *words, *pos
+			if *top > 0 {
+				o.TopNeurons = *top
+			}
+			sc, err := a.Scan(tr, o)
+			if err != nil {
+				return err
+			}
+			out := neuronsOutput{mf.name(), orEmpty(m.Processing), a.Tokens(ids), nil, sc}
+			return cli.Write(io, f, scanRows(sc, *heads), out, useColor)
+		}
+		return cli.Usagef("give --promote TOKEN, or a prompt and --correct TOKEN")
+	}
+	return c
+}
+
+// scanRows is the table of the paper's scan: per layer its MLP lens and top neurons, then
+// the heads with the largest gaps.
+func scanRows(sc *lens.Scan, heads int) *cli.Rows {
+	rows := &cli.Rows{Header: []string{"part", "unit", "activation", "score", "anchor", "correct", "gap", "flag", "words"}}
+	add := func(part, unit string, act, score any, anchor, correct, gap float64, flag, words string) {
+		rows.Add(part, unit, act, score, anchor, correct, gap, flag, words)
+		rows.Heat = append(rows.Heat, append(lensNoHeat(6), gap, math.NaN(), math.NaN()))
+	}
+	for _, l := range sc.Layers {
+		add(fmt.Sprintf("L%d.mlp", l.Layer), "", "", "", l.Anchor, l.Correct, l.Diff, "", "")
+		for _, n := range l.Neurons {
+			flag := ""
+			if n.Flagged {
+				flag = "*"
+			}
+			ws := make([]string, len(n.Words))
+			for i, w := range n.Words {
+				ws[i] = quote(w.Text)
+			}
+			add("neuron", fmt.Sprintf("%d.%d", l.Layer, n.Neuron), n.Activation, n.Score, n.Anchor, n.Correct, n.Diff, flag, strings.Join(ws, " "))
+		}
+	}
+	for _, h := range sc.Heads[:min(heads, len(sc.Heads))] {
+		add("head", fmt.Sprintf("L%dH%d", h.Layer, h.Head), "", "", h.Anchor, h.Correct, h.Diff, "", "")
+	}
+	return rows
+}
