@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Tile and block sizes. A register tile is tileM×tileN of C. blockK bounds the k extent of
@@ -51,6 +52,18 @@ func Threads() int {
 
 // Kernel names the micro-kernels in use: "avx2" (AVX2+FMA assembly) or "generic" (Go).
 func Kernel() string { return impl.name }
+
+// PeakGFLOPS measures one core's multiply-add throughput with the kernel in use, over about
+// d: the roofline that GEMM rates are quoted against.
+func PeakGFLOPS(d time.Duration) float64 {
+	n, flops := 1<<12, 0.0
+	start := time.Now()
+	for time.Since(start) < d {
+		impl.peak(n)
+		flops += 192 * float64(n)
+	}
+	return flops / time.Since(start).Seconds() / 1e9
+}
 
 // Packed is the B operand of MatMul, a [K, N] matrix packed once (at model load) into
 // column panels for the micro-kernel. It is the only copy of a weight the model keeps.

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // dims are awkward sizes around the tile (6×16) and vector widths.
@@ -444,5 +445,15 @@ func TestThreadsKernel(t *testing.T) {
 	// The fastest available set is the one in use.
 	if got, want := Kernel(), kernelSets[len(kernelSets)-1].name; got != want {
 		t.Errorf("Kernel() = %q, want %q", got, want)
+	}
+}
+
+func TestPeakGFLOPSRuns(t *testing.T) {
+	defer func(k *kernelSet) { impl = k }(impl)
+	for _, ks := range kernelSets {
+		impl = ks
+		if g := PeakGFLOPS(5 * time.Millisecond); !(g > 0.01 && g < 1e4) {
+			t.Errorf("%s: PeakGFLOPS = %g", ks.name, g)
+		}
 	}
 }

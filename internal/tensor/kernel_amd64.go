@@ -86,6 +86,7 @@ func axpyAVX2(alpha float32, x, y *float32, n int)
 
 var avx2Kernels = &kernelSet{
 	name:   "avx2",
+	peak:   fmaPeak,
 	tile:   tileAVX2,
 	dot:    dotAVX2Slices,
 	axpy:   axpyAVX2Slices,

@@ -18,10 +18,14 @@ type kernelSet struct {
 	maxf   func(x []float32) float32
 	expSum func(x []float32, m float32) float64
 	scale  func(x []float32, s float32)
+	// peak runs n rounds of 96 independent multiply-adds (192·n flops) as fast as this
+	// kernel set can: the roofline its products are judged against.
+	peak func(n int)
 }
 
 var genericKernels = &kernelSet{
 	name:   "generic",
+	peak:   peakGeneric,
 	tile:   tileGeneric,
 	dot:    dotGeneric,
 	axpy:   axpyGeneric,
@@ -108,4 +112,20 @@ func axpyGeneric(alpha float32, x, y []float32) {
 	for i, v := range x {
 		y[i] += alpha * v
 	}
+}
+
+// peakSink keeps peakGeneric's result alive so the compiler cannot drop the loop.
+var peakSink float32
+
+func peakGeneric(n int) {
+	var acc [12]float32
+	x, y := float32(0.999), float32(1e-3)
+	for i := 0; i < n; i++ {
+		for r := 0; r < 8; r++ { // 8 × 12 = 96 multiply-adds a round, as the AVX2 loop
+			for j := range acc {
+				acc[j] = acc[j]*x + y
+			}
+		}
+	}
+	peakSink = acc[0] + acc[11]
 }
