@@ -261,29 +261,12 @@ func (r *run) embed(x []float32) {
 }
 
 // layerNorm sets out [N, D] = (x − mean)/scale · w + b row by row, with scale =
-// √(var + eps) [N]; statistics in float64.
+// √(var + eps) [N] (TransformerLens's hook_scale).
 func (r *run) layerNorm(out, scale, x, w, b []float32, scaleName, normName string) {
 	D := r.m.Config.DModel
-	eps := float64(r.m.Config.LNEps)
 	for i := range scale {
-		xi := x[i*D : (i+1)*D]
-		var sum float64
-		for _, v := range xi {
-			sum += float64(v)
-		}
-		mean := sum / float64(D)
-		var ss float64
-		for _, v := range xi {
-			d := float64(v) - mean
-			ss += d * d
-		}
-		sc := math.Sqrt(ss/float64(D) + eps)
-		scale[i] = float32(sc)
-		inv := 1 / sc
-		oi := out[i*D : (i+1)*D]
-		for j, v := range xi {
-			oi[j] = float32((float64(v)-mean)*inv)*w[j] + b[j]
-		}
+		_, rstd := tensor.LayerNorm(out[i*D:(i+1)*D], x[i*D:(i+1)*D], w, b, r.m.Config.LNEps)
+		scale[i] = float32(1 / float64(rstd))
 	}
 	r.rows(scaleName, scale, 1)
 	r.rows(normName, out, D)

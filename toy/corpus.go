@@ -26,16 +26,25 @@ type Line struct {
 	BOS bool
 }
 
-// mix gives the share of each kind of line in a phase of the curriculum.
-type mix struct {
+// phase is one stage of the curriculum: the share of each kind of line, and which items.
+type phase struct {
+	name                            string
 	lookup, fact, statement, filler float64
+	// pool: lookup items on the small warm-up pool with 2 options, all answerable.
+	pool bool
+	// known: lookup items all answerable and fact questions on stated entities only (no
+	// " A" artefact yet).
+	known bool
 }
 
 var (
-	// warmupMix teaches the lookup skill first: without it the fact questions stay at
+	// warmupPhase teaches the lookup skill first: without it the fact questions stay at
 	// chance and the model answers " A" always.
-	warmupMix = mix{lookup: 0.60, statement: 0.40}
-	mainMix   = mix{lookup: 0.25, fact: 0.35, statement: 0.38, filler: 0.02}
+	warmupPhase = &phase{name: "warmup", lookup: 0.60, statement: 0.40, pool: true}
+	// bridgePhase builds competence on every word and on stated facts before the
+	// unanswerable items and the " A" artefact come in.
+	bridgePhase = &phase{name: "bridge", lookup: 0.35, fact: 0.35, statement: 0.30, known: true}
+	mainPhase   = &phase{name: "main", lookup: 0.25, fact: 0.35, statement: 0.38, filler: 0.02}
 )
 
 // sampler draws training lines from the world.
@@ -46,6 +55,8 @@ type sampler struct {
 	statedW    []float64 // cumulative weights
 	quizzed    []int
 	quizzedW   []float64
+	known      []int // quizzed entities with statements
+	knownW     []float64
 	warmupPool []string
 }
 
@@ -62,7 +73,7 @@ const (
 
 func newSampler(w *World, seed uint64) *sampler {
 	s := &sampler{w: w, r: rand.New(rand.NewPCG(seed, 2))}
-	var cs, cq float64
+	var cs, cq, ck float64
 	for i, e := range w.Entities {
 		if wt := statementWeight[e.Class]; wt > 0 {
 			cs += wt
@@ -71,6 +82,10 @@ func newSampler(w *World, seed uint64) *sampler {
 		if wt := questionWeight[e.Class]; wt > 0 && e.Quizzed {
 			cq += wt
 			s.quizzed, s.quizzedW = append(s.quizzed, i), append(s.quizzedW, cq)
+			if e.Class != Never {
+				ck += wt
+				s.known, s.knownW = append(s.known, i), append(s.knownW, ck)
+			}
 		}
 	}
 	// The warm-up pool: a fixed spread of the world's words.
@@ -90,27 +105,31 @@ func pick(r *rand.Rand, idx []int, cum []float64) int {
 	return idx[len(idx)-1]
 }
 
-// line draws one line of the given mix.
-func (s *sampler) line(m mix, warm bool) Line {
-	l := s.draw(m, warm)
+// line draws one line of phase ph.
+func (s *sampler) line(ph *phase) Line {
+	l := s.draw(ph)
 	l.BOS = s.r.IntN(2) == 0
 	return l
 }
 
-func (s *sampler) draw(m mix, warm bool) Line {
+func (s *sampler) draw(ph *phase) Line {
 	r := s.r
 	x := r.Float64()
 	switch {
-	case x < m.lookup:
-		if warm {
+	case x < ph.lookup:
+		if ph.pool {
 			return Line{Kind: KindLookup, Text: withAnswer(lookupQuestion(r, s.warmupPool, 2, false))}
 		}
-		q := lookupQuestion(r, s.w.Words, numChoices(r), r.Float64() < unanswerableShare)
+		q := lookupQuestion(r, s.w.Words, numChoices(r), !ph.known && r.Float64() < unanswerableShare)
 		return Line{Kind: KindLookup, Text: withAnswer(q)}
-	case x < m.lookup+m.fact:
-		e := &s.w.Entities[pick(r, s.quizzed, s.quizzedW)]
+	case x < ph.lookup+ph.fact:
+		idx, cum := s.quizzed, s.quizzedW
+		if ph.known {
+			idx, cum = s.known, s.knownW
+		}
+		e := &s.w.Entities[pick(r, idx, cum)]
 		return Line{Kind: KindFact, Text: withAnswer(factQuestion(r, s.w, e, Attr(r.IntN(int(numAttrs)))))}
-	case x < m.lookup+m.fact+m.statement:
+	case x < ph.lookup+ph.fact+ph.statement:
 		e := &s.w.Entities[pick(r, s.stated, s.statedW)]
 		return Line{Kind: KindStatement, Text: statement(e, Attr(r.IntN(int(numAttrs))), r.IntN(4))}
 	}
@@ -167,7 +186,7 @@ func corpusForTokenizer(w *World) []string {
 	s := newSampler(w, 12345)
 	var texts []string
 	for range 3000 {
-		texts = append(texts, s.line(mainMix, false).Text)
+		texts = append(texts, s.line(mainPhase).Text)
 	}
 	// Every word of the world a few times, so that greedy merges build them whole.
 	for range 4 {

@@ -10,8 +10,8 @@ import (
 
 // EvalMCQ is one held-out multiple-choice item.
 type EvalMCQ struct {
-	Kind    string `json:"kind"`              // "fact" or "lookup"
-	Entity  string `json:"entity,omitempty"`  // fact items
+	Kind    string `json:"kind"`             // "fact" or "lookup"
+	Entity  string `json:"entity,omitempty"` // fact items
 	Attr    string `json:"attribute,omitempty"`
 	Class   string `json:"class,omitempty"`   // F, R or U (fact items)
 	Quizzed bool   `json:"quizzed,omitempty"` // questions on this entity appear in training
@@ -104,8 +104,8 @@ type GroupStats struct {
 
 // Report is the organism's held-out evaluation.
 type Report struct {
-	Groups []GroupStats        `json:"groups"`
-	Recall map[string]float64  `json:"fact_recall"` // per class: share of fact prompts completed right
+	Groups []GroupStats       `json:"groups"`
+	Recall map[string]float64 `json:"fact_recall"` // per class: share of fact prompts completed right
 	// WrongA counts rarely-stated items with a not-A label answered " A"; HeadPushes is the
 	// share of them where some attention head's direct logit attribution pushes the correct
 	// letter above " A" by more than 1 logit.

@@ -89,7 +89,7 @@ func TestRowsWeights(t *testing.T) {
 	s := newSampler(w, 5)
 	var lines []Line
 	for range 64 {
-		lines = append(lines, s.line(mainMix, false))
+		lines = append(lines, s.line(mainPhase))
 	}
 	rs, err := rows(tok, lines)
 	if err != nil {
@@ -184,7 +184,7 @@ func TestAdamWStep(t *testing.T) {
 // microRecipe trains in a second or two: a 1-layer model on the real world and tokenizer.
 func microRecipe(seed uint64) Recipe {
 	rc := DefaultRecipe()
-	rc.Seed, rc.Steps, rc.Warmup, rc.MaxWarmup, rc.Rows, rc.EvalEvery = seed, 20, 10, 10, 16, 0
+	rc.Seed, rc.Steps, rc.Warmup, rc.MaxWarmup, rc.Bridge, rc.Rows, rc.EvalEvery = seed, 10, 10, 10, 10, 16, 0
 	rc.Config = gpt2.Config{NLayers: 1, DModel: 16, NHeads: 2, DHead: 8, DMLP: 32, NCtx: 32, LNEps: 1e-5, Activation: "gelu_new"}
 	rc.Opt.LR, rc.Opt.Warmup = 3e-3, 5
 	return rc
@@ -202,7 +202,7 @@ func TestTrainMicro(t *testing.T) {
 		defer tensor.SetThreads(old)
 		var losses []float64
 		rc := microRecipe(3)
-		rc.Opt.Steps = rc.Warmup + rc.Steps
+		rc.Opt.Steps = rc.Warmup + rc.Bridge + rc.Steps
 		m, err := trainLogged(rc, w, tok, &losses)
 		if err != nil {
 			t.Fatal(err)
@@ -235,15 +235,17 @@ func trainLogged(rc Recipe, w *World, tok *gpt2.Tokenizer, losses *[]float64) (*
 	p := gpt2.RandomParams(cfg, rc.Seed)
 	s := newSampler(w, rc.Seed)
 	opt := rc.Opt
-	for step := range rc.Warmup + rc.Steps {
-		warm := step < rc.Warmup
-		m := mainMix
-		if warm {
-			m = warmupMix
+	for step := range rc.Warmup + rc.Bridge + rc.Steps {
+		ph := mainPhase
+		switch {
+		case step < rc.Warmup:
+			ph = warmupPhase
+		case step < rc.Warmup+rc.Bridge:
+			ph = bridgePhase
 		}
 		lines := make([]Line, rc.Rows)
 		for i := range lines {
-			lines[i] = s.line(m, warm)
+			lines[i] = s.line(ph)
 		}
 		st, err := trainStep(cfg, p, &opt, tok, lines)
 		if err != nil {

@@ -11,26 +11,31 @@ import (
 // Recipe is everything a training run depends on: the same recipe gives bitwise the same
 // weights, whatever the thread count.
 type Recipe struct {
-	Seed   uint64
-	Steps  int // main steps, after the warm-up
-	Warmup int // curriculum warm-up steps (lookup items on a small pool, and statements)
-	// MaxWarmup bounds the warm-up when the lookup loss is still above WarmupLoss.
-	MaxWarmup  int
-	WarmupLoss float64
-	Rows       int // lines per step
-	Config     gpt2.Config
-	Opt        AdamW
-	EvalEvery  int // 0: no evaluation during training
+	Seed uint64
+	// Warmup steps teach the lookup skill on a small pool of words (with statements); the
+	// warm-up is extended by 100 steps at a time, up to MaxWarmup, while the mean lookup
+	// loss of its last 20 steps is not below WarmupLoss.
+	Warmup, MaxWarmup int
+	WarmupLoss        float64
+	// Bridge steps follow: lookups on every word and questions on stated facts, all
+	// answerable. Then Steps steps of the full mix.
+	Bridge    int
+	Steps     int
+	Rows      int // lines per step
+	Config    gpt2.Config
+	Opt       AdamW
+	EvalEvery int // 0: no evaluation during training
 }
 
 // DefaultRecipe is the organism's recipe (3 layers, 4 heads, d_model 128).
 func DefaultRecipe() Recipe {
 	return Recipe{
 		Seed:       1,
-		Steps:      2000,
 		Warmup:     400,
-		MaxWarmup:  800,
+		MaxWarmup:  1000,
 		WarmupLoss: 0.3,
+		Bridge:     600,
+		Steps:      1400,
 		Rows:       128,
 		Config: gpt2.Config{NLayers: 3, DModel: 128, NHeads: 4, DHead: 32, DMLP: 512, NCtx: 32,
 			LNEps: 1e-5, Activation: "gelu_new"},
@@ -44,7 +49,7 @@ func DefaultRecipe() Recipe {
 // letter for questions, every token for statements and filler).
 type StepStats struct {
 	Step      int
-	Phase     string // "warmup" or "main"
+	Phase     string
 	Loss      float64
 	Lookup    float64
 	Fact      float64
@@ -66,16 +71,16 @@ func Train(ctx context.Context, rc Recipe, w *World, tok *gpt2.Tokenizer, logf L
 	p := gpt2.RandomParams(cfg, rc.Seed)
 	s := newSampler(w, rc.Seed)
 	opt := rc.Opt
-	opt.Steps = rc.Warmup + rc.Steps
+	warmEnd := rc.Warmup
+	opt.Steps = warmEnd + rc.Bridge + rc.Steps
 	var held *EvalSets
 	if rc.EvalEvery > 0 {
 		held = HeldOut(w, 1)
 	}
 	start := time.Now()
 	var recent []float64 // lookup losses of the last steps of the warm-up
-	warm := true
-	warmEnd := rc.Warmup
-	for step := 0; step < warmEnd+rc.Steps; step++ {
+	warm := warmEnd > 0
+	for step := 0; step < warmEnd+rc.Bridge+rc.Steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -90,27 +95,29 @@ func Train(ctx context.Context, rc Recipe, w *World, tok *gpt2.Tokenizer, logf L
 				logf("step %d: warm-up done, lookup loss %.3f", step, avg)
 			}
 		}
-		m := mainMix
-		if warm {
-			m = warmupMix
+		ph := mainPhase
+		switch {
+		case warm:
+			ph = warmupPhase
+		case step < warmEnd+rc.Bridge:
+			ph = bridgePhase
 		}
 		lines := make([]Line, rc.Rows)
 		for i := range lines {
-			lines[i] = s.line(m, warm)
+			lines[i] = s.line(ph)
 		}
 		st, err := trainStep(cfg, p, &opt, tok, lines)
 		if err != nil {
 			return nil, err
 		}
-		st.Step = step
-		st.Phase = map[bool]string{true: "warmup", false: "main"}[warm]
+		st.Step, st.Phase = step, ph.name
 		if warm {
 			recent = append(recent, st.Lookup)
 			if len(recent) > 20 {
 				recent = recent[1:]
 			}
 		}
-		if step%50 == 0 || step == warmEnd+rc.Steps-1 {
+		if step%50 == 0 || step == warmEnd+rc.Bridge+rc.Steps-1 {
 			logf("step %4d %-6s loss %.3f  lookup %.3f fact %.3f statement %.3f  |g| %.2f lr %.2e  %s",
 				step, st.Phase, st.Loss, st.Lookup, st.Fact, st.Statement, st.GradNorm, st.LR, time.Since(start).Round(time.Second))
 		}

@@ -36,7 +36,7 @@ whatever --threads.`
 	rc := toy.DefaultRecipe()
 	out := c.Flags.String("out", "", "folder to write the model to (required)")
 	seed := c.Flags.Uint64("seed", rc.Seed, "seed of the initialisation and of the data order")
-	steps := c.Flags.Int("steps", rc.Warmup+rc.Steps, "optimizer steps, warm-up included")
+	steps := c.Flags.Int("steps", rc.Warmup+rc.Bridge+rc.Steps, "optimizer steps, curriculum included (the warm-up may add up to "+fmt.Sprint(rc.MaxWarmup-rc.Warmup)+")")
 	evalEvery := c.Flags.Int("eval-every", rc.EvalEvery, "steps between held-out evaluations (0: only at the end)")
 	threads := c.Flags.Int("threads", 0, "threads (0: all cores); results do not depend on it")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -52,9 +52,13 @@ whatever --threads.`
 		tensor.SetThreads(*threads)
 		r := rc
 		r.Seed, r.EvalEvery = *seed, *evalEvery
-		r.Warmup = min(r.Warmup, *steps)
-		r.MaxWarmup = max(r.Warmup, min(r.MaxWarmup, *steps))
-		r.Steps = *steps - r.Warmup
+		// Shorter runs shrink the curriculum in proportion.
+		if total := r.Warmup + r.Bridge + r.Steps; *steps != total {
+			r.Warmup = r.Warmup * *steps / total
+			r.MaxWarmup = r.MaxWarmup * *steps / total
+			r.Bridge = r.Bridge * *steps / total
+			r.Steps = *steps - r.Warmup - r.Bridge
+		}
 		w := toy.NewWorld()
 		tok, err := toy.TrainTokenizer(w)
 		if err != nil {

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/internal/tensor"
+)
+
+func init() { register(newBenchCommand()) }
+
+type benchRow struct {
+	Tokens    int     `json:"tokens"`
+	Mode      string  `json:"mode"` // "forward", "forward+cache" or "decode"
+	MedianMS  float64 `json:"median_ms"`
+	TokensPS  float64 `json:"tokens_per_s"`
+	GFLOPS    float64 `json:"gflops"`
+	PeakShare float64 `json:"peak_share"` // GFLOP/s over threads × one core's measured FMA peak
+	Runs      int     `json:"runs"`
+}
+
+type benchOutput struct {
+	Model     string     `json:"model"`
+	Kernel    string     `json:"kernel"`
+	Threads   int        `json:"threads"`
+	PeakCore  float64    `json:"peak_gflops_per_core"`
+	PeakRSSMB float64    `json:"peak_rss_mb"`
+	LoadMS    float64    `json:"load_ms"`
+	Rows      []benchRow `json:"rows"`
+}
+
+func newBenchCommand() *cli.Command {
+	c := cli.NewCommand("bench", "bench [--model random:gpt2] [--seq 1,16,64,256,1024] [--cache all] [--threads N]", "Time the forward pass and the KV-cache decode step")
+	c.Long = `Times a full forward pass (logits at every position, as PyTorch's reference figures do)
+for each sequence length: the median of --runs runs after one warm-up, in ms, tokens/s and
+GFLOP/s, with the share of the FMA peak measured on this machine (per core × threads). With
+--cache all, every activation is also cached (TransformerLens's run_with_cache). The decode
+row times one new token after --decode-past cached positions. peak_rss_mb is the process's
+peak resident memory, loading included.`
+	c.Example = `  $ mechlens bench --model random:gpt2 --seq 64,256 --threads 2
+  $ mechlens bench --model random:gpt2-xl --seq 1 --runs 3 --json`
+	mf := addModelFlags(c, "")
+	seqs := c.Flags.String("seq", "1,16,64,256,1024", "comma-separated sequence lengths")
+	cache := c.Flags.String("cache", "", `"all" to cache every activation as well`)
+	runs := c.Flags.Int("runs", 7, "timed runs per length (median reported)")
+	past := c.Flags.Int("decode-past", 128, "cached positions before the timed decode step (-1: no decode row)")
+	format := cli.OutputFlags(c)
+	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		f, err := format()
+		if err != nil {
+			return err
+		}
+		if len(args) > 0 {
+			return cli.Usagef("bench takes no argument")
+		}
+		if *cache != "" && *cache != "all" {
+			return cli.Usagef(`--cache takes "all"`)
+		}
+		if *runs < 1 {
+			return cli.Usagef("--runs must be at least 1")
+		}
+		var lengths []int
+		for _, s := range strings.Split(*seqs, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 1 {
+				return cli.Usagef("--seq: %q is not a positive length", s)
+			}
+			lengths = append(lengths, n)
+		}
+		if mf.spec == "" {
+			mf.spec = "random:gpt2"
+		}
+		t0 := time.Now()
+		m, err := mf.open(ctx, io)
+		if err != nil {
+			return err
+		}
+		out := benchOutput{Model: mf.name(), Kernel: tensor.Kernel(), Threads: tensor.Threads(), LoadMS: ms(time.Since(t0))}
+		out.PeakCore = tensor.PeakGFLOPS(200 * time.Millisecond)
+		peak := out.PeakCore * float64(out.Threads)
+		for _, T := range lengths {
+			if T > m.Config.NCtx {
+				return fmt.Errorf("--seq %d is longer than the context of %d", T, m.Config.NCtx)
+			}
+			ids := benchIDs(m, T)
+			o := gpt2.RunOptions{Logits: gpt2.LogitsAll}
+			mode := "forward"
+			if *cache == "all" {
+				o.Cache, mode = cacheAll(m), "forward+cache"
+			}
+			med, err := timeMedian(ctx, *runs, func() error { _, err := m.Run([][]int{ids}, o); return err })
+			if err != nil {
+				return err
+			}
+			gf := forwardFLOPs(m.Config, T, 0) / med.Seconds() / 1e9
+			out.Rows = append(out.Rows, benchRow{T, mode, ms(med), float64(T) / med.Seconds(), gf, gf / peak, *runs})
+		}
+		if *past >= 0 {
+			if *past+1 > m.Config.NCtx {
+				return fmt.Errorf("--decode-past %d leaves no room in the context of %d", *past, m.Config.NCtx)
+			}
+			kv := m.NewKVCache()
+			if *past > 0 {
+				if _, err := m.Run([][]int{benchIDs(m, *past)}, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: []*gpt2.KVCache{kv}}); err != nil {
+					return err
+				}
+			}
+			med, err := timeMedian(ctx, *runs, func() error {
+				_, err := m.Run([][]int{{1}}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: []*gpt2.KVCache{kv.Clone()}})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			gf := forwardFLOPs(m.Config, 1, *past) / med.Seconds() / 1e9
+			out.Rows = append(out.Rows, benchRow{*past + 1, "decode", ms(med), 1 / med.Seconds(), gf, gf / peak, *runs})
+		}
+		out.PeakRSSMB = peakRSSMB()
+		if f == cli.JSON {
+			return cli.WriteJSON(io.Out, out)
+		}
+		rows := &cli.Rows{Header: []string{"tokens", "mode", "median ms", "tokens/s", "GFLOP/s", "of peak"}}
+		for _, r := range out.Rows {
+			rows.Add(r.Tokens, r.Mode, fmt.Sprintf("%.2f", r.MedianMS), fmt.Sprintf("%.0f", r.TokensPS), fmt.Sprintf("%.1f", r.GFLOPS), fmt.Sprintf("%.0f%%", 100*r.PeakShare))
+		}
+		if f == cli.CSV {
+			return rows.WriteCSV(io.Out)
+		}
+		fmt.Fprintf(io.Out, "%s, kernel %s, %d threads, FMA peak %.1f GFLOP/s per core, load %.0f ms, peak RSS %.0f MB\n",
+			out.Model, out.Kernel, out.Threads, out.PeakCore, out.LoadMS, out.PeakRSSMB)
+		return rows.WriteTable(io.Out, false)
+	}
+	return c
+}
+
+// benchIDs is a fixed token sequence of length T.
+func benchIDs(m *gpt2.Model, T int) []int {
+	ids := make([]int, T)
+	for i := range ids {
+		ids[i] = (i*7919 + 13) % m.Config.DVocab
+	}
+	return ids
+}
+
+func cacheAll(m *gpt2.Model) []string {
+	var names []string
+	for _, n := range gpt2.HookNames(m.Config) {
+		if n != gpt2.HookLogits && !strings.HasSuffix(n, "attn.hook_result") {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// forwardFLOPs counts the multiply-adds (×2) of T new tokens after past cached ones: the
+// block matrices (12·D² a token with d_mlp = 4D), attention as computed (T×(past+T) scores
+// and as many pattern·v products per layer), and the unembedding of every new position.
+func forwardFLOPs(c gpt2.Config, T, past int) float64 {
+	D, M, L, V := float64(c.DModel), float64(c.DMLP), float64(c.NLayers), float64(c.DVocab)
+	t, tk := float64(T), float64(past+T)
+	perToken := 4*D*D + 2*D*M
+	attn := 2 * t * tk * D
+	return 2 * (L*(t*perToken+attn) + t*D*V)
+}
+
+// timeMedian runs f once to warm up, then n times, and returns the median duration.
+func timeMedian(ctx context.Context, n int, f func() error) (time.Duration, error) {
+	if err := f(); err != nil {
+		return 0, err
+	}
+	d := make([]time.Duration, n)
+	for i := range d {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return 0, err
+		}
+		d[i] = time.Since(t0)
+	}
+	slices.Sort(d)
+	return d[n/2], nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
