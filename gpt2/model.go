@@ -74,3 +74,7 @@ func (m *Model) Repack() {
 	}
 	m.unembed = tensor.PackTransposed(m.Params.Unembed(), c.DVocab, D)
 }
+
+// Unembedding is W_U [D, V] packed for tensor.MatMul: analyses that project many vectors onto
+// the vocabulary (the logit lens) use the model's own copy rather than packing another.
+func (m *Model) Unembedding() *tensor.Packed { return m.unembed }

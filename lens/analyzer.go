@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"sync/atomic"
 
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/tensor"
@@ -16,9 +15,6 @@ import (
 type Analyzer struct {
 	Model *gpt2.Model
 
-	unembedOnce sync.Once
-	unembed     atomic.Pointer[tensor.Packed] // [D, V] W_U, nil until packed
-
 	statsOnce sync.Once
 	norms     [][]float64 // [L][M] ‖W_out_L[i]‖₂
 	scales    [][]float64 // [L][M] √(var(W_out_L[i]) + eps)
@@ -27,39 +23,15 @@ type Analyzer struct {
 // New returns an Analyzer of m.
 func New(m *gpt2.Model) *Analyzer { return &Analyzer{Model: m} }
 
-// project sets logits [R, V] = vecs [R, D]·W_U (+ b_U when withBias). Few rows are
-// multiplied without keeping a packed W_U (Gemm packs it on the fly); many rows use the
-// Analyzer's packed copy.
+// project sets logits [R, V] = vecs [R, D]·W_U (+ b_U when withBias), all rows in one
+// product with the model's packed unembedding.
 func (a *Analyzer) project(logits, vecs []float32, R int, withBias bool) {
 	c := a.Model.Config
 	var bias []float32
 	if withBias {
 		bias = a.Model.Params.LMHeadB
 	}
-	if R < 16 && a.unembed.Load() == nil {
-		tensor.Gemm(false, true, R, c.DVocab, c.DModel, 1, vecs, c.DModel, a.Model.Params.Unembed(), c.DModel, 0, logits, c.DVocab)
-		if bias != nil {
-			for r := range R {
-				row := logits[r*c.DVocab : (r+1)*c.DVocab]
-				for t, b := range bias {
-					row[t] += b
-				}
-			}
-		}
-		return
-	}
-	tensor.MatMul(logits[:R*c.DVocab], vecs[:R*c.DModel], R, a.packedUnembed(), bias)
-}
-
-// packedUnembed returns W_U packed for tensor.MatMul. The model keeps its own packed copy
-// but does not export it, so this costs one more V×D copy (154 MB and some 0.1 s for GPT-2
-// small) the first time a full-vocabulary projection is asked for.
-func (a *Analyzer) packedUnembed() *tensor.Packed {
-	a.unembedOnce.Do(func() {
-		c := a.Model.Config
-		a.unembed.Store(tensor.PackTransposed(a.Model.Params.Unembed(), c.DVocab, c.DModel))
-	})
-	return a.unembed.Load()
+	tensor.MatMul(logits[:R*c.DVocab], vecs[:R*c.DModel], R, a.Model.Unembedding(), bias)
 }
 
 // valueStats returns, for every layer and neuron, ‖W_out_L[i]‖₂ and the scale ln_final

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/mechlens/mechlens/gpt2"
+)
+
+func TestBench(t *testing.T) {
+	out, errOut, code := runCommand(t, "", "bench", "--model", tiny, "--seq", "1,5", "--runs", "1", "--decode-past", "3", "--cache", "all", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var b benchOutput
+	decodeStrict(t, out, &b)
+	if len(b.Rows) != 3 || b.Rows[0].Tokens != 1 || b.Rows[1].Mode != "forward+cache" || b.Rows[2].Mode != "decode" || b.Rows[2].Tokens != 4 {
+		t.Fatalf("rows %+v", b.Rows)
+	}
+	for _, r := range b.Rows {
+		if !(r.MedianMS > 0 && r.GFLOPS > 0 && r.PeakShare > 0) {
+			t.Errorf("row %+v has a zero figure", r)
+		}
+	}
+	if _, errOut, code := runCommand(t, "", "bench", "--model", tiny, "--seq", "200"); code != 1 || errOut != "mechlens: --seq 200 is longer than the context of 128\n" {
+		t.Errorf("exit %d, %q", code, errOut)
+	}
+}
+
+func TestForwardFLOPs(t *testing.T) {
+	c := gpt2.Config{NLayers: 1, DModel: 2, DMLP: 8, DVocab: 3}
+	// per token 4·D² + 2·D·M = 48, attention 2·1·1·D = 4, unembedding D·V = 6; ×2 flops a MAC.
+	if got := forwardFLOPs(c, 1, 0); got != 116 {
+		t.Errorf("forwardFLOPs = %g, want 116", got)
+	}
+	// gpt2 at 256 tokens: the figure the README's table divides by.
+	if got := forwardFLOPs(gpt2.Presets["gpt2"], 256, 0); got < 65.5e9 || got > 65.7e9 {
+		t.Errorf("gpt2 @256 = %g FLOPs", got)
+	}
+}
