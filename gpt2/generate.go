@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 )
 
@@ -15,15 +16,10 @@ type KVCache struct {
 	d    int         // D
 }
 
-// NewKVCache returns an empty cache for one sequence of up to n_ctx tokens.
+// NewKVCache returns an empty cache for one sequence; it grows as positions are added.
 func (m *Model) NewKVCache() *KVCache {
 	c := m.Config
-	kv := &KVCache{k: make([][]float32, c.NLayers), v: make([][]float32, c.NLayers), d: c.DModel}
-	for l := range kv.k {
-		kv.k[l] = make([]float32, 0, c.NCtx*c.DModel)
-		kv.v[l] = make([]float32, 0, c.NCtx*c.DModel)
-	}
-	return kv
+	return &KVCache{k: make([][]float32, c.NLayers), v: make([][]float32, c.NLayers), d: c.DModel}
 }
 
 // Len is the number of positions the cache holds.
@@ -140,8 +136,8 @@ func (s Sampling) pick(logits []float32, rng *rand.Rand) int {
 func (kv *KVCache) Clone() *KVCache {
 	c := &KVCache{k: make([][]float32, len(kv.k)), v: make([][]float32, len(kv.v)), n: kv.n, d: kv.d}
 	for l := range kv.k {
-		c.k[l] = append(make([]float32, 0, cap(kv.k[l])), kv.k[l]...)
-		c.v[l] = append(make([]float32, 0, cap(kv.v[l])), kv.v[l]...)
+		c.k[l] = slices.Clip(slices.Clone(kv.k[l]))
+		c.v[l] = slices.Clip(slices.Clone(kv.v[l]))
 	}
 	return c
 }

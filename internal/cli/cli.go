@@ -72,9 +72,14 @@ func (e *UsageError) Error() string { return e.msg }
 // Usagef returns a UsageError.
 func Usagef(format string, a ...any) error { return &UsageError{fmt.Sprintf(format, a...)} }
 
-// Help writes a command's help.
-func (c *Command) Help(w io.Writer, prog string) {
-	fmt.Fprintf(w, "%s\n\nUsage:\n  %s %s\n", c.Short, prog, c.Usage)
+// Help writes a command's help; path is the command line that names it ("mechlens audit").
+// Usage strings start with the command's own name, so only the parent path precedes them.
+func (c *Command) Help(w io.Writer, path string) {
+	parent := path
+	if i := strings.LastIndex(path, " "); i >= 0 {
+		parent = path[:i]
+	}
+	fmt.Fprintf(w, "%s\n\nUsage:\n  %s %s\n", c.Short, parent, c.Usage)
 	if c.Long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Long))
 	}

@@ -1,0 +1,63 @@
+"""GPT-2 small forward pass in plain PyTorch, for the README's comparison with `mechlens bench`.
+
+Same shapes and the same work as `mechlens bench --model random:gpt2`: a full forward pass
+with logits at every position, random weights, median of repeated runs after a warm-up.
+Run with Debian's PyTorch:  /usr/bin/python3 notebooks/bench_pytorch.py --threads 2
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def gpt2_forward(ids, p, n_layer=12, n_head=12):
+    T = ids.shape[0]
+    x = p["wte"][ids] + p["wpe"][:T]
+    D = x.shape[1]
+    mask = torch.full((T, T), float("-inf")).triu(1)
+    for l in range(n_layer):
+        b = p["h"][l]
+        h = F.layer_norm(x, (D,), b["ln1w"], b["ln1b"])
+        q, k, v = (h @ b["attnw"] + b["attnb"]).split(D, dim=1)
+        q, k, v = (t.view(T, n_head, D // n_head).transpose(0, 1) for t in (q, k, v))
+        att = torch.softmax(q @ k.transpose(1, 2) / (D // n_head) ** 0.5 + mask, dim=-1)
+        z = (att @ v).transpose(0, 1).reshape(T, D)
+        x = x + z @ b["projw"] + b["projb"]
+        h = F.layer_norm(x, (D,), b["ln2w"], b["ln2b"])
+        x = x + F.gelu(h @ b["fcw"] + b["fcb"], approximate="tanh") @ b["outw"] + b["outb"]
+    x = F.layer_norm(x, (D,), p["lnfw"], p["lnfb"])
+    return x @ p["wte"].T
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seq", default="1,16,64,256,1024")
+    ap.add_argument("--runs", type=int, default=7)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    D, V, C, M = 768, 50257, 1024, 3072
+    r = lambda *s: torch.randn(*s) * 0.02
+    p = {"wte": r(V, D), "wpe": r(C, D), "lnfw": torch.ones(D), "lnfb": torch.zeros(D), "h": []}
+    for _ in range(12):
+        p["h"].append({"ln1w": torch.ones(D), "ln1b": torch.zeros(D), "attnw": r(D, 3 * D), "attnb": torch.zeros(3 * D),
+                       "projw": r(D, D), "projb": torch.zeros(D), "ln2w": torch.ones(D), "ln2b": torch.zeros(D),
+                       "fcw": r(D, M), "fcb": torch.zeros(M), "outw": r(M, D), "outb": torch.zeros(D)})
+    print(f"torch {torch.__version__}, threads {a.threads}")
+    with torch.inference_mode():
+        for T in map(int, a.seq.split(",")):
+            ids = torch.arange(T) * 7919 % V
+            gpt2_forward(ids, p)
+            times = []
+            for _ in range(a.runs):
+                t0 = time.perf_counter()
+                gpt2_forward(ids, p)
+                times.append(time.perf_counter() - t0)
+            print(f"{T:5d} tokens  median {1000 * statistics.median(times):8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
