@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/tensor"
@@ -181,7 +180,7 @@ func commonPrefix(a, b []int) int {
 // which items share its batch.
 func (s *Scorer) Score(items []Item, first int) ([]Record, error) {
 	preps := make([]prepared, len(items))
-	parallelFor(len(items), func(i int) { preps[i] = s.prepare(i, items[i]) })
+	tensor.ParallelFor(len(items), func(i int) { preps[i] = s.prepare(i, items[i]) })
 	for _, p := range preps {
 		if p.err != nil {
 			return nil, p.err
@@ -318,7 +317,7 @@ func (s *Scorer) runGroup(jobs []job, items []Item, first int) ([]Record, error)
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	out := make([]Record, len(jobs))
-	parallelFor(len(jobs), func(i int) {
+	tensor.ParallelFor(len(jobs), func(i int) {
 		lens := make([][]float32, L)
 		for l := range lens {
 			lens[l] = resid[i][l*D : (l+1)*D]
@@ -414,26 +413,4 @@ func (s *Scorer) lens(resid [][]float32, a, b int) []float32 {
 		out[l] = diff
 	}
 	return out
-}
-
-// parallelFor runs f(0..n-1) on up to tensor.Threads() goroutines.
-func parallelFor(n int, f func(i int)) {
-	w := min(tensor.Threads(), n)
-	if w <= 1 {
-		for i := 0; i < n; i++ {
-			f(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	for g := 0; g < w; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := g; i < n; i += w {
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }

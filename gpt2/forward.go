@@ -3,7 +3,6 @@ package gpt2
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/mechlens/mechlens/internal/tensor"
 )
@@ -290,7 +289,7 @@ func (r *run) attention(l int, z, q, k, v []float32) {
 		Tk := past + T
 		att := make([]float32, H*T*Tk) // [H, T, Tk] scores, then pattern
 		qs, zs := q[o0*D:], z[o0*D:]
-		parallelFor(H, func(h int) {
+		tensor.ParallelFor(H, func(h int) {
 			a := att[h*T*Tk : (h+1)*T*Tk]
 			tensor.Gemm(false, true, T, Tk, Dh, alpha, qs[h*Dh:], D, keys[h*Dh:], D, 0, a, Tk)
 			for t := 0; t < T; t++ {
@@ -301,13 +300,13 @@ func (r *run) attention(l int, z, q, k, v []float32) {
 			}
 		})
 		r.point2(nm.scores, s, []int{H, T, Tk}, att)
-		parallelFor(H, func(h int) {
+		tensor.ParallelFor(H, func(h int) {
 			for t := 0; t < T; t++ {
 				tensor.SoftmaxInPlace(att[(h*T+t)*Tk : (h*T+t+1)*Tk])
 			}
 		})
 		r.point2(nm.pattern, s, []int{H, T, Tk}, att)
-		parallelFor(H, func(h int) {
+		tensor.ParallelFor(H, func(h int) {
 			tensor.Gemm(false, false, T, Dh, Tk, 1, att[h*T*Tk:], Tk, vals[h*Dh:], D, 0, zs[h*Dh:], D)
 		})
 	}
@@ -331,7 +330,7 @@ func (r *run) attnOut(l int, out, z []float32) {
 	H, Dh, D := c.NHeads, c.DHead, c.DModel
 	N := len(z) / D
 	res := make([]float32, N*H*D) // [N, H, D]
-	parallelFor(H, func(h int) {
+	tensor.ParallelFor(H, func(h int) {
 		// result[:, h, :] = z[:, h, :] · W_O[h] where W_O[h] = rows h·Dh.. of c_proj
 		tensor.Gemm(false, false, N, D, Dh, 1, z[h*Dh:], D, b.AttnProjW[h*Dh*D:], D, 0, res[h*D:], H*D)
 	})
@@ -386,29 +385,6 @@ func addInPlace(dst, src []float32) {
 	for i, v := range src {
 		dst[i] += v
 	}
-}
-
-// parallelFor runs f(0..n-1) on up to tensor.Threads() goroutines. Each index is computed
-// by one goroutine in a fixed order, so results do not depend on the thread count.
-func parallelFor(n int, f func(i int)) {
-	w := min(tensor.Threads(), n)
-	if w <= 1 {
-		for i := 0; i < n; i++ {
-			f(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	for g := 0; g < w; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := g; i < n; i += w {
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // Unpad turns a padded batch (Hugging Face's input_ids with attention_mask, left or right

@@ -481,7 +481,7 @@ func (ps *pass[F]) lossForward() {
 	}
 	ps.probs = make([]F, R*V)
 	gemm(false, true, R, V, D, 1, h, D, U, D, 0, ps.probs, V)
-	parallelFor(R, func(i int) {
+	tensor.ParallelFor(R, func(i int) {
 		lg := ps.probs[i*V : (i+1)*V]
 		if p.LMHeadB != nil {
 			addTo(lg, p.LMHeadB)
@@ -556,7 +556,7 @@ func (ps *pass[F]) attentionForward(a *layerActs[F]) {
 	c := ps.c
 	H, Dh, D := c.NHeads, c.DHead, c.DModel
 	alpha := F(1 / math.Sqrt(float64(Dh)))
-	parallelFor(len(ps.rows)*H, func(job int) {
+	tensor.ParallelFor(len(ps.rows)*H, func(job int) {
 		s, h := job/H, job%H
 		o0, T := ps.off[s], ps.off[s+1]-ps.off[s]
 		q := a.qkv[o0*3*D+h*Dh:]
@@ -578,7 +578,7 @@ func (ps *pass[F]) attentionBackward(dqkv, dz []F, a *layerActs[F]) {
 	c := ps.c
 	H, Dh, D := c.NHeads, c.DHead, c.DModel
 	alpha := F(1 / math.Sqrt(float64(Dh)))
-	parallelFor(len(ps.rows)*H, func(job int) {
+	tensor.ParallelFor(len(ps.rows)*H, func(job int) {
 		s, h := job/H, job%H
 		o0, T := ps.off[s], ps.off[s+1]-ps.off[s]
 		q := a.qkv[o0*3*D+h*Dh:]
@@ -715,7 +715,7 @@ func geluForward[F Float](out, in []F, act string) {
 // geluBackward sets din = dout·gelu'(in).
 func geluBackward[F Float](din, dout, in []F, act string) {
 	const chunk = 4096
-	parallelFor((len(in)+chunk-1)/chunk, func(ci int) {
+	tensor.ParallelFor((len(in)+chunk-1)/chunk, func(ci int) {
 		lo, hi := ci*chunk, min((ci+1)*chunk, len(in))
 		for i := lo; i < hi; i++ {
 			x := float64(in[i])

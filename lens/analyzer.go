@@ -42,7 +42,7 @@ func (a *Analyzer) valueStats() (norms, scales [][]float64) {
 		D := c.DModel
 		a.norms = make([][]float64, c.NLayers)
 		a.scales = make([][]float64, c.NLayers)
-		parallelFor(c.NLayers, func(l int) {
+		tensor.ParallelFor(c.NLayers, func(l int) {
 			w := a.Model.Params.Blocks[l].ProjW // [M, D]
 			n, s := make([]float64, c.DMLP), make([]float64, c.DMLP)
 			for i := range n {
@@ -231,36 +231,4 @@ func topK[F float32 | float64](x []F, k int, smallest bool) []int {
 		top[j] = i
 	}
 	return top
-}
-
-// parallelFor runs f(0..n-1) on up to tensor.Threads() goroutines; each index is computed
-// by one goroutine, so results do not depend on the thread count.
-func parallelFor(n int, f func(i int)) {
-	parallelWorkers(n, func(_, i int) { f(i) })
-}
-
-// workers is how many goroutines parallelWorkers uses for n items.
-func workers(n int) int { return max(1, min(tensor.Threads(), n)) }
-
-// parallelWorkers is parallelFor that also tells f which of workers(n) goroutines runs it,
-// so that each can own a scratch buffer.
-func parallelWorkers(n int, f func(worker, i int)) {
-	w := workers(n)
-	if w == 1 {
-		for i := range n {
-			f(0, i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	for g := range w {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := g; i < n; i += w {
-				f(g, i)
-			}
-		}()
-	}
-	wg.Wait()
 }

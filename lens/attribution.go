@@ -2,6 +2,7 @@ package lens
 
 import (
 	"fmt"
+	"github.com/mechlens/mechlens/internal/tensor"
 
 	"github.com/mechlens/mechlens/gpt2"
 )
@@ -194,7 +195,7 @@ func (a *Analyzer) AttributeNeurons(tr *Trace, layers []int, pos, target, baseli
 		b := &a.Model.Params.Blocks[l]
 		ln := LayerNeurons{Layer: l, MLP: dotMixed(mlp, dir) / s, Bias: dotMixed(b.ProjB, dir) / s}
 		cs := make([]NeuronContribution, M)
-		parallelFor(M, func(i int) {
+		tensor.ParallelFor(M, func(i int) {
 			eff := dotMixed(b.ProjW[i*D:(i+1)*D], dir) / s
 			cs[i] = NeuronContribution{l, i, float64(post[i]), eff, float64(post[i]) * eff}
 		})

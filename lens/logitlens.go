@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/tensor"
 )
 
 // Norm is how the logit lens normalizes a residual-stream vector before the unembedding.
@@ -145,7 +146,7 @@ func (a *Analyzer) LogitLens(tr *Trace, o LensOptions) (*LogitLens, error) {
 	perBatch := max(1, maxLensFloats/(V*P))
 	vecs := make([]float32, min(perBatch, len(pos))*P*D)   // [R, D]
 	logits := make([]float32, min(perBatch, len(pos))*P*V) // [R, V]
-	scratch := make([][]float32, workers(len(pos)*P))
+	scratch := make([][]float32, tensor.Workers(len(pos)*P))
 	for i := range scratch {
 		scratch[i] = make([]float32, V)
 	}
@@ -164,12 +165,12 @@ func (a *Analyzer) LogitLens(tr *Trace, o LensOptions) (*LogitLens, error) {
 		}
 		a.project(logits, vecs, R, true)
 		finals := make([]finalDist, len(js))
-		parallelWorkers(len(js), func(w, jj int) {
+		tensor.ParallelWorkers(len(js), func(w, jj int) {
 			r := jj*P + final
 			row := &out.Rows[final*len(pos)+j0+jj]
 			finals[jj] = a.lensRow(row, logits[r*V:(r+1)*V], scratch[w], o, nil)
 		})
-		parallelWorkers(len(js)*(P-1), func(w, k int) {
+		tensor.ParallelWorkers(len(js)*(P-1), func(w, k int) {
 			jj, i := k/(P-1), k%(P-1)
 			r := jj*P + i
 			a.lensRow(&out.Rows[i*len(pos)+j0+jj], logits[r*V:(r+1)*V], scratch[w], o, &finals[jj])
@@ -201,7 +202,7 @@ func (a *Analyzer) lensRow(row *LensRow, x, p []float32, o LensOptions, final *f
 	// Σ p·(x − m) = Σ p·x − m·Σ p, and Σ pf·(f − x) = Σ pf·f − Σ pf·x: products of two
 	// float32 are exact in float64, so the sums lose nothing worth mentioning and each is one
 	// simple pass over the vocabulary.
-	row.Entropy = logZ - (dot64(p, x) - m*sum64(p))
+	row.Entropy = logZ - (dot64(p, x) - m*tensor.Sum64(p))
 	if final != nil {
 		// KL(final ‖ this) = Σ pf·(f − x) − lse_f + lse.
 		row.KL = max(0, final.pf-dot64(final.probs, x)-final.lse+lse)
@@ -231,20 +232,4 @@ func rank(x []float32, t int) int {
 		}
 	}
 	return r
-}
-
-// sum64 returns Σ x accumulated in float64.
-func sum64(x []float32) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		s0 += float64(x[i])
-		s1 += float64(x[i+1])
-		s2 += float64(x[i+2])
-		s3 += float64(x[i+3])
-	}
-	for ; i < len(x); i++ {
-		s0 += float64(x[i])
-	}
-	return (s0 + s1) + (s2 + s3)
 }

@@ -96,7 +96,7 @@ func (a *Analyzer) Scan(tr *Trace, o ScanOptions) (*Scan, error) {
 	type flag struct{ layer, k int }
 	var flagged []flag
 	errs := make([]error, c.NLayers)
-	parallelFor(c.NLayers, func(l int) {
+	tensor.ParallelFor(c.NLayers, func(l int) {
 		ln := make([]float32, D)
 		vec := make([]float32, D)
 		lens := func(v []float32) (anchor, correct float64) {
@@ -171,11 +171,11 @@ func (a *Analyzer) Scan(tr *Trace, o ScanOptions) (*Scan, error) {
 			a.lnFinal(vecs[f*D:(f+1)*D], v, 0)
 		}
 		a.project(logits, vecs, len(flagged), true)
-		scratch := make([][]float32, workers(len(flagged)))
+		scratch := make([][]float32, tensor.Workers(len(flagged)))
 		for w := range scratch {
 			scratch[w] = make([]float32, V)
 		}
-		parallelWorkers(len(flagged), func(w, f int) {
+		tensor.ParallelWorkers(len(flagged), func(w, f int) {
 			fl := flagged[f]
 			x := logits[f*V : (f+1)*V]
 			top := topK(x, o.Words, false)

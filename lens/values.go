@@ -117,7 +117,7 @@ func (a *Analyzer) Promoters(token, k int, by string, suppress bool) (*PromoterS
 	_, scales := a.valueStats()
 	all := make([]Promoter, c.NLayers*M)
 	score := make([]float64, c.NLayers*M)
-	parallelFor(c.NLayers, func(l int) {
+	tensor.ParallelFor(c.NLayers, func(l int) {
 		out := make([]float32, M*2) // [M, 2]
 		tensor.Gemm(false, true, M, 2, D, 1, a.Model.Params.Blocks[l].ProjW, D, dirs, D, 0, out, 2)
 		for i := range M {

@@ -56,7 +56,7 @@ func LayerNorm(out, x, w, b []float32, eps float32) (mean, rstd float32) {
 	if D == 0 {
 		return 0, 0
 	}
-	mu := sum64(x) / float64(D)
+	mu := Sum64(x) / float64(D)
 	// Four partial sums break the add latency chain; their order is fixed, so the result
 	// is still deterministic.
 	var q0, q1, q2, q3 float64
@@ -100,7 +100,7 @@ func LayerNorm(out, x, w, b []float32, eps float32) (mean, rstd float32) {
 
 // sum64 returns Σ x[i] in float64, whose 29 extra bits make the rounding negligible next
 // to float32 inputs.
-func sum64(x []float32) float64 {
+func Sum64(x []float32) float64 {
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
