@@ -40,7 +40,7 @@ and each layer's neurons plus its b_out part add up to its MLP part.`
 	c.Example = `  $ mechlens attribute --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:" --target " A" --baseline " B"
   $ mechlens attribute "The Eiffel Tower is in" --target " Paris" --neurons all --top 5 --json`
 	mf := addModelFlags(c, analysisProcessing)
-	pf := addLensPromptFlags(c)
+	pf := addPromptFlags(c)
 	target := c.Flags.String("target", "", "the token whose logit is attributed (exactly one token; required)")
 	baseline := c.Flags.String("baseline", "", "subtract this token's logit (exactly one token)")
 	pos := c.Flags.Int("pos", -1, "position (negative counts from the end)")

@@ -30,8 +30,7 @@ func newGenerateCommand() *cli.Command {
 	c.Flags.IntVar(&s.TopK, "top-k", 0, "sample among the k most likely tokens (0: all)")
 	c.Flags.Float64Var(&s.TopP, "top-p", 0, "nucleus sampling: smallest set with this total probability (0: off)")
 	c.Flags.Uint64Var(&s.Seed, "sample-seed", 0, "seed of the sampler")
-	ids := c.Flags.String("ids", "", "comma-separated token ids instead of a prompt")
-	bos := c.Flags.Bool("bos", false, "prepend <|endoftext|>")
+	pf := addPromptFlags(c)
 	keepGoing := c.Flags.Bool("ignore-eot", false, "do not stop at <|endoftext|>")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -39,23 +38,13 @@ func newGenerateCommand() *cli.Command {
 		if err != nil {
 			return err
 		}
-		prompt := ""
-		if *ids == "" {
-			if prompt, err = oneArg(io, args, "prompt"); err != nil {
-				return err
-			}
-		}
 		if *n < 1 {
 			return cli.Usagef("--n must be at least 1")
 		}
 		if s.Temperature < 0 || s.TopK < 0 || s.TopP < 0 || s.TopP > 1 {
 			return cli.Usagef("--temperature and --top-k must be ≥ 0, --top-p in [0, 1]")
 		}
-		m, err := mf.open(ctx, io)
-		if err != nil {
-			return err
-		}
-		seq, err := promptIDs(m, prompt, *ids, *bos)
+		m, seq, err := pf.open(ctx, io, mf, args)
 		if err != nil {
 			return err
 		}

@@ -30,7 +30,7 @@ position it can see.`
 	c.Example = `  $ mechlens heads --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:"
   $ mechlens heads "When Mary and John went to the store, John gave a drink to" --layer 9 --head 9`
 	mf := addModelFlags(c, analysisProcessing)
-	pf := addLensPromptFlags(c)
+	pf := addPromptFlags(c)
 	layer := c.Flags.Int("layer", -1, "show this layer's head --head")
 	head := c.Flags.Int("head", -1, "show this head of --layer")
 	query := c.Flags.Int("query", -1, "query position (negative counts from the end)")

@@ -40,7 +40,7 @@ center_writing_weights, center_unembed) unless --process none.`
 	c.Example = `  $ mechlens lens --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:" --target " A" --target " B"
   $ mechlens lens "The Eiffel Tower is in" --pos all --top 1 --csv`
 	mf := addModelFlags(c, analysisProcessing)
-	pf := addLensPromptFlags(c)
+	pf := addPromptFlags(c)
 	var targets lensTokenList
 	c.Flags.Var(&targets, "target", "a token to follow (exactly one token, e.g. \" A\"); repeatable")
 	top := c.Flags.Int("top", 5, "top tokens listed per row")
@@ -129,39 +129,6 @@ func lensPointLabel(point string, c gpt2.Config) string {
 }
 
 // The helpers below are shared by the lens, attribute, neuron(s), heads and patch commands.
-
-// lensPromptFlags are --ids and --bos of the commands that read one prompt.
-type lensPromptFlags struct {
-	ids *string
-	bos *bool
-}
-
-func addLensPromptFlags(c *cli.Command) *lensPromptFlags {
-	return &lensPromptFlags{
-		ids: c.Flags.String("ids", "", "comma-separated token ids instead of a prompt"),
-		bos: c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does)"),
-	}
-}
-
-// open reads the prompt (one argument, "-" for standard input, or --ids), loads the model
-// and tokenizes the prompt, refusing one longer than the context.
-func (p *lensPromptFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, args []string) (*gpt2.Model, []int, error) {
-	prompt := ""
-	if *p.ids == "" {
-		var err error
-		if prompt, err = oneArg(io, args, "prompt"); err != nil {
-			return nil, nil, err
-		}
-	} else if len(args) > 0 {
-		return nil, nil, cli.Usagef("give a prompt or --ids, not both")
-	}
-	m, err := mf.open(ctx, io)
-	if err != nil {
-		return nil, nil, err
-	}
-	ids, err := promptIDs(m, prompt, *p.ids, *p.bos)
-	return m, ids, err
-}
 
 // lensTokenList is a repeatable flag of token texts. Its default is empty, and the command
 // frame resets flags between runs with Set(default): Set("") empties the list ("" is no

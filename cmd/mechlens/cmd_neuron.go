@@ -112,7 +112,7 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 	c.Example = `  $ mechlens neurons --promote " A" --top 20
   $ mechlens neurons --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:" --correct " B"`
 	mf := addModelFlags(c, analysisProcessing)
-	pf := addLensPromptFlags(c)
+	pf := addPromptFlags(c)
 	promote := c.Flags.String("promote", "", "find the value vectors that most promote this token (exactly one token)")
 	by := c.Flags.String("by", "logit", "--promote score: logit or lens")
 	suppress := c.Flags.Bool("suppress", false, "--promote: list the most suppressing value vectors instead")

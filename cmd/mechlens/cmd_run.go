@@ -39,28 +39,17 @@ func newRunCommand() *cli.Command {
 	mf := addModelFlags(c, "")
 	top := c.Flags.Int("top", 10, "how many tokens to show per position")
 	all := c.Flags.Bool("all", false, "show every position, not only the last")
-	ids := c.Flags.String("ids", "", "comma-separated token ids instead of a prompt")
-	bos := c.Flags.Bool("bos", false, "prepend <|endoftext|>")
+	pf := addPromptFlags(c)
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, err := format()
 		if err != nil {
 			return err
 		}
-		prompt := ""
-		if *ids == "" {
-			if prompt, err = oneArg(io, args, "prompt"); err != nil {
-				return err
-			}
-		}
 		if *top < 1 {
 			return cli.Usagef("--top must be at least 1")
 		}
-		m, err := mf.open(ctx, io)
-		if err != nil {
-			return err
-		}
-		seq, err := promptIDs(m, prompt, *ids, *bos)
+		m, seq, err := pf.open(ctx, io, mf, args)
 		if err != nil {
 			return err
 		}

@@ -30,8 +30,7 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 	mf := addModelFlags(c, "")
 	out := c.Flags.String("out", "", "output safetensors file (required)")
 	hooks := c.Flags.String("hooks", "*", "comma-separated glob patterns over hook names")
-	ids := c.Flags.String("ids", "", "comma-separated token ids instead of a prompt")
-	bos := c.Flags.Bool("bos", false, "prepend <|endoftext|>")
+	pf := addPromptFlags(c)
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, err := format()
@@ -41,17 +40,7 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 		if *out == "" {
 			return cli.Usagef("--out is required")
 		}
-		prompt := ""
-		if *ids == "" {
-			if prompt, err = oneArg(io, args, "prompt"); err != nil {
-				return err
-			}
-		}
-		m, err := mf.open(ctx, io)
-		if err != nil {
-			return err
-		}
-		seq, err := promptIDs(m, prompt, *ids, *bos)
+		m, seq, err := pf.open(ctx, io, mf, args)
 		if err != nil {
 			return err
 		}
@@ -81,6 +70,10 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 			ts = append(ts, weights.Tensor{Name: n, Shape: a.Shape, F32: a.Data})
 		}
 		ts = append(ts, weights.Tensor{Name: "logits", Shape: []int{len(seq), m.Config.DVocab}, F32: res.Logits[0]})
+		prompt := ""
+		if m.Tokenizer != nil {
+			prompt = m.Tokenizer.Decode(seq)
+		}
 		meta := map[string]string{"model": mf.name(), "processing": strings.Join(m.Processing, ","), "prompt": prompt, "format": "mechlens trace: TransformerLens hook names, batch dimension dropped"}
 		if err := weights.WriteSafetensors(*out, ts, meta); err != nil {
 			return err

@@ -122,3 +122,36 @@ func oneArg(io *cli.IO, args []string, what string) (string, error) {
 	}
 	return args[0], nil
 }
+
+// promptFlags are --ids and --bos of the commands that read one prompt.
+type promptFlags struct {
+	ids *string
+	bos *bool
+}
+
+func addPromptFlags(c *cli.Command) *promptFlags {
+	return &promptFlags{
+		ids: c.Flags.String("ids", "", "comma-separated token ids instead of a prompt"),
+		bos: c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does)"),
+	}
+}
+
+// open reads the prompt (one argument, "-" for standard input, or --ids), loads the model
+// and tokenizes the prompt, refusing one longer than the context.
+func (p *promptFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, args []string) (*gpt2.Model, []int, error) {
+	prompt := ""
+	if *p.ids == "" {
+		var err error
+		if prompt, err = oneArg(io, args, "prompt"); err != nil {
+			return nil, nil, err
+		}
+	} else if len(args) > 0 {
+		return nil, nil, cli.Usagef("give a prompt or --ids, not both")
+	}
+	m, err := mf.open(ctx, io)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, err := promptIDs(m, prompt, *p.ids, *p.bos)
+	return m, ids, err
+}
