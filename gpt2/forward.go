@@ -277,7 +277,7 @@ func (r *run) layerNorm(out, scale, x, w, b []float32, scaleName, normName strin
 func (r *run) attention(l int, z, q, k, v []float32) {
 	c, nm := r.m.Config, &r.m.names[l]
 	H, Dh, D := c.NHeads, c.DHead, c.DModel
-	alpha := float32(1 / math.Sqrt(float64(Dh)))
+	scale := float32(1 / math.Sqrt(float64(Dh)))
 	for s := range r.seqs {
 		o0, T := r.off[s], r.off[s+1]-r.off[s]
 		keys, vals, past := k[o0*D:(o0+T)*D], v[o0*D:(o0+T)*D], 0 // [Tk, D]
@@ -291,9 +291,13 @@ func (r *run) attention(l int, z, q, k, v []float32) {
 		qs, zs := q[o0*D:], z[o0*D:]
 		tensor.ParallelFor(H, func(h int) {
 			a := att[h*T*Tk : (h+1)*T*Tk]
-			tensor.Gemm(false, true, T, Tk, Dh, alpha, qs[h*Dh:], D, keys[h*Dh:], D, 0, a, Tk)
+			// alpha = 1 lets Gemm read q in place; the scale is applied with the mask.
+			tensor.Gemm(false, true, T, Tk, Dh, 1, qs[h*Dh:], D, keys[h*Dh:], D, 0, a, Tk)
 			for t := 0; t < T; t++ {
 				row := a[t*Tk : (t+1)*Tk]
+				for j := range row[:past+t+1] {
+					row[j] *= scale
+				}
 				for j := past + t + 1; j < Tk; j++ {
 					row[j] = float32(math.Inf(-1))
 				}
