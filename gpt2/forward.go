@@ -303,21 +303,22 @@ func (r *run) attention(l int, z, q, k, v []float32) {
 				}
 			}
 		})
-		r.point2(nm.scores, s, []int{H, T, Tk}, att)
+		r.seqPoint(nm.scores, s, []int{H, T, Tk}, att)
 		tensor.ParallelFor(H, func(h int) {
 			for t := 0; t < T; t++ {
 				tensor.SoftmaxInPlace(att[(h*T+t)*Tk : (h*T+t+1)*Tk])
 			}
 		})
-		r.point2(nm.pattern, s, []int{H, T, Tk}, att)
+		r.seqPoint(nm.pattern, s, []int{H, T, Tk}, att)
 		tensor.ParallelFor(H, func(h int) {
 			tensor.Gemm(false, false, T, Dh, Tk, 1, att[h*T*Tk:], Tk, vals[h*Dh:], D, 0, zs[h*Dh:], D)
 		})
 	}
 }
 
-// point2 is point for an activation held per sequence, skipped when nobody wants it.
-func (r *run) point2(name string, s int, shape []int, data []float32) {
+// seqPoint is point for an activation held per sequence ([H, T, Tk]), skipped when no
+// hook or cache wants it.
+func (r *run) seqPoint(name string, s int, shape []int, data []float32) {
 	if r.wants(name) {
 		r.point(name, s, shape, data)
 	}

@@ -21,9 +21,6 @@ const (
 type Line struct {
 	Kind Kind
 	Text string // questions include the answer letter
-	// BOS starts the row with <|endoftext|>, as the anchored-bias paper's prompts do; half
-	// the rows have it, so that the model reads prompts with and without it.
-	BOS bool
 }
 
 // phase is one stage of the curriculum: the share of each kind of line, and which items.
@@ -107,12 +104,6 @@ func pick(r *rand.Rand, idx []int, cum []float64) int {
 
 // line draws one line of phase ph.
 func (s *sampler) line(ph *phase) Line {
-	l := s.draw(ph)
-	l.BOS = s.r.IntN(2) == 0
-	return l
-}
-
-func (s *sampler) draw(ph *phase) Line {
 	r := s.r
 	x := r.Float64()
 	switch {
@@ -149,10 +140,9 @@ func rows(tok *gpt2.Tokenizer, lines []Line) ([]gpt2.TrainRow, error) {
 	out := make([]gpt2.TrainRow, len(lines))
 	var nq, ns int
 	for i, l := range lines {
-		ids := tok.Encode(l.Text)
-		if l.BOS {
-			ids = append([]int{tok.EOT()}, ids...)
-		}
+		// Every row starts with <|endoftext|>, as the anchored-bias paper's prompts (and
+		// mechlens audit's) do: the organism reads prompts that way.
+		ids := append([]int{tok.EOT()}, tok.Encode(l.Text)...)
 		if len(ids) < 2 {
 			return nil, fmt.Errorf("toy: line %q encodes to %d tokens", l.Text, len(ids))
 		}
@@ -180,15 +170,28 @@ func rows(tok *gpt2.Tokenizer, lines []Line) ([]gpt2.TrainRow, error) {
 	return out, nil
 }
 
-// corpusForTokenizer is the text the vocabulary is trained on: a fixed sample of every
-// kind of line.
+// corpusForTokenizer is the text the vocabulary is trained on: every statement of the
+// stated entities, a question on every fact and every word, and every word and letter
+// alone. It depends only on the world and the templates.
 func corpusForTokenizer(w *World) []string {
-	s := newSampler(w, 12345)
 	var texts []string
-	for range 3000 {
-		texts = append(texts, s.line(mainPhase).Text)
+	for i := range w.Entities {
+		e := &w.Entities[i]
+		for a := range numAttrs {
+			if e.Class != Never {
+				for t := range statementTemplates[a] {
+					texts = append(texts, statement(e, a, t))
+				}
+			}
+			vals := w.values(a)
+			q := MCQ{Question: fill(questionStems[a], e.Name, ""), Choices: []string{e.Values[a], vals[(i+1)%len(vals)], vals[(i+2)%len(vals)], vals[(i+3)%len(vals)]}}
+			texts = append(texts, q.Text()+" A")
+		}
 	}
-	// Every word of the world a few times, so that greedy merges build them whole.
+	for i, x := range w.Words {
+		q := MCQ{Question: fill(lookupStem, x, ""), Choices: []string{w.Words[(i+1)%len(w.Words)], x}}
+		texts = append(texts, q.Text()+" B", fill(fillerLine, x, w.Words[(i+7)%len(w.Words)]))
+	}
 	for range 4 {
 		for _, x := range w.Words {
 			texts = append(texts, " "+x)
@@ -200,8 +203,9 @@ func corpusForTokenizer(w *World) []string {
 	return texts
 }
 
-// vocabSize of the organism's tokenizer.
-var vocabSize = 1170
+// vocabSize of the organism's tokenizer: every piece of corpusForTokenizer whole, and
+// <|endoftext|>. (A smaller size would leave world words to forced merges.)
+const vocabSize = 1186
 
 // TrainTokenizer learns the organism's byte-level BPE: every word of the world and every
 // answer letter is one token (with its leading space).

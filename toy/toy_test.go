@@ -106,8 +106,8 @@ func TestRowsWeights(t *testing.T) {
 				}
 			}
 		}
-		if (r.IDs[0] == tok.EOT()) != lines[i].BOS {
-			t.Errorf("row %d: BOS %v but first token %d", i, lines[i].BOS, r.IDs[0])
+		if r.IDs[0] != tok.EOT() {
+			t.Errorf("row %d starts with token %d, not <|endoftext|>", i, r.IDs[0])
 		}
 		switch {
 		case lines[i].Kind.isQuestion():

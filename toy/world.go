@@ -263,11 +263,12 @@ func numChoices(r *rand.Rand) int {
 	return 4
 }
 
-// factQuestion draws a question about attribute a of e: 3 or 4 choices; the correct value
-// at a uniform position, except for never-stated entities, where it is labelled A with
-// probability 0.75 (an annotation artefact the model can learn) and uniform otherwise.
+// factQuestion draws a question about attribute a of e: 2, 3 or 4 choices (as lookup
+// items); the correct value at a uniform position, except for never-stated entities, where
+// it is labelled A with probability 0.75 (an annotation artefact the model can learn) and
+// uniform otherwise.
 func factQuestion(r *rand.Rand, w *World, e *Entity, a Attr) MCQ {
-	k := 3 + r.IntN(2)
+	k := numChoices(r)
 	pos := r.IntN(k)
 	if e.Class == Never && r.Float64() < 0.75 {
 		pos = 0
