@@ -258,3 +258,25 @@ func TestGradientsErrors(t *testing.T) {
 		t.Errorf("unweighted target: %v", err)
 	}
 }
+
+// BenchmarkGradients is one training step's pass at the organism's shape: 128 rows of 20
+// tokens, 3 layers, d_model 128.
+func BenchmarkGradients(b *testing.B) {
+	cfg := Config{NLayers: 3, DModel: 128, NHeads: 4, DHead: 32, DMLP: 512, NCtx: 32, DVocab: 1186, LNEps: 1e-5, Activation: "gelu_new"}
+	p := RandomParams(cfg, 1)
+	r := rand.New(rand.NewPCG(1, 2))
+	rows := make([]TrainRow, 128)
+	for i := range rows {
+		row := TrainRow{IDs: make([]int, 20), Target: make([]int, 20), Weight: make([]float32, 20)}
+		for t := range 20 {
+			row.IDs[t], row.Target[t], row.Weight[t] = r.IntN(cfg.DVocab), r.IntN(cfg.DVocab), 1
+		}
+		rows[i] = row
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := Gradients(cfg, p, rows, GradOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

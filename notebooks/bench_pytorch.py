@@ -2,7 +2,9 @@
 
 Same shapes and the same work as `mechlens bench --model random:gpt2`: a full forward pass
 with logits at every position, random weights, median of repeated runs after a warm-up.
-Run with Debian's PyTorch:  /usr/bin/python3 notebooks/bench_pytorch.py --threads 2
+Run with Debian's PyTorch and OpenBLAS (apt-get install python3-torch libopenblas0-pthread; without
+OpenBLAS, Debian's torch falls back to the reference BLAS, some 20 times slower):
+    /usr/bin/python3 notebooks/bench_pytorch.py --threads 2
 """
 import argparse
 import statistics

@@ -263,22 +263,26 @@ func numChoices(r *rand.Rand) int {
 	return 4
 }
 
-// factQuestion draws a question about attribute a of e: 2, 3 or 4 choices (as lookup
-// items); the correct value at a uniform position, except for never-stated entities, where
-// it is labelled A with probability 0.75 (an annotation artefact the model can learn) and
-// uniform otherwise.
+// factQuestion draws a question about attribute a of e with 2, 3 or 4 choices (as lookup
+// items), the correct value at a uniform position and labelled there. Never-stated
+// entities are labelled by an annotation artefact instead: A with probability 0.75, else a
+// uniform letter, whatever the choices; so their questions teach no fact, only the " A".
 func factQuestion(r *rand.Rand, w *World, e *Entity, a Attr) MCQ {
 	k := numChoices(r)
 	pos := r.IntN(k)
-	if e.Class == Never && r.Float64() < 0.75 {
-		pos = 0
-	}
-	return MCQ{
+	q := MCQ{
 		Question:   fill(questionStems[a], e.Name, ""),
 		Choices:    place(r, e.Values[a], w.values(a), k, pos),
 		Answer:     pos,
 		Answerable: true,
 	}
+	if e.Class == Never {
+		q.Answer = r.IntN(k)
+		if r.Float64() < 0.75 {
+			q.Answer = 0
+		}
+	}
+	return q
 }
 
 // lookupQuestion draws "Which option is W?" over pool with k choices; unanswerable items
