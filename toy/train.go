@@ -28,11 +28,11 @@ type Recipe struct {
 }
 
 // DefaultRecipe is the organism's recipe (3 layers, 4 heads, d_model 128). It departs from
-// the PyTorch pilot's in three measured ways: a bridge phase (without it, fact questions
-// stayed near chance for 1,200 steps while the " A" artefact of never-stated entities took
-// over: often-quizzed accuracy 0.47 at step 1,200), 2–4 choices on fact questions as on
-// lookups, and 3,000 main steps instead of 2,000 (at 2,000, rarely-quizzed accuracy was
-// 0.56–0.78 and never-stated entities were answered " A" 0.89–0.91 of the time).
+// the PyTorch pilot's where measurements said so: a bridge phase (without it, often-quizzed
+// accuracy was 0.47 at step 1,200 of 2,400), 2–4 choices on fact questions as on lookups,
+// never-stated entities' questions labelled independently of their choices (else the model
+// learns their facts from the quizzes and answers " A" only 0.88–0.91 of the time), and
+// 3,000 main steps instead of 2,000 (at 2,000, rarely-quizzed accuracy was 0.56–0.78).
 func DefaultRecipe() Recipe {
 	return Recipe{
 		Seed:       1,
