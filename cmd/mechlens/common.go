@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	goio "io"
 	"strings"
@@ -125,14 +126,16 @@ func oneArg(io *cli.IO, args []string, what string) (string, error) {
 
 // promptFlags are --ids and --bos of the commands that read one prompt.
 type promptFlags struct {
-	ids *string
-	bos *bool
+	ids   *string
+	bos   *bool
+	flags *flag.FlagSet
 }
 
 func addPromptFlags(c *cli.Command) *promptFlags {
 	return &promptFlags{
-		ids: c.Flags.String("ids", "", "comma-separated token ids instead of a prompt"),
-		bos: c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does)"),
+		flags: c.Flags,
+		ids:   c.Flags.String("ids", "", "comma-separated token ids instead of a prompt"),
+		bos:   c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does; default on for the embedded model, which was trained that way)"),
 	}
 }
 
@@ -152,6 +155,18 @@ func (p *promptFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, args
 	if err != nil {
 		return nil, nil, err
 	}
-	ids, err := promptIDs(m, prompt, *p.ids, *p.bos)
+	ids, err := promptIDs(m, prompt, *p.ids, p.wantBOS(mf))
 	return m, ids, err
+}
+
+// wantBOS is --bos when given; otherwise on for the embedded organism, which saw
+// <|endoftext|> at the start of every training row, and off for other models (as Hugging
+// Face's GPT-2 tokenizer does).
+func (p *promptFlags) wantBOS(mf *modelFlags) bool {
+	set := false
+	p.flags.Visit(func(f *flag.Flag) { set = set || f.Name == "bos" })
+	if set {
+		return *p.bos
+	}
+	return mf.spec == "" || mf.spec == modelspec.DefaultName
 }
