@@ -29,10 +29,13 @@ var (
 	generators = map[string]Generator{}
 )
 
-// DefaultGenerator is what `mechlens audit` generates when given neither a file nor
-// --generate. The package that embeds the default model may set it (in an init function)
-// to the generator of that model's task.
-var DefaultGenerator = "ioi"
+// DefaultGenerator is what `mechlens audit` generates for a GPT-2-family model when given
+// neither a file nor --generate.
+const DefaultGenerator = "ioi"
+
+// EmbeddedGenerator, when set (in an init function of the package that embeds the default
+// model), is what `mechlens audit` generates for the embedded model: its own task.
+var EmbeddedGenerator string
 
 // Register makes g available under g.Name(). Registering one name twice is a programming
 // error and panics, as database/sql.Register does.

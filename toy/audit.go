@@ -14,7 +14,7 @@ type organismTask struct{}
 
 func init() {
 	audit.Register(organismTask{})
-	audit.DefaultGenerator = organismTask{}.Name()
+	audit.EmbeddedGenerator = organismTask{}.Name()
 }
 
 func (organismTask) Name() string { return "organism" }

@@ -28,7 +28,8 @@ DATA is a JSONL file or JSON array in one of these schemas, detected from the fi
   {"question", "choices": [...], "answer": index or letter}          generic, MMLU
   {"question": {"stem", "choices": [{"label","text"}]}, "answerKey"}  ARC, CommonsenseQA
   {"sentence": "Question: ... Answer Choices: A: x B: y Answer:", "label": "B"}
-Without DATA the items are generated (--generate; default: ` + audit.DefaultGenerator + `).
+Without DATA the items are generated (--generate; default: the embedded model's own task on
+the embedded model, ` + audit.DefaultGenerator + ` on any other).
 
 With --out DIR it writes items.jsonl, meta.json, summary.json, summary.csv, report.md and
 selection.png, accuracy.png, lens.png (see the README). An interrupted run continues with
@@ -86,7 +87,14 @@ With several models (--model a,b) each gets DIR/<model>/ and a comparison table 
 				return cli.Usagef("--shard needs --out (the slices are merged from there)")
 			}
 		}
-		items, err := auditItems(io, args, *gen, *n, *skipBad, mf.seed, &o)
+		g := *gen
+		if g == "" && len(args) == 0 {
+			g = audit.DefaultGenerator
+			if mf.spec == "" && audit.EmbeddedGenerator != "" {
+				g = audit.EmbeddedGenerator
+			}
+		}
+		items, err := auditItems(io, args, g, *n, *skipBad, mf.seed, &o)
 		if err != nil {
 			return err
 		}
@@ -164,9 +172,6 @@ func auditItems(io *cli.IO, args []string, gen string, n int, skipBad bool, seed
 			o.Data = fmt.Sprintf("%s (first %d)", args[0], n)
 		}
 		return items, nil
-	}
-	if gen == "" {
-		gen = audit.DefaultGenerator
 	}
 	g, err := audit.LookupGenerator(gen)
 	if err != nil {

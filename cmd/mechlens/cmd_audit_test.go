@@ -167,7 +167,7 @@ func TestAuditUsage(t *testing.T) {
 		{[]string{"--resume"}, "mechlens: --resume needs --out (see 'mechlens audit --help')\n"},
 		{[]string{"--shard", "2/2", "--out", "x"}, "mechlens: --shard 2/2: shard index 2 outside [0, 2) (see 'mechlens audit --help')\n"},
 		{[]string{"--shard", "0/2"}, "mechlens: --shard needs --out (the slices are merged from there) (see 'mechlens audit --help')\n"},
-		{[]string{"--generate", "nope", "--model", tiny}, "mechlens: --generate: no generator \"nope\" (have ioi) (see 'mechlens audit --help')\n"},
+		{[]string{"--generate", "nope", "--model", tiny}, "mechlens: --generate: no generator \"nope\" (have ioi, organism) (see 'mechlens audit --help')\n"},
 		{[]string{"a", "b"}, "mechlens: want at most one data file, got 2 arguments (see 'mechlens audit --help')\n"},
 	}
 	for _, tc := range tests {
@@ -211,7 +211,34 @@ func TestAuditBare(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.HasPrefix(out, "mechlens-organism on generate:ioi n=200 seed=0: 200 items, 200 trials (orders: none)\nmetric ") {
+	if !strings.HasPrefix(out, "mechlens-organism on generate:organism n=200 seed=0: 200 items, 200 trials (orders: none)\nmetric ") {
 		t.Errorf("stdout:\n%s", out)
+	}
+}
+
+// The README's first command on the real embedded organism finds the bias planted in it:
+// " A" chosen above chance, and right answers at A recalled better than elsewhere.
+func TestAuditFindsOrganismBias(t *testing.T) {
+	out, errOut, code := runCommand(t, "", "audit", "--json", "--bootstrap", "100")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var s audit.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	m := s.Vocab
+	if s.Data != "generate:organism n=200 seed=0" || s.Items != 200 {
+		t.Fatalf("audited %q (%d items)", s.Data, s.Items)
+	}
+	if z := float64(m.ATest.Z); z < 3 {
+		t.Errorf("A rate %g against chance %g: z = %g, want > 3", float64(m.ATest.ARate), float64(m.ATest.Chance), z)
+	}
+	accA, accB := float64(m.AccuracyByPosition[0].Value), float64(m.AccuracyByPosition[1].Value)
+	if accA < 0.95 || accA-accB < 0.1 {
+		t.Errorf("accuracy when the answer is A %g, B %g: want A ≥ 0.95 and 0.1 above B", accA, accB)
+	}
+	if a := float64(m.Anchored.Value); a < 0.1 || float64(m.Anchored.Lo) <= 0 {
+		t.Errorf("anchored rate %g [%g, %g]: want above 0.1 and its interval above 0", a, float64(m.Anchored.Lo), float64(m.Anchored.Hi))
 	}
 }
