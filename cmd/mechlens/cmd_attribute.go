@@ -17,9 +17,7 @@ func init() { register(newAttributeCommand()) }
 
 // attributeOutput is the JSON of mechlens attribute.
 type attributeOutput struct {
-	Model       string                  `json:"model"`
-	Processing  []string                `json:"processing"`
-	Tokens      []lens.Token            `json:"tokens"`
+	analysisHeader
 	Attribution *lens.Attribution       `json:"attribution"`
 	Neurons     *lens.NeuronAttribution `json:"neurons"` // null without --neurons
 }
@@ -93,7 +91,7 @@ and each layer's neurons plus its b_out part add up to its MLP part.`
 		if err != nil {
 			return err
 		}
-		out := attributeOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Tokens: a.Tokens(ids), Attribution: at}
+		out := attributeOutput{analysisHeader: header(mf, m, a.Tokens(ids)), Attribution: at}
 		var rows *cli.Rows
 		if layers != nil {
 			k := *top

@@ -12,11 +12,9 @@ func init() { register(newHeadsCommand()) }
 
 // headsOutput is the JSON of mechlens heads: one of its two results is set.
 type headsOutput struct {
-	Model      string                `json:"model"`
-	Processing []string              `json:"processing"`
-	Tokens     []lens.Token          `json:"tokens"`
-	Options    *lens.OptionAttention `json:"options"` // without --layer/--head
-	Pattern    *lens.HeadPattern     `json:"pattern"` // with --layer and --head
+	analysisHeader
+	Options *lens.OptionAttention `json:"options"` // without --layer/--head
+	Pattern *lens.HeadPattern     `json:"pattern"` // with --layer and --head
 }
 
 func newHeadsCommand() *cli.Command {
@@ -54,7 +52,7 @@ position it can see.`
 			return err
 		}
 		a := lens.New(m)
-		out := headsOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Tokens: a.Tokens(ids)}
+		out := headsOutput{analysisHeader: header(mf, m, a.Tokens(ids))}
 		var options []lens.Option
 		if *layer < 0 {
 			if options, err = a.FindOptions(ids, *marker); err != nil {

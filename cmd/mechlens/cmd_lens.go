@@ -17,9 +17,7 @@ func init() { register(newLensCommand()) }
 
 // lensOutput is the JSON of mechlens lens.
 type lensOutput struct {
-	Model      string       `json:"model"`
-	Processing []string     `json:"processing"`
-	Tokens     []lens.Token `json:"tokens"` // the prompt
+	analysisHeader
 	lens.LogitLens
 }
 
@@ -86,7 +84,7 @@ center_writing_weights, center_unembed) unless --process none.`
 		if err != nil {
 			return err
 		}
-		out := lensOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Tokens: a.Tokens(ids), LogitLens: *ll}
+		out := lensOutput{analysisHeader: header(mf, m, a.Tokens(ids)), LogitLens: *ll}
 		header := []string{"layer", "pos", "input", "top"}
 		for _, t := range tids {
 			q := quote(a.Token(t).Text)
@@ -220,4 +218,16 @@ func lensNoHeat(n int) []float64 {
 		h[i] = math.NaN()
 	}
 	return h
+}
+
+// analysisHeader opens the JSON of every analysis command: what was analysed, on which
+// weights. Embedded, its fields stand at the top level of each output.
+type analysisHeader struct {
+	Model      string       `json:"model"`
+	Processing []string     `json:"processing"`
+	Tokens     []lens.Token `json:"tokens"`
+}
+
+func header(mf *modelFlags, m *gpt2.Model, tokens []lens.Token) analysisHeader {
+	return analysisHeader{Model: mf.name(), Processing: orEmpty(m.Processing), Tokens: tokens}
 }

@@ -83,11 +83,9 @@ func parseNeuron(s string) (layer, neuron int, err error) {
 
 // neuronsOutput is the JSON of mechlens neurons: one of its two results is set.
 type neuronsOutput struct {
-	Model      string               `json:"model"`
-	Processing []string             `json:"processing"`
-	Tokens     []lens.Token         `json:"tokens"`    // the prompt (empty with --promote)
-	Promoters  *lens.PromoterSearch `json:"promoters"` // --promote
-	Scan       *lens.Scan           `json:"scan"`      // PROMPT --correct
+	analysisHeader
+	Promoters *lens.PromoterSearch `json:"promoters"` // --promote
+	Scan      *lens.Scan           `json:"scan"`      // PROMPT --correct
 }
 
 func newNeuronsCommand() *cli.Command {
@@ -167,7 +165,7 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 			for i, p := range ps.Neurons {
 				rows.Add(i+1, fmt.Sprintf("%d.%d", p.Layer, p.Neuron), p.Logit, p.Lens)
 			}
-			return cli.Write(io, f, rows, neuronsOutput{mf.name(), orEmpty(m.Processing), []lens.Token{}, ps, nil}, false)
+			return cli.Write(io, f, rows, neuronsOutput{header(mf, m, []lens.Token{}), ps, nil}, false)
 		case *correct != "":
 			m, ids, err := pf.open(ctx, io, mf, args)
 			if err != nil {
@@ -195,7 +193,7 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 			if err != nil {
 				return err
 			}
-			out := neuronsOutput{mf.name(), orEmpty(m.Processing), a.Tokens(ids), nil, sc}
+			out := neuronsOutput{header(mf, m, a.Tokens(ids)), nil, sc}
 			return cli.Write(io, f, scanRows(sc, *heads), out, useColor)
 		}
 		return cli.Usagef("give --promote TOKEN, or a prompt and --correct TOKEN")
