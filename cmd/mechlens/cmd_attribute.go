@@ -45,14 +45,9 @@ and each layer's neurons plus its b_out part add up to its MLP part.`
 	neurons := c.Flags.String("neurons", "", "split the MLPs of these layers into neurons: a comma-separated list or all")
 	top := c.Flags.Int("top", 0, "parts: keep the N largest |value| (0: all, in model order); neurons: promoters and suppressors listed (default 10)")
 	sorted := c.Flags.Bool("sort", false, "order parts by decreasing |value|")
-	format := cli.OutputFlags(c)
-	color := addLensColorFlag(c)
+	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
-			return err
-		}
-		useColor, err := color(io)
+		f, useColor, err := output(io)
 		if err != nil {
 			return err
 		}

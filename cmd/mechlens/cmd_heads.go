@@ -33,14 +33,9 @@ position it can see.`
 	head := c.Flags.Int("head", -1, "show this head of --layer")
 	query := c.Flags.Int("query", -1, "query position (negative counts from the end)")
 	marker := c.Flags.String("marker", lens.DefaultMarker, "text that precedes the answer options")
-	format := cli.OutputFlags(c)
-	color := addLensColorFlag(c)
+	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
-			return err
-		}
-		useColor, err := color(io)
+		f, useColor, err := output(io)
 		if err != nil {
 			return err
 		}

@@ -45,14 +45,9 @@ center_writing_weights, center_unembed) unless --process none.`
 	norm := c.Flags.String("norm", string(lens.NormOwn), "normalization: own or final-scale")
 	pos := c.Flags.String("pos", "last", "positions: last, all, or a comma-separated list (negative counts from the end)")
 	mid := c.Flags.Bool("mid", true, "also read each block's resid_mid")
-	format := cli.OutputFlags(c)
-	color := addLensColorFlag(c)
+	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
-			return err
-		}
-		useColor, err := color(io)
+		f, useColor, err := output(io)
 		if err != nil {
 			return err
 		}
@@ -185,21 +180,27 @@ func lensPositions(s string) ([]int, error) {
 	return out, nil
 }
 
-// addLensColorFlag adds --color auto|always|never and returns whether to shade tables:
-// auto shades only when standard output is a terminal.
-func addLensColorFlag(c *cli.Command) func(io *cli.IO) (bool, error) {
+// addLensOutputFlags adds --json, --csv and --color auto|always|never to an analysis
+// command and returns what a run asked for: the format, and whether to shade table cells
+// (auto: when stdout is a terminal).
+func addLensOutputFlags(c *cli.Command) func(io *cli.IO) (cli.Format, bool, error) {
+	format := cli.OutputFlags(c)
 	mode := c.Flags.String("color", "auto", "shade table cells: auto (when stdout is a terminal), always or never")
-	return func(io *cli.IO) (bool, error) {
+	return func(io *cli.IO) (cli.Format, bool, error) {
+		f, err := format()
+		if err != nil {
+			return 0, false, err
+		}
 		switch *mode {
 		case "always":
-			return true, nil
+			return f, true, nil
 		case "never":
-			return false, nil
+			return f, false, nil
 		case "auto":
-			f, ok := io.Out.(*os.File)
-			return ok && cli.IsTerminal(f), nil
+			out, ok := io.Out.(*os.File)
+			return f, ok && cli.IsTerminal(out), nil
 		}
-		return false, cli.Usagef("--color: %q is not auto, always or never", *mode)
+		return 0, false, cli.Usagef("--color: %q is not auto, always or never", *mode)
 	}
 }
 

@@ -121,14 +121,9 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 	heads := c.Flags.Int("heads", 10, "scan: heads shown in the table (JSON has all)")
 	pos := c.Flags.Int("pos", -1, "scan: position read (negative counts from the end)")
 	top := c.Flags.Int("top", 0, "value vectors listed (--promote, default 20) or neurons per layer (scan, default 10)")
-	format := cli.OutputFlags(c)
-	color := addLensColorFlag(c)
+	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
-			return err
-		}
-		useColor, err := color(io)
+		f, useColor, err := output(io)
 		if err != nil {
 			return err
 		}

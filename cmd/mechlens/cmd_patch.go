@@ -41,14 +41,9 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 	baseline := c.Flags.String("baseline", "", "subtract this token's logit in the metric")
 	sites := c.Flags.String("sites", "resid,heads,mlp", "comma-separated: resid, heads, mlp")
 	pos := c.Flags.String("pos", "all", "resid positions: all, last, or a comma-separated list")
-	format := cli.OutputFlags(c)
-	color := addLensColorFlag(c)
+	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
-			return err
-		}
-		useColor, err := color(io)
+		f, useColor, err := output(io)
 		if err != nil {
 			return err
 		}
