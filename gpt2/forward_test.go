@@ -3,6 +3,7 @@ package gpt2
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/mechlens/mechlens/internal/tensor"
 	"math"
 	"os"
 	"path/filepath"
@@ -132,7 +133,7 @@ func TestForwardMatchesReference(t *testing.T) {
 				}
 				lse := make([]float32, T)
 				for i := range lse {
-					lse[i] = float32(logSumExp(logits[i*V : (i+1)*V]))
+					lse[i] = float32(tensor.LogSumExp(logits[i*V : (i+1)*V]))
 				}
 				if want, err := ref.Float32("logsumexp"); err == nil {
 					checkLogits("logsumexp", lse, want)
@@ -148,18 +149,6 @@ func TestForwardMatchesReference(t *testing.T) {
 			})
 		}
 	}
-}
-
-func logSumExp(x []float32) float64 {
-	m := math.Inf(-1)
-	for _, v := range x {
-		m = math.Max(m, float64(v))
-	}
-	var s float64
-	for _, v := range x {
-		s += math.Exp(float64(v) - m)
-	}
-	return m + math.Log(s)
 }
 
 var _ = fmt.Sprintf

@@ -92,7 +92,7 @@ func TestProcessErrors(t *testing.T) {
 }
 
 func softmax64(x []float32) []float64 {
-	lse := logSumExp(x)
+	lse := tensor.LogSumExp(x)
 	p := make([]float64, len(x))
 	for i, v := range x {
 		p[i] = math.Exp(float64(v) - lse)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/mechlens/mechlens/internal/tensor"
 	"math"
 	"sort"
 
@@ -92,24 +93,12 @@ func topK(m *gpt2.Model, logits []float32, k int) []tokenProb {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
-	lse := logSumExp(logits)
+	lse := tensor.LogSumExp(logits)
 	out := make([]tokenProb, 0, k)
 	for _, i := range idx[:min(k, len(idx))] {
 		out = append(out, tokenProb{Token: tokenText(m, i), ID: i, Logit: logits[i], Prob: math.Exp(float64(logits[i]) - lse)})
 	}
 	return out
-}
-
-func logSumExp(x []float32) float64 {
-	mx := math.Inf(-1)
-	for _, v := range x {
-		mx = math.Max(mx, float64(v))
-	}
-	var s float64
-	for _, v := range x {
-		s += math.Exp(float64(v) - mx)
-	}
-	return mx + math.Log(s)
 }
 
 // tokenText is a token's text, or "#id" for models without a vocabulary.

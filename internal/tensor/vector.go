@@ -175,3 +175,17 @@ func scaleGeneric(x []float32, s float32) {
 		x[i] *= s
 	}
 }
+
+// LogSumExp returns log Σ exp(x[i]) in float64, shifted by the maximum so that no term
+// overflows: the normalizer of a softmax over logits.
+func LogSumExp(x []float32) float64 {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = math.Max(m, float64(v))
+	}
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v) - m)
+	}
+	return m + math.Log(s)
+}

@@ -266,3 +266,19 @@ func TestLayerNorm(t *testing.T) {
 		t.Fatalf("empty row: %v, %v, want 0, 0", m, r)
 	}
 }
+
+func TestLogSumExp(t *testing.T) {
+	for _, tc := range []struct {
+		x    []float32
+		want float64
+	}{
+		{[]float32{0}, 0},
+		{[]float32{0, 0}, math.Ln2},
+		{[]float32{1000, 1000}, 1000 + math.Ln2}, // would overflow without the shift
+		{[]float32{float32(math.Inf(-1)), 3}, 3},
+	} {
+		if got := LogSumExp(tc.x); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("LogSumExp(%v) = %g, want %g", tc.x, got, tc.want)
+		}
+	}
+}
