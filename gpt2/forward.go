@@ -64,11 +64,27 @@ type RunOptions struct {
 	Past []*KVCache
 }
 
-// Result of a run, per sequence.
+// Result of a run, per sequence. Its tensors may share memory with each other (a cached
+// resid_post and the next block's resid_pre, the last one and Resid).
 type Result struct {
 	Logits [][]float32 // [T, V] or [V] per sequence, as RunOptions.Logits asked
 	Cache  []Cache     // per sequence, only the names asked for
 	Resid  [][]float32 // [T, D] per sequence: the residual stream where the pass stopped
+
+	mem  *arena // holds every tensor above
+	pool *arenaPool
+}
+
+// Release gives the result's memory back to its model, whose next runs reuse it instead of
+// allocating: a loop of runs that keep activations (a sweep, an audit) should release each
+// result once done with it. Nothing of the result may be used afterwards; its tensors will
+// hold another run's numbers.
+func (res *Result) Release() {
+	if res.mem == nil {
+		return
+	}
+	res.pool.put(res.mem)
+	*res = Result{}
 }
 
 // Run is the forward pass over a ragged batch: each sequence runs as if it were alone
@@ -94,7 +110,8 @@ func (m *Model) Run(seqs [][]int, o RunOptions) (*Result, error) {
 	if o.Past != nil && len(o.Past) != len(seqs) {
 		return nil, fmt.Errorf("gpt2: %d KV caches for %d sequences", len(o.Past), len(seqs))
 	}
-	r := &run{m: m, o: o, hooks: map[string][]HookFunc{}, keep: map[string]bool{}}
+	r := &run{m: m, o: o, hooks: map[string][]HookFunc{}, keep: map[string]bool{}, mem: m.arenas.get(), tmp: m.arenas.get()}
+	defer m.arenas.put(r.tmp)
 	for _, h := range o.Hooks {
 		r.hooks[h.Name] = append(r.hooks[h.Name], h.Fn)
 	}
@@ -124,7 +141,7 @@ func (m *Model) Run(seqs [][]int, o RunOptions) (*Result, error) {
 		r.off[s+1] = r.off[s] + len(ids)
 	}
 	r.seqs = seqs
-	r.res = &Result{Cache: make([]Cache, len(seqs))}
+	r.res = &Result{Cache: make([]Cache, len(seqs)), mem: r.mem, pool: m.arenas}
 	for s := range r.res.Cache {
 		r.res.Cache[s] = Cache{}
 	}
@@ -146,12 +163,24 @@ type run struct {
 	hooks map[string][]HookFunc
 	keep  map[string]bool
 	res   *Result
+	mem   *arena // what the result holds
+	tmp   *arena // scratch, back to the model when the run ends
 }
 
 func (r *run) wants(name string) bool { return r.keep[name] || r.hooks[name] != nil }
 
+// stage returns the buffer an activation is computed into. A kept activation gets a fresh
+// buffer that the cache then holds without copying; nothing writes to it after its hook
+// point. Any other activation reuses scratch, which later layers overwrite.
+func (r *run) stage(name string, scratch []float32) []float32 {
+	if r.keep[name] {
+		return r.mem.take(len(scratch))
+	}
+	return scratch
+}
+
 // rows marks a token-major activation buf [N, width] (shape per token: inner) as reached:
-// hooks edit each sequence's rows, then the cache copies them.
+// hooks edit each sequence's rows, then the cache keeps them.
 func (r *run) rows(name string, buf []float32, inner ...int) {
 	if !r.wants(name) {
 		return
@@ -162,24 +191,38 @@ func (r *run) rows(name string, buf []float32, inner ...int) {
 	}
 	for s := range r.seqs {
 		T := r.off[s+1] - r.off[s]
-		r.point(name, s, append([]int{T}, inner...), buf[r.off[s]*w:r.off[s+1]*w])
+		r.point(name, s, append([]int{T}, inner...), buf[r.off[s]*w:r.off[s+1]*w:r.off[s+1]*w])
 	}
 }
 
-// point runs the hooks of one sequence's activation, then caches it if asked.
+// point runs the hooks of one sequence's activation, then caches it if asked. The cache
+// holds data itself: callers hand it only buffers from stage.
 func (r *run) point(name string, s int, shape []int, data []float32) {
 	for _, f := range r.hooks[name] {
 		f(Activation{Name: name, Seq: s, Shape: shape, Data: data})
 	}
 	if r.keep[name] {
-		r.res.Cache[s][name] = Tensor{Shape: shape, Data: append([]float32(nil), data...)}
+		r.res.Cache[s][name] = Tensor{Shape: shape, Data: data}
 	}
+}
+
+// scratch holds the buffers that activations nobody keeps are computed into, reused by
+// every layer.
+type scratch struct {
+	x, ln, q, k, v, z, out []float32 // [N, D] each
+	scale                  []float32 // [N]
+	pre, post              []float32 // [N, M]
+	att                    []float32 // [H, T, Tk] of the longest sequence
 }
 
 func (r *run) forward(stop int) {
 	m, c := r.m, r.m.Config
 	N, D, M := r.off[len(r.seqs)], c.DModel, c.DMLP
-	x := make([]float32, N*D) // [N, D] the residual stream
+	nd := func() []float32 { return r.tmp.take(N * D) }
+	// x goes to the result as Resid.
+	sc := &scratch{x: r.mem.take(N * D), ln: nd(), q: nd(), k: nd(), v: nd(), z: nd(), out: nd(),
+		scale: r.tmp.take(N), pre: r.tmp.take(N * M), post: r.tmp.take(N * M)}
+	x := r.stage(BlockHook(r.o.StartLayer, nameResidPre), sc.x) // [N, D] the residual stream
 	if r.o.StartLayer == 0 {
 		r.embed(x)
 	} else {
@@ -187,60 +230,75 @@ func (r *run) forward(stop int) {
 			copy(x[r.off[s]*D:], r.o.StartResid[s])
 		}
 	}
-	ln := make([]float32, N*D)   // [N, D] layer-norm output
-	scale := make([]float32, N)  // [N] layer-norm scale
-	q := make([]float32, N*D)    // [N, H, Dh]
-	k := make([]float32, N*D)    // [N, H, Dh]
-	v := make([]float32, N*D)    // [N, H, Dh]
-	z := make([]float32, N*D)    // [N, H, Dh]
-	out := make([]float32, N*D)  // [N, D] attn_out, then mlp_out
-	pre := make([]float32, N*M)  // [N, M]
-	post := make([]float32, N*M) // [N, M]
 	for l := r.o.StartLayer; l < stop; l++ {
 		b, pb, nm := &m.Params.Blocks[l], &m.layers[l], &m.names[l]
+		if l > r.o.StartLayer && r.keep[m.names[l-1].residPost] && r.hooks[nm.residPre] != nil {
+			// The cache holds x as the previous resid_post; resid_pre's hooks edit a copy.
+			x = append(r.stage(nm.residPre, sc.x)[:0], x...)
+		}
 		r.rows(nm.residPre, x, D)
-		r.layerNorm(ln, scale, x, b.Ln1W, b.Ln1B, nm.ln1Scale, nm.ln1Norm)
+		ln := r.layerNorm(sc, x, b.Ln1W, b.Ln1B, nm.ln1Scale, nm.ln1Norm)
+		q, k, v := r.stage(nm.q, sc.q), r.stage(nm.k, sc.k), r.stage(nm.v, sc.v)
 		tensor.MatMul(q, ln, N, pb.wq, b.AttnB[0:D])
 		tensor.MatMul(k, ln, N, pb.wk, b.AttnB[D:2*D])
 		tensor.MatMul(v, ln, N, pb.wv, b.AttnB[2*D:3*D])
 		r.rows(nm.q, q, c.NHeads, c.DHead)
 		r.rows(nm.k, k, c.NHeads, c.DHead)
 		r.rows(nm.v, v, c.NHeads, c.DHead)
-		r.attention(l, z, q, k, v)
+		z := r.stage(nm.z, sc.z)
+		r.attention(l, sc, z, q, k, v)
 		r.rows(nm.z, z, c.NHeads, c.DHead)
+		out := r.stage(nm.attnOut, sc.out)
 		r.attnOut(l, out, z)
 		r.rows(nm.attnOut, out, D)
-		addInPlace(x, out)
+		x = r.addResid(sc, nm.residMid, x, out)
 		r.rows(nm.residMid, x, D)
-		r.layerNorm(ln, scale, x, b.Ln2W, b.Ln2B, nm.ln2Scale, nm.ln2Norm)
+		ln = r.layerNorm(sc, x, b.Ln2W, b.Ln2B, nm.ln2Scale, nm.ln2Norm)
+		pre := r.stage(nm.mlpPre, sc.pre)
 		tensor.MatMul(pre, ln, N, pb.win, b.FcB)
 		r.rows(nm.mlpPre, pre, M)
+		post := r.stage(nm.mlpPost, sc.post)
 		if c.Activation == "gelu" {
 			tensor.GeluErf(post, pre)
 		} else {
 			tensor.GeluTanh(post, pre)
 		}
 		r.rows(nm.mlpPost, post, M)
+		out = r.stage(nm.mlpOut, sc.out)
 		tensor.MatMul(out, post, N, pb.wout, b.ProjB)
 		r.rows(nm.mlpOut, out, D)
-		addInPlace(x, out)
+		next := nm.residPost
+		if l+1 < stop && r.keep[m.names[l+1].residPre] {
+			next = m.names[l+1].residPre // fresh when either name is kept
+		}
+		x = r.addResid(sc, next, x, out)
 		r.rows(nm.residPost, x, D)
 	}
 	if stop < c.NLayers {
 		r.res.Resid = r.split(x, D)
 		return
 	}
-	r.layerNorm(ln, scale, x, m.Params.LnFW, m.Params.LnFB, HookLnFinalScale, HookLnFinalNormed)
+	ln := r.layerNorm(sc, x, m.Params.LnFW, m.Params.LnFB, HookLnFinalScale, HookLnFinalNormed)
 	r.res.Resid = r.split(x, D)
 	r.unembed(ln)
+}
+
+// addResid returns the residual stream after a sublayer, x + out: computed into x itself
+// unless the new stream (named name) is kept, or x is (then x is not scratch).
+func (r *run) addResid(sc *scratch, name string, x, out []float32) []float32 {
+	dst := r.stage(name, sc.x)
+	for i := range dst {
+		dst[i] = x[i] + out[i]
+	}
+	return dst
 }
 
 // embed writes token plus position embeddings into x [N, D].
 func (r *run) embed(x []float32) {
 	p, D := r.m.Params, r.m.Config.DModel
 	N := len(x) / D
-	tok := make([]float32, N*D) // [N, D]
-	pos := make([]float32, N*D) // [N, D]
+	tok := r.stage(HookEmbed, r.tmp.take(N*D))    // [N, D]
+	pos := r.stage(HookPosEmbed, r.tmp.take(N*D)) // [N, D]
 	for s, ids := range r.seqs {
 		past := 0
 		if r.o.Past != nil && r.o.Past[s] != nil {
@@ -259,22 +317,24 @@ func (r *run) embed(x []float32) {
 	}
 }
 
-// layerNorm sets out [N, D] = (x − mean)/scale · w + b row by row, with scale =
-// √(var + eps) [N] (TransformerLens's hook_scale).
-func (r *run) layerNorm(out, scale, x, w, b []float32, scaleName, normName string) {
+// layerNorm returns (x − mean)/scale · w + b [N, D] row by row, with scale = √(var + eps)
+// [N] (TransformerLens's hook_scale).
+func (r *run) layerNorm(sc *scratch, x, w, b []float32, scaleName, normName string) []float32 {
 	D := r.m.Config.DModel
+	out, scale := r.stage(normName, sc.ln), r.stage(scaleName, sc.scale)
 	for i := range scale {
 		_, rstd := tensor.LayerNorm(out[i*D:(i+1)*D], x[i*D:(i+1)*D], w, b, r.m.Config.LNEps)
 		scale[i] = float32(1 / float64(rstd))
 	}
 	r.rows(scaleName, scale, 1)
 	r.rows(normName, out, D)
+	return out
 }
 
 // attention fills z [N, H, Dh] from q, k, v [N, H, Dh]: per sequence and head, scores =
 // q·kᵀ/√Dh with the causal mask, pattern = softmax(scores), z = pattern·v. With a KV cache,
 // keys and values of earlier steps are prepended.
-func (r *run) attention(l int, z, q, k, v []float32) {
+func (r *run) attention(l int, sc *scratch, z, q, k, v []float32) {
 	c, nm := r.m.Config, &r.m.names[l]
 	H, Dh, D := c.NHeads, c.DHead, c.DModel
 	scale := float32(1 / math.Sqrt(float64(Dh)))
@@ -287,7 +347,17 @@ func (r *run) attention(l int, z, q, k, v []float32) {
 			keys, vals = kv.append(l, keys, vals)
 		}
 		Tk := past + T
-		att := make([]float32, H*T*Tk) // [H, T, Tk] scores, then pattern
+		if cap(sc.att) < H*T*Tk {
+			sc.att = r.tmp.take(H * T * Tk)
+		}
+		// att [H, T, Tk] holds the scores, then the pattern: softmax runs in place unless the
+		// cache keeps the scores.
+		att := sc.att[:H*T*Tk]
+		if r.keep[nm.scores] {
+			att = r.stage(nm.scores, att)
+		} else {
+			att = r.stage(nm.pattern, att)
+		}
 		qs, zs := q[o0*D:], z[o0*D:]
 		tensor.ParallelFor(H, func(h int) {
 			a := att[h*T*Tk : (h+1)*T*Tk]
@@ -304,6 +374,9 @@ func (r *run) attention(l int, z, q, k, v []float32) {
 			}
 		})
 		r.seqPoint(nm.scores, s, []int{H, T, Tk}, att)
+		if r.keep[nm.scores] {
+			att = append(r.stage(nm.pattern, sc.att[:H*T*Tk])[:0], att...)
+		}
 		tensor.ParallelFor(H, func(h int) {
 			for t := 0; t < T; t++ {
 				tensor.SoftmaxInPlace(att[(h*T+t)*Tk : (h*T+t+1)*Tk])
@@ -334,7 +407,7 @@ func (r *run) attnOut(l int, out, z []float32) {
 	}
 	H, Dh, D := c.NHeads, c.DHead, c.DModel
 	N := len(z) / D
-	res := make([]float32, N*H*D) // [N, H, D]
+	res := r.stage(nm.result, r.tmp.take(N*H*D)) // [N, H, D]
 	tensor.ParallelFor(H, func(h int) {
 		// result[:, h, :] = z[:, h, :] · W_O[h] where W_O[h] = rows h·Dh.. of c_proj
 		tensor.Gemm(false, false, N, D, Dh, 1, z[h*Dh:], D, b.AttnProjW[h*Dh*D:], D, 0, res[h*D:], H*D)
@@ -358,11 +431,11 @@ func (r *run) unembed(ln []float32) {
 	case LogitsNone:
 		return
 	case LogitsLast:
-		last := make([]float32, S*D) // [S, D]
+		last := r.tmp.take(S * D) // [S, D]
 		for s := range r.seqs {
 			copy(last[s*D:], ln[(r.off[s+1]-1)*D:r.off[s+1]*D])
 		}
-		lg := make([]float32, S*V) // [S, V]
+		lg := r.mem.take(S * V) // [S, V]
 		tensor.MatMul(lg, last, S, r.m.unembed, p.LMHeadB)
 		r.res.Logits = make([][]float32, S)
 		for s := range r.seqs {
@@ -370,7 +443,7 @@ func (r *run) unembed(ln []float32) {
 		}
 	default:
 		N := len(ln) / D
-		lg := make([]float32, N*V) // [N, V]
+		lg := r.mem.take(N * V) // [N, V]
 		tensor.MatMul(lg, ln, N, r.m.unembed, p.LMHeadB)
 		r.rows(HookLogits, lg, V)
 		r.res.Logits = r.split(lg, V)

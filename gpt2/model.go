@@ -20,6 +20,7 @@ type Model struct {
 	layers  []packedBlock
 	unembed *tensor.Packed // [D, V] W_U
 	names   []blockNames
+	arenas  *arenaPool // memory of finished runs
 }
 
 // packedBlock holds one block's matrices packed for tensor.MatMul.
@@ -38,7 +39,7 @@ type blockNames struct {
 
 // NewModel packs p for the forward pass.
 func NewModel(cfg Config, p *Params, tok *Tokenizer) *Model {
-	m := &Model{Config: cfg, Params: p, Tokenizer: tok}
+	m := &Model{Config: cfg, Params: p, Tokenizer: tok, arenas: new(arenaPool)}
 	m.names = make([]blockNames, cfg.NLayers)
 	for l := range m.names {
 		b := func(s string) string { return BlockHook(l, s) }

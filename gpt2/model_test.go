@@ -209,6 +209,87 @@ func TestHooksEditInFlight(t *testing.T) {
 	}
 }
 
+// The cache keeps the forward pass's own buffers rather than copies: caching every hook
+// point at once must give, bitwise, what caching each one alone gives, with a hook editing
+// resid_pre 1 in flight (which must not leak into the cached resid_post 0), and over a
+// ragged batch.
+func TestCacheAllEqualsCacheEach(t *testing.T) {
+	c := Presets["gpt2"].shrunk()
+	m := NewModel(c, RandomParams(c, 3), nil)
+	seqs := [][]int{{5, 6, 7, 8, 9, 10}, {11, 12, 13}}
+	shift := []Hook{{ResidPre(1), func(a Activation) {
+		for i := range a.Data {
+			a.Data[i]++
+		}
+	}}}
+	// hook_result is left out: asking for it sums attn_out head by head, which rounds
+	// differently from the one product.
+	all := slices.DeleteFunc(HookNames(c), func(n string) bool { return strings.HasSuffix(n, nameResult) })
+	every, err := m.Run(seqs, RunOptions{Cache: all, Hooks: shift})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range all {
+		one, err := m.Run(seqs, RunOptions{Cache: []string{n}, Hooks: shift})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := range seqs {
+			got, want := every.Cache[s][n], one.Cache[s][n]
+			if !slices.Equal(got.Shape, want.Shape) || !slices.Equal(got.Data, want.Data) {
+				t.Errorf("sequence %d: %s cached with every other point differs from %s cached alone", s, n, n)
+			}
+		}
+	}
+	post, pre := every.Cache[1][ResidPost(0)].Data, every.Cache[1][ResidPre(1)].Data
+	for i := range post {
+		if pre[i] != post[i]+1 {
+			t.Fatalf("resid_pre 1 [%d] = %g, want resid_post 0 + 1 = %g", i, pre[i], post[i]+1)
+		}
+	}
+}
+
+// A released result's memory serves the next run, which must not see the old numbers:
+// buffers come uninitialized, so anything read before written would show here.
+func TestReleasedMemoryIsReused(t *testing.T) {
+	c := Presets["gpt2"].shrunk()
+	m := NewModel(c, RandomParams(c, 4), nil)
+	fresh := NewModel(c, RandomParams(c, 4), nil)
+	all := HookNames(c)
+	first, err := m.Run([][]int{{1, 2, 3, 4, 5, 6, 7, 8, 9}, {3}}, RunOptions{Cache: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &first.Logits[0][0]
+	first.Release()
+	if first.Logits != nil || first.Cache != nil {
+		t.Error("Release left the result's tensors reachable")
+	}
+	first.Release() // a second release is a no-op
+	seqs := [][]int{{40, 41, 42, 43, 44, 45, 46, 47, 48}, {7}} // the same lengths: the same carving
+	got, err := m.Run(seqs, RunOptions{Cache: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &got.Logits[0][0] != old {
+		t.Error("the run after Release did not reuse the released memory")
+	}
+	want, err := fresh.Run(seqs, RunOptions{Cache: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range seqs {
+		if !slices.Equal(got.Logits[s], want.Logits[s]) || !slices.Equal(got.Resid[s], want.Resid[s]) {
+			t.Errorf("sequence %d: logits or residual differ after reusing memory", s)
+		}
+		for _, n := range all {
+			if !slices.Equal(got.Cache[s][n].Data, want.Cache[s][n].Data) {
+				t.Errorf("sequence %d: %s differs after reusing memory", s, n)
+			}
+		}
+	}
+}
+
 // hook_result, when asked for, sums (with b_O) to hook_attn_out.
 func TestHeadResultsSumToAttnOut(t *testing.T) {
 	m := loadFixture(t, smallVocab)

@@ -23,6 +23,9 @@ type benchRow struct {
 	GFLOPS    float64 `json:"gflops"`
 	PeakShare float64 `json:"peak_share"` // GFLOP/s over threads × one core's measured FMA peak
 	Runs      int     `json:"runs"`
+	// Overhead (forward+cache rows): the median over interleaved pairs of runs of the
+	// time with the cache over the time without, minus 1.
+	Overhead float64 `json:"cache_overhead,omitempty"`
 }
 
 type benchOutput struct {
@@ -40,7 +43,9 @@ func newBenchCommand() *cli.Command {
 	c.Long = `Times a full forward pass (logits at every position, as PyTorch's reference figures do)
 for each sequence length: the median of --runs runs after one warm-up, in ms, tokens/s and
 GFLOP/s, with the share of the FMA peak measured on this machine (per core × threads). With
---cache all, every activation is also cached (TransformerLens's run_with_cache). The decode
+--cache all, each length is also timed caching every activation (TransformerLens's
+run_with_cache), the two alternating run by run so that both see the same machine load;
+its overhead is the median of the per-pair ratios. The decode
 row times one new token after --decode-past cached positions. peak_rss_mb is the process's
 peak resident memory, loading included.`
 	c.Example = `  $ mechlens bench --model random:gpt2 --seq 64,256 --threads 2
@@ -89,17 +94,30 @@ peak resident memory, loading included.`
 				return fmt.Errorf("--seq %d is longer than the context of %d", T, m.Config.NCtx)
 			}
 			ids := benchIDs(m, T)
-			o := gpt2.RunOptions{Logits: gpt2.LogitsAll}
-			mode := "forward"
-			if *cache == "all" {
-				o.Cache, mode = cacheAll(m), "forward+cache"
+			// Each result is released, as a loop of runs would (PyTorch's allocator recycles
+			// a freed tensor's memory the same way).
+			pass := func(o gpt2.RunOptions) func() error {
+				return func() error {
+					res, err := m.Run([][]int{ids}, o)
+					if err == nil {
+						res.Release()
+					}
+					return err
+				}
 			}
-			med, err := timeMedian(ctx, *runs, func() error { _, err := m.Run([][]int{ids}, o); return err })
+			passes := []func() error{pass(gpt2.RunOptions{Logits: gpt2.LogitsAll})}
+			if *cache == "all" {
+				passes = append(passes, pass(gpt2.RunOptions{Logits: gpt2.LogitsAll, Cache: cacheAll(m)}))
+			}
+			med, ratio, err := timeMedians(ctx, *runs, passes...)
 			if err != nil {
 				return err
 			}
-			gf := forwardFLOPs(m.Config, T, 0) / med.Seconds() / 1e9
-			out.Rows = append(out.Rows, benchRow{T, mode, ms(med), float64(T) / med.Seconds(), gf, gf / peak, *runs})
+			gf := forwardFLOPs(m.Config, T, 0) / 1e9
+			out.Rows = append(out.Rows, benchRow{T, "forward", ms(med[0]), float64(T) / med[0].Seconds(), gf / med[0].Seconds(), gf / med[0].Seconds() / peak, *runs, 0})
+			if len(med) > 1 {
+				out.Rows = append(out.Rows, benchRow{T, "forward+cache", ms(med[1]), float64(T) / med[1].Seconds(), gf / med[1].Seconds(), gf / med[1].Seconds() / peak, *runs, ratio - 1})
+			}
 		}
 		if *past >= 0 {
 			if *past+1 > m.Config.NCtx {
@@ -111,23 +129,27 @@ peak resident memory, loading included.`
 					return err
 				}
 			}
-			med, err := timeMedian(ctx, *runs, func() error {
+			med, _, err := timeMedians(ctx, *runs, func() error {
 				_, err := m.Run([][]int{{1}}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: []*gpt2.KVCache{kv.Clone()}})
 				return err
 			})
 			if err != nil {
 				return err
 			}
-			gf := forwardFLOPs(m.Config, 1, *past) / med.Seconds() / 1e9
-			out.Rows = append(out.Rows, benchRow{*past + 1, "decode", ms(med), 1 / med.Seconds(), gf, gf / peak, *runs})
+			gf := forwardFLOPs(m.Config, 1, *past) / med[0].Seconds() / 1e9
+			out.Rows = append(out.Rows, benchRow{*past + 1, "decode", ms(med[0]), 1 / med[0].Seconds(), gf, gf / peak, *runs, 0})
 		}
 		out.PeakRSSMB = peakRSSMB()
 		if f == cli.JSON {
 			return cli.WriteJSON(io.Out, out)
 		}
-		rows := &cli.Rows{Header: []string{"tokens", "mode", "median ms", "tokens/s", "GFLOP/s", "of peak"}}
+		rows := &cli.Rows{Header: []string{"tokens", "mode", "median ms", "tokens/s", "GFLOP/s", "of peak", "cache overhead"}}
 		for _, r := range out.Rows {
-			rows.Add(r.Tokens, r.Mode, fmt.Sprintf("%.2f", r.MedianMS), fmt.Sprintf("%.0f", r.TokensPS), fmt.Sprintf("%.1f", r.GFLOPS), fmt.Sprintf("%.0f%%", 100*r.PeakShare))
+			over := ""
+			if r.Mode == "forward+cache" {
+				over = fmt.Sprintf("%+.1f%%", 100*r.Overhead)
+			}
+			rows.Add(r.Tokens, r.Mode, fmt.Sprintf("%.2f", r.MedianMS), fmt.Sprintf("%.0f", r.TokensPS), fmt.Sprintf("%.1f", r.GFLOPS), fmt.Sprintf("%.0f%%", 100*r.PeakShare), over)
 		}
 		if f == cli.CSV {
 			return rows.WriteCSV(io.Out)
@@ -169,24 +191,38 @@ func forwardFLOPs(c gpt2.Config, T, past int) float64 {
 	return 2 * (L*(t*perToken+attn) + t*D*V)
 }
 
-// timeMedian runs f once to warm up, then n times, and returns the median duration.
-func timeMedian(ctx context.Context, n int, f func() error) (time.Duration, error) {
-	if err := f(); err != nil {
-		return 0, err
-	}
-	d := make([]time.Duration, n)
-	for i := range d {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		t0 := time.Now()
+// timeMedians warms up each f once, then runs them in turn n times, and returns each one's
+// median duration and the median over the n rounds of the second's time over the first's.
+func timeMedians(ctx context.Context, n int, fs ...func() error) ([]time.Duration, float64, error) {
+	for _, f := range fs {
 		if err := f(); err != nil {
-			return 0, err
+			return nil, 0, err
 		}
-		d[i] = time.Since(t0)
 	}
-	slices.Sort(d)
-	return d[n/2], nil
+	d := make([][]time.Duration, len(fs)) // [f][round]
+	ratios := make([]float64, n)
+	for i := 0; i < n; i++ {
+		for j, f := range fs {
+			if err := ctx.Err(); err != nil {
+				return nil, 0, err
+			}
+			t0 := time.Now()
+			if err := f(); err != nil {
+				return nil, 0, err
+			}
+			d[j] = append(d[j], time.Since(t0))
+		}
+		if len(fs) > 1 {
+			ratios[i] = d[1][i].Seconds() / d[0][i].Seconds()
+		}
+	}
+	med := make([]time.Duration, len(fs))
+	for j := range d {
+		slices.Sort(d[j])
+		med[j] = d[j][n/2]
+	}
+	slices.Sort(ratios)
+	return med, ratios[n/2], nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

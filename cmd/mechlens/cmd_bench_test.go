@@ -13,7 +13,7 @@ func TestBench(t *testing.T) {
 	}
 	var b benchOutput
 	decodeStrict(t, out, &b)
-	if len(b.Rows) != 3 || b.Rows[0].Tokens != 1 || b.Rows[1].Mode != "forward+cache" || b.Rows[2].Mode != "decode" || b.Rows[2].Tokens != 4 {
+	if len(b.Rows) != 5 || b.Rows[0].Tokens != 1 || b.Rows[1].Mode != "forward+cache" || b.Rows[1].Overhead == 0 || b.Rows[3].Tokens != 5 || b.Rows[4].Mode != "decode" || b.Rows[4].Tokens != 4 {
 		t.Fatalf("rows %+v", b.Rows)
 	}
 	for _, r := range b.Rows {
