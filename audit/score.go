@@ -240,9 +240,11 @@ func (s *Scorer) runBatch(preps []prepared, items []Item, first, group int) ([]R
 		}
 	}
 	if len(pre) > 0 {
-		if _, err := s.m.Run(pre, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: kvs}); err != nil {
+		res, err := s.m.Run(pre, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: kvs})
+		if err != nil {
 			return nil, fmt.Errorf("audit: %w", err)
 		}
+		res.Release()
 	}
 	var jobs []job
 	k := 0
@@ -325,6 +327,7 @@ func (s *Scorer) runGroup(jobs []job, items []Item, first int) ([]Record, error)
 		t := jobs[i].t
 		out[i] = s.record(first+t.item, items[t.item].ID, t, res.Logits[i], lens)
 	})
+	res.Release()
 	return out, nil
 }
 

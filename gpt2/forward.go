@@ -361,8 +361,15 @@ func (r *run) attention(l int, sc *scratch, z, q, k, v []float32) {
 		qs, zs := q[o0*D:], z[o0*D:]
 		tensor.ParallelFor(H, func(h int) {
 			a := att[h*T*Tk : (h+1)*T*Tk]
-			// alpha = 1 lets Gemm read q in place; the scale is applied with the mask.
-			tensor.Gemm(false, true, T, Tk, Dh, 1, qs[h*Dh:], D, keys[h*Dh:], D, 0, a, Tk)
+			if T == 1 {
+				// A decode step: packing the keys for Gemm would cost more than these dots.
+				for j := range a {
+					a[j] = tensor.Dot(qs[h*Dh:(h+1)*Dh], keys[j*D+h*Dh:j*D+(h+1)*Dh])
+				}
+			} else {
+				// alpha = 1 lets Gemm read q in place; the scale is applied with the mask.
+				tensor.Gemm(false, true, T, Tk, Dh, 1, qs[h*Dh:], D, keys[h*Dh:], D, 0, a, Tk)
+			}
 			for t := 0; t < T; t++ {
 				row := a[t*Tk : (t+1)*Tk]
 				for j := range row[:past+t+1] {
@@ -384,6 +391,14 @@ func (r *run) attention(l int, sc *scratch, z, q, k, v []float32) {
 		})
 		r.seqPoint(nm.pattern, s, []int{H, T, Tk}, att)
 		tensor.ParallelFor(H, func(h int) {
+			if T == 1 {
+				zh := zs[h*Dh : (h+1)*Dh]
+				clear(zh)
+				for j, p := range att[h*Tk : (h+1)*Tk] {
+					tensor.Axpy(p, vals[j*D+h*Dh:j*D+(h+1)*Dh], zh)
+				}
+				return
+			}
 			tensor.Gemm(false, false, T, Dh, Tk, 1, att[h*T*Tk:], Tk, vals[h*Dh:], D, 0, zs[h*Dh:], D)
 		})
 	}

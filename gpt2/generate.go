@@ -36,6 +36,15 @@ func (kv *KVCache) append(l int, k, v []float32) (keys, vals []float32) {
 	return kv.k[l], kv.v[l]
 }
 
+// Grow makes room for n more positions, so that the decode steps that add them copy
+// nothing already held.
+func (kv *KVCache) Grow(n int) {
+	for l := range kv.k {
+		kv.k[l] = slices.Grow(kv.k[l], n*kv.d)
+		kv.v[l] = slices.Grow(kv.v[l], n*kv.d)
+	}
+}
+
 // Sampling chooses the next token from logits. The zero value is greedy decoding.
 type Sampling struct {
 	Temperature float64 // 0: greedy
@@ -54,6 +63,7 @@ func (m *Model) Generate(prompt []int, n int, s Sampling, stopAtEOT bool) ([]int
 		return nil, fmt.Errorf("gpt2: %d prompt tokens + %d new ones exceed the context of %d", len(prompt), n, m.Config.NCtx)
 	}
 	kv := m.NewKVCache()
+	kv.Grow(len(prompt) + n)
 	rng := rand.New(rand.NewPCG(s.Seed, 0x6d6563686c656e73))
 	next := prompt
 	var out []int
@@ -63,6 +73,7 @@ func (m *Model) Generate(prompt []int, n int, s Sampling, stopAtEOT bool) ([]int
 			return nil, err
 		}
 		id := s.pick(res.Logits[0], rng)
+		res.Release()
 		out = append(out, id)
 		if stopAtEOT && m.Tokenizer != nil && id == m.Tokenizer.EOT() {
 			break

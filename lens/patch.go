@@ -164,6 +164,7 @@ func (a *Analyzer) Patch(clean, corrupt []int, o PatchOptions) (*Patching, error
 			sites[i].Patched = metric(out.Logits[i])
 			sites[i].Recovered = (sites[i].Patched - pt.Corrupt) / (pt.Clean - pt.Corrupt)
 		}
+		out.Release()
 		pt.Sites = append(pt.Sites, sites...)
 	}
 	return pt, nil

@@ -45,9 +45,10 @@ for each sequence length: the median of --runs runs after one warm-up, in ms, to
 GFLOP/s, with the share of the FMA peak measured on this machine (per core × threads). With
 --cache all, each length is also timed caching every activation (TransformerLens's
 run_with_cache), the two alternating run by run so that both see the same machine load;
-its overhead is the median of the per-pair ratios. The decode
-row times one new token after --decode-past cached positions. peak_rss_mb is the process's
-peak resident memory, loading included.`
+its overhead is the median of the per-pair ratios. The decode row is the median step of
+one generation continuing --decode-past cached positions (its tokens column: the position
+of the first timed step). peak_rss_mb is the process's peak resident memory, loading
+included.`
 	c.Example = `  $ mechlens bench --model random:gpt2 --seq 64,256 --threads 2
   $ mechlens bench --model random:gpt2-xl --seq 1 --runs 3 --json`
 	mf := addModelFlags(c, "")
@@ -120,8 +121,8 @@ peak resident memory, loading included.`
 			}
 		}
 		if *past >= 0 {
-			if *past+1 > m.Config.NCtx {
-				return fmt.Errorf("--decode-past %d leaves no room in the context of %d", *past, m.Config.NCtx)
+			if *past+*runs+1 > m.Config.NCtx {
+				return fmt.Errorf("--decode-past %d leaves no room for %d decode steps in the context of %d", *past, *runs+1, m.Config.NCtx)
 			}
 			kv := m.NewKVCache()
 			if *past > 0 {
@@ -129,8 +130,13 @@ peak resident memory, loading included.`
 					return err
 				}
 			}
+			// Consecutive steps of one generation, each adding a position to the cache.
+			kv.Grow(*runs + 1)
 			med, _, err := timeMedians(ctx, *runs, func() error {
-				_, err := m.Run([][]int{{1}}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: []*gpt2.KVCache{kv.Clone()}})
+				res, err := m.Run([][]int{{1}}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: []*gpt2.KVCache{kv}})
+				if err == nil {
+					res.Release()
+				}
 				return err
 			})
 			if err != nil {

@@ -20,8 +20,11 @@ const (
 	blockM = 288
 	blockN = 1024
 
-	// Products under this many flops run on one goroutine: starting another costs more.
+	// Products under this many flops run on one goroutine (starting another costs more),
+	// unless B has more than serialB elements: a product of one row streams B from memory,
+	// and two cores draw more bandwidth than one.
 	serialFlops = 1 << 21
+	serialB     = 1 << 18
 )
 
 // Accumulator start of a micro-kernel call (its init argument).
@@ -306,7 +309,7 @@ const (
 func (g *gemmJob) split(nt int) int {
 	panels, tiles := ceilDiv(g.N, tileN), ceilDiv(g.M, tileM)
 	switch {
-	case nt < 2 || 2*float64(g.M)*float64(g.N)*float64(g.K) < serialFlops:
+	case nt < 2 || 2*float64(g.M)*float64(g.N)*float64(g.K) < serialFlops && g.N*g.K <= serialB:
 		return serial
 	case panels >= 4*nt:
 		return byColumns
@@ -393,6 +396,10 @@ func (g *gemmJob) run(w *workspace, i0, i1, j0, j1 int) {
 	if g.init == initLoad && g.beta != 1 {
 		scaleRows(g.c, i0, i1, j0, j1, g.ldc, g.beta)
 	}
+	if g.bpack != nil && i1-i0 <= tileM {
+		g.runPanels(w, i0, i1, j0, j1)
+		return
+	}
 	mpad := ceilDiv(g.M, tileM) * tileM
 	ncStep := j1 - j0 // B packed whole: one pass over the columns
 	if g.bpack == nil {
@@ -430,6 +437,40 @@ func (g *gemmJob) run(w *workspace, i0, i1, j0, j1 int) {
 				}
 				g.block(w, ablk, bblk, bstride, ic, mc, jc, nc, kc, init)
 			}
+		}
+	}
+}
+
+// runPanels computes rows [i0, i1), one tile high, against a pre-packed B. Nothing reuses
+// a B panel then, so each is streamed whole over k, which the packed layout stores
+// contiguously, instead of k block by k block across all panels: a decode step reads the
+// weights at close to memory speed. The k blocks and their order are the same as run's, so
+// the numbers are too.
+func (g *gemmJob) runPanels(w *workspace, i0, i1, j0, j1 int) {
+	mc := i1 - i0
+	var apanel []float32 // [k blocks][kc][tileM], as parallel packs it
+	switch {
+	case g.directA:
+	case g.apack != nil:
+		apanel = g.apack // only for M ≤ tileM: one row tile at i0 = 0
+	default:
+		apanel = w.slice(&w.a, tileM*g.K)
+		for pc := 0; pc < g.K; pc += blockK {
+			packA(apanel[tileM*pc:], g.a, g.lda, g.transA, i0, mc, pc, min(blockK, g.K-pc), g.alpha)
+		}
+	}
+	for jc := j0; jc < j1; jc += tileN {
+		for pc := 0; pc < g.K; pc += blockK {
+			kc := min(blockK, g.K-pc)
+			init := initLoad
+			if pc == 0 {
+				init = g.init
+			}
+			ablk := g.a[i0*g.lda+pc:]
+			if !g.directA {
+				ablk = apanel[tileM*pc:]
+			}
+			g.block(w, ablk, g.bpack[(jc/tileN)*g.K*tileN+pc*tileN:], g.K*tileN, i0, mc, jc, min(tileN, j1-jc), kc, init)
 		}
 	}
 }

@@ -193,7 +193,8 @@ func TestMatMul(t *testing.T) {
 			shapes = append(shapes, shape{M, N, ks[len(shapes)%len(ks)]})
 		}
 	}
-	shapes = append(shapes, shape{150, 530, 300}, shape{7, 600, 5}, shape{1, 513, 1})
+	shapes = append(shapes, shape{150, 530, 300}, shape{7, 600, 5}, shape{1, 513, 1},
+		shape{1, 600, 700}, shape{5, 100, 600}, shape{3, 530, 777}) // one row tile, K past blockK
 	eachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
 		for _, s := range shapes {
@@ -387,6 +388,32 @@ func TestThreadsBitwise(t *testing.T) {
 				for i := range got {
 					if !equalBits(got[i], first[i]) {
 						t.Fatalf("%v product %d: %d threads differ from 1", s, i, nt)
+					}
+				}
+			}
+		}
+	})
+}
+
+// A row of C does not depend on the rows computed with it: one row alone, a row tile (which
+// streams B panel by panel) and a tall product agree bitwise, with K over several blocks and
+// any thread count.
+func TestRowsIndependentOfBatch(t *testing.T) {
+	eachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for _, s := range []struct{ M, N, K int }{{40, 600, 700}, {13, 200, 520}, {7, 3000, 300}} {
+			a, b, bias := randSlice(r, s.M*s.K), randSlice(r, s.K*s.N), randSlice(r, s.N)
+			p := Pack(b, s.K, s.N)
+			whole := make([]float32, s.M*s.N)
+			withThreads(2, func() { MatMul(whole, a, s.M, p, bias) })
+			for _, nt := range []int{1, 2} {
+				for _, rows := range []int{1, 4, 6} {
+					for i0 := 0; i0+rows <= s.M; i0 += rows {
+						part := make([]float32, rows*s.N)
+						withThreads(nt, func() { MatMul(part, a[i0*s.K:(i0+rows)*s.K], rows, p, bias) })
+						if !equalBits(part, whole[i0*s.N:(i0+rows)*s.N]) {
+							t.Fatalf("%v: rows [%d, %d) computed %d at a time on %d threads differ from the whole product", s, i0, i0+rows, rows, nt)
+						}
 					}
 				}
 			}
