@@ -265,7 +265,7 @@ func TestReleasedMemoryIsReused(t *testing.T) {
 	if first.Logits != nil || first.Cache != nil {
 		t.Error("Release left the result's tensors reachable")
 	}
-	first.Release() // a second release is a no-op
+	first.Release()                                            // a second release is a no-op
 	seqs := [][]int{{40, 41, 42, 43, 44, 45, 46, 47, 48}, {7}} // the same lengths: the same carving
 	got, err := m.Run(seqs, RunOptions{Cache: all})
 	if err != nil {
