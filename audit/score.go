@@ -46,7 +46,6 @@ type Scorer struct {
 	permute string
 	space   []int // [labels] id of " L", -1 when not one token
 	bare    []int // [labels] id of "L", -1 when not one token
-	wu      []float32
 	// Budget is the most tokens one forward pass takes; a larger batch uses the matrix
 	// kernels better but holds more activations.
 	Budget int
@@ -76,7 +75,7 @@ func NewScorer(m *gpt2.Model, f Format, permute string) (*Scorer, error) {
 	if fm.bos && m.Tokenizer.EOT() < 0 {
 		return nil, fmt.Errorf("audit: BOS asked for but the tokenizer has no <|endoftext|>")
 	}
-	s := &Scorer{m: m, fm: fm, permute: permute, wu: m.Params.Unembed(), Budget: 2048, MaxSeqs: 64, Share: true, KVMemory: 2 << 30}
+	s := &Scorer{m: m, fm: fm, permute: permute, Budget: 2048, MaxSeqs: 64, Share: true, KVMemory: 2 << 30}
 	for _, l := range fm.labels {
 		sp, err1 := m.Tokenizer.TokenID(" " + l)
 		b, err2 := m.Tokenizer.TokenID(l)
@@ -395,6 +394,7 @@ func (s *Scorer) lens(resid [][]float32, a, b int) []float32 {
 		return out
 	}
 	y := make([]float32, D)
+	ua, ub := s.m.UnembeddingVector(a), s.m.UnembeddingVector(b)
 	for l, x := range resid {
 		var sum, ss float64
 		for _, v := range x {
@@ -409,7 +409,7 @@ func (s *Scorer) lens(resid [][]float32, a, b int) []float32 {
 		for j, v := range x {
 			y[j] = float32((float64(v)-mean)*inv)*p.LnFW[j] + p.LnFB[j]
 		}
-		diff := tensor.Dot(y, s.wu[a*D:(a+1)*D]) - tensor.Dot(y, s.wu[b*D:(b+1)*D])
+		diff := tensor.Dot(y, ua) - tensor.Dot(y, ub)
 		if p.LMHeadB != nil {
 			diff += p.LMHeadB[a] - p.LMHeadB[b]
 		}

@@ -197,7 +197,7 @@ func TestRecordAgainstDirectRun(t *testing.T) {
 		t.Errorf("pred_letters %d diff %v, want %d %v", r.PredLetters, r.LogitDiff, best, logits[letters[0]]-logits[letters[2]])
 	}
 	// The lens: ln_final with the vector's own statistics, then W_U, per layer.
-	wu := m.Params.Unembed()
+	wu := m.Weights().Unembed()
 	for l := 0; l < L; l++ {
 		x := res.Cache[0][gpt2.ResidPost(l)].Data[(T-1)*D : T*D]
 		var mean, vr float64

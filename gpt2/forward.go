@@ -306,7 +306,7 @@ func (r *run) embed(x []float32) {
 		}
 		for t, id := range ids {
 			row := (r.off[s] + t) * D
-			copy(tok[row:row+D], p.WTE[id*D:(id+1)*D])
+			r.m.embedding(id, tok[row:row+D])
 			copy(pos[row:row+D], p.WPE[(past+t)*D:(past+t+1)*D])
 		}
 	}
@@ -423,9 +423,13 @@ func (r *run) attnOut(l int, out, z []float32) {
 	H, Dh, D := c.NHeads, c.DHead, c.DModel
 	N := len(z) / D
 	res := r.stage(nm.result, r.tmp.take(N*H*D)) // [N, H, D]
+	wo := r.tmp.take(D * D)                      // [H·Dh, D] W_O unpacked, rows head-major
+	for k := range D {
+		pb.wo.Row(k, wo[k*D:(k+1)*D])
+	}
 	tensor.ParallelFor(H, func(h int) {
-		// result[:, h, :] = z[:, h, :] · W_O[h] where W_O[h] = rows h·Dh.. of c_proj
-		tensor.Gemm(false, false, N, D, Dh, 1, z[h*Dh:], D, b.AttnProjW[h*Dh*D:], D, 0, res[h*D:], H*D)
+		// result[:, h, :] = z[:, h, :] · W_O[h] where W_O[h] = rows h·Dh.. of W_O
+		tensor.Gemm(false, false, N, D, Dh, 1, z[h*Dh:], D, wo[h*Dh*D:], D, 0, res[h*D:], H*D)
 	})
 	r.rows(nm.result, res, H, D)
 	for i := 0; i < N; i++ {

@@ -20,8 +20,8 @@ func (s safetensorsSource) Shape(name string) ([]int, bool) {
 func (s safetensorsSource) Float32(name string) ([]float32, error) { return s.f.Float32(name) }
 
 // LoadDir loads a Hugging Face GPT-2 folder: config.json, model.safetensors and, when
-// present, the tokenizer files. F32 weights stay in the file's private mapping: changing
-// them (processing, edits) copies only the pages touched and never writes to the file.
+// present, the tokenizer files. F32 weights are packed straight from the file's mapping,
+// which is closed once the model holds its own packed copy.
 func LoadDir(dir string) (*Model, error) {
 	cfg, err := ReadConfig(configPath(dir))
 	if err != nil {
@@ -38,6 +38,7 @@ func LoadDir(dir string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
 	p, err := LoadParams(cfg, safetensorsSource{f})
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %s: %w", path, err)
@@ -48,7 +49,7 @@ func LoadDir(dir string) (*Model, error) {
 			return nil, err
 		}
 	}
-	m := NewModel(cfg, p, tok)
+	m := newModel(cfg, p, tok, f.Drop)
 	m.Source = dir
 	return m, nil
 }

@@ -408,11 +408,12 @@ func TestSamplingIsSeededAndRespectsTopK(t *testing.T) {
 
 func newTestRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
 
-// Editing the weights of a model mapped from an F32 file never writes to the file.
+// A model read from an F32 file keeps its own packed copy: the file is closed after
+// loading, and processing never writes to it.
 func TestProcessingLeavesMappedFileAlone(t *testing.T) {
 	src := loadFixture(t, smallVocab)
 	dir := t.TempDir()
-	names, shapes, data := src.Params.Named(src.Config)
+	names, shapes, data := src.Weights().Named(src.Config)
 	var ts []weights.Tensor
 	for i := range names {
 		ts = append(ts, weights.Tensor{Name: names[i], Shape: shapes[i], F32: data[i]})
@@ -434,7 +435,45 @@ func TestProcessingLeavesMappedFileAlone(t *testing.T) {
 		t.Fatal("processing a mapped model changed its file")
 	}
 	again := loadFixture(t, dir)
-	if !slices.Equal(again.Params.WTE, src.Params.WTE) {
+	if !slices.Equal(again.Weights().WTE, src.Weights().WTE) {
 		t.Error("reloaded weights differ from what was written")
+	}
+}
+
+// The model keeps one packed copy of each matrix: Weights gives back exactly the tensors it
+// was built from (tied and untied unembedding), and the model does not share memory with
+// the Params it was built from.
+func TestWeightsRoundTrip(t *testing.T) {
+	c := Presets["gpt2"].shrunk()
+	for _, tied := range []bool{true, false} {
+		p := RandomParams(c, 5)
+		if !tied {
+			p.LMHead = slices.Clone(RandomParams(c, 6).WTE)
+		}
+		m := NewModel(c, p, nil)
+		if m.Params.WTE != nil || m.Params.LMHead != nil || m.Params.Blocks[1].FcW != nil || m.Params.Blocks[0].ProjW != nil {
+			t.Fatal("the model's Params still holds matrices beside the packed ones")
+		}
+		wantNames, _, want := p.Named(c)
+		gotNames, _, got := m.Weights().Named(c)
+		if !slices.Equal(gotNames, wantNames) {
+			t.Fatalf("tied=%v: Weights has tensors %v, want %v", tied, gotNames, wantNames)
+		}
+		for i := range want {
+			if !slices.Equal(got[i], want[i]) {
+				t.Errorf("tied=%v: %s differs after packing and unpacking", tied, wantNames[i])
+			}
+		}
+		ids := []int{3, 1, 4, 1, 5}
+		before := mustRun(t, m, ids, RunOptions{Cache: []string{HookEmbed}})
+		if row := p.WTE[4*c.DModel : 5*c.DModel]; !slices.Equal(before.Cache[0][HookEmbed].Data[2*c.DModel:3*c.DModel], row) {
+			t.Errorf("tied=%v: hook_embed at position 2 is not W_E[4]", tied)
+		}
+		for _, x := range [][]float32{p.WTE, p.LMHead, p.Blocks[0].FcW, p.Blocks[0].Ln1W, p.WPE} {
+			clear(x)
+		}
+		if after := mustRun(t, m, ids, RunOptions{}); !slices.Equal(after.Logits[0], before.Logits[0]) {
+			t.Errorf("tied=%v: clearing the Params the model was built from changed its logits", tied)
+		}
 	}
 }

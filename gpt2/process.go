@@ -18,7 +18,8 @@ const (
 // ProcessingSteps is the order in which steps are applied, whatever order they are asked in.
 var ProcessingSteps = []string{FoldLN, CenterWritingWeights, CenterUnembed, FoldValueBiases}
 
-// Process applies the named steps to m's Params in TransformerLens's order, then repacks.
+// Process applies the named steps to m's weights in TransformerLens's order. It works on a
+// full copy (Weights), so for its duration the weights are held twice.
 // center_writing_weights needs fold_ln (as in TransformerLens).
 func (m *Model) Process(steps ...string) error {
 	want := map[string]bool{}
@@ -34,7 +35,7 @@ func (m *Model) Process(steps ...string) error {
 	if want[CenterWritingWeights] && !want[FoldLN] && !slices.Contains(m.Processing, FoldLN) {
 		return fmt.Errorf("gpt2: center_writing_weights needs fold_ln")
 	}
-	p, c := m.Params, m.Config
+	p, c := m.Weights(), m.Config
 	for _, s := range ProcessingSteps {
 		if !want[s] {
 			continue
@@ -51,7 +52,7 @@ func (m *Model) Process(steps ...string) error {
 		}
 		m.Processing = append(m.Processing, s)
 	}
-	m.Repack()
+	m.setWeights(p, nil)
 	return nil
 }
 

@@ -7,7 +7,7 @@ import "fmt"
 // unembed.W_U [D, V], b_U [V], ln weights when not folded ...), so that weights processed
 // here can be compared with, or handed to, TransformerLens.
 func (m *Model) TLWeights() map[string]Tensor {
-	c, p := m.Config, m.Params
+	c, p := m.Config, m.Weights()
 	D, H, Dh, M, V := c.DModel, c.NHeads, c.DHead, c.DMLP, c.DVocab
 	out := map[string]Tensor{
 		"embed.W_E":       {[]int{V, D}, p.WTE},

@@ -43,10 +43,10 @@ func (a *Analyzer) valueStats() (norms, scales [][]float64) {
 		a.norms = make([][]float64, c.NLayers)
 		a.scales = make([][]float64, c.NLayers)
 		tensor.ParallelFor(c.NLayers, func(l int) {
-			w := a.Model.Params.Blocks[l].ProjW // [M, D]
 			n, s := make([]float64, c.DMLP), make([]float64, c.DMLP)
+			v := make([]float32, D)
 			for i := range n {
-				v := w[i*D : (i+1)*D]
+				a.Model.WOut(l).Row(i, v)
 				n[i] = math.Sqrt(dot64(v, v))
 				var sum float64
 				for _, x := range v {
@@ -91,11 +91,8 @@ func (a *Analyzer) checkToken(what string, id int) error {
 	return nil
 }
 
-// unembedRow returns W_U[:, t] as a [D] slice.
-func (a *Analyzer) unembedRow(t int) []float32 {
-	D := a.Model.Config.DModel
-	return a.Model.Params.Unembed()[t*D : (t+1)*D]
-}
+// unembedRow returns W_U[:, t] ([D], a copy).
+func (a *Analyzer) unembedRow(t int) []float32 { return a.Model.UnembeddingVector(t) }
 
 // unembedBias returns b_U[t], 0 when the model has no unembedding bias (raw weights).
 func (a *Analyzer) unembedBias(t int) float64 {
@@ -136,11 +133,12 @@ func ownScale(v []float32, mean float64, eps float32) float64 {
 }
 
 // lensLogit returns the logit lens of v for token t with ln_final's own statistics:
-// W_U[:, t]·ln_final(v) + b_U[t]. This is the anchored-bias paper's "MLP lens" when v is
-// an MLP output, and its neuron and head lens for a neuron's or a head's output.
-func (a *Analyzer) lensLogit(v []float32, t int, scratch []float32) float64 {
+// W_U[:, t]·ln_final(v) + b_U[t], given u = W_U[:, t]. This is the anchored-bias paper's
+// "MLP lens" when v is an MLP output, and its neuron and head lens for a neuron's or a
+// head's output.
+func (a *Analyzer) lensLogit(v []float32, t int, u, scratch []float32) float64 {
 	a.lnFinal(scratch, v, 0)
-	return dot64(a.unembedRow(t), scratch) + a.unembedBias(t)
+	return dot64(u, scratch) + a.unembedBias(t)
 }
 
 // direction returns the vector c [D] such that a residual-stream part p contributes c·p/s to
@@ -152,11 +150,15 @@ func (a *Analyzer) direction(target, baseline int) (c []float64, lnBias, unembed
 	p, D := a.Model.Params, a.Model.Config.DModel
 	c = make([]float64, D)
 	ut := a.unembedRow(target)
+	var ub []float32
+	if baseline >= 0 {
+		ub = a.unembedRow(baseline)
+	}
 	var mean float64
 	for k := range c {
 		d := float64(ut[k])
-		if baseline >= 0 {
-			d -= float64(a.unembedRow(baseline)[k])
+		if ub != nil {
+			d -= float64(ub[k])
 		}
 		lnBias += d * float64(p.LnFB[k])
 		c[k] = d * float64(p.LnFW[k])

@@ -196,7 +196,9 @@ func (a *Analyzer) AttributeNeurons(tr *Trace, layers []int, pos, target, baseli
 		ln := LayerNeurons{Layer: l, MLP: dotMixed(mlp, dir) / s, Bias: dotMixed(b.ProjB, dir) / s}
 		cs := make([]NeuronContribution, M)
 		tensor.ParallelFor(M, func(i int) {
-			eff := dotMixed(b.ProjW[i*D:(i+1)*D], dir) / s
+			v := make([]float32, D)
+			a.Model.WOut(l).Row(i, v)
+			eff := dotMixed(v, dir) / s
 			cs[i] = NeuronContribution{l, i, float64(post[i]), eff, float64(post[i]) * eff}
 		})
 		for _, n := range cs {

@@ -123,8 +123,7 @@ func refLnFinal(m *gpt2.Model, v []float64, scale float64) []float64 {
 
 // refLogit is W_U[:, t]·x + b_U[t] in float64.
 func refLogit(m *gpt2.Model, x []float64, t int) float64 {
-	D := m.Config.DModel
-	u := m.Params.Unembed()[t*D : (t+1)*D]
+	u := m.UnembeddingVector(t)
 	var s float64
 	for i, v := range x {
 		s += float64(u[i]) * v

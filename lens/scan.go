@@ -96,11 +96,12 @@ func (a *Analyzer) Scan(tr *Trace, o ScanOptions) (*Scan, error) {
 	type flag struct{ layer, k int }
 	var flagged []flag
 	errs := make([]error, c.NLayers)
+	uAnchor, uCorrect := a.unembedRow(o.Anchor), a.unembedRow(o.Correct)
 	tensor.ParallelFor(c.NLayers, func(l int) {
 		ln := make([]float32, D)
 		vec := make([]float32, D)
 		lens := func(v []float32) (anchor, correct float64) {
-			return a.lensLogit(v, o.Anchor, ln), a.lensLogit(v, o.Correct, ln)
+			return a.lensLogit(v, o.Anchor, uAnchor, ln), a.lensLogit(v, o.Correct, uCorrect, ln)
 		}
 		mlp, err := tr.row(gpt2.MLPOut(l), pos, D)
 		if err != nil {
@@ -126,8 +127,9 @@ func (a *Analyzer) Scan(tr *Trace, o ScanOptions) (*Scan, error) {
 			score[i] = math.Abs(float64(post[i])) * norms[l][i]
 		}
 		for _, i := range topK(score, o.TopNeurons, false) {
+			a.Model.WOut(l).Row(i, vec)
 			for j := range vec {
-				vec[j] = post[i]*b.ProjW[i*D+j] + b.ProjB[j]
+				vec[j] = post[i]*vec[j] + b.ProjB[j]
 			}
 			n := ScanNeuron{Neuron: i, Activation: float64(post[i]), Score: score[i], Words: []TokenProb{}}
 			n.Anchor, n.Correct = lens(vec)
@@ -165,8 +167,9 @@ func (a *Analyzer) Scan(tr *Trace, o ScanOptions) (*Scan, error) {
 			b := &a.Model.Params.Blocks[fl.layer]
 			i := sc.Layers[fl.layer].Neurons[fl.k].Neuron
 			v := make([]float32, D)
+			a.Model.WOut(fl.layer).Row(i, v)
 			for j := range v {
-				v[j] = b.ProjW[i*D+j] + b.ProjB[j]
+				v[j] += b.ProjB[j]
 			}
 			a.lnFinal(vecs[f*D:(f+1)*D], v, 0)
 		}

@@ -93,7 +93,7 @@ func TestScanMatchesReference(t *testing.T) {
 			t.Fatal(err)
 		}
 		z := f64(zs[last*D : (last+1)*D]) // [H·Dh] at the last position
-		W := m.Params.Blocks[hl.Layer].AttnProjW
+		W := m.Weights().Blocks[hl.Layer].AttnProjW
 		res := make([]float64, D)
 		for j := range c.DHead {
 			zj := z[hl.Head*c.DHead+j]

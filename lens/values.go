@@ -47,7 +47,8 @@ func (a *Analyzer) ValueVector(layer, neuron, k int) (*ValueVector, error) {
 	}
 	c := a.Model.Config
 	D, V := c.DModel, c.DVocab
-	v := a.Model.Params.Blocks[layer].ProjW[neuron*D : (neuron+1)*D]
+	v := make([]float32, D)
+	a.Model.WOut(layer).Row(neuron, v)
 	vecs := make([]float32, 2*D) // [2, D]: v, ln_final(v)
 	copy(vecs, v)
 	a.lnFinal(vecs[D:], v, 0)
@@ -118,10 +119,10 @@ func (a *Analyzer) Promoters(token, k int, by string, suppress bool) (*PromoterS
 	all := make([]Promoter, c.NLayers*M)
 	score := make([]float64, c.NLayers*M)
 	tensor.ParallelFor(c.NLayers, func(l int) {
-		out := make([]float32, M*2) // [M, 2]
-		tensor.Gemm(false, true, M, 2, D, 1, a.Model.Params.Blocks[l].ProjW, D, dirs, D, 0, out, 2)
+		v := make([]float32, D) // value vector i
 		for i := range M {
-			p := Promoter{l, i, float64(out[2*i]), float64(out[2*i+1])/scales[l][i] + lnBias + ubias}
+			a.Model.WOut(l).Row(i, v)
+			p := Promoter{l, i, float64(tensor.Dot(v, dirs[:D])), float64(tensor.Dot(v, dirs[D:]))/scales[l][i] + lnBias + ubias}
 			all[l*M+i] = p
 			score[l*M+i] = p.Logit
 			if by == "lens" {

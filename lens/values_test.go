@@ -10,8 +10,9 @@ import (
 
 // valueVector returns W_out_L[i] in float64.
 func valueVector(m *gpt2.Model, l, i int) []float64 {
-	D := m.Config.DModel
-	return f64(m.Params.Blocks[l].ProjW[i*D : (i+1)*D])
+	v := make([]float32, m.Config.DModel)
+	m.WOut(l).Row(i, v)
+	return f64(v)
 }
 
 // TestValueVector compares the value vector's projections with float64 ones: every listed
@@ -32,9 +33,8 @@ func TestValueVector(t *testing.T) {
 		}
 		closeTo(t, w.name+" norm", vv.Norm, math.Sqrt(norm), 1e-6)
 		raw := make([]float64, m.Config.DVocab)
-		D := m.Config.DModel
 		for tok := range raw {
-			u := f64(m.Params.Unembed()[tok*D : (tok+1)*D])
+			u := f64(m.UnembeddingVector(tok))
 			for k := range u {
 				raw[tok] += u[k] * v[k]
 			}
@@ -98,8 +98,7 @@ func TestPromoters(t *testing.T) {
 		a := New(m)
 		A := tokenID(t, m, " A")
 		c := m.Config
-		D := c.DModel
-		u := f64(m.Params.Unembed()[A*D : (A+1)*D])
+		u := f64(m.UnembeddingVector(A))
 		type score struct{ logit, lens float64 }
 		want := map[[2]int]score{}
 		for l := range c.NLayers {

@@ -23,7 +23,7 @@ func writeModel(dir string, m *gpt2.Model) error {
 	if err := fsutil.WriteBytesAtomic(filepath.Join(dir, "config.json"), append(cfgJSON, '\n')); err != nil {
 		return err
 	}
-	names, shapes, data := m.Params.Named(m.Config)
+	names, shapes, data := m.Weights().Named(m.Config)
 	ts := make([]weights.Tensor, len(names))
 	for i := range names {
 		ts[i] = weights.Tensor{Name: names[i], Shape: shapes[i], F32: data[i]}

@@ -358,7 +358,6 @@ func HeadLogitDiffs(m *gpt2.Model, items []EvalMCQ) ([][]float64, error) {
 	for l := range c.NLayers {
 		names = append(names, gpt2.HeadResult(l))
 	}
-	U := m.Params.Unembed()
 	D, H := c.DModel, c.NHeads
 	out := make([][]float64, len(items))
 	for b := 0; b < len(items); b += 64 {
@@ -376,7 +375,7 @@ func HeadLogitDiffs(m *gpt2.Model, items []EvalMCQ) ([][]float64, error) {
 			scale := float64(res.Cache[i][gpt2.HookLnFinalScale].Data[T-1])
 			// dir = w_lnf ⊙ (U[correct] − U[A]) / scale
 			dir := make([]float64, D)
-			uc, ua := U[letters[it.Answer]*D:], U[letters[0]*D:]
+			uc, ua := m.UnembeddingVector(letters[it.Answer]), m.UnembeddingVector(letters[0])
 			for j := range dir {
 				dir[j] = float64(m.Params.LnFW[j]) * float64(uc[j]-ua[j]) / scale
 			}

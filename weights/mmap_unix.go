@@ -5,6 +5,7 @@ package weights
 import (
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // stMap maps the first size bytes of fd copy-on-write: tensors come back as views of the page
@@ -14,3 +15,15 @@ func stMap(fd *os.File, size int) ([]byte, error) {
 }
 
 func stUnmap(b []byte) error { return syscall.Munmap(b) }
+
+// stDrop tells the kernel that the whole pages inside b are no longer needed: the process's
+// resident memory drops, and a later read faults them in again from the file.
+func stDrop(b []byte) {
+	page := uintptr(os.Getpagesize())
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := (start + page - 1) &^ (page - 1)
+	hi := (start + uintptr(len(b))) &^ (page - 1)
+	if hi > lo {
+		syscall.Madvise(b[lo-start:hi-start], syscall.MADV_DONTNEED) // advice only: an error changes nothing
+	}
+}

@@ -310,6 +310,21 @@ func (f *File) Info(name string) (TensorInfo, bool) {
 // Metadata is a copy of the header's "__metadata__" map, nil if it has none.
 func (f *File) Metadata() map[string]string { return maps.Clone(f.meta) }
 
+// Drop releases the memory behind x, a view returned by Float32, once its caller has
+// copied what it needs: a mapped file's pages leave the process's resident set (reading x
+// again reads the file; edits made through x are lost). Anything else is left alone.
+func (f *File) Drop(x []float32) {
+	if !f.mapped || len(x) == 0 || len(f.data) == 0 {
+		return
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(x)))
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(f.data)))
+	if p < lo || p+uintptr(len(x))*4 > lo+uintptr(len(f.data)) {
+		return
+	}
+	stDrop(f.data[p-lo : p-lo+uintptr(len(x))*4])
+}
+
 // Close unmaps the file; views returned by Float32 must not be used afterwards.
 func (f *File) Close() error {
 	if f.data == nil {

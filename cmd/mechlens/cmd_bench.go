@@ -34,6 +34,7 @@ type benchOutput struct {
 	Threads   int        `json:"threads"`
 	PeakCore  float64    `json:"peak_gflops_per_core"`
 	PeakRSSMB float64    `json:"peak_rss_mb"`
+	LoadRSSMB float64    `json:"loaded_rss_mb"` // resident memory once the model is loaded
 	LoadMS    float64    `json:"load_ms"`
 	Rows      []benchRow `json:"rows"`
 }
@@ -48,7 +49,7 @@ run_with_cache), the two alternating run by run so that both see the same machin
 its overhead is the median of the per-pair ratios. The decode row is the median step of
 one generation continuing --decode-past cached positions (its tokens column: the position
 of the first timed step). peak_rss_mb is the process's peak resident memory, loading
-included.`
+included; loaded_rss_mb its resident memory right after loading (Linux only).`
 	c.Example = `  $ mechlens bench --model random:gpt2 --seq 64,256 --threads 2
   $ mechlens bench --model random:gpt2-xl --seq 1 --runs 3 --json`
 	mf := addModelFlags(c, "")
@@ -87,7 +88,7 @@ included.`
 		if err != nil {
 			return err
 		}
-		out := benchOutput{Model: mf.name(), Kernel: tensor.Kernel(), Threads: tensor.Threads(), LoadMS: ms(time.Since(t0))}
+		out := benchOutput{Model: mf.name(), Kernel: tensor.Kernel(), Threads: tensor.Threads(), LoadMS: ms(time.Since(t0)), LoadRSSMB: rssMB()}
 		out.PeakCore = tensor.PeakGFLOPS(200 * time.Millisecond)
 		peak := out.PeakCore * float64(out.Threads)
 		for _, T := range lengths {
@@ -160,8 +161,8 @@ included.`
 		if f == cli.CSV {
 			return rows.WriteCSV(io.Out)
 		}
-		fmt.Fprintf(io.Out, "%s, kernel %s, %d threads, FMA peak %.1f GFLOP/s per core, load %.0f ms, peak RSS %.0f MB\n",
-			out.Model, out.Kernel, out.Threads, out.PeakCore, out.LoadMS, out.PeakRSSMB)
+		fmt.Fprintf(io.Out, "%s, kernel %s, %d threads, FMA peak %.1f GFLOP/s per core, load %.0f ms, RSS %.0f MB loaded, %.0f MB peak\n",
+			out.Model, out.Kernel, out.Threads, out.PeakCore, out.LoadMS, out.LoadRSSMB, out.PeakRSSMB)
 		return rows.WriteTable(io.Out, false)
 	}
 	return c

@@ -86,14 +86,14 @@ func TestNeuronCommand(t *testing.T) {
 	// The processed model's W_out row 5 of block 1 against W_U, recomputed here.
 	m := loadTiny(t, analysisSteps...)
 	D := m.Config.DModel
-	v := m.Params.Blocks[1].ProjW[5*D : 6*D]
+	v := m.Weights().Blocks[1].ProjW[5*D : 6*D]
 	var norm float64
 	for _, x := range v {
 		norm += float64(x) * float64(x)
 	}
 	score := func(tok int) float64 {
 		var s float64
-		for k, u := range m.Params.Unembed()[tok*D : (tok+1)*D] {
+		for k, u := range m.UnembeddingVector(tok) {
 			s += float64(u) * float64(v[k])
 		}
 		return s

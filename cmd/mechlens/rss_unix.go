@@ -2,7 +2,12 @@
 
 package main
 
-import "syscall"
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
 
 // peakRSSMB is the process's peak resident set (getrusage's maxrss is in KiB on Linux).
 func peakRSSMB() float64 {
@@ -11,4 +16,21 @@ func peakRSSMB() float64 {
 		return 0
 	}
 	return float64(ru.Maxrss) / 1024
+}
+
+// rssMB is the process's resident set now, from /proc (0 where there is none).
+func rssMB() float64 {
+	statm, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(statm)) // size resident shared ... in pages
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseFloat(f[1], 64)
+	if err != nil {
+		return 0
+	}
+	return pages * float64(os.Getpagesize()) / (1 << 20)
 }

@@ -74,5 +74,5 @@ func random(name string, o Options) (*gpt2.Model, error) {
 			tok = d.Tokenizer
 		}
 	}
-	return gpt2.NewModel(cfg, gpt2.RandomParams(cfg, o.Seed), tok), nil
+	return gpt2.RandomModel(cfg, o.Seed, tok), nil
 }
