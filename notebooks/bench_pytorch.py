@@ -5,13 +5,17 @@ with logits at every position, random weights, median of repeated runs after a w
 Run with Debian's PyTorch and OpenBLAS (apt-get install python3-torch libopenblas0-pthread; without
 OpenBLAS, Debian's torch falls back to the reference BLAS, some 20 times slower):
     /usr/bin/python3 notebooks/bench_pytorch.py --threads 2
+
+--threads N sets both torch's threads and OpenBLAS's (OPENBLAS_NUM_THREADS, which
+torch.set_num_threads does not change: left alone, OpenBLAS uses every core even at
+--threads 1), and makes idle OpenMP threads sleep (OMP_WAIT_POLICY=passive): with the default
+active waiting, torch's spinning OpenMP threads take the cores from OpenBLAS's, and 2 threads
+measured 2.3-2.7 times slower than 1 on the project's 2-core machine.
 """
 import argparse
+import os
 import statistics
 import time
-
-import torch
-import torch.nn.functional as F
 
 
 def gpt2_forward(ids, p, n_layer=12, n_head=12):
@@ -39,6 +43,13 @@ def main():
     ap.add_argument("--seq", default="1,16,64,256,1024")
     ap.add_argument("--runs", type=int, default=7)
     a = ap.parse_args()
+    # Both must be set before OpenBLAS and OpenMP start, that is before importing torch.
+    global torch, F
+    os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+    import torch
+    import torch.nn.functional as F
+
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     D, V, C, M = 768, 50257, 1024, 3072
