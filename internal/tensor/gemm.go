@@ -335,32 +335,6 @@ func (g *gemmJob) chunks(nt, n int, bounds func(i int) (i0, i1, j0, j1 int)) {
 	}
 }
 
-// forEach calls f(w, i) for every i in [0, n), on min(nt, n) goroutines (this one among
-// them) that take the next i when free; w identifies the goroutine.
-func forEach(nt, n int, f func(w, i int)) {
-	nt = min(nt, n)
-	var next atomic.Int64
-	work := func(w int) {
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= n {
-				return
-			}
-			f(w, i)
-		}
-	}
-	var wg sync.WaitGroup
-	for w := 1; w < nt; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work(w)
-		}()
-	}
-	work(0)
-	wg.Wait()
-}
-
 // workspace holds one goroutine's packing buffers, taken from a pool when first needed.
 type workspace struct {
 	a, b *[]float32
