@@ -258,11 +258,13 @@ func (r *run) forward(stop int) {
 		tensor.MatMul(pre, ln, N, pb.win, b.FcB)
 		r.rows(nm.mlpPre, pre, M)
 		post := r.stage(nm.mlpPost, sc.post)
-		if c.Activation == "gelu" {
-			tensor.GeluErf(post, pre)
-		} else {
-			tensor.GeluTanh(post, pre)
-		}
+		byRows(N, M, func(lo, hi int) {
+			if c.Activation == "gelu" {
+				tensor.GeluErf(post[lo*M:hi*M], pre[lo*M:hi*M])
+			} else {
+				tensor.GeluTanh(post[lo*M:hi*M], pre[lo*M:hi*M])
+			}
+		})
 		r.rows(nm.mlpPost, post, M)
 		out = r.stage(nm.mlpOut, sc.out)
 		tensor.MatMul(out, post, N, pb.wout, b.ProjB)
@@ -287,10 +289,21 @@ func (r *run) forward(stop int) {
 // unless the new stream (named name) is kept, or x is (then x is not scratch).
 func (r *run) addResid(sc *scratch, name string, x, out []float32) []float32 {
 	dst := r.stage(name, sc.x)
-	for i := range dst {
-		dst[i] = x[i] + out[i]
-	}
+	D := r.m.Config.DModel
+	byRows(len(dst)/D, D, func(lo, hi int) {
+		for i := lo * D; i < hi*D; i++ {
+			dst[i] = x[i] + out[i]
+		}
+	})
 	return dst
+}
+
+// byRows runs f over blocks of rows [lo, hi) of a [n, w] buffer, in parallel: for the
+// element-wise and row-wise steps between the products, which give the same numbers
+// however the rows are split.
+func byRows(n, w int, f func(lo, hi int)) {
+	per := max(1, (16<<10)/w) // rows of about 64 KB
+	tensor.ParallelFor((n+per-1)/per, func(i int) { f(i*per, min(n, (i+1)*per)) })
 }
 
 // embed writes token plus position embeddings into x [N, D].
@@ -322,10 +335,12 @@ func (r *run) embed(x []float32) {
 func (r *run) layerNorm(sc *scratch, x, w, b []float32, scaleName, normName string) []float32 {
 	D := r.m.Config.DModel
 	out, scale := r.stage(normName, sc.ln), r.stage(scaleName, sc.scale)
-	for i := range scale {
-		_, rstd := tensor.LayerNorm(out[i*D:(i+1)*D], x[i*D:(i+1)*D], w, b, r.m.Config.LNEps)
-		scale[i] = float32(1 / float64(rstd))
-	}
+	byRows(len(scale), D, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			_, rstd := tensor.LayerNorm(out[i*D:(i+1)*D], x[i*D:(i+1)*D], w, b, r.m.Config.LNEps)
+			scale[i] = float32(1 / float64(rstd))
+		}
+	})
 	r.rows(scaleName, scale, 1)
 	r.rows(normName, out, D)
 	return out
