@@ -3,7 +3,10 @@
 // processing, generation with a KV cache, and the byte-level BPE tokenizer.
 //
 // It must not download anything (weights does) and must not hold analyses (lens, edit and
-// audit do, through hook names only). Every matrix product goes through internal/tensor.
+// audit do, through hook names only). Every matrix product goes through internal/tensor,
+// and a model keeps each weight matrix once, packed for it. A run's memory comes from the
+// model's pool (Result.Release gives it back), so that caching activations in a loop of runs
+// writes to warm memory instead of faulting in fresh pages.
 //
 // Dimensions, as in TransformerLens's config, used in every shape comment of this package:
 //

@@ -3,5 +3,7 @@
 // It knows nothing of GPT-2, hooks or files: callers hand it flat row-major buffers and
 // their shapes. Every product computes each output element with the same order of
 // operations whatever the thread count, so results are bitwise identical with 1 or N
-// threads (audits must be reproducible).
+// threads (audits must be reproducible). Parallel work runs on a pool of long-lived
+// workers that spin briefly between jobs, because waking a sleeping thread costs more than
+// many of a forward pass's products.
 package tensor
