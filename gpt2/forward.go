@@ -210,6 +210,7 @@ func (r *run) point(name string, s int, shape []int, data []float32) {
 // every layer.
 type scratch struct {
 	x, ln, q, k, v, z, out []float32 // [N, D] each
+	qkv                    []float32 // [N, 3D]
 	scale                  []float32 // [N]
 	pre, post              []float32 // [N, M]
 	att                    []float32 // [H, T, Tk] of the longest sequence
@@ -221,7 +222,7 @@ func (r *run) forward(stop int) {
 	nd := func() []float32 { return r.tmp.take(N * D) }
 	// x goes to the result as Resid.
 	sc := &scratch{x: r.mem.take(N * D), ln: nd(), q: nd(), k: nd(), v: nd(), z: nd(), out: nd(),
-		scale: r.tmp.take(N), pre: r.tmp.take(N * M), post: r.tmp.take(N * M)}
+		qkv: r.tmp.take(3 * N * D), scale: r.tmp.take(N), pre: r.tmp.take(N * M), post: r.tmp.take(N * M)}
 	x := r.stage(BlockHook(r.o.StartLayer, nameResidPre), sc.x) // [N, D] the residual stream
 	if r.o.StartLayer == 0 {
 		r.embed(x)
@@ -238,10 +239,17 @@ func (r *run) forward(stop int) {
 		}
 		r.rows(nm.residPre, x, D)
 		ln := r.layerNorm(sc, x, b.Ln1W, b.Ln1B, nm.ln1Scale, nm.ln1Norm)
+		// One product for q, k and v (one pass over A, one fork), then split by columns.
+		tensor.MatMul(sc.qkv, ln, N, pb.wqkv, b.AttnB)
 		q, k, v := r.stage(nm.q, sc.q), r.stage(nm.k, sc.k), r.stage(nm.v, sc.v)
-		tensor.MatMul(q, ln, N, pb.wq, b.AttnB[0:D])
-		tensor.MatMul(k, ln, N, pb.wk, b.AttnB[D:2*D])
-		tensor.MatMul(v, ln, N, pb.wv, b.AttnB[2*D:3*D])
+		byRows(N, 3*D, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				row := sc.qkv[i*3*D : (i+1)*3*D]
+				copy(q[i*D:(i+1)*D], row[:D])
+				copy(k[i*D:(i+1)*D], row[D:2*D])
+				copy(v[i*D:(i+1)*D], row[2*D:])
+			}
+		})
 		r.rows(nm.q, q, c.NHeads, c.DHead)
 		r.rows(nm.k, k, c.NHeads, c.DHead)
 		r.rows(nm.v, v, c.NHeads, c.DHead)

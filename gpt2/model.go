@@ -32,10 +32,10 @@ type Model struct {
 
 // packedBlock holds one block's matrices packed for tensor.MatMul.
 type packedBlock struct {
-	wq, wk, wv *tensor.Packed // [D, D] each: columns of c_attn
-	wo         *tensor.Packed // [D, D]
-	win        *tensor.Packed // [D, M]
-	wout       *tensor.Packed // [M, D]
+	wqkv *tensor.Packed // [D, 3D] c_attn: columns q | k | v
+	wo   *tensor.Packed // [D, D]
+	win  *tensor.Packed // [D, M]
+	wout *tensor.Packed // [M, D]
 }
 
 // blockNames caches the full hook names of one block so the forward pass builds no strings.
@@ -92,17 +92,10 @@ func (m *Model) setWeights(p *Params, release func(x []float32)) {
 	D, M := c.DModel, c.DMLP
 	m.Params = p.vectors()
 	m.layers = make([]packedBlock, c.NLayers)
-	col := make([]float32, D*D) // [D, D] scratch: one third of c_attn
 	for l := range m.layers {
 		b := &p.Blocks[l]
-		third := func(j int) *tensor.Packed {
-			for r := 0; r < D; r++ {
-				copy(col[r*D:(r+1)*D], b.AttnW[r*3*D+j*D:r*3*D+(j+1)*D])
-			}
-			return tensor.Pack(col, D, D)
-		}
 		pb := &m.layers[l]
-		pb.wq, pb.wk, pb.wv = third(0), third(1), third(2)
+		pb.wqkv = tensor.Pack(b.AttnW, D, 3*D)
 		done(&b.AttnW)
 		pb.wo = tensor.Pack(b.AttnProjW, D, D)
 		done(&b.AttnProjW)
@@ -128,13 +121,7 @@ func (m *Model) Weights() *Params {
 	p := m.Params.vectors()
 	for l := range p.Blocks {
 		b, pb := &p.Blocks[l], &m.layers[l]
-		b.AttnW = make([]float32, D*3*D) // [D, 3D]
-		for j, w := range []*tensor.Packed{pb.wq, pb.wk, pb.wv} {
-			for r := 0; r < D; r++ {
-				w.Row(r, b.AttnW[r*3*D+j*D:])
-			}
-		}
-		b.AttnProjW, b.FcW, b.ProjW = pb.wo.Unpack(), pb.win.Unpack(), pb.wout.Unpack()
+		b.AttnW, b.AttnProjW, b.FcW, b.ProjW = pb.wqkv.Unpack(), pb.wo.Unpack(), pb.win.Unpack(), pb.wout.Unpack()
 	}
 	u := make([]float32, c.DVocab*D) // [V, D] W_Uᵀ
 	for t := range c.DVocab {
