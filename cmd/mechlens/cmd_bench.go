@@ -26,6 +26,9 @@ type benchRow struct {
 	// Overhead (forward+cache rows): the median over interleaved pairs of runs of the
 	// time with the cache over the time without, minus 1.
 	Overhead float64 `json:"cache_overhead,omitempty"`
+	// GBps (decode rows): weights and cached keys and values read per step over its time;
+	// a decode step is bound by memory bandwidth, not arithmetic.
+	GBps float64 `json:"gb_per_s,omitempty"`
 }
 
 type benchOutput struct {
@@ -116,9 +119,9 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 				return err
 			}
 			gf := forwardFLOPs(m.Config, T, 0) / 1e9
-			out.Rows = append(out.Rows, benchRow{T, "forward", ms(med[0]), float64(T) / med[0].Seconds(), gf / med[0].Seconds(), gf / med[0].Seconds() / peak, *runs, 0})
+			out.Rows = append(out.Rows, benchRow{T, "forward", ms(med[0]), float64(T) / med[0].Seconds(), gf / med[0].Seconds(), gf / med[0].Seconds() / peak, *runs, 0, 0})
 			if len(med) > 1 {
-				out.Rows = append(out.Rows, benchRow{T, "forward+cache", ms(med[1]), float64(T) / med[1].Seconds(), gf / med[1].Seconds(), gf / med[1].Seconds() / peak, *runs, ratio - 1})
+				out.Rows = append(out.Rows, benchRow{T, "forward+cache", ms(med[1]), float64(T) / med[1].Seconds(), gf / med[1].Seconds(), gf / med[1].Seconds() / peak, *runs, ratio - 1, 0})
 			}
 		}
 		if *past >= 0 {
@@ -144,19 +147,23 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 				return err
 			}
 			gf := forwardFLOPs(m.Config, 1, *past) / med[0].Seconds() / 1e9
-			out.Rows = append(out.Rows, benchRow{*past + 1, "decode", ms(med[0]), 1 / med[0].Seconds(), gf, gf / peak, *runs, 0})
+			gb := decodeBytes(m.Config, *past) / med[0].Seconds() / 1e9
+			out.Rows = append(out.Rows, benchRow{*past + 1, "decode", ms(med[0]), 1 / med[0].Seconds(), gf, gf / peak, *runs, 0, gb})
 		}
 		out.PeakRSSMB = peakRSSMB()
 		if f == cli.JSON {
 			return cli.WriteJSON(io.Out, out)
 		}
-		rows := &cli.Rows{Header: []string{"tokens", "mode", "median ms", "tokens/s", "GFLOP/s", "of peak", "cache overhead"}}
+		rows := &cli.Rows{Header: []string{"tokens", "mode", "median ms", "tokens/s", "GFLOP/s", "of peak", "cache overhead", "GB/s read"}}
 		for _, r := range out.Rows {
-			over := ""
+			over, gb := "", ""
 			if r.Mode == "forward+cache" {
 				over = fmt.Sprintf("%+.1f%%", 100*r.Overhead)
 			}
-			rows.Add(r.Tokens, r.Mode, fmt.Sprintf("%.2f", r.MedianMS), fmt.Sprintf("%.0f", r.TokensPS), fmt.Sprintf("%.1f", r.GFLOPS), fmt.Sprintf("%.0f%%", 100*r.PeakShare), over)
+			if r.Mode == "decode" {
+				gb = fmt.Sprintf("%.1f", r.GBps)
+			}
+			rows.Add(r.Tokens, r.Mode, fmt.Sprintf("%.2f", r.MedianMS), fmt.Sprintf("%.0f", r.TokensPS), fmt.Sprintf("%.1f", r.GFLOPS), fmt.Sprintf("%.0f%%", 100*r.PeakShare), over, gb)
 		}
 		if f == cli.CSV {
 			return rows.WriteCSV(io.Out)
@@ -196,6 +203,13 @@ func forwardFLOPs(c gpt2.Config, T, past int) float64 {
 	perToken := 4*D*D + 2*D*M
 	attn := 2 * t * tk * D
 	return 2 * (L*(t*perToken+attn) + t*D*V)
+}
+
+// decodeBytes counts what one decode step after past positions reads: every block matrix
+// and the unembedding once (float32), and the cached keys and values of past+1 positions.
+func decodeBytes(c gpt2.Config, past int) float64 {
+	D, M, L, V := float64(c.DModel), float64(c.DMLP), float64(c.NLayers), float64(c.DVocab)
+	return 4 * (L*(4*D*D+2*D*M+2*float64(past+1)*D) + V*D)
 }
 
 // timeMedians warms up each f once, then runs them in turn n times, and returns each one's

@@ -13,7 +13,7 @@ func TestBench(t *testing.T) {
 	}
 	var b benchOutput
 	decodeStrict(t, out, &b)
-	if len(b.Rows) != 5 || b.Rows[0].Tokens != 1 || b.Rows[1].Mode != "forward+cache" || b.Rows[1].Overhead == 0 || b.Rows[3].Tokens != 5 || b.Rows[4].Mode != "decode" || b.Rows[4].Tokens != 4 {
+	if len(b.Rows) != 5 || b.Rows[0].Tokens != 1 || b.Rows[1].Mode != "forward+cache" || b.Rows[1].Overhead == 0 || b.Rows[3].Tokens != 5 || b.Rows[4].Mode != "decode" || b.Rows[4].Tokens != 4 || b.Rows[4].GBps <= 0 {
 		t.Fatalf("rows %+v", b.Rows)
 	}
 	for _, r := range b.Rows {
@@ -23,6 +23,14 @@ func TestBench(t *testing.T) {
 	}
 	if _, errOut, code := runCommand(t, "", "bench", "--model", tiny, "--seq", "200"); code != 1 || errOut != "mechlens: --seq 200 is longer than the context of 128\n" {
 		t.Errorf("exit %d, %q", code, errOut)
+	}
+}
+
+func TestDecodeBytes(t *testing.T) {
+	// gpt2 after 128 positions: 84,934,656 block weights, 38,597,376 unembedding weights and
+	// 2,377,728 cached keys and values (12 layers × 2 × 129 × 768), 4 bytes each.
+	if got := decodeBytes(gpt2.Presets["gpt2"], 128); got != 503_639_040 {
+		t.Errorf("gpt2 decode step after 128 reads %.0f bytes, want 503,639,040", got)
 	}
 }
 

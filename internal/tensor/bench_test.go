@@ -151,3 +151,19 @@ func BenchmarkLayerNorm(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkStreamRead reads 512 MB once per iteration with every thread (Dot over 64 KB
+// chunks): the memory bandwidth a decode step, which reads every weight once, is bound by.
+// `mechlens bench` reports a decode step's GB/s beside it.
+func BenchmarkStreamRead(b *testing.B) {
+	const n, chunk = 128 << 20, 16 << 10
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = 1
+	}
+	ones := x[:chunk]
+	b.SetBytes(4 * n)
+	for b.Loop() {
+		ParallelFor(n/chunk, func(i int) { Dot(x[i*chunk:(i+1)*chunk], ones) })
+	}
+}
