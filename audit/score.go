@@ -235,7 +235,13 @@ func (s *Scorer) runBatch(preps []prepared, items []Item, first, group int) ([]R
 	for _, p := range preps {
 		if p.prefix > 0 {
 			pre = append(pre, p.trials[0].ids[:p.prefix])
-			kvs = append(kvs, s.m.NewKVCache())
+			kv := s.m.NewKVCache()
+			longest := 0
+			for _, t := range p.trials {
+				longest = max(longest, len(t.ids))
+			}
+			kv.Grow(longest) // its copies then take their trials' tokens in place
+			kvs = append(kvs, kv)
 		}
 	}
 	if len(pre) > 0 {

@@ -143,12 +143,13 @@ func (s Sampling) pick(logits []float32, rng *rand.Rand) int {
 }
 
 // Clone returns an independent copy, so that several continuations can share the work of
-// one prefix (the permutations of a question's options share the question).
+// one prefix (the permutations of a question's options share the question). The copy has
+// the room kv has (Grow the prefix once rather than every copy).
 func (kv *KVCache) Clone() *KVCache {
 	c := &KVCache{k: make([][]float32, len(kv.k)), v: make([][]float32, len(kv.v)), n: kv.n, d: kv.d}
 	for l := range kv.k {
-		c.k[l] = slices.Clip(slices.Clone(kv.k[l]))
-		c.v[l] = slices.Clip(slices.Clone(kv.v[l]))
+		c.k[l] = append(make([]float32, 0, cap(kv.k[l])), kv.k[l]...)
+		c.v[l] = append(make([]float32, 0, cap(kv.v[l])), kv.v[l]...)
 	}
 	return c
 }

@@ -384,6 +384,44 @@ func TestKVCacheEqualsRecompute(t *testing.T) {
 	}
 }
 
+// Continuations from clones of one grown prefix cache are independent of each other and of
+// the prefix, write into the room the prefix reserved, and equal a full recompute.
+func TestKVCacheClonesShareAPrefix(t *testing.T) {
+	m := loadFixture(t, smallVocab)
+	prefix := m.NewKVCache()
+	prefix.Grow(8)
+	mustRunKV := func(kv *KVCache, ids []int) []float32 {
+		t.Helper()
+		r, err := m.Run([][]int{ids}, RunOptions{Logits: LogitsLast, Past: []*KVCache{kv}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Logits[0]
+	}
+	mustRunKV(prefix, []int{811, 85, 179})
+	a, b := prefix.Clone(), prefix.Clone()
+	if cap(a.k[0]) != cap(prefix.k[0]) {
+		t.Errorf("a clone has room for %d floats, the prefix %d", cap(a.k[0]), cap(prefix.k[0]))
+	}
+	keys := &a.k[0][0]
+	la, lb := mustRunKV(a, []int{5, 6}), mustRunKV(b, []int{7})
+	if &a.k[0][0] != keys {
+		t.Error("a continuation within the reserved room moved the clone's keys")
+	}
+	if prefix.Len() != 3 || a.Len() != 5 || b.Len() != 4 {
+		t.Fatalf("lengths prefix %d, a %d, b %d; want 3, 5, 4", prefix.Len(), a.Len(), b.Len())
+	}
+	for _, c := range []struct {
+		got []float32
+		ids []int
+	}{{la, []int{811, 85, 179, 5, 6}}, {lb, []int{811, 85, 179, 7}}} {
+		full := mustRun(t, m, c.ids, RunOptions{Logits: LogitsLast})
+		if d, at := maxAbsDiff(c.got, full.Logits[0]); d > 1e-5 {
+			t.Errorf("%v from a clone differs from a full run by %g at %d", c.ids, d, at)
+		}
+	}
+}
+
 func TestSamplingIsSeededAndRespectsTopK(t *testing.T) {
 	m := loadFixture(t, smallVocab)
 	s := Sampling{Temperature: 1.5, TopK: 3, Seed: 42}
