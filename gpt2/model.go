@@ -53,14 +53,21 @@ func NewModel(cfg Config, p *Params, tok *Tokenizer) *Model {
 // RandomModel is NewModel of RandomParams(cfg, seed), with each matrix's memory returned to
 // the system once packed, so that loading never holds two copies of the weights.
 func RandomModel(cfg Config, seed uint64, tok *Tokenizer) *Model {
+	return newModel(cfg, RandomParams(cfg, seed), tok, returnMemory())
+}
+
+// returnMemory returns a release function for matrices no longer referenced: every 256 MB
+// released, it has the runtime collect them and give the memory back to the system, which
+// it would otherwise keep until the heap doubles. A collection costs a few milliseconds, so
+// not at every matrix.
+func returnMemory() func(x []float32) {
 	freed := 0
-	return newModel(cfg, RandomParams(cfg, seed), tok, func(x []float32) {
-		// Returning memory costs a collection: do it every 256 MB, not every matrix.
+	return func(x []float32) {
 		if freed += len(x) * 4; freed >= 256<<20 {
 			freed = 0
 			debug.FreeOSMemory()
 		}
-	})
+	}
 }
 
 // newModel builds the model from p; with release, p is consumed: each matrix is handed to
@@ -82,47 +89,58 @@ func newModel(cfg Config, p *Params, tok *Tokenizer, release func(x []float32)) 
 // setWeights makes p the model's weights: its matrices packed (and, with release, dropped
 // from p one by one), its vectors copied.
 func (m *Model) setWeights(p *Params, release func(x []float32)) {
-	done := func(x *[]float32) {
-		if release != nil && *x != nil {
+	m.Params = &Params{Blocks: make([]Block, m.Config.NLayers)}
+	m.layers = make([]packedBlock, m.Config.NLayers)
+	for l := range m.layers {
+		m.setBlock(l, &p.Blocks[l], release)
+	}
+	m.setEnds(p, release)
+}
+
+// Weights returns a full copy of the model's weights in Hugging Face's layout, for writing
+// a checkpoint or for an edit followed by NewModel.
+func (m *Model) Weights() *Params {
+	p := m.ends()
+	p.Blocks = make([]Block, m.Config.NLayers)
+	for l := range p.Blocks {
+		p.Blocks[l] = m.block(l)
+	}
+	return p
+}
+
+// block returns a copy of block l in Hugging Face's layout, matrices unpacked.
+func (m *Model) block(l int) Block {
+	b, pb := m.Params.Blocks[l].vectors(), &m.layers[l]
+	b.AttnW, b.AttnProjW, b.FcW, b.ProjW = pb.wqkv.Unpack(), pb.wo.Unpack(), pb.win.Unpack(), pb.wout.Unpack()
+	return b
+}
+
+// setBlock packs b's matrices as block l's and copies its vectors; with release, each
+// matrix is handed to it and dropped from b once packed.
+func (m *Model) setBlock(l int, b *Block, release func(x []float32)) {
+	D, M := m.Config.DModel, m.Config.DMLP
+	pb := &m.layers[l]
+	pack := func(dst **tensor.Packed, x *[]float32, K, N int) {
+		*dst = tensor.Pack(*x, K, N)
+		if release != nil {
 			release(*x)
 			*x = nil
 		}
 	}
-	c := m.Config
-	D, M := c.DModel, c.DMLP
-	m.Params = p.vectors()
-	m.layers = make([]packedBlock, c.NLayers)
-	for l := range m.layers {
-		b := &p.Blocks[l]
-		pb := &m.layers[l]
-		pb.wqkv = tensor.Pack(b.AttnW, D, 3*D)
-		done(&b.AttnW)
-		pb.wo = tensor.Pack(b.AttnProjW, D, D)
-		done(&b.AttnProjW)
-		pb.win = tensor.Pack(b.FcW, D, M)
-		done(&b.FcW)
-		pb.wout = tensor.Pack(b.ProjW, M, D)
-		done(&b.ProjW)
-	}
-	m.unembed = tensor.PackTransposed(p.Unembed(), c.DVocab, D)
-	m.embed = nil
-	if p.LMHead != nil {
-		m.embed = slices.Clone(p.WTE)
-		done(&p.LMHead)
-	}
-	done(&p.WTE)
+	pack(&pb.wqkv, &b.AttnW, D, 3*D)
+	pack(&pb.wo, &b.AttnProjW, D, D)
+	pack(&pb.win, &b.FcW, D, M)
+	pack(&pb.wout, &b.ProjW, M, D)
+	m.Params.Blocks[l] = b.vectors()
 }
 
-// Weights returns a full copy of the model's weights in Hugging Face's layout, for writing
-// a checkpoint, processing, or an edit followed by NewModel.
-func (m *Model) Weights() *Params {
+// ends returns a copy of everything outside the blocks: W_E, W_pos, ln_f, W_U (as LMHead
+// when untied) and b_U, in Hugging Face's layout.
+func (m *Model) ends() *Params {
 	c := m.Config
 	D := c.DModel
-	p := m.Params.vectors()
-	for l := range p.Blocks {
-		b, pb := &p.Blocks[l], &m.layers[l]
-		b.AttnW, b.AttnProjW, b.FcW, b.ProjW = pb.wqkv.Unpack(), pb.wo.Unpack(), pb.win.Unpack(), pb.wout.Unpack()
-	}
+	p := &Params{WPE: slices.Clone(m.Params.WPE), LnFW: slices.Clone(m.Params.LnFW),
+		LnFB: slices.Clone(m.Params.LnFB), LMHeadB: slices.Clone(m.Params.LMHeadB)}
 	u := make([]float32, c.DVocab*D) // [V, D] W_Uᵀ
 	for t := range c.DVocab {
 		m.unembed.Col(t, u[t*D:(t+1)*D])
@@ -133,6 +151,27 @@ func (m *Model) Weights() *Params {
 		p.WTE, p.LMHead = slices.Clone(m.embed), u
 	}
 	return p
+}
+
+// setEnds packs p's unembedding, keeps its embedding when untied, and copies its vectors
+// outside the blocks; with release, as setBlock.
+func (m *Model) setEnds(p *Params, release func(x []float32)) {
+	c := m.Config
+	m.unembed = tensor.PackTransposed(p.Unembed(), c.DVocab, c.DModel)
+	m.embed = nil
+	if p.LMHead != nil {
+		m.embed = slices.Clone(p.WTE)
+	}
+	if release != nil {
+		for _, x := range []*[]float32{&p.LMHead, &p.WTE} {
+			if *x != nil {
+				release(*x)
+				*x = nil
+			}
+		}
+	}
+	m.Params.WPE, m.Params.LnFW, m.Params.LnFB = slices.Clone(p.WPE), slices.Clone(p.LnFW), slices.Clone(p.LnFB)
+	m.Params.LMHeadB = slices.Clone(p.LMHeadB)
 }
 
 // WIn is W_in of block l, [D, M] packed: column i is MLP neuron i's input direction.

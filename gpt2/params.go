@@ -195,17 +195,11 @@ func RandomParams(cfg Config, seed uint64) *Params {
 	return p
 }
 
-// vectors returns a copy of p's vectors (biases, layer norms, W_pos, b_U) without its
-// matrices.
-func (p *Params) vectors() *Params {
-	q := &Params{Blocks: make([]Block, len(p.Blocks)), WPE: slices.Clone(p.WPE),
-		LnFW: slices.Clone(p.LnFW), LnFB: slices.Clone(p.LnFB), LMHeadB: slices.Clone(p.LMHeadB)}
-	for l, b := range p.Blocks {
-		q.Blocks[l] = Block{Ln1W: slices.Clone(b.Ln1W), Ln1B: slices.Clone(b.Ln1B), AttnB: slices.Clone(b.AttnB),
-			AttnProjB: slices.Clone(b.AttnProjB), Ln2W: slices.Clone(b.Ln2W), Ln2B: slices.Clone(b.Ln2B),
-			FcB: slices.Clone(b.FcB), ProjB: slices.Clone(b.ProjB)}
-	}
-	return q
+// vectors returns a copy of b's vectors (biases, layer norms) without its matrices.
+func (b *Block) vectors() Block {
+	return Block{Ln1W: slices.Clone(b.Ln1W), Ln1B: slices.Clone(b.Ln1B), AttnB: slices.Clone(b.AttnB),
+		AttnProjB: slices.Clone(b.AttnProjB), Ln2W: slices.Clone(b.Ln2W), Ln2B: slices.Clone(b.Ln2B),
+		FcB: slices.Clone(b.FcB), ProjB: slices.Clone(b.ProjB)}
 }
 
 // Clone returns a deep copy: edits made to the copy leave p untouched.

@@ -18,8 +18,10 @@ const (
 // ProcessingSteps is the order in which steps are applied, whatever order they are asked in.
 var ProcessingSteps = []string{FoldLN, CenterWritingWeights, CenterUnembed, FoldValueBiases}
 
-// Process applies the named steps to m's weights in TransformerLens's order. It works on a
-// full copy (Weights), so for its duration the weights are held twice.
+// Process applies the named steps to m's weights in TransformerLens's order. Each step has
+// a part inside every block and a part at the ends (embedding, unembedding, ln_f), which do
+// not read each other, so blocks are processed one at a time (unpacked, changed, repacked)
+// and the weights are never held twice.
 // center_writing_weights needs fold_ln (as in TransformerLens).
 func (m *Model) Process(steps ...string) error {
 	want := map[string]bool{}
@@ -35,43 +37,68 @@ func (m *Model) Process(steps ...string) error {
 	if want[CenterWritingWeights] && !want[FoldLN] && !slices.Contains(m.Processing, FoldLN) {
 		return fmt.Errorf("gpt2: center_writing_weights needs fold_ln")
 	}
-	p, c := m.Weights(), m.Config
+	var todo []processingStep
 	for _, s := range ProcessingSteps {
-		if !want[s] {
-			continue
+		if want[s] {
+			todo = append(todo, processingSteps[s])
+			m.Processing = append(m.Processing, s)
 		}
-		switch s {
-		case FoldLN:
-			p.foldLN(c)
-		case CenterWritingWeights:
-			p.centerWriting(c)
-		case CenterUnembed:
-			p.centerUnembed(c)
-		case FoldValueBiases:
-			p.foldValueBiases(c)
-		}
-		m.Processing = append(m.Processing, s)
 	}
-	m.setWeights(p, nil)
+	c := m.Config
+	release := returnMemory() // each block's unpacked copy and the model's old packed one
+	for l := range m.layers {
+		b := m.block(l)
+		for _, s := range todo {
+			if s.block != nil {
+				s.block(&b, c)
+			}
+		}
+		m.setBlock(l, &b, release)
+	}
+	p := m.ends()
+	for _, s := range todo {
+		if s.ends != nil {
+			s.ends(p, c)
+		}
+	}
+	m.setEnds(p, release)
 	return nil
 }
 
-// foldLN folds ln_1 into c_attn, ln_2 into c_fc and ln_f into the unembedding: with
-// LN(x) = n(x)·w + b, W·LN(x) = (w∘W)·n(x) + b·W. Because n(x) has zero mean, each reading
-// matrix is then centered over its input (d_model) dimension, and the layer norms become
-// the bare normalization (weight 1, bias 0).
-func (p *Params) foldLN(c Config) {
+// processingStep is a weight-processing step in its two parts: inside one block, and at the
+// ends of the model (a Params without blocks).
+type processingStep struct {
+	block func(b *Block, c Config)
+	ends  func(p *Params, c Config)
+}
+
+var processingSteps = map[string]processingStep{
+	FoldLN:               {foldLNBlock, foldLNFinal},
+	CenterWritingWeights: {centerWritingBlock, centerWritingEmbed},
+	CenterUnembed:        {nil, centerUnembed},
+	FoldValueBiases:      {foldValueBiases, nil},
+}
+
+// foldLNBlock folds ln_1 into c_attn and ln_2 into c_fc: with LN(x) = n(x)·w + b,
+// W·LN(x) = (w∘W)·n(x) + b·W. Because n(x) has zero mean, each reading matrix is then
+// centered over its input (d_model) dimension, and the layer norms become the bare
+// normalization (weight 1, bias 0).
+func foldLNBlock(b *Block, c Config) {
 	D := c.DModel
-	for l := range p.Blocks {
-		b := &p.Blocks[l]
-		foldInto(b.AttnW, b.AttnB, b.Ln1W, b.Ln1B, D, 3*D)
-		foldInto(b.FcW, b.FcB, b.Ln2W, b.Ln2B, D, c.DMLP)
-		setLNIdentity(b.Ln1W, b.Ln1B)
-		setLNIdentity(b.Ln2W, b.Ln2B)
-	}
+	foldInto(b.AttnW, b.AttnB, b.Ln1W, b.Ln1B, D, 3*D)
+	foldInto(b.FcW, b.FcB, b.Ln2W, b.Ln2B, D, c.DMLP)
+	setLNIdentity(b.Ln1W, b.Ln1B)
+	setLNIdentity(b.Ln2W, b.Ln2B)
+}
+
+// foldLNFinal folds ln_f into the unembedding, as foldLNBlock does in a block.
+func foldLNFinal(p *Params, c Config) {
+	D, V := c.DModel, c.DVocab
 	// The unembedding is [V, D] by rows here (row t = W_U[:, t]): untie it first.
-	V := c.DVocab
-	wu := slices.Clone(p.Unembed()) // [V, D]
+	if p.LMHead == nil {
+		p.LMHead = slices.Clone(p.WTE)
+	}
+	wu := p.LMHead // [V, D]
 	bu := make([]float32, V)
 	if p.LMHeadB != nil {
 		copy(bu, p.LMHeadB)
@@ -91,7 +118,7 @@ func (p *Params) foldLN(c Config) {
 			row[d] -= float32(mean)
 		}
 	}
-	p.LMHead, p.LMHeadB = wu, bu
+	p.LMHeadB = bu
 	setLNIdentity(p.LnFW, p.LnFB)
 }
 
@@ -131,23 +158,25 @@ func setLNIdentity(w, b []float32) {
 	}
 }
 
-// centerWriting removes the mean over d_model from every vector written to the residual
-// stream (W_E and W_pos rows, W_O and W_out rows, b_O and b_out): the next layer norm
-// removes it anyway, so this changes nothing downstream but makes contributions comparable.
-func (p *Params) centerWriting(c Config) {
+// centerWritingBlock removes the mean over d_model from every vector a block writes to the
+// residual stream (W_O and W_out rows, b_O and b_out): the next layer norm removes it
+// anyway, so this changes nothing downstream but makes contributions comparable.
+func centerWritingBlock(b *Block, c Config) {
+	D := c.DModel
+	centerRows(b.AttnProjW, D)
+	centerRows(b.AttnProjB, D)
+	centerRows(b.ProjW, D)
+	centerRows(b.ProjB, D)
+}
+
+// centerWritingEmbed does the same for W_E and W_pos rows.
+func centerWritingEmbed(p *Params, c Config) {
 	D := c.DModel
 	if p.LMHead == nil { // W_E is about to change; keep the unembedding as it was
 		p.LMHead = slices.Clone(p.WTE)
 	}
 	centerRows(p.WTE, D)
 	centerRows(p.WPE, D)
-	for l := range p.Blocks {
-		b := &p.Blocks[l]
-		centerRows(b.AttnProjW, D)
-		centerRows(b.AttnProjB, D)
-		centerRows(b.ProjW, D)
-		centerRows(b.ProjB, D)
-	}
 }
 
 // centerRows subtracts from each row of x [*, D] its own mean.
@@ -167,7 +196,7 @@ func centerRows(x []float32, D int) {
 
 // centerUnembed removes from W_U the mean over the vocabulary (and from b_U its mean):
 // softmax is invariant to adding a constant to every logit.
-func (p *Params) centerUnembed(c Config) {
+func centerUnembed(p *Params, c Config) {
 	D, V := c.DModel, c.DVocab
 	if p.LMHead == nil {
 		p.LMHead = slices.Clone(p.WTE)
@@ -198,18 +227,15 @@ func (p *Params) centerUnembed(c Config) {
 
 // foldValueBiases moves b_V into b_O: each pattern row sums to 1, so b_V contributes
 // Σ_h b_V[h]·W_O[h] to every position, a constant that b_O can carry.
-func (p *Params) foldValueBiases(c Config) {
+func foldValueBiases(b *Block, c Config) {
 	D := c.DModel
-	for l := range p.Blocks {
-		b := &p.Blocks[l]
-		bv := b.AttnB[2*D : 3*D] // [H·Dh]
-		for j := 0; j < D; j++ {
-			var s float64
-			for i := 0; i < D; i++ {
-				s += float64(bv[i]) * float64(b.AttnProjW[i*D+j])
-			}
-			b.AttnProjB[j] += float32(s)
+	bv := b.AttnB[2*D : 3*D] // [H·Dh]
+	for j := 0; j < D; j++ {
+		var s float64
+		for i := 0; i < D; i++ {
+			s += float64(bv[i]) * float64(b.AttnProjW[i*D+j])
 		}
-		clear(bv)
+		b.AttnProjB[j] += float32(s)
 	}
+	clear(bv)
 }
