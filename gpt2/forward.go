@@ -78,7 +78,8 @@ type Result struct {
 // Release gives the result's memory back to its model, whose next runs reuse it instead of
 // allocating: a loop of runs that keep activations (a sweep, an audit) should release each
 // result once done with it. Nothing of the result may be used afterwards; its tensors will
-// hold another run's numbers.
+// hold another run's numbers. The model keeps that memory (at most one run's scratch and
+// one result) for as long as it lives.
 func (res *Result) Release() {
 	if res.mem == nil {
 		return
