@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/procstat"
 )
 
 // fourOption makes n four-option items of about the paper's prompt length.
@@ -43,7 +44,7 @@ func BenchmarkAudit(b *testing.B) {
 			}
 			s.Share = mode.share
 			b.ResetTimer()
-			cpu := cpuTime()
+			cpu := procstat.CPUTime()
 			for i := 0; i < b.N; i++ {
 				if _, err := s.Score(items, 0); err != nil {
 					b.Fatal(err)
@@ -52,7 +53,7 @@ func BenchmarkAudit(b *testing.B) {
 			// On a shared machine wall time depends on the neighbours: CPU time per item
 			// tells what the work costs (items/s on idle cores ≈ cores / CPU time per item).
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "items/s")
-			b.ReportMetric(float64((cpuTime()-cpu).Milliseconds())/float64(n*b.N), "cpu-ms/item")
+			b.ReportMetric(float64((procstat.CPUTime()-cpu).Milliseconds())/float64(n*b.N), "cpu-ms/item")
 		})
 	}
 }

@@ -71,6 +71,26 @@ func interrupted(t *testing.T, items []Item, dir string, after int) {
 	}
 }
 
+// resumeRun continues the interrupted run in dir and fails unless it picked up with done
+// items already scored.
+func resumeRun(t *testing.T, items []Item, dir string, done int) {
+	t.Helper()
+	o := runOpts(dir)
+	o.Resume = true
+	first := -1
+	o.Progress = func(n, total int) {
+		if first < 0 {
+			first = n
+		}
+	}
+	if _, err := Run(context.Background(), tiny(t), items, o); err != nil {
+		t.Fatal(err)
+	}
+	if first != done {
+		t.Errorf("resumed at %d items done, want %d", first, done)
+	}
+}
+
 func TestResume(t *testing.T) {
 	items := mixedItems(20)
 	single := t.TempDir()
@@ -94,20 +114,7 @@ func TestResume(t *testing.T) {
 			err.Error() != "audit: "+filepath.Join(dir, "items.jsonl.part")+": an interrupted run is there; pass --resume to continue it, or remove the file" {
 			t.Errorf("error %v", err)
 		}
-		o := runOpts(dir)
-		o.Resume = true
-		first := -1
-		o.Progress = func(done, total int) {
-			if first < 0 {
-				first = done
-			}
-		}
-		if _, err := Run(context.Background(), tiny(t), items, o); err != nil {
-			t.Fatal(err)
-		}
-		if first != 9 {
-			t.Errorf("resumed at %d items done, want 9", first)
-		}
+		resumeRun(t, items, dir, 9)
 		sameOutputs(t, "resumed", outputs(t, dir), want)
 	})
 
@@ -120,20 +127,7 @@ func TestResume(t *testing.T) {
 		if err := os.WriteFile(j, b[:len(b)-40], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		o := runOpts(dir)
-		o.Resume = true
-		first := -1
-		o.Progress = func(done, total int) {
-			if first < 0 {
-				first = done
-			}
-		}
-		if _, err := Run(context.Background(), tiny(t), items, o); err != nil {
-			t.Fatal(err)
-		}
-		if first != 8 {
-			t.Errorf("resumed at %d items done, want 8", first)
-		}
+		resumeRun(t, items, dir, 8)
 		sameOutputs(t, "resumed after a cut line", outputs(t, dir), want)
 	})
 

@@ -174,6 +174,10 @@ func (m *Model) setEnds(p *Params, release func(x []float32)) {
 	m.Params.LMHeadB = slices.Clone(p.LMHeadB)
 }
 
+// TiedEmbeddings reports whether W_U is W_Eᵀ, as in the released GPT-2 checkpoints (weight
+// processing unties them).
+func (m *Model) TiedEmbeddings() bool { return m.embed == nil }
+
 // WIn is W_in of block l, [D, M] packed: column i is MLP neuron i's input direction.
 func (m *Model) WIn(l int) *tensor.Packed { return m.layers[l].win }
 

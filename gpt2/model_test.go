@@ -492,6 +492,9 @@ func TestWeightsRoundTrip(t *testing.T) {
 		if m.Params.WTE != nil || m.Params.LMHead != nil || m.Params.Blocks[1].FcW != nil || m.Params.Blocks[0].ProjW != nil {
 			t.Fatal("the model's Params still holds matrices beside the packed ones")
 		}
+		if m.TiedEmbeddings() != tied {
+			t.Errorf("tied=%v: TiedEmbeddings() = %v", tied, m.TiedEmbeddings())
+		}
 		wantNames, _, want := p.Named(c)
 		gotNames, _, got := m.Weights().Named(c)
 		if !slices.Equal(gotNames, wantNames) {

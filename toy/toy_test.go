@@ -215,9 +215,9 @@ func TestTrainMicro(t *testing.T) {
 	if first, last := mean(la[:5]), mean(la[len(la)-5:]); !(last < first-1) {
 		t.Errorf("loss went from %.3f (first 5 steps) to %.3f (last 5): want a fall of more than 1 nat", first, last)
 	}
-	_, _, pa := a.Params.Named(a.Config)
+	_, _, pa := a.Weights().Named(a.Config)
 	for name, other := range map[string]*gpt2.Model{"2 threads": b, "a second run": c} {
-		_, _, po := other.Params.Named(other.Config)
+		_, _, po := other.Weights().Named(other.Config)
 		for i := range pa {
 			for j, v := range pa[i] {
 				if math.Float32bits(v) != math.Float32bits(po[i][j]) {
@@ -258,7 +258,7 @@ func trainLogged(rc Recipe, w *World, tok *gpt2.Tokenizer, losses *[]float64) (*
 	if err != nil {
 		return nil, err
 	}
-	_, _, got := m.Params.Named(cfg)
+	_, _, got := m.Weights().Named(cfg)
 	_, _, want := p.Named(cfg)
 	for i := range got {
 		for j := range got[i] {

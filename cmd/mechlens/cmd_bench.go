@@ -10,6 +10,7 @@ import (
 
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/internal/procstat"
 	"github.com/mechlens/mechlens/internal/tensor"
 )
 
@@ -91,7 +92,7 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 		if err != nil {
 			return err
 		}
-		out := benchOutput{Model: mf.name(), Kernel: tensor.Kernel(), Threads: tensor.Threads(), LoadMS: ms(time.Since(t0)), LoadRSSMB: rssMB()}
+		out := benchOutput{Model: mf.name(), Kernel: tensor.Kernel(), Threads: tensor.Threads(), LoadMS: ms(time.Since(t0)), LoadRSSMB: procstat.RSSMiB()}
 		out.PeakCore = tensor.PeakGFLOPS(200 * time.Millisecond)
 		peak := out.PeakCore * float64(out.Threads)
 		for _, T := range lengths {
@@ -150,7 +151,7 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 			gb := decodeBytes(m.Config, *past) / med[0].Seconds() / 1e9
 			out.Rows = append(out.Rows, benchRow{*past + 1, "decode", ms(med[0]), 1 / med[0].Seconds(), gf, gf / peak, *runs, 0, gb})
 		}
-		out.PeakRSSMB = peakRSSMB()
+		out.PeakRSSMB = procstat.PeakRSSMiB()
 		if f == cli.JSON {
 			return cli.WriteJSON(io.Out, out)
 		}

@@ -48,7 +48,7 @@ func newInfoCommand() *cli.Command {
 		if err != nil {
 			return err
 		}
-		out := infoOutput{Model: mf.name(), Config: m.Config, Params: m.Config.NParams(), TiedEmbed: m.Params.LMHead == nil,
+		out := infoOutput{Model: mf.name(), Config: m.Config, Params: m.Config.NParams(), TiedEmbed: m.TiedEmbeddings(),
 			Tokenizer: m.Tokenizer != nil, Processing: orEmpty(m.Processing), Folder: m.Source, Files: []fileInfo{}}
 		if !out.TiedEmbed {
 			out.Params += m.Config.DVocab * m.Config.DModel

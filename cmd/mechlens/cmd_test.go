@@ -190,3 +190,26 @@ func TestCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+// info reports tied embeddings as the checkpoint has them: tied in tiny-gpt2 and in the
+// small-vocabulary fixture (whose explicit lm_head equals wte), untied after processing.
+func TestInfoTiedEmbeddings(t *testing.T) {
+	for _, c := range []struct {
+		model, process string
+		tied           bool
+	}{
+		{tiny, "none", true},
+		{"../../testdata/tiny-gpt2-small-vocab", "none", true},
+		{tiny, "fold_ln", false},
+	} {
+		out, errOut, code := runCommand(t, "", "info", "--model", c.model, "--process", c.process, "--json")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", c.model, code, errOut)
+		}
+		var got infoOutput
+		decodeStrict(t, out, &got)
+		if got.TiedEmbed != c.tied || got.Params <= 0 {
+			t.Errorf("%s --process %s: tied_embeddings %v, n_params %d; want tied %v", c.model, c.process, got.TiedEmbed, got.Params, c.tied)
+		}
+	}
+}

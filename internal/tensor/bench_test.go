@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/mechlens/mechlens/internal/procstat"
 )
 
 // benchFlops runs f in the benchmark loop and reports its flops per iteration as GFLOP/s
@@ -33,11 +35,11 @@ func benchValues(b *testing.B, n float64, f func()) {
 // benchLoop runs f in the benchmark loop and hands report the wall and CPU seconds taken
 // (CPU 0 where unknown).
 func benchLoop(b *testing.B, f func(), report func(wall, cpu float64)) {
-	c0 := cpuTime()
+	c0 := procstat.CPUTime()
 	for b.Loop() {
 		f()
 	}
-	report(b.Elapsed().Seconds(), (cpuTime() - c0).Seconds())
+	report(b.Elapsed().Seconds(), (procstat.CPUTime() - c0).Seconds())
 }
 
 // benchKernels runs f once per kernel set, as sub-benchmarks named after it.
