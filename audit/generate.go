@@ -33,10 +33,6 @@ var (
 // neither a file nor --generate.
 const DefaultGenerator = "ioi"
 
-// EmbeddedGenerator, when set (in an init function of the package that embeds the default
-// model), is what `mechlens audit` generates for the embedded model: its own task.
-var EmbeddedGenerator string
-
 // Register makes g available under g.Name(). Registering one name twice is a programming
 // error and panics, as database/sql.Register does.
 func Register(g Generator) {

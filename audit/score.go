@@ -7,6 +7,7 @@ import (
 
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/tensor"
+	"github.com/mechlens/mechlens/lens"
 )
 
 // Record is the score of one item shown in one order: one line of items.jsonl.
@@ -35,13 +36,16 @@ type Record struct {
 	// LogitDiff is logit(A) − logit(correct letter); 0 when the answer is A.
 	LogitDiff float32 `json:"logit_diff"`
 	// Lens is LogitDiff read from each block's output (blocks.L.hook_resid_post at the last
-	// position, through ln_final with its own statistics and W_U): one value per layer.
+	// position, through ln_final with its own statistics and W_U): one value per layer, the
+	// difference of the two target logits `mechlens lens --target` reports at
+	// blocks.{L+1}.hook_resid_pre (the final residual for the last block), rounded to float32.
 	Lens []float32 `json:"lens"`
 }
 
 // Scorer turns items into Records with one model and one prompt format.
 type Scorer struct {
 	m       *gpt2.Model
+	an      *lens.Analyzer
 	fm      *formatter
 	permute string
 	space   []int // [labels] id of " L", -1 when not one token
@@ -75,7 +79,7 @@ func NewScorer(m *gpt2.Model, f Format, permute string) (*Scorer, error) {
 	if fm.bos && m.Tokenizer.EOT() < 0 {
 		return nil, fmt.Errorf("audit: BOS asked for but the tokenizer has no <|endoftext|>")
 	}
-	s := &Scorer{m: m, fm: fm, permute: permute, Budget: 2048, MaxSeqs: 64, Share: true, KVMemory: 2 << 30}
+	s := &Scorer{m: m, an: lens.New(m), fm: fm, permute: permute, Budget: 2048, MaxSeqs: 64, Share: true, KVMemory: 2 << 30}
 	for _, l := range fm.labels {
 		sp, err1 := m.Tokenizer.TokenID(" " + l)
 		b, err2 := m.Tokenizer.TokenID(l)
@@ -185,7 +189,13 @@ func (s *Scorer) Score(items []Item, first int) ([]Record, error) {
 			return nil, p.err
 		}
 	}
-	caches := s.maxCaches()
+	longest := 0
+	for _, p := range preps {
+		for _, t := range p.trials {
+			longest = max(longest, len(t.ids))
+		}
+	}
+	caches := s.maxCaches(longest)
 	var out []Record
 	for lo := 0; lo < len(preps); {
 		// Take items while their tokens fit the budget (always at least one), keeping half
@@ -216,12 +226,12 @@ func (s *Scorer) Score(items []Item, first int) ([]Record, error) {
 	return out, nil
 }
 
-// maxCaches is how many KV caches may be alive at once within KVMemory: NewKVCache and
-// Clone reserve the whole context, so one cache of GPT-2 small holds 75 MB (XL 630 MB)
-// however short the prompt.
-func (s *Scorer) maxCaches() int {
+// maxCaches is how many KV caches may be alive at once within KVMemory. A prefix's cache
+// and its copies hold room for their item's longest trial (runBatch grows it to that, and
+// Clone keeps the room), so tokens, the longest trial of the call, bounds each one.
+func (s *Scorer) maxCaches(tokens int) int {
 	c := s.m.Config
-	per := int64(c.NCtx) * int64(c.DModel) * int64(c.NLayers) * 2 * 4
+	per := int64(max(tokens, 1)) * int64(c.DModel) * int64(c.NLayers) * 2 * 4
 	return int(max(2, s.KVMemory/per))
 }
 
@@ -346,13 +356,7 @@ func (s *Scorer) record(item int, id string, t *trial, logits []float32, lens []
 			top = v
 		}
 	}
-	// log Σ exp(logits), in float64 around the maximum.
-	mx := float64(logits[top])
-	var sum float64
-	for _, x := range logits {
-		sum += math.Exp(float64(x) - mx)
-	}
-	lse := mx + math.Log(sum)
+	lse := tensor.LogSumExp(logits)
 	prob := func(id int) float64 { return math.Exp(float64(logits[id]) - lse) }
 	mass := func(ids []int) float64 {
 		var m float64
@@ -390,36 +394,17 @@ func (s *Scorer) record(item int, id string, t *trial, logits []float32, lens []
 	return r
 }
 
-// lens applies ln_final (with each vector's own mean and scale) and W_U to the residual
-// stream after every block and returns logit(a) − logit(b) per layer.
+// lens returns logit(a) − logit(b) of the logit lens of the residual stream after every
+// block.
 func (s *Scorer) lens(resid [][]float32, a, b int) []float32 {
-	p, D := s.m.Params, s.m.Config.DModel
-	eps := float64(s.m.Config.LNEps)
 	out := make([]float32, len(resid))
 	if a == b {
 		return out
 	}
-	y := make([]float32, D)
+	y := make([]float32, s.m.Config.DModel)
 	ua, ub := s.m.UnembeddingVector(a), s.m.UnembeddingVector(b)
 	for l, x := range resid {
-		var sum, ss float64
-		for _, v := range x {
-			sum += float64(v)
-		}
-		mean := sum / float64(D)
-		for _, v := range x {
-			d := float64(v) - mean
-			ss += d * d
-		}
-		inv := 1 / math.Sqrt(ss/float64(D)+eps)
-		for j, v := range x {
-			y[j] = float32((float64(v)-mean)*inv)*p.LnFW[j] + p.LnFB[j]
-		}
-		diff := tensor.Dot(y, ua) - tensor.Dot(y, ub)
-		if p.LMHeadB != nil {
-			diff += p.LMHeadB[a] - p.LMHeadB[b]
-		}
-		out[l] = diff
+		out[l] = float32(s.an.LensLogit(x, a, ua, y) - s.an.LensLogit(x, b, ub, y))
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/lens"
 )
 
 var (
@@ -62,9 +63,15 @@ func TestScoreBatchedEqualsOneByOne(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Budget = 2048
-		s.KVMemory = 5 * 128 * 32 * 2 * 2 * 4 // 5 caches: 2 prefixes a batch, 3 copies a pass
-		if s.maxCaches() != 5 {
-			t.Fatalf("%d caches", s.maxCaches())
+		longest := 0
+		for i, it := range items {
+			for _, tr := range s.prepare(i, it).trials {
+				longest = max(longest, len(tr.ids))
+			}
+		}
+		s.KVMemory = int64(5 * longest * 32 * 2 * 2 * 4) // 5 caches: 2 prefixes a batch, 3 copies a pass
+		if s.maxCaches(longest) != 5 {
+			t.Fatalf("%d caches", s.maxCaches(longest))
 		}
 		grouped, err := s.Score(items, 100)
 		if err != nil {
@@ -244,5 +251,56 @@ func TestScorerErrors(t *testing.T) {
 	all, _ := NewScorer(m, Format{}, PermuteAll)
 	if _, err := all.Score([]Item{six}, 0); err == nil || err.Error() != "audit: item six: --permute all takes at most 5 options, an item has 6" {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestLensMatchesLogitLens: a record's lens is, bit for bit, the difference of the two target
+// logits that lens.LogitLens (`mechlens lens --target`) reports at each block's output,
+// although the audit reads the residual stream from a batched run that continues shared
+// prefixes from a KV cache and the lens from a run of the prompt alone.
+func TestLensMatchesLogitLens(t *testing.T) {
+	m := tiny(t)
+	items := mixedItems(5)
+	s, err := NewScorer(m, Format{BOS: true}, PermuteCyclic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Score(items, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	an := lens.New(m)
+	L := m.Config.NLayers
+	checked := 0
+	for _, r := range recs {
+		if r.Answer == 0 {
+			continue
+		}
+		ids := s.prepare(r.Item, items[r.Item]).trials[r.Perm].ids
+		a, b := s.space[0], s.space[r.Answer]
+		if r.Variant == "bare" {
+			a, b = s.bare[0], s.bare[r.Answer]
+		}
+		tr, err := an.Trace(ids, lens.TraceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ll, err := an.LogitLens(tr, lens.LensOptions{Targets: []int{a, b}, Positions: []int{-1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Points: resid_pre of blocks 0..L-1, then the final residual; block l's output is
+		// point l+1.
+		for l := range L {
+			row := ll.Rows[l+1]
+			want := float32(row.Targets[0].Logit - row.Targets[1].Logit)
+			if r.Lens[l] != want {
+				t.Fatalf("item %d perm %d layer %d: audit lens %v, logit lens %v (%s)", r.Item, r.Perm, l, r.Lens[l], want, row.Point)
+			}
+		}
+		checked++
+	}
+	if checked < 5 {
+		t.Fatalf("checked %d records", checked)
 	}
 }

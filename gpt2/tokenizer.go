@@ -232,21 +232,30 @@ func loadTokenizer(f tokFiles) (*Tokenizer, error) {
 }
 
 func tokLoadVocabMerges(f tokFiles) (*Tokenizer, error) {
-	vocabPath, mergesPath := f.path("vocab.json"), f.path("merges.txt")
-	data, err := f.read("vocab.json")
+	vocab, err := f.read("vocab.json")
 	if err != nil {
 		return nil, err
 	}
+	merges, err := f.read("merges.txt")
+	if err != nil {
+		return nil, err
+	}
+	return tokParseVocabMerges(vocab, merges, f.path("vocab.json"), f.path("merges.txt"))
+}
+
+// ParseTokenizer builds a tokenizer from the contents of a vocab.json and a merges.txt
+// (a tokenizer held in memory, such as the GPT-2 one the binary embeds).
+func ParseTokenizer(vocabJSON, mergesTxt []byte) (*Tokenizer, error) {
+	return tokParseVocabMerges(vocabJSON, mergesTxt, "vocab.json", "merges.txt")
+}
+
+func tokParseVocabMerges(vocabJSON, mergesTxt []byte, vocabPath, mergesPath string) (*Tokenizer, error) {
 	var vocab map[string]int
-	if err := json.Unmarshal(data, &vocab); err != nil {
+	if err := json.Unmarshal(vocabJSON, &vocab); err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %v", vocabPath, err)
 	}
-	data, err = f.read("merges.txt")
-	if err != nil {
-		return nil, err
-	}
 	var merges [][2]string
-	for i, line := range strings.Split(string(data), "\n") {
+	for i, line := range strings.Split(string(mergesTxt), "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		if line == "" || strings.HasPrefix(line, "#version") {
 			continue

@@ -9,8 +9,8 @@ import (
 	"github.com/mechlens/mechlens/internal/tensor"
 )
 
-// Analyzer runs the analyses of one model. It packs the unembedding and measures value
-// vectors on first use and keeps them, so several analyses of one model pay for that once.
+// Analyzer runs the analyses of one model. It measures the value vectors' norms and scales
+// on first use and keeps them, so several analyses of one model pay for that once.
 // Its methods are safe for concurrent use; the model's weights must not change meanwhile.
 type Analyzer struct {
 	Model *gpt2.Model
@@ -132,13 +132,22 @@ func ownScale(v []float32, mean float64, eps float32) float64 {
 	return math.Sqrt(ss/float64(len(v)) + float64(eps))
 }
 
-// lensLogit returns the logit lens of v for token t with ln_final's own statistics:
-// W_U[:, t]·ln_final(v) + b_U[t], given u = W_U[:, t]. This is the anchored-bias paper's
-// "MLP lens" when v is an MLP output, and its neuron and head lens for a neuron's or a
-// head's output.
-func (a *Analyzer) lensLogit(v []float32, t int, u, scratch []float32) float64 {
+// LensLogit returns the logit lens of the residual-stream vector v for token t:
+// W_U[:, t]·ln_final(v) + b_U[t], ln_final normalizing v by its own statistics, the product
+// accumulated in float64. u is W_U[:, t] (UnembeddingVector(t): a copy, so a loop over many
+// vectors takes it once) and scratch holds d_model floats. This is the one definition of the
+// lens through ln_final: LogitLens's target logits, Scan's MLP, neuron and head lens (the
+// anchored-bias paper's) and the audit's per-layer lens all compute it, so that they agree
+// bit for bit.
+func (a *Analyzer) LensLogit(v []float32, t int, u, scratch []float32) float64 {
 	a.lnFinal(scratch, v, 0)
-	return dot64(u, scratch) + a.unembedBias(t)
+	return a.unembedLogit(scratch, t, u)
+}
+
+// unembedLogit returns W_U[:, t]·y + b_U[t] for a vector y already through ln_final, given
+// u = W_U[:, t].
+func (a *Analyzer) unembedLogit(y []float32, t int, u []float32) float64 {
+	return dot64(u, y) + a.unembedBias(t)
 }
 
 // direction returns the vector c [D] such that a residual-stream part p contributes c·p/s to

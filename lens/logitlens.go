@@ -141,6 +141,10 @@ func (a *Analyzer) LogitLens(tr *Trace, o LensOptions) (*LogitLens, error) {
 		out.Points = append(out.Points, p.name)
 	}
 	P := len(points)
+	us := make([][]float32, len(o.Targets)) // W_U[:, t] of each target
+	for k, t := range o.Targets {
+		us[k] = a.Model.UnembeddingVector(t)
+	}
 	// Rows are position-major inside a batch, so that each position's final distribution,
 	// which the KL of its other rows needs, is computed in the same batch.
 	perBatch := max(1, maxLensFloats/(V*P))
@@ -168,12 +172,12 @@ func (a *Analyzer) LogitLens(tr *Trace, o LensOptions) (*LogitLens, error) {
 		tensor.ParallelWorkers(len(js), func(w, jj int) {
 			r := jj*P + final
 			row := &out.Rows[final*len(pos)+j0+jj]
-			finals[jj] = a.lensRow(row, logits[r*V:(r+1)*V], scratch[w], o, nil)
+			finals[jj] = a.lensRow(row, logits[r*V:(r+1)*V], vecs[r*D:(r+1)*D], scratch[w], us, o, nil)
 		})
 		tensor.ParallelWorkers(len(js)*(P-1), func(w, k int) {
 			jj, i := k/(P-1), k%(P-1)
 			r := jj*P + i
-			a.lensRow(&out.Rows[i*len(pos)+j0+jj], logits[r*V:(r+1)*V], scratch[w], o, &finals[jj])
+			a.lensRow(&out.Rows[i*len(pos)+j0+jj], logits[r*V:(r+1)*V], vecs[r*D:(r+1)*D], scratch[w], us, o, &finals[jj])
 		})
 		for jj, t := range js {
 			for i, p := range points {
@@ -192,12 +196,16 @@ type finalDist struct {
 	lse   float64   // log Σ exp f
 }
 
-// lensRow fills row's statistics from the logits x [V] of one vector, using p [V] as
-// scratch; with final nil, x is the final distribution itself (KL 0), which is returned.
-func (a *Analyzer) lensRow(row *LensRow, x, p []float32, o LensOptions, final *finalDist) finalDist {
+// lensRow fills row's statistics from the logits x [V] of one vector y [D] (already through
+// ln_final), using p [V] as scratch; us are the targets' unembedding columns. With final nil,
+// x is the final distribution itself (KL 0), which is returned. Target logits are computed
+// from y in float64 (LensLogit's arithmetic, so the audit's lens reproduces them exactly);
+// the batched product's float32 logits, which rank every token, can differ from them in the
+// seventh digit.
+func (a *Analyzer) lensRow(row *LensRow, x, y, p []float32, us [][]float32, o LensOptions, final *finalDist) finalDist {
 	top := topK(x, max(o.TopK, 1), false)
 	m := float64(x[top[0]])
-	lse := logSumExp(x, p, top[0]) // p is now softmax(x)
+	lse := tensor.Softmax(p, x)
 	logZ := lse - m
 	// Σ p·(x − m) = Σ p·x − m·Σ p, and Σ pf·(f − x) = Σ pf·f − Σ pf·x: products of two
 	// float32 are exact in float64, so the sums lose nothing worth mentioning and each is one
@@ -212,8 +220,9 @@ func (a *Analyzer) lensRow(row *LensRow, x, p []float32, o LensOptions, final *f
 		row.Top = append(row.Top, TokenProb{a.Token(t), float64(x[t]), math.Exp(float64(x[t]) - lse)})
 	}
 	row.Targets = make([]TargetStat, 0, len(o.Targets))
-	for _, t := range o.Targets {
-		row.Targets = append(row.Targets, TargetStat{a.Token(t), float64(x[t]), math.Exp(float64(x[t]) - lse), rank(x, t)})
+	for k, t := range o.Targets {
+		logit := a.unembedLogit(y, t, us[k])
+		row.Targets = append(row.Targets, TargetStat{a.Token(t), logit, math.Exp(logit - lse), rank(x, t)})
 	}
 	if final != nil {
 		return finalDist{}

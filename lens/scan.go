@@ -101,7 +101,7 @@ func (a *Analyzer) Scan(tr *Trace, o ScanOptions) (*Scan, error) {
 		ln := make([]float32, D)
 		vec := make([]float32, D)
 		lens := func(v []float32) (anchor, correct float64) {
-			return a.lensLogit(v, o.Anchor, uAnchor, ln), a.lensLogit(v, o.Correct, uCorrect, ln)
+			return a.LensLogit(v, o.Anchor, uAnchor, ln), a.LensLogit(v, o.Correct, uCorrect, ln)
 		}
 		mlp, err := tr.row(gpt2.MLPOut(l), pos, D)
 		if err != nil {
@@ -182,7 +182,7 @@ func (a *Analyzer) Scan(tr *Trace, o ScanOptions) (*Scan, error) {
 			fl := flagged[f]
 			x := logits[f*V : (f+1)*V]
 			top := topK(x, o.Words, false)
-			lse := logSumExp(x, scratch[w], top[0])
+			lse := tensor.Softmax(scratch[w], x)
 			words := make([]TokenProb, len(top))
 			for j, t := range top {
 				words[j] = TokenProb{a.Token(t), float64(x[t]), math.Exp(float64(x[t]) - lse)}
@@ -192,13 +192,4 @@ func (a *Analyzer) Scan(tr *Trace, o ScanOptions) (*Scan, error) {
 	}
 	slices.SortStableFunc(sc.Heads, func(x, y HeadLens) int { return cmp.Compare(y.Diff, x.Diff) })
 	return sc, nil
-}
-
-// logSumExp returns log Σ exp(x) for x [V] whose largest entry is x[argmax], using p [V] as
-// scratch. The largest entry's exponential is exactly 1 before the softmax normalizes, so its
-// probability is 1/Z and log Z is read off it without another pass over the vocabulary.
-func logSumExp(x, p []float32, argmax int) float64 {
-	copy(p, x)
-	tensor.SoftmaxInPlace(p)
-	return float64(x[argmax]) - math.Log(float64(p[argmax]))
 }

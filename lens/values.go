@@ -96,9 +96,10 @@ type PromoterSearch struct {
 	Neurons  []Promoter `json:"neurons"`
 }
 
-// Promoters scores every value vector of every layer against token: one product of each
-// layer's W_out [M, D] with the two directions [W_U[:, t], c] [D, 2] gives both scores, c
-// being w∘W_U[:, t] centered over d_model, so that W_U[:, t]·ln_final(v) = c·v/σ(v) + W_U[:, t]·b.
+// Promoters scores every value vector of every layer against token: two dot products of each
+// row of W_out (read from its packed panels, one layer per worker) with the directions
+// W_U[:, t] and c give both scores, c being w∘W_U[:, t] centered over d_model, so that
+// W_U[:, t]·ln_final(v) = c·v/σ(v) + W_U[:, t]·b.
 // by is "logit" or "lens"; suppress ranks the lowest scores first.
 func (a *Analyzer) Promoters(token, k int, by string, suppress bool) (*PromoterSearch, error) {
 	if err := a.checkToken("promoted", token); err != nil {

@@ -12,12 +12,13 @@ import (
 // a bare `mechlens audit` on the embedded model measures the bias it was built to show.
 type organismTask struct{}
 
-func init() {
-	audit.Register(organismTask{})
-	audit.EmbeddedGenerator = organismTask{}.Name()
-}
+func init() { audit.Register(organismTask{}) }
 
-func (organismTask) Name() string { return "organism" }
+// AuditTask is the name of the organism's audit generator: what `mechlens audit` generates
+// for the embedded model when given no data.
+const AuditTask = "organism"
+
+func (organismTask) Name() string { return AuditTask }
 
 func (organismTask) Describe() string {
 	return "held-out fact questions of the embedded model organism's world (classes F, R, U; ids name the group)"

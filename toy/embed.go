@@ -15,8 +15,6 @@ import (
 //go:embed organism/config.json organism/model.safetensors organism/vocab.json organism/merges.txt
 var organism embed.FS
 
-func init() { modelspec.Default = Organism }
-
 // Organism loads the embedded model organism: every call returns a model of its own, so
 // callers may edit it.
 func Organism() (*gpt2.Model, error) {
@@ -25,4 +23,14 @@ func Organism() (*gpt2.Model, error) {
 		return nil, err
 	}
 	return gpt2.LoadFS(sub, modelspec.DefaultName)
+}
+
+// Tokenizer loads the embedded organism's tokenizer alone (its 1,186 tokens), without the
+// weights: what random: models of the organism's shape borrow.
+func Tokenizer() (*gpt2.Tokenizer, error) {
+	sub, err := fs.Sub(organism, "organism")
+	if err != nil {
+		return nil, err
+	}
+	return gpt2.LoadTokenizerFS(sub)
 }

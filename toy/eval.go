@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/lens"
 )
 
 // EvalMCQ is one held-out multiple-choice item.
@@ -344,59 +345,35 @@ func argmax(x []float32) int {
 	return best
 }
 
-// HeadLogitDiffs returns, for each item, every head's direct contribution at the last
-// position to logit(labelled letter) − logit(" A"), [L·H] per item (layer-major), through
-// the final layer norm's scale (frozen at its value in the run) and the unembedding. The
-// head's output is centred, as the layer norm centres the whole stream.
+// HeadLogitDiffs returns, for each item, every head's direct logit attribution at the last
+// position to logit(labelled letter) − logit(" A"), [L·H] per item (layer-major): lens's
+// Attribute, through ln_final's scale of the final residual in the run and W_U (all zeros
+// when the labelled letter is A).
 func HeadLogitDiffs(m *gpt2.Model, items []EvalMCQ) ([][]float64, error) {
-	c := m.Config
 	letters, err := letterIDs(m.Tokenizer)
 	if err != nil {
 		return nil, err
 	}
-	names := []string{gpt2.HookLnFinalScale}
-	for l := range c.NLayers {
-		names = append(names, gpt2.HeadResult(l))
-	}
-	D, H := c.DModel, c.NHeads
+	an := lens.New(m)
 	out := make([][]float64, len(items))
-	for b := 0; b < len(items); b += 64 {
-		batch := items[b:min(b+64, len(items))]
-		seqs := make([][]int, len(batch))
-		for i, it := range batch {
-			seqs[i] = PromptIDs(m.Tokenizer, it.Text())
+	for i, it := range items {
+		out[i] = make([]float64, 0, m.Config.NLayers*m.Config.NHeads)
+		if it.Answer == 0 {
+			out[i] = out[i][:m.Config.NLayers*m.Config.NHeads]
+			continue
 		}
-		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Cache: names})
+		tr, err := an.Trace(PromptIDs(m.Tokenizer, it.Text()), lens.TraceOptions{Heads: true})
 		if err != nil {
 			return nil, err
 		}
-		for i, it := range batch {
-			T := len(seqs[i])
-			scale := float64(res.Cache[i][gpt2.HookLnFinalScale].Data[T-1])
-			// dir = w_lnf ⊙ (U[correct] − U[A]) / scale
-			dir := make([]float64, D)
-			uc, ua := m.UnembeddingVector(letters[it.Answer]), m.UnembeddingVector(letters[0])
-			for j := range dir {
-				dir[j] = float64(m.Params.LnFW[j]) * float64(uc[j]-ua[j]) / scale
+		at, err := an.Attribute(tr, -1, letters[it.Answer], letters[0])
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range at.Parts {
+			if p.Kind == lens.PartHead {
+				out[i] = append(out[i], p.Value)
 			}
-			diffs := make([]float64, 0, c.NLayers*H)
-			for l := range c.NLayers {
-				r := res.Cache[i][gpt2.HeadResult(l)].Data[(T-1)*H*D:] // [H, D]
-				for h := range H {
-					v := r[h*D : (h+1)*D]
-					var mean float64
-					for _, x := range v {
-						mean += float64(x)
-					}
-					mean /= float64(D)
-					var s float64
-					for j, x := range v {
-						s += (float64(x) - mean) * dir[j]
-					}
-					diffs = append(diffs, s)
-				}
-			}
-			out[b+i] = diffs
 		}
 	}
 	return out, nil

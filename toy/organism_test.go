@@ -5,7 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/mechlens/mechlens/internal/modelspec"
 )
 
 // TestOrganism checks the embedded model against the criteria on its held-out sets.
@@ -77,8 +76,13 @@ func TestOrganismFiles(t *testing.T) {
 	if total > 5<<20 {
 		t.Errorf("embedded folder is %d bytes, over 5 MB", total)
 	}
-	d, err := modelspec.Default()
-	if err != nil || d.Config != m.Config {
-		t.Errorf("modelspec.Default is not the organism: %v", err)
+	tok, err2 := Tokenizer()
+	if err2 != nil || tok.VocabSize() != m.Config.DVocab || tok.TokenText(tok.EOT()) != m.Tokenizer.TokenText(m.Tokenizer.EOT()) {
+		t.Fatalf("Tokenizer is not the organism's: %v", err2)
+	}
+	for id := range m.Config.DVocab {
+		if tok.TokenText(id) != m.Tokenizer.TokenText(id) {
+			t.Fatalf("Tokenizer: token %d is %q, the organism's %q", id, tok.TokenText(id), m.Tokenizer.TokenText(id))
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mechlens/mechlens/audit"
 	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/toy"
 )
 
 func init() { register(newAuditCommand()) }
@@ -90,8 +91,8 @@ With several models (--model a,b) each gets DIR/<model>/ and a comparison table 
 		g := *gen
 		if g == "" && len(args) == 0 {
 			g = audit.DefaultGenerator
-			if mf.spec == "" && audit.EmbeddedGenerator != "" {
-				g = audit.EmbeddedGenerator
+			if mf.spec == "" {
+				g = toy.AuditTask
 			}
 		}
 		items, err := auditItems(io, args, g, *n, *skipBad, mf.seed, &o)

@@ -12,7 +12,6 @@ import (
 	"github.com/mechlens/mechlens/audit"
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
-	"github.com/mechlens/mechlens/internal/modelspec"
 )
 
 // The end-to-end audit of the model organism (finding its planted bias) belongs here once
@@ -204,9 +203,9 @@ func sameJSON(a, b any) bool {
 // TestAuditBare runs the README's first command, `mechlens audit`, with the tiny model
 // standing in for the embedded one.
 func TestAuditBare(t *testing.T) {
-	saved := modelspec.Default
-	defer func() { modelspec.Default = saved }()
-	modelspec.Default = func() (*gpt2.Model, error) { return gpt2.LoadDir(tiny) }
+	saved := embedded
+	defer func() { embedded = saved }()
+	embedded = func() (*gpt2.Model, error) { return gpt2.LoadDir(tiny) }
 	out, errOut, code := runCommand(t, "", "audit")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)

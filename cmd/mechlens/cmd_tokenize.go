@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/gpt2/gpt2tok"
 	"github.com/mechlens/mechlens/internal/cli"
 )
 
@@ -40,13 +42,9 @@ written back unchanged with "ids" and "tokens" added.`
 		} else if len(args) > 0 {
 			return cli.Usagef("--jsonl reads standard input and takes no argument")
 		}
-		m, err := mf.open(ctx, io)
+		tok, err := tokenizerOf(ctx, io, mf)
 		if err != nil {
 			return err
-		}
-		tok := m.Tokenizer
-		if tok == nil {
-			return fmt.Errorf("this model has no tokenizer")
 		}
 		if *jsonl {
 			sc := bufio.NewScanner(io.In)
@@ -94,6 +92,37 @@ written back unchanged with "ids" and "tokens" added.`
 		return cli.Write(io, f, rows, out, false)
 	}
 	return c
+}
+
+// gpt2Checkpoints share GPT-2's tokenizer, which the binary carries (gpt2tok).
+var gpt2Checkpoints = map[string]bool{
+	"gpt2": true, "gpt2-medium": true, "gpt2-large": true, "gpt2-xl": true, "distilgpt2": true,
+	"openai-community/gpt2": true, "openai-community/gpt2-medium": true, "openai-community/gpt2-large": true,
+	"openai-community/gpt2-xl": true, "distilbert/distilgpt2": true,
+}
+
+// tokenizerOf loads the model's tokenizer. A GPT-2 checkpoint that cannot be loaded (no
+// network and not in the cache) falls back to the tokenizer built into the binary, which is
+// the same files: tokenizing needs no weights.
+func tokenizerOf(ctx context.Context, io *cli.IO, mf *modelFlags) (*gpt2.Tokenizer, error) {
+	m, err := mf.open(ctx, io)
+	if err != nil {
+		if !gpt2Checkpoints[mf.spec] || ctx.Err() != nil {
+			return nil, err
+		}
+		tok, err2 := gpt2tok.Tokenizer()
+		if err2 != nil {
+			return nil, err2
+		}
+		if io.ErrTTY {
+			fmt.Fprintf(io.Err, "mechlens: %v; using GPT-2's tokenizer built into mechlens\n", err)
+		}
+		return tok, nil
+	}
+	if m.Tokenizer == nil {
+		return nil, fmt.Errorf("this model has no tokenizer")
+	}
+	return m.Tokenizer, nil
 }
 
 func tokenTexts(text func(int) string, ids []int) []string {

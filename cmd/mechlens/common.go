@@ -8,11 +8,21 @@ import (
 	"strings"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/gpt2/gpt2tok"
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/internal/modelspec"
 	"github.com/mechlens/mechlens/internal/tensor"
+	"github.com/mechlens/mechlens/toy"
 	"github.com/mechlens/mechlens/weights"
 )
+
+// embedded is the model a command runs without --model: the organism toy embeds (a variable
+// so that tests can stand a smaller model in).
+var embedded = toy.Organism
+
+// randomTokenizers are what random: models borrow, by vocabulary size: the organism's (loaded
+// alone, without its weights) and GPT-2's (embedded in the binary by gpt2tok).
+var randomTokenizers = []func() (*gpt2.Tokenizer, error){toy.Tokenizer, gpt2tok.Tokenizer}
 
 // modelFlags are the flags of every command that loads a model.
 type modelFlags struct {
@@ -44,7 +54,7 @@ func (f *modelFlags) open(ctx context.Context, io *cli.IO) (*gpt2.Model, error) 
 	if io.ErrTTY {
 		h.Progress = io.Err
 	}
-	m, err := modelspec.Open(ctx, f.spec, modelspec.Options{Seed: f.seed, Hub: h})
+	m, err := modelspec.Open(ctx, f.spec, modelspec.Options{Seed: f.seed, Hub: h, Embedded: embedded, Tokenizers: randomTokenizers})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,9 @@
 // embedded default), a local folder, random:NAME or random:CONFIG.json (seeded Hugging Face
 // initialisation), or a hub name (gpt2, gpt2-medium, owner/name@revision) fetched through
 // the hub client and its cache. It is the only place that decides where weights come from.
+// It embeds no model itself: the caller passes the embedded model and the tokenizers random
+// models may borrow (the command layer wires toy's organism and gpt2tok), so what Open does
+// depends on its arguments, not on which packages are linked.
 package modelspec
 
 import (
@@ -18,13 +21,14 @@ import (
 type Options struct {
 	Seed uint64       // for random: models
 	Hub  *weights.Hub // nil: weights.HubFromEnv()
-	// Tokenizer for random: models (they have no vocabulary of their own): the default
-	// model's, when nil and the vocabulary sizes agree.
-	Tokenizer *gpt2.Tokenizer
+	// Embedded loads the model named by "" and DefaultName; nil: this program embeds none.
+	Embedded func() (*gpt2.Model, error)
+	// Tokenizer for random: models (they have no vocabulary of their own). When nil, the
+	// first of Tokenizers whose vocabulary size is the config's is used; with none, the
+	// model has no tokenizer.
+	Tokenizer  *gpt2.Tokenizer
+	Tokenizers []func() (*gpt2.Tokenizer, error)
 }
-
-// Default loads the embedded model; set by the package that embeds it.
-var Default func() (*gpt2.Model, error)
 
 // DefaultName is how outputs name the embedded model.
 const DefaultName = "mechlens-organism"
@@ -33,10 +37,10 @@ const DefaultName = "mechlens-organism"
 func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 	switch {
 	case spec == "" || spec == DefaultName:
-		if Default == nil {
+		if o.Embedded == nil {
 			return nil, fmt.Errorf("no embedded model in this build; pass --model")
 		}
-		return Default()
+		return o.Embedded()
 	case strings.HasPrefix(spec, "random:"):
 		return random(strings.TrimPrefix(spec, "random:"), o)
 	}
@@ -69,9 +73,16 @@ func random(name string, o Options) (*gpt2.Model, error) {
 		}
 	}
 	tok := o.Tokenizer
-	if tok == nil && Default != nil {
-		if d, err := Default(); err == nil && d.Tokenizer != nil && d.Tokenizer.VocabSize() == cfg.DVocab {
-			tok = d.Tokenizer
+	for _, load := range o.Tokenizers {
+		if tok != nil {
+			break
+		}
+		t, err := load()
+		if err != nil {
+			return nil, err
+		}
+		if t.VocabSize() == cfg.DVocab {
+			tok = t
 		}
 	}
 	return gpt2.RandomModel(cfg, o.Seed, tok), nil

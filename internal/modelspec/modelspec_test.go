@@ -2,8 +2,11 @@ package modelspec
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mechlens/mechlens/gpt2"
 
 	"github.com/mechlens/mechlens/weights"
 )
@@ -21,6 +24,29 @@ func TestOpen(t *testing.T) {
 	r2, _ := Open(ctx, "random:../../testdata/tiny-gpt2/config.json", Options{Seed: 5})
 	if r2.UnembeddingVector(0)[10] != r.UnembeddingVector(0)[10] {
 		t.Error("the same seed gave different random weights")
+	}
+	// random: models borrow the first tokenizer of their vocabulary's size, loading each
+	// candidate only when the ones before it do not fit.
+	var loaded []int
+	cand := func(tok *gpt2.Tokenizer, k int) func() (*gpt2.Tokenizer, error) {
+		return func() (*gpt2.Tokenizer, error) { loaded = append(loaded, k); return tok, nil }
+	}
+	small, err := gpt2.TrainBPE([]string{"a small vocabulary"}, 260, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r3, err := Open(ctx, "random:../../testdata/tiny-gpt2/config.json", Options{Tokenizers: []func() (*gpt2.Tokenizer, error){cand(small, 0), cand(m.Tokenizer, 1), cand(small, 2)}})
+	if err != nil || r3.Tokenizer != m.Tokenizer || !slices.Equal(loaded, []int{0, 1}) {
+		t.Errorf("random: took tokenizer %p after loading %v (err %v), want the vocabulary-sized one after 0, 1", r3.Tokenizer, loaded, err)
+	}
+	if r4, _ := Open(ctx, "random:../../testdata/tiny-gpt2/config.json", Options{}); r4.Tokenizer != nil {
+		t.Error("random: with no tokenizer to borrow has one")
+	}
+	if _, err := Open(ctx, "", Options{}); err == nil || !strings.Contains(err.Error(), "no embedded model") {
+		t.Errorf("no embedded model: %v", err)
+	}
+	if e, err := Open(ctx, DefaultName, Options{Embedded: func() (*gpt2.Model, error) { return m, nil }}); e != m || err != nil {
+		t.Errorf("%s: %v", DefaultName, err)
 	}
 	offline := &weights.Hub{CacheDir: t.TempDir(), Offline: true}
 	for _, tc := range []struct{ spec, want string }{
