@@ -4,7 +4,6 @@ import (
 	"io/fs"
 	"slices"
 	"testing"
-
 )
 
 // TestOrganism checks the embedded model against the criteria on its held-out sets.
