@@ -19,7 +19,7 @@ type Analyzer struct {
 	statsMu      sync.Mutex
 	statsVersion uint64      // the model's Version when norms and scales were measured
 	norms        [][]float64 // [L][M] ‖W_out_L[i]‖₂
-	scales    [][]float64 // [L][M] √(var(W_out_L[i]) + eps)
+	scales       [][]float64 // [L][M] √(var(W_out_L[i]) + eps)
 }
 
 // New returns an Analyzer of m.
