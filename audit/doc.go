@@ -11,4 +11,6 @@
 // the packages that register generators (they import audit), and must not write a user file
 // other than through internal/fsutil's atomic writes; the only file it appends to is its
 // own journal (*.jsonl.part), which the final atomic write replaces.
+//
+// ExampleRun (example_test.go) audits the embedded model from Go.
 package audit

@@ -23,4 +23,6 @@
 //
 // This package must not evaluate edits (audit, debias and the fact-editing evaluation do)
 // and must not import audit.
+//
+// ExampleSet (example_test.go) makes a set, applies it and reverts it.
 package edit

@@ -8,6 +8,10 @@
 // model's pool (Result.Release gives it back), so that caching activations in a loop of runs
 // writes to warm memory instead of faulting in fresh pages.
 //
+// Examples (example_test.go, run by go test): Example loads the embedded model and reads
+// its next token; ExampleModel_Run keeps an activation in the cache and zeroes a head with a
+// write hook.
+//
 // Dimensions, as in TransformerLens's config, used in every shape comment of this package:
 //
 //	N = tokens of a ragged batch (all sequences back to back), T = positions of one sequence,

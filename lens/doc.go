@@ -13,4 +13,6 @@
 //
 // Shapes in comments use gpt2's letters: T positions, L layers, D d_model, H heads, M d_mlp,
 // V vocabulary, R rows of a batched projection.
+//
+// Examples (example_test.go): ExampleAnalyzer_LogitLens, ExampleAnalyzer_Attribute.
 package lens
