@@ -26,8 +26,9 @@ var (
 // VocabSize is GPT-2's vocabulary: 50,000 merges, 256 bytes and <|endoftext|>.
 const VocabSize = 50257
 
-// Tokenizer returns GPT-2's tokenizer, decompressed and parsed on the first call (about
-// 0.1 s) and shared afterwards: a Tokenizer is safe for concurrent use and never changes.
+// Tokenizer returns GPT-2's tokenizer, decompressed and parsed on the first call (0.2–0.36 s,
+// median 0.26 s of five, on this project's loaded 2-core machine) and shared afterwards: a
+// Tokenizer is safe for concurrent use and never changes.
 var Tokenizer = sync.OnceValues(func() (*gpt2.Tokenizer, error) {
 	vocab, err := gunzip(vocabGz)
 	if err != nil {
