@@ -95,8 +95,8 @@ func newNeuronsCommand() *cli.Command {
 	c.Long = `Two searches.
 
 --promote TOKEN (no prompt) scores every value vector W_out[L][i] of the model against the
-token, two dot products per value vector: --by logit ranks by W_U[:,t]·v, --by lens by the logit lens
-W_U[:,t]·ln_final(v) + b_U[t]. --suppress lists the lowest scores instead.
+token, two dot products per value vector: --by logit ranks by W_U[:,t]·v, --by lens by the
+logit lens W_U[:,t]·ln_final(v) + b_U[t]. --suppress lists the lowest scores instead.
 
 PROMPT --correct TOKEN runs the method of "Anchored Answers" (Li and Gao 2024) at the last
 position (or --pos), layer by layer: the MLP lens W_U[:,t]·ln_final(mlp_out) + b_U[t] for --anchor (" A")
