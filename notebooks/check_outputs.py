@@ -7,7 +7,7 @@ Each notebook (default: every notebooks/*.ipynb) is executed with `python3 -m nb
 temporary file; any error in a cell fails the check with the cell's traceback. The fresh
 outputs are then compared with the committed ones, apart from what legitimately changes
 from run to run: execution counts, notebook and cell metadata (timestamps), durations in
-text ("0.42 s", "12 ms") and the bytes of images (matplotlib's PNGs depend on its version
+text ("0.42 s", "12 ms"), temporary folders and the bytes of images (matplotlib's PNGs depend on its version
 and fonts; their presence is compared). A difference prints the first differing cell as a
 diff and fails. --update writes the fresh outputs into the committed notebooks instead.
 
@@ -25,8 +25,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-# A number followed by a unit of time: the only text allowed to differ between runs.
+# A number followed by a unit of time, and the notebooks' temporary folders
+# (tempfile.mkdtemp(prefix="mechlens-nbNN-")): the only text allowed to differ between runs.
 TIME_RE = re.compile(r"\b\d+(?:\.\d+)?(?:e-?\d+)?\s?(?:ns|µs|us|ms|s|sec|min)\b")
+TMP_RE = re.compile(r"\S*mechlens-nb\d\d-[A-Za-z0-9_]+")
+
+
+def stable(text):
+    """Text with durations and temporary paths masked."""
+    return TMP_RE.sub("<work>", TIME_RE.sub("<time>", text))
 
 
 def normalized(path):
@@ -39,7 +46,7 @@ def normalized(path):
             kind = o["output_type"]
             if kind == "stream":
                 lines.append(f"[{o['name']}]")
-                lines += TIME_RE.sub("<time>", "".join(o["text"])).splitlines()
+                lines += stable("".join(o["text"])).splitlines()
             elif kind in ("execute_result", "display_data"):
                 for mime, data in sorted(o["data"].items()):
                     if mime.startswith("image/"):
@@ -49,7 +56,7 @@ def normalized(path):
                     else:
                         lines.append(f"[{mime}]")
                         text = data if isinstance(data, str) else "".join(data)
-                        lines += TIME_RE.sub("<time>", text).splitlines()
+                        lines += stable(text).splitlines()
             elif kind == "error":
                 lines += [f"[error] {o['ename']}: {o['evalue']}"]
         cells.append(lines)
