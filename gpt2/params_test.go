@@ -30,3 +30,22 @@ func TestParameterListsAgree(t *testing.T) {
 		t.Fatalf("%d fields, %d training fields, %d named tensors", len(f), len(tf), len(names))
 	}
 }
+
+func TestWithWeightsKeepsIdentity(t *testing.T) {
+	c := Presets["distilgpt2"]
+	c.NLayers, c.DVocab, c.NCtx, c.DModel, c.NHeads, c.DHead, c.DMLP = 2, 50, 16, 32, 4, 8, 128
+	m := RandomModel(c, 3, nil)
+	if err := m.Process(FoldLN); err != nil {
+		t.Fatal(err)
+	}
+	m.Edits, m.Source = []string{"scale_head L0H1 ×0"}, "somewhere"
+	p := m.Weights()
+	p.Blocks[0].ProjW[5] = 9
+	n := m.WithWeights(p)
+	if !slices.Equal(n.Processing, m.Processing) || n.Hash != m.Hash || n.Source != m.Source || !slices.Equal(n.Edits, m.Edits) {
+		t.Fatalf("identity lost: %+v %q %q %v", n.Processing, n.Hash, n.Source, n.Edits)
+	}
+	if n.WOut(0).At(0, 5) != 9 || m.WOut(0).At(0, 5) == 9 {
+		t.Fatal("the new model does not hold the given weights, or shares them")
+	}
+}
