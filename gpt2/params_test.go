@@ -49,3 +49,14 @@ func TestWithWeightsKeepsIdentity(t *testing.T) {
 		t.Fatal("the new model does not hold the given weights, or shares them")
 	}
 }
+
+// The weights hash runs at every load: it must stay a small part of loading.
+func BenchmarkWeightsHashGPT2(b *testing.B) {
+	c := Presets["gpt2"]
+	p := RandomParams(c, 1)
+	b.SetBytes(int64(4 * c.NParams()))
+	b.ResetTimer()
+	for range b.N {
+		weightsHash(c, p)
+	}
+}
