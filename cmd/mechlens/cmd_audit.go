@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	goio "io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/mechlens/mechlens/audit"
 	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/internal/modelspec"
 )
 
 func init() { register(newAuditCommand()) }
@@ -90,7 +90,7 @@ With several models (--model a,b) each gets DIR/<model>/ and a comparison table 
 		g := *gen
 		if g == "" && len(args) == 0 {
 			g = audit.DefaultGenerator
-			if mf.spec == "" && audit.EmbeddedGenerator != "" {
+			if modelspec.IsDefault(mf.spec) && audit.EmbeddedGenerator != "" {
 				g = audit.EmbeddedGenerator
 			}
 		}
@@ -150,9 +150,9 @@ func auditItems(io *cli.IO, args []string, gen string, n int, skipBad bool, seed
 		var ds *audit.Dataset
 		var err error
 		if args[0] == "-" {
-			var b []byte
-			if b, err = goio.ReadAll(io.In); err == nil {
-				if ds, err = audit.Read(b, skipBad); err != nil {
+			var text string
+			if text, err = readStdin(io); err == nil {
+				if ds, err = audit.Read([]byte(text), skipBad); err != nil {
 					err = fmt.Errorf("audit: standard input: %w", err)
 				}
 			}
@@ -198,7 +198,7 @@ var slugBad = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // index when two specs share a name.
 func modelSlug(spec string, i int, specs []string) string {
 	slug := func(s string) string {
-		if s == "" {
+		if modelspec.IsDefault(s) {
 			return "default"
 		}
 		return strings.Trim(slugBad.ReplaceAllString(filepath.Base(strings.TrimRight(s, "/")), "-"), "-")

@@ -36,7 +36,7 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 	corrupt := c.Flags.String("corrupt", "", "the corrupted prompt (same number of tokens)")
 	cleanIDs := c.Flags.String("clean-ids", "", "comma-separated token ids instead of --clean")
 	corruptIDs := c.Flags.String("corrupt-ids", "", "comma-separated token ids instead of --corrupt")
-	bos := c.Flags.Bool("bos", false, "prepend <|endoftext|> to both prompts")
+	bos := addBOSFlag(c)
 	target := c.Flags.String("target", "", "the metric's token (exactly one token; required)")
 	baseline := c.Flags.String("baseline", "", "subtract this token's logit in the metric")
 	sites := c.Flags.String("sites", "resid,heads,mlp", "comma-separated: resid, heads, mlp")
@@ -76,11 +76,11 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 		if err != nil {
 			return err
 		}
-		cleanSeq, err := promptIDs(m, *clean, *cleanIDs, *bos)
+		cleanSeq, err := promptIDs(m, *clean, *cleanIDs, bos.want(mf))
 		if err != nil {
 			return fmt.Errorf("clean prompt: %w", err)
 		}
-		corruptSeq, err := promptIDs(m, *corrupt, *corruptIDs, *bos)
+		corruptSeq, err := promptIDs(m, *corrupt, *corruptIDs, bos.want(mf))
 		if err != nil {
 			return fmt.Errorf("corrupted prompt: %w", err)
 		}

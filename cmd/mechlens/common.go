@@ -65,7 +65,7 @@ func (f *modelFlags) steps() []string {
 
 // name is how outputs identify the model.
 func (f *modelFlags) name() string {
-	if f.spec == "" {
+	if modelspec.IsDefault(f.spec) {
 		return modelspec.DefaultName
 	}
 	if strings.HasPrefix(f.spec, "random:") {
@@ -118,25 +118,60 @@ func oneArg(io *cli.IO, args []string, what string) (string, error) {
 		return "", cli.Usagef("want exactly one %s, got %d arguments", what, len(args))
 	}
 	if args[0] == "-" {
-		b, err := goio.ReadAll(io.In)
-		return string(b), err
+		return readStdin(io)
 	}
 	return args[0], nil
 }
 
+// readStdin reads standard input whole, less one trailing newline: echo and editors end
+// what they write with one, and a prompt given as an argument has none (the newline would
+// otherwise be a token of the prompt and change the answer).
+func readStdin(io *cli.IO) (string, error) {
+	b, err := goio.ReadAll(io.In)
+	s := strings.TrimSuffix(string(b), "\n")
+	return strings.TrimSuffix(s, "\r"), err
+}
+
 // promptFlags are --ids and --bos of the commands that read one prompt.
 type promptFlags struct {
-	ids   *string
-	bos   *bool
-	flags *flag.FlagSet
+	ids *string
+	bos bosFlag
 }
 
 func addPromptFlags(c *cli.Command) *promptFlags {
 	return &promptFlags{
-		flags: c.Flags,
-		ids:   c.Flags.String("ids", "", "comma-separated token ids instead of a prompt"),
-		bos:   c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does; default on for the embedded model, which was trained that way)"),
+		ids: c.Flags.String("ids", "", "comma-separated token ids instead of a prompt"),
+		bos: addBOSFlag(c),
 	}
+}
+
+// bosFlag is --bos of every command that tokenizes a prompt, so that all of them follow one
+// rule (wantBOS).
+type bosFlag struct {
+	on    *bool
+	flags *flag.FlagSet
+}
+
+func addBOSFlag(c *cli.Command) bosFlag {
+	return bosFlag{flags: c.Flags,
+		on: c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does; default on for the embedded model, which was trained that way)")}
+}
+
+// want is --bos when given; otherwise on for the embedded organism, which saw
+// <|endoftext|> at the start of every training row, and off for other models (as Hugging
+// Face's GPT-2 tokenizer does).
+func (b bosFlag) want(mf *modelFlags) bool {
+	if flagSet(b.flags, "bos") {
+		return *b.on
+	}
+	return modelspec.IsDefault(mf.spec)
+}
+
+// flagSet reports whether the command line gave flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // open reads the prompt (one argument, "-" for standard input, or --ids), loads the model
@@ -155,18 +190,6 @@ func (p *promptFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, args
 	if err != nil {
 		return nil, nil, err
 	}
-	ids, err := promptIDs(m, prompt, *p.ids, p.wantBOS(mf))
+	ids, err := promptIDs(m, prompt, *p.ids, p.bos.want(mf))
 	return m, ids, err
-}
-
-// wantBOS is --bos when given; otherwise on for the embedded organism, which saw
-// <|endoftext|> at the start of every training row, and off for other models (as Hugging
-// Face's GPT-2 tokenizer does).
-func (p *promptFlags) wantBOS(mf *modelFlags) bool {
-	set := false
-	p.flags.Visit(func(f *flag.Flag) { set = set || f.Name == "bos" })
-	if set {
-		return *p.bos
-	}
-	return mf.spec == "" || mf.spec == modelspec.DefaultName
 }

@@ -2,6 +2,7 @@ package modelspec
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -31,5 +32,24 @@ func TestOpen(t *testing.T) {
 		if _, err := Open(ctx, tc.spec, Options{Hub: offline}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Open(%q): %v, want %q", tc.spec, err, tc.want)
 		}
+	}
+}
+
+// A hub name that is also a local folder is refused, not silently resolved either way.
+func TestOpenAmbiguousName(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("gpt2", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	offline := &weights.Hub{CacheDir: t.TempDir(), Offline: true}
+	_, err := Open(context.Background(), "gpt2", Options{Hub: offline})
+	if err == nil || err.Error() != `"gpt2" names both a hub model and the folder ./gpt2: write ./gpt2 for the folder, or run elsewhere for the hub model` {
+		t.Errorf("Open(gpt2) beside ./gpt2: %v", err)
+	}
+	if _, err := Open(context.Background(), "./gpt2", Options{Hub: offline}); err == nil || strings.Contains(err.Error(), "names both") {
+		t.Errorf("Open(./gpt2) must read the folder (empty here): %v", err)
+	}
+	if !IsDefault("") || !IsDefault(DefaultName) || IsDefault("gpt2") {
+		t.Error("IsDefault")
 	}
 }
