@@ -1,6 +1,7 @@
 package lens
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -14,6 +15,9 @@ import (
 // Its methods are safe for concurrent use; the model's weights must not change meanwhile.
 type Analyzer struct {
 	Model *gpt2.Model
+	// Context, when set, cancels the analyses' forward passes (checked between blocks): they
+	// then return its error.
+	Context context.Context
 
 	statsOnce sync.Once
 	norms     [][]float64 // [L][M] ‖W_out_L[i]‖₂
