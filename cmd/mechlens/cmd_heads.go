@@ -29,10 +29,10 @@ position it can see.`
   $ mechlens heads "When Mary and John went to the store, John gave a drink to" --layer 9 --head 9`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
-	layer := c.Flags.Int("layer", -1, "show this layer's head --head")
-	head := c.Flags.Int("head", -1, "show this head of --layer")
-	query := c.Flags.Int("query", -1, "query position (negative counts from the end)")
-	marker := c.Flags.String("marker", lens.DefaultMarker, "text that precedes the answer options")
+	layer := cli.Int(c.Flags, "layer", -1, 0, cli.NoLimit, "show this layer's head --head")
+	head := cli.Int(c.Flags, "head", -1, 0, cli.NoLimit, "show this head of --layer")
+	query := cli.Int(c.Flags, "query", -1, -cli.NoLimit, cli.NoLimit, "query position (negative counts from the end)")
+	marker := cli.Text(c.Flags, "marker", lens.DefaultMarker, "text that precedes the answer options")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, useColor, err := output(io)

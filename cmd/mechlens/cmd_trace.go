@@ -28,8 +28,8 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 	c.Example = `  $ mechlens trace "When Mary and John went to the store" --out acts.safetensors
   $ mechlens trace --ids 50256,15496 --hooks 'blocks.*.attn.hook_pattern,blocks.*.hook_resid_post' --out p.safetensors`
 	mf := addModelFlags(c, "")
-	out := c.Flags.String("out", "", "output safetensors file (required)")
-	hooks := c.Flags.String("hooks", "*", "comma-separated glob patterns over hook names")
+	out := cli.Text(c.Flags, "out", "", "output safetensors file (required)")
+	hooks := cli.List(c.Flags, "hooks", "*", nil, "comma-separated glob patterns over hook names")
 	pf := addPromptFlags(c)
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -44,14 +44,14 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 		if err != nil {
 			return err
 		}
-		names, err := gpt2.MatchHooks(m.Config, strings.Split(*hooks, ",")...)
+		names, err := gpt2.MatchHooks(m.Config, *hooks...)
 		if err != nil {
 			return cli.Usagef("--hooks: %v", err)
 		}
 		var cache []string
 		for _, n := range names {
 			// hook_result is per-head and large: only an explicit pattern asks for it.
-			if n == gpt2.HookLogits || strings.HasSuffix(n, "attn.hook_result") && !strings.Contains(*hooks, "result") {
+			if n == gpt2.HookLogits || strings.HasSuffix(n, "attn.hook_result") && !strings.Contains(strings.Join(*hooks, ","), "result") {
 				continue
 			}
 			cache = append(cache, n)

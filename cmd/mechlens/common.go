@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	goio "io"
+	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/mechlens/mechlens/gpt2"
@@ -18,8 +20,8 @@ import (
 type modelFlags struct {
 	spec    string
 	seed    uint64
-	threads int
-	process string
+	threads *int
+	process *[]string
 }
 
 // analysisProcessing is what lens-style commands apply unless --process says otherwise: the
@@ -32,14 +34,25 @@ func addModelFlags(c *cli.Command, process string) *modelFlags {
 	f := &modelFlags{}
 	c.Flags.StringVar(&f.spec, "model", "", "model: a local folder, a hub name (gpt2, gpt2-medium, owner/name@rev) or random:NAME (default: the embedded model)")
 	c.Flags.Uint64Var(&f.seed, "seed", 0, "seed of random: models")
-	c.Flags.IntVar(&f.threads, "threads", 0, "threads for matrix products (default: all cores)")
-	c.Flags.StringVar(&f.process, "process", process, "weight processing, comma-separated (fold_ln, center_writing_weights, center_unembed, fold_value_biases); 'none' for raw weights")
+	f.threads = addThreadsFlag(c)
+	f.process = cli.List(c.Flags, "process", process, processSteps, "weight processing, comma-separated (fold_ln, center_writing_weights, center_unembed, fold_value_biases); 'none' for raw weights")
 	return f
 }
 
+// processSteps are the values --process takes.
+var processSteps = []string{"none", "fold_ln", "center_writing_weights", "center_unembed", "fold_value_biases"}
+
+// addThreadsFlag adds --threads: 0 for all cores, at most maxThreads.
+func addThreadsFlag(c *cli.Command) *int {
+	return cli.Int(c.Flags, "threads", 0, 0, maxThreads, "threads for matrix products (default: all cores)")
+}
+
+// maxThreads bounds --threads: far more threads than cores only costs memory and switches.
+var maxThreads = max(256, 8*runtime.NumCPU())
+
 // open loads the model, applies the processing and sets the thread count.
 func (f *modelFlags) open(ctx context.Context, io *cli.IO) (*gpt2.Model, error) {
-	tensor.SetThreads(f.threads)
+	tensor.SetThreads(*f.threads)
 	h := weights.HubFromEnv()
 	if io.ErrTTY {
 		h.Progress = io.Err
@@ -57,10 +70,10 @@ func (f *modelFlags) open(ctx context.Context, io *cli.IO) (*gpt2.Model, error) 
 }
 
 func (f *modelFlags) steps() []string {
-	if f.process == "" || f.process == "none" {
+	if slices.Contains(*f.process, "none") {
 		return nil
 	}
-	return strings.Split(f.process, ",")
+	return *f.process
 }
 
 // name is how outputs identify the model.
@@ -140,7 +153,7 @@ type promptFlags struct {
 
 func addPromptFlags(c *cli.Command) *promptFlags {
 	return &promptFlags{
-		ids: c.Flags.String("ids", "", "comma-separated token ids instead of a prompt"),
+		ids: cli.Text(c.Flags, "ids", "", "comma-separated token ids instead of a prompt"),
 		bos: addBOSFlag(c),
 	}
 }
