@@ -74,7 +74,7 @@ and each layer's neurons plus its b_out part add up to its MLP part.`
 				return err
 			}
 		}
-		a := lens.New(m)
+		a := newAnalyzer(ctx, m)
 		tr, err := a.Trace(ids, lens.TraceOptions{AllLogits: *pos != -1, Heads: true})
 		if err != nil {
 			return err

@@ -70,6 +70,11 @@ With several models (--model a,b) each gets DIR/<model>/ and a comparison table 
 		if *resume && *out == "" {
 			return cli.Usagef("--resume needs --out")
 		}
+		if *out != "" {
+			if err := checkOut("--out", *out, true); err != nil {
+				return err
+			}
+		}
 		o := audit.RunOptions{Out: *out, Resume: *resume, NoPlots: *noPlots}
 		o.Permute, o.Bootstrap, o.Seed = *permute, *boot, mf.seed
 		o.Format = audit.Format{Style: *letters, BOS: *bos, Labels: *labels}
@@ -281,6 +286,9 @@ each in place, with a comparison table.`
 		dst := *out
 		if dst == "" {
 			dst = args[0]
+		}
+		if err := checkOut("--out", dst, true); err != nil {
+			return err
 		}
 		found := false
 		for _, d := range args {

@@ -46,7 +46,7 @@ position it can see.`
 		if err != nil {
 			return err
 		}
-		a := lens.New(m)
+		a := newAnalyzer(ctx, m)
 		out := headsOutput{analysisHeader: header(mf, m, a.Tokens(ids))}
 		var options []lens.Option
 		if *layer < 0 {

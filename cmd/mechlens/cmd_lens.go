@@ -66,7 +66,7 @@ center_writing_weights, center_unembed) unless --process none.`
 		if err != nil {
 			return err
 		}
-		a := lens.New(m)
+		a := newAnalyzer(ctx, m)
 		tr, err := a.Trace(ids, lens.TraceOptions{})
 		if err != nil {
 			return err

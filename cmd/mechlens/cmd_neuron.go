@@ -50,7 +50,7 @@ ln_final normalizing v by its own statistics.`
 		if err != nil {
 			return err
 		}
-		vv, err := lens.New(m).ValueVector(layer, neuron, *top)
+		vv, err := newAnalyzer(ctx, m).ValueVector(layer, neuron, *top)
 		if err != nil {
 			return err
 		}
@@ -143,7 +143,7 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 			if k == 0 {
 				k = 20
 			}
-			ps, err := lens.New(m).Promoters(t, k, *by, *suppress)
+			ps, err := newAnalyzer(ctx, m).Promoters(t, k, *by, *suppress)
 			if err != nil {
 				return err
 			}
@@ -165,7 +165,7 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 			if err != nil {
 				return err
 			}
-			a := lens.New(m)
+			a := newAnalyzer(ctx, m)
 			tr, err := a.Trace(ids, lens.TraceOptions{Heads: true})
 			if err != nil {
 				return err

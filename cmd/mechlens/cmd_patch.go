@@ -81,7 +81,7 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 				return err
 			}
 		}
-		a := lens.New(m)
+		a := newAnalyzer(ctx, m)
 		pt, err := a.Patch(cleanSeq, corruptSeq, o)
 		if err != nil {
 			return err

@@ -55,7 +55,7 @@ func newRunCommand() *cli.Command {
 		if *all {
 			mode = gpt2.LogitsAll
 		}
-		res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: mode})
+		res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: mode, Context: ctx})
 		if err != nil {
 			return err
 		}

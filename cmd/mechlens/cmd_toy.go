@@ -46,6 +46,9 @@ whatever --threads.`
 		if *out == "" {
 			return cli.Usagef("toy train: --out DIR is required")
 		}
+		if err := checkOut("--out", *out, true); err != nil {
+			return err
+		}
 		tensor.SetThreads(*threads)
 		r := rc
 		r.Seed, r.EvalEvery = *seed, *evalEvery
@@ -98,6 +101,9 @@ completion. The items are fresh draws, the same in every build.`
 		}
 		if *out == "" {
 			return cli.Usagef("toy data: --out DIR is required")
+		}
+		if err := checkOut("--out", *out, true); err != nil {
+			return err
 		}
 		es := toy.HeldOut(toy.NewWorld(), toy.EvalVariants)
 		if err := toy.WriteData(*out, es); err != nil {

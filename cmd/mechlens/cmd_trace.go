@@ -40,6 +40,9 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 		if *out == "" {
 			return cli.Usagef("--out is required")
 		}
+		if err := checkOut("--out", *out, false); err != nil {
+			return err
+		}
 		m, seq, err := pf.open(ctx, io, mf, args)
 		if err != nil {
 			return err
@@ -56,7 +59,7 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 			}
 			cache = append(cache, n)
 		}
-		res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: gpt2.LogitsAll, Cache: cache})
+		res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: gpt2.LogitsAll, Cache: cache, Context: ctx})
 		if err != nil {
 			return err
 		}

@@ -2,17 +2,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	goio "io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/internal/modelspec"
 	"github.com/mechlens/mechlens/internal/tensor"
+	"github.com/mechlens/mechlens/lens"
 	"github.com/mechlens/mechlens/weights"
 )
 
@@ -61,12 +67,22 @@ func (f *modelFlags) open(ctx context.Context, io *cli.IO) (*gpt2.Model, error) 
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if steps := f.steps(); len(steps) > 0 {
 		if err := m.Process(steps...); err != nil {
 			return nil, err
 		}
 	}
-	return m, nil
+	return m, ctx.Err()
+}
+
+// newAnalyzer returns the analyses of m, cancelled with ctx.
+func newAnalyzer(ctx context.Context, m *gpt2.Model) *lens.Analyzer {
+	a := lens.New(m)
+	a.Context = ctx
+	return a
 }
 
 func (f *modelFlags) steps() []string {
@@ -205,4 +221,49 @@ func (p *promptFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, args
 	}
 	ids, err := promptIDs(m, prompt, *p.ids, p.bos.want(mf))
 	return m, ids, err
+}
+
+// checkOut refuses, before any long work, an output path that cannot be written: a file
+// where a folder goes (dir) or a folder where a file goes, a file whose folder is missing,
+// or a folder not writable. Every command with an output path calls it before loading a
+// model, so that a mistake costs nothing (toy train would fail after training).
+func checkOut(flagName, path string, dir bool) error {
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && dir && !st.IsDir():
+		return fmt.Errorf("%s %s is a file, not a folder", flagName, path)
+	case err == nil && !dir && st.IsDir():
+		return fmt.Errorf("%s %s is a folder, not a file", flagName, path)
+	case err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%s: %w", flagName, err)
+	}
+	// Writes go to a temp file in the target's folder: that folder, or for a folder yet to be
+	// made, its nearest existing ancestor, must take a new file.
+	at := filepath.Dir(path)
+	if dir && err == nil {
+		at = path
+	}
+	for dir {
+		st, err := os.Stat(at)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("%s %s: %s is a file, not a folder", flagName, path, at)
+			}
+			break
+		}
+		if up := filepath.Dir(at); up != at {
+			at = up
+			continue
+		}
+		break
+	}
+	f, err := os.CreateTemp(at, ".mechlens-probe-*")
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s %s: folder %s does not exist", flagName, path, at)
+		}
+		return fmt.Errorf("%s %s: cannot write in %s: %v", flagName, path, at, errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }

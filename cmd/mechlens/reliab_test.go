@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/csv"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -109,4 +111,28 @@ func TestGenerateUpToContext(t *testing.T) {
 		t.Errorf("generate --csv near the end of the context: %v %q", err, out)
 	}
 	wantExit(t, 1, "the prompt fills the model's context of", "generate", "--ids", ids+",5,5,5", "--bos=false")
+}
+
+// Output paths are checked before any long work: a file where a folder goes, a folder where
+// a file goes, a missing folder.
+func TestOutputPathsCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("keep"), 0o644)
+	for _, tc := range []struct {
+		want string
+		argv []string
+	}{
+		{"--out " + file + " is a file, not a folder", []string{"toy", "train", "--out", file}},
+		{"--out " + file + " is a file, not a folder", []string{"toy", "data", "--out", file}},
+		{"--out " + file + " is a file, not a folder", []string{"audit", "--model", tiny, "--out", file}},
+		{"--out " + filepath.Join(file, "x") + ": " + file + " is a file, not a folder", []string{"audit", "--model", tiny, "--out", filepath.Join(file, "x")}},
+		{"--out " + dir + " is a folder, not a file", []string{"trace", "--model", tiny, "x", "--out", dir}},
+		{"--out " + filepath.Join(dir, "no", "t.safetensors") + ": folder " + filepath.Join(dir, "no") + " does not exist", []string{"trace", "--model", tiny, "x", "--out", filepath.Join(dir, "no", "t.safetensors")}},
+	} {
+		wantExit(t, 1, tc.want, tc.argv...)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "keep" {
+		t.Errorf("the file was changed: %q", b)
+	}
 }

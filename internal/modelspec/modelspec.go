@@ -86,6 +86,9 @@ func random(name string, o Options) (*gpt2.Model, error) {
 			return nil, err
 		}
 	}
+	if err := gpt2.CheckMemory(cfg); err != nil {
+		return nil, fmt.Errorf("random:%s: %w", name, err)
+	}
 	tok := o.Tokenizer
 	if tok == nil && Default != nil {
 		if d, err := Default(); err == nil && d.Tokenizer != nil && d.Tokenizer.VocabSize() == cfg.DVocab {

@@ -3,9 +3,11 @@ package modelspec
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mechlens/mechlens/internal/procstat"
 	"github.com/mechlens/mechlens/weights"
 )
 
@@ -51,5 +53,24 @@ func TestOpenAmbiguousName(t *testing.T) {
 	}
 	if !IsDefault("") || !IsDefault(DefaultName) || IsDefault("gpt2") {
 		t.Error("IsDefault")
+	}
+}
+
+// A random model too large for the machine is refused with the figures, before allocating.
+func TestOpenRefusesWhatDoesNotFit(t *testing.T) {
+	if procstat.AvailableMiB() == 0 {
+		t.Skip("this system does not report its available memory")
+	}
+	dir := t.TempDir()
+	for _, cfg := range []string{
+		`{"n_layer": 48, "n_head": 64, "n_embd": 65536, "vocab_size": 50257, "n_positions": 1024}`,
+		`{"n_layer": 2, "n_head": 2, "n_embd": 64, "vocab_size": 1000000000000000, "n_positions": 1024}`,
+	} {
+		path := filepath.Join(dir, "config.json")
+		os.WriteFile(path, []byte(cfg), 0o644)
+		_, err := Open(context.Background(), "random:"+path, Options{})
+		if err == nil || !strings.Contains(err.Error(), "the model needs") || !strings.Contains(err.Error(), "available") {
+			t.Errorf("%s: %v", cfg, err)
+		}
 	}
 }
