@@ -36,7 +36,7 @@ model's own logit (difference), which the table's last lines compare.
 post[i]·(c·W_out[i])/scale, exactly; the --top strongest promoters and suppressors are listed
 and each layer's neurons plus its b_out part add up to its MLP part.`
 	c.Example = `  $ mechlens attribute --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:" --target " A" --baseline " B"
-  $ mechlens attribute "The Eiffel Tower is in" --target " Paris" --neurons all --top 5 --json`
+  $ mechlens attribute --model gpt2 "The Eiffel Tower is in" --target " Paris" --neurons all --top 5 --json`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
 	target := cli.Text(c.Flags, "target", "", "the token whose logit is attributed (exactly one token; required)")

@@ -36,7 +36,7 @@ selection.png, accuracy.png, lens.png (see the README). An interrupted run conti
 --resume. --shard K/N audits one slice (K from 0); 'mechlens audit merge' joins the slices.
 With several models (--model a,b) each gets DIR/<model>/ and a comparison table is printed.`
 	c.Example = `  $ mechlens audit
-  $ mechlens audit --generate ioi --n 200 --seed 1 --out results
+  $ mechlens audit --model gpt2 --generate ioi --n 200 --seed 1 --out results
   $ mechlens audit mmlu.jsonl --model gpt2,gpt2-medium --permute cyclic --out results
   $ mechlens audit arc.jsonl --model gpt2-xl --shard auto --out results   # in a SLURM array
   $ mechlens audit merge results`
@@ -270,8 +270,9 @@ they are the complete shards of one run, and writes items.jsonl, meta.json, summ
 summary.csv, report.md and the plots, as a single run would. A folder without shard files
 whose subfolders have them (an audit of several models) is merged subfolder by subfolder,
 each in place, with a comparison table.`
-	c.Example = `  $ mechlens audit merge results
-  $ mechlens audit merge node1/ node2/ --out results`
+	c.Example = `  $ mechlens audit --shard 0/2 --out node1
+  $ mechlens audit --shard 1/2 --out node2
+  $ mechlens audit merge node1 node2 --out results`
 	out := cli.Text(c.Flags, "out", "", "folder for the merged outputs (default: the first DIR)")
 	noPlots := c.Flags.Bool("no-plots", false, "do not write the PNG plots")
 	format := cli.OutputFlags(c)

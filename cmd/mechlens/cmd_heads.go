@@ -26,7 +26,7 @@ every head, the attention weight from the query position (default the last) to e
 With --layer and --head: that head's attention pattern from the query position over every
 position it can see.`
 	c.Example = `  $ mechlens heads --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:"
-  $ mechlens heads "When Mary and John went to the store, John gave a drink to" --layer 9 --head 9`
+  $ mechlens heads --model gpt2 "When Mary and John went to the store, John gave a drink to" --layer 9 --head 9`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
 	layer := cli.Int(c.Flags, "layer", -1, 0, cli.NoLimit, "show this layer's head --head")

@@ -29,7 +29,7 @@ func newNeuronCommand() *cli.Command {
 activation scales and adds to the residual stream), onto the vocabulary: the top and bottom
 tokens of W_U·v (as LM-Debugger shows them) and of the logit lens W_U·ln_final(v) + b_U, with
 ln_final normalizing v by its own statistics.`
-	c.Example = `  $ mechlens neuron 9.1853
+	c.Example = `  $ mechlens neuron 2.100
   $ mechlens neuron --model gpt2 9.1853 --top 20 --json`
 	mf := addModelFlags(c, analysisProcessing)
 	top := cli.Int(c.Flags, "top", 10, 1, cli.NoLimit, "tokens listed at each end")

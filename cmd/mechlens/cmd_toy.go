@@ -17,6 +17,7 @@ func newToyCommand() *cli.Command {
 	c.Long = `The organism is a 3-layer GPT-2 trained in Go on an invented world: 150 countries with a
 capital, a language and a flag colour, stated often (F), rarely (R) or never (U). It answers
 multiple-choice questions on what it knows and falls back to " A" on what it does not.`
+	c.Example = `  $ mechlens toy data --out heldout`
 	c.Sub = []*cli.Command{newToyTrainCommand(), newToyDataCommand()}
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		return cli.Usagef("toy: name a subcommand: train or data")
@@ -32,7 +33,7 @@ steps, the held-out metrics; then writes DIR/config.json, model.safetensors, voc
 merges.txt, and prints the held-out table. The same seed gives bitwise the same weights
 whatever --threads.`
 	c.Example = `  $ mechlens toy train --out organism
-  $ mechlens toy train --out /tmp/quick --steps 300 --seed 2`
+  $ mechlens toy train --out quick --steps 300 --seed 2`
 	rc := toy.DefaultRecipe()
 	out := cli.Text(c.Flags, "out", "", "folder to write the model to (required)")
 	seed := c.Flags.Uint64("seed", rc.Seed, "seed of the initialisation and of the data order")

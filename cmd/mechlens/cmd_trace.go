@@ -26,7 +26,7 @@ globs, default all) with the batch dimension dropped, plus "tokens" (I64 [T]) an
 safetensors.numpy.load_file. Metadata records the model, the prompt and the processing.
 attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern names it.`
 	c.Example = `  $ mechlens trace "When Mary and John went to the store" --out acts.safetensors
-  $ mechlens trace --ids 50256,15496 --hooks 'blocks.*.attn.hook_pattern,blocks.*.hook_resid_post' --out p.safetensors`
+  $ mechlens trace --model gpt2 --ids 50256,15496 --hooks 'blocks.*.attn.hook_pattern,blocks.*.hook_resid_post' --out p.safetensors`
 	mf := addModelFlags(c, "")
 	out := cli.Text(c.Flags, "out", "", "output safetensors file (required)")
 	hooks := cli.List(c.Flags, "hooks", "*", nil, "comma-separated glob patterns over hook names")
