@@ -92,6 +92,9 @@ func TestTokenizeJSONL(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q, want %q", in, code, errOut, want)
 		}
 	}
+	if out, errOut, _ := runCommand(t, "\ufeff{\"text\": \"Hello\"}\n", "tokenize", "--model", tiny, "--jsonl"); out != `{"text": "Hello","ids":[15496],"tokens":["Hello"]}`+"\n" {
+		t.Errorf("a byte-order mark: %q %s", out, errOut)
+	}
 	// A line that has ids already gets them replaced, not a second "ids" key.
 	out, _, _ = runCommand(t, `{"ids": [1], "text": "Hello", "n": 2, "tokens": ["x"]}`+"\n", "tokenize", "--model", tiny, "--jsonl")
 	if want := `{"text":"Hello","n":2,"ids":[15496],"tokens":["Hello"]}` + "\n"; out != want {

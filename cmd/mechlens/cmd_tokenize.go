@@ -56,6 +56,9 @@ written back unchanged with "ids" and "tokens" added.`
 			defer w.Flush()
 			for line := 1; sc.Scan(); line++ {
 				raw := bytes.TrimSpace(sc.Bytes())
+				if line == 1 {
+					raw = bytes.TrimPrefix(raw, []byte("\ufeff")) // a byte-order mark is not JSON
+				}
 				if len(raw) == 0 {
 					continue
 				}
