@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mechlens/mechlens/edit"
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/internal/modelspec"
@@ -28,6 +29,7 @@ type modelFlags struct {
 	seed    uint64
 	threads *int
 	process *[]string
+	edits   string
 }
 
 // analysisProcessing is what lens-style commands apply unless --process says otherwise: the
@@ -42,6 +44,7 @@ func addModelFlags(c *cli.Command, process string) *modelFlags {
 	c.Flags.Uint64Var(&f.seed, "seed", 0, "seed of random: models")
 	f.threads = addThreadsFlag(c)
 	f.process = cli.List(c.Flags, "process", process, processSteps, "weight processing, comma-separated (fold_ln, center_writing_weights, center_unembed, fold_value_biases); 'none' for raw weights")
+	c.Flags.StringVar(&f.edits, "edits", "", "apply the edit set in this file (made by 'mechlens edit') before running")
 	return f
 }
 
@@ -56,8 +59,27 @@ func addThreadsFlag(c *cli.Command) *int {
 // maxThreads bounds --threads: far more threads than cores only costs memory and switches.
 var maxThreads = max(256, 8*runtime.NumCPU())
 
-// open loads the model, applies the processing and sets the thread count.
+// open loads the model, applies the processing and the edit set, and sets the thread count.
 func (f *modelFlags) open(ctx context.Context, io *cli.IO) (*gpt2.Model, error) {
+	m, err := f.openBase(ctx, io)
+	if err != nil || f.edits == "" {
+		return m, err
+	}
+	s, err := edit.Load(f.edits)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckModel(m, f.name()); err != nil {
+		return nil, fmt.Errorf("--edits %s: %v", f.edits, err)
+	}
+	if _, err := s.Apply(m); err != nil {
+		return nil, fmt.Errorf("--edits %s: %v", f.edits, err)
+	}
+	return m, nil
+}
+
+// openBase is open without --edits.
+func (f *modelFlags) openBase(ctx context.Context, io *cli.IO) (*gpt2.Model, error) {
 	tensor.SetThreads(*f.threads)
 	h := weights.HubFromEnv()
 	if io.ErrTTY {
@@ -175,14 +197,14 @@ func addPromptFlags(c *cli.Command) *promptFlags {
 }
 
 // bosFlag is --bos of every command that tokenizes a prompt, so that all of them follow one
-// rule (wantBOS).
+// rule (want).
 type bosFlag struct {
-	on    *bool
-	flags *flag.FlagSet
+	on  *bool
+	cmd *cli.Command // its flag set is new at every parse: read it there
 }
 
 func addBOSFlag(c *cli.Command) bosFlag {
-	return bosFlag{flags: c.Flags,
+	return bosFlag{cmd: c,
 		on: c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does; default on for the embedded model, which was trained that way)")}
 }
 
@@ -190,16 +212,28 @@ func addBOSFlag(c *cli.Command) bosFlag {
 // <|endoftext|> at the start of every training row, and off for other models (as Hugging
 // Face's GPT-2 tokenizer does).
 func (b bosFlag) want(mf *modelFlags) bool {
-	if flagSet(b.flags, "bos") {
+	if flagSet(b.cmd, "bos") {
 		return *b.on
 	}
 	return modelspec.IsDefault(mf.spec)
 }
 
-// flagSet reports whether the command line gave flag name.
-func flagSet(fs *flag.FlagSet, name string) bool {
+// requireFlags refuses a command line that lacks one of the named flags.
+func requireFlags(c *cli.Command, names ...string) error {
+	set := map[string]bool{}
+	c.Flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, n := range names {
+		if !set[n] {
+			return cli.Usagef("%s: --%s is required", c.Name, n)
+		}
+	}
+	return nil
+}
+
+// flagSet reports whether the command line set flag name (read after parsing).
+func flagSet(c *cli.Command, name string) bool {
 	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	c.Flags.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
 }
 
