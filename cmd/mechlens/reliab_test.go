@@ -198,3 +198,17 @@ func TestCSVEverywhere(t *testing.T) {
 		t.Errorf("neuron id in CSV: %q", rows[1])
 	}
 }
+
+// bench's default --decode-past shrinks to fit a short context; a value given is kept.
+func TestBenchDecodePastFitsTheContext(t *testing.T) {
+	out, errOut, code := runCommand(t, "", "bench", "--model", "mechlens-organism", "--seq", "4", "--runs", "1", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got benchOutput
+	decodeStrict(t, out, &got)
+	if last := got.Rows[len(got.Rows)-1]; last.Mode != "decode" || last.Tokens != 31 {
+		t.Errorf("decode row %+v, want the step at position 31 of the context of 32", last)
+	}
+	wantExit(t, 1, "--decode-past 128 leaves no room", "bench", "--model", "mechlens-organism", "--seq", "4", "--runs", "1", "--decode-past", "128")
+}
