@@ -120,7 +120,7 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 				out.Rows = append(out.Rows, benchRow{T, "forward+cache", ms(med[1]), float64(T) / med[1].Seconds(), gf / med[1].Seconds(), gf / med[1].Seconds() / peak, *runs, ratio - 1, 0})
 			}
 		}
-		if !flagSet(c, "decode-past") {
+		if !flagSet(c.Flags, "decode-past") {
 			*past = max(0, min(*past, m.Config.NCtx-*runs-1))
 		}
 		if *past >= 0 {

@@ -29,7 +29,7 @@ type modelFlags struct {
 	seed    uint64
 	threads *int
 	process *[]string
-	edits   string
+	edits   *string
 }
 
 // analysisProcessing is what lens-style commands apply unless --process says otherwise: the
@@ -44,7 +44,7 @@ func addModelFlags(c *cli.Command, process string) *modelFlags {
 	c.Flags.Uint64Var(&f.seed, "seed", 0, "seed of random: models")
 	f.threads = addThreadsFlag(c)
 	f.process = cli.List(c.Flags, "process", process, processSteps, "weight processing, comma-separated (fold_ln, center_writing_weights, center_unembed, fold_value_biases); 'none' for raw weights")
-	c.Flags.StringVar(&f.edits, "edits", "", "apply the edit set in this file (made by 'mechlens edit') before running")
+	f.edits = cli.Text(c.Flags, "edits", "", "apply the edit set in this file (made by 'mechlens edit') before running")
 	return f
 }
 
@@ -62,18 +62,18 @@ var maxThreads = max(256, 8*runtime.NumCPU())
 // open loads the model, applies the processing and the edit set, and sets the thread count.
 func (f *modelFlags) open(ctx context.Context, io *cli.IO) (*gpt2.Model, error) {
 	m, err := f.openBase(ctx, io)
-	if err != nil || f.edits == "" {
+	if err != nil || *f.edits == "" {
 		return m, err
 	}
-	s, err := edit.Load(f.edits)
+	s, err := edit.Load(*f.edits)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.CheckModel(m, f.name()); err != nil {
-		return nil, fmt.Errorf("--edits %s: %v", f.edits, err)
+		return nil, fmt.Errorf("--edits %s: %v", *f.edits, err)
 	}
 	if _, err := s.Apply(m); err != nil {
-		return nil, fmt.Errorf("--edits %s: %v", f.edits, err)
+		return nil, fmt.Errorf("--edits %s: %v", *f.edits, err)
 	}
 	return m, nil
 }
@@ -212,28 +212,16 @@ func addBOSFlag(c *cli.Command) bosFlag {
 // <|endoftext|> at the start of every training row, and off for other models (as Hugging
 // Face's GPT-2 tokenizer does).
 func (b bosFlag) want(mf *modelFlags) bool {
-	if flagSet(b.cmd, "bos") {
+	if flagSet(b.cmd.Flags, "bos") {
 		return *b.on
 	}
 	return modelspec.IsDefault(mf.spec)
 }
 
-// requireFlags refuses a command line that lacks one of the named flags.
-func requireFlags(c *cli.Command, names ...string) error {
-	set := map[string]bool{}
-	c.Flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, n := range names {
-		if !set[n] {
-			return cli.Usagef("%s: --%s is required", c.Name, n)
-		}
-	}
-	return nil
-}
-
-// flagSet reports whether the command line set flag name (read after parsing).
-func flagSet(c *cli.Command, name string) bool {
+// flagSet reports whether the command line gave flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
-	c.Flags.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
 }
 
@@ -300,4 +288,16 @@ func checkOut(flagName, path string, dir bool) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// requireFlags refuses a command line that lacks one of the named flags.
+func requireFlags(c *cli.Command, names ...string) error {
+	set := map[string]bool{}
+	c.Flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, n := range names {
+		if !set[n] {
+			return cli.Usagef("%s: --%s is required", c.Name, n)
+		}
+	}
+	return nil
 }
