@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,14 +30,21 @@ const interruptGrace = 700 * time.Millisecond
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var exiting atomic.Bool // whoever sets it first exits: the command or the backstop
 	go func() {
 		<-ctx.Done()
 		time.Sleep(interruptGrace)
-		fsutil.RemovePending()
-		fmt.Fprintln(os.Stderr, "mechlens: interrupted")
-		os.Exit(cli.ExitInterrupted)
+		if exiting.CompareAndSwap(false, true) {
+			fsutil.RemovePending()
+			fmt.Fprintln(os.Stderr, "mechlens: interrupted")
+			os.Exit(cli.ExitInterrupted)
+		}
 	}()
-	os.Exit(run(ctx, os.Args[1:], cli.StdIO()))
+	code := run(ctx, os.Args[1:], cli.StdIO())
+	if !exiting.CompareAndSwap(false, true) {
+		select {} // the backstop is exiting
+	}
+	os.Exit(code)
 }
 
 func run(ctx context.Context, args []string, io *cli.IO) int {
