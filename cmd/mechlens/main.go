@@ -25,7 +25,7 @@ func register(c *cli.Command) { commands = append(commands, c) }
 // (its forward passes check the context between blocks). Past it, the process removes the
 // temp files of writes under way and exits: work that does not check the context (loading,
 // weight processing, one large product) must not keep the user waiting.
-const interruptGrace = 700 * time.Millisecond
+const interruptGrace = 400 * time.Millisecond
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
