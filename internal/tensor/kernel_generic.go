@@ -5,11 +5,15 @@ package tensor
 // entry of kernelSets by swapping impl.
 type kernelSet struct {
 	name string
-	// tile computes an mr×16 tile of C (row stride ldc) from a packed B micro-panel
-	// b [kc][16] and an A micro-panel: packed a [kc][6] when lda is 0, else rows in place,
-	// row r being a[r·lda : r·lda+kc]. Each element is one chain over k in order started
-	// at zero or at bias [16], then stored, or added to C (init).
-	tile func(mr, kc int, a []float32, lda int, b, c []float32, ldc int, bias []float32, init int)
+	// mt and np are the register tile: up to mt rows (a multiple of tileM) by np B
+	// micro-panels.
+	mt, np int
+	// tile computes an mr×(16·np) tile of C (row stride ldc), mr ≤ mt, from np packed B
+	// micro-panels b[h·bstride:][kc][16] and A: packed, rows 6q..6q+5 being the micro-panel
+	// a[q·astride:][kc][6], when lda is 0, else rows in place, row r being
+	// a[r·lda : r·lda+kc]. Each element is one chain over k in order started at zero or at
+	// bias [16·np], then stored, or added to C (init).
+	tile func(mr, np, kc int, a []float32, lda, astride int, b []float32, bstride int, c []float32, ldc int, bias []float32, init int)
 	dot  func(a, b []float32) float32
 	axpy func(alpha float32, x, y []float32)
 	gelu func(dst, src []float32)
@@ -25,6 +29,8 @@ type kernelSet struct {
 
 var genericKernels = &kernelSet{
 	name:   "generic",
+	mt:     tileM,
+	np:     1,
 	peak:   peakGeneric,
 	tile:   tileGeneric,
 	dot:    dotGeneric,
@@ -44,7 +50,7 @@ var (
 // Go (multiply-adds fused or not as the compiler decides for this architecture).
 // It walks the tile in 2×4 blocks whose eight accumulators are locals, so the compiler
 // keeps them in registers.
-func tileGeneric(mr, kc int, a []float32, lda int, b, c []float32, ldc int, bias []float32, init int) {
+func tileGeneric(mr, _, kc int, a []float32, lda, _ int, b []float32, _ int, c []float32, ldc int, bias []float32, init int) {
 	b = b[:kc*tileN]
 	rs, ks := 1, tileM // a[r][k] is a[r·rs + k·ks]
 	if lda > 0 {

@@ -1,5 +1,6 @@
-// Command _asm writes the AVX2+FMA assembly of package tensor: kernel_avx2_amd64.s (the
-// GEMM micro-kernels) and vector_avx2_amd64.s (Dot, Axpy, GeluTanh, softmax pieces).
+// Command _asm writes the assembly of package tensor: kernel_avx2_amd64.s (the AVX2+FMA
+// GEMM micro-kernels), kernel_avx512_amd64.s (the AVX-512 ones) and vector_avx2_amd64.s
+// (Dot, Axpy, GeluTanh, softmax pieces).
 //
 // The kernels are regular enough (one per row count of the 6×16 tile and per A layout,
 // unrolled loops, tables of broadcast constants) that writing them by hand invites
@@ -44,6 +45,18 @@ func main() {
 	}
 	fmaPeak(&w)
 	write(filepath.Join(*dir, "kernel_avx2_amd64.s"), &w)
+
+	w.Reset()
+	w.WriteString(header)
+	for _, direct := range []bool{false, true} {
+		for np := np512; np >= 1; np-- {
+			for rows := mr512; rows >= 1; rows-- {
+				tile512(&w, rows, np, direct)
+			}
+		}
+	}
+	fmaPeak512(&w)
+	write(filepath.Join(*dir, "kernel_avx512_amd64.s"), &w)
 
 	w.Reset()
 	w.WriteString(header)
