@@ -61,6 +61,7 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 	cache := c.Flags.String("cache", "", `"all" to cache every activation as well`)
 	runs := c.Flags.Int("runs", 7, "timed runs per length (median reported)")
 	past := c.Flags.Int("decode-past", 128, "cached positions before the timed decode step (-1: no decode row)")
+	kernel := c.Flags.String("kernel", "", "micro-kernels to use instead of the fastest: "+strings.Join(tensor.Kernels(), ", "))
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, err := format()
@@ -83,6 +84,12 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 				return cli.Usagef("--seq: %q is not a positive length", s)
 			}
 			lengths = append(lengths, n)
+		}
+		if *kernel != "" {
+			defer tensor.SetKernel(tensor.Kernel())
+			if err := tensor.SetKernel(*kernel); err != nil {
+				return cli.Usagef("--kernel: %v", err)
+			}
 		}
 		if mf.spec == "" {
 			mf.spec = "random:gpt2"

@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,27 @@ func Threads() int {
 // Kernel names the micro-kernels in use: "avx512" (AVX-512F assembly), "avx2" (AVX2+FMA
 // assembly) or "generic" (Go).
 func Kernel() string { return impl.name }
+
+// Kernels names the kernel sets this CPU can run, slowest first; the last is the default.
+func Kernels() []string {
+	names := make([]string, len(kernelSets))
+	for i, ks := range kernelSets {
+		names[i] = ks.name
+	}
+	return names
+}
+
+// SetKernel switches to the kernel set called name (one of Kernels), to compare them on one
+// machine. Call it before any product runs: the switch is not synchronized with them.
+func SetKernel(name string) error {
+	for _, ks := range kernelSets {
+		if ks.name == name {
+			impl = ks
+			return nil
+		}
+	}
+	return fmt.Errorf("kernel %q is not available on this CPU (available: %s)", name, strings.Join(Kernels(), ", "))
+}
 
 // PeakGFLOPS measures one core's multiply-add throughput with the kernel in use, over about
 // d: the roofline that GEMM rates are quoted against.
