@@ -252,7 +252,7 @@ func ParseTokenizer(vocabJSON, mergesTxt []byte) (*Tokenizer, error) {
 func tokParseVocabMerges(vocabJSON, mergesTxt []byte, vocabPath, mergesPath string) (*Tokenizer, error) {
 	var vocab map[string]int
 	if err := json.Unmarshal(vocabJSON, &vocab); err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %v", vocabPath, err)
+		return nil, fmt.Errorf("tokenizer: %s: %v", vocabPath, jsonError(err))
 	}
 	var merges [][2]string
 	for i, line := range strings.Split(string(mergesTxt), "\n") {
@@ -298,7 +298,7 @@ func tokLoadJSON(files tokFiles) (*Tokenizer, error) {
 		} `json:"model"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %v", path, err)
+		return nil, fmt.Errorf("tokenizer: %s: %v", path, jsonError(err))
 	}
 	if f.Model.Type != "" && f.Model.Type != "BPE" {
 		return nil, fmt.Errorf("tokenizer: %s: model type %q, want BPE", path, f.Model.Type)

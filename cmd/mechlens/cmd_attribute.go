@@ -152,7 +152,7 @@ func neuronRows(na *lens.NeuronAttribution) *cli.Rows {
 		list []lens.NeuronContribution
 	}{{"promoter", na.Promoters}, {"suppressor", na.Suppressors}} {
 		for i, n := range side.list {
-			rows.Add(side.name, i+1, fmt.Sprintf("%d.%d", n.Layer, n.Neuron), n.Activation, n.Effect, n.Contribution)
+			rows.Add(side.name, i+1, cli.Neuron{Layer: n.Layer, Index: n.Neuron}, n.Activation, n.Effect, n.Contribution)
 			rows.Heat = append(rows.Heat, append(lensNoHeat(5), n.Contribution))
 		}
 	}

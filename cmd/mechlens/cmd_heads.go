@@ -65,7 +65,7 @@ position it can see.`
 			}
 			rows = &cli.Rows{Header: []string{"pos", "token", "weight"}}
 			for _, k := range out.Pattern.Keys {
-				rows.Add(k.Pos, quote(k.Token.Text), k.Weight)
+				rows.Add(k.Pos, cli.Token(k.Token.Text), k.Weight)
 				rows.Heat = append(rows.Heat, append(lensNoHeat(2), k.Weight))
 			}
 		} else {

@@ -76,19 +76,34 @@ center_writing_weights, center_unembed) unless --process none.`
 			return err
 		}
 		out := lensOutput{analysisHeader: header(mf, m, a.Tokens(ids)), LogitLens: *ll}
+		// Tables pack the top tokens into one column; CSV gives each token and probability a
+		// cell of its own.
 		header := []string{"layer", "pos", "input", "top"}
+		if f == cli.CSV {
+			header = header[:3]
+			for i := range len(ll.Rows[0].Top) {
+				header = append(header, fmt.Sprintf("top%d", i+1), fmt.Sprintf("top%d prob", i+1))
+			}
+		}
 		for _, t := range tids {
 			q := quote(a.Token(t).Text)
 			header = append(header, q+" logit", q+" prob", q+" rank")
 		}
 		rows := &cli.Rows{Header: append(header, "entropy", "kl")}
 		for _, r := range ll.Rows {
-			tops := make([]string, len(r.Top))
-			for i, tp := range r.Top {
-				tops[i] = fmt.Sprintf("%s %.3g", quote(tp.Text), tp.Prob)
+			cells := []any{lensPointLabel(r.Point, m.Config), r.Pos, cli.Token(a.Token(ids[r.Pos]).Text)}
+			if f == cli.CSV {
+				for _, tp := range r.Top {
+					cells = append(cells, cli.Token(tp.Text), tp.Prob)
+				}
+			} else {
+				tops := make([]string, len(r.Top))
+				for i, tp := range r.Top {
+					tops[i] = fmt.Sprintf("%s %.3g", quote(tp.Text), tp.Prob)
+				}
+				cells = append(cells, strings.Join(tops, "  "))
 			}
-			cells := []any{lensPointLabel(r.Point, m.Config), r.Pos, quote(a.Token(ids[r.Pos]).Text), strings.Join(tops, "  ")}
-			heat := lensNoHeat(4)
+			heat := lensNoHeat(len(cells))
 			for _, t := range r.Targets {
 				cells = append(cells, t.Logit, t.Prob, t.Rank)
 				heat = append(heat, math.NaN(), t.Prob, math.NaN())

@@ -55,10 +55,10 @@ ln_final normalizing v by its own statistics.`
 		if err != nil {
 			return err
 		}
-		rows := &cli.Rows{Header: []string{"rank", "top", "logit", "bottom", "logit", "lens top", "lens", "lens bottom", "lens"}}
+		rows := &cli.Rows{Header: []string{"rank", "top", "top logit", "bottom", "bottom logit", "lens top", "lens top value", "lens bottom", "lens bottom value"}}
 		for i := range vv.Top {
-			rows.Add(i+1, quote(vv.Top[i].Text), vv.Top[i].Score, quote(vv.Bottom[i].Text), vv.Bottom[i].Score,
-				quote(vv.LensTop[i].Text), vv.LensTop[i].Score, quote(vv.LensBottom[i].Text), vv.LensBottom[i].Score)
+			rows.Add(i+1, cli.Token(vv.Top[i].Text), vv.Top[i].Score, cli.Token(vv.Bottom[i].Text), vv.Bottom[i].Score,
+				cli.Token(vv.LensTop[i].Text), vv.LensTop[i].Score, cli.Token(vv.LensBottom[i].Text), vv.LensBottom[i].Score)
 		}
 		return cli.Write(io, f, rows, neuronOutput{mf.name(), orEmpty(m.Processing), orEmpty(m.Edits), vv}, false)
 	}
@@ -150,7 +150,7 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 			}
 			rows := &cli.Rows{Header: []string{"rank", "neuron", "logit", "lens"}}
 			for i, p := range ps.Neurons {
-				rows.Add(i+1, fmt.Sprintf("%d.%d", p.Layer, p.Neuron), p.Logit, p.Lens)
+				rows.Add(i+1, cli.Neuron{Layer: p.Layer, Index: p.Neuron}, p.Logit, p.Lens)
 			}
 			return cli.Write(io, f, rows, neuronsOutput{header(mf, m, []lens.Token{}), ps, nil}, false)
 		case *correct != "":
@@ -192,26 +192,26 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 // the heads with the largest gaps.
 func scanRows(sc *lens.Scan, heads int) *cli.Rows {
 	rows := &cli.Rows{Header: []string{"part", "unit", "activation", "score", "anchor", "correct", "gap", "flag", "words"}}
-	add := func(part, unit string, act, score any, anchor, correct, gap float64, flag, words string) {
+	add := func(part string, unit, act, score any, anchor, correct, gap float64, flag string, words cli.Tokens) {
 		rows.Add(part, unit, act, score, anchor, correct, gap, flag, words)
 		rows.Heat = append(rows.Heat, append(lensNoHeat(6), gap, math.NaN(), math.NaN()))
 	}
 	for _, l := range sc.Layers {
-		add(fmt.Sprintf("L%d.mlp", l.Layer), "", "", "", l.Anchor, l.Correct, l.Diff, "", "")
+		add(fmt.Sprintf("L%d.mlp", l.Layer), "", "", "", l.Anchor, l.Correct, l.Diff, "", nil)
 		for _, n := range l.Neurons {
 			flag := ""
 			if n.Flagged {
 				flag = "*"
 			}
-			ws := make([]string, len(n.Words))
+			ws := make(cli.Tokens, len(n.Words))
 			for i, w := range n.Words {
-				ws[i] = quote(w.Text)
+				ws[i] = w.Text
 			}
-			add("neuron", fmt.Sprintf("%d.%d", l.Layer, n.Neuron), n.Activation, n.Score, n.Anchor, n.Correct, n.Diff, flag, strings.Join(ws, " "))
+			add("neuron", cli.Neuron{Layer: l.Layer, Index: n.Neuron}, n.Activation, n.Score, n.Anchor, n.Correct, n.Diff, flag, ws)
 		}
 	}
 	for _, h := range sc.Heads[:min(heads, len(sc.Heads))] {
-		add("head", fmt.Sprintf("L%dH%d", h.Layer, h.Head), "", "", h.Anchor, h.Correct, h.Diff, "", "")
+		add("head", fmt.Sprintf("L%dH%d", h.Layer, h.Head), "", "", h.Anchor, h.Correct, h.Diff, "", nil)
 	}
 	return rows
 }
