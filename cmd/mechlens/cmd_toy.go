@@ -71,7 +71,7 @@ whatever --threads.`
 		if err != nil {
 			return err
 		}
-		if err := fsutil.WriteDirAtomic(*out, func(dir string) error { return toy.WriteModel(dir, m) }); err != nil {
+		if err := toy.WriteModel(*out, m); err != nil {
 			return err
 		}
 		rep, err := toy.Evaluate(m, toy.HeldOut(w, toy.EvalVariants))
