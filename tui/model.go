@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/mechlens/mechlens/audit"
+	"github.com/mechlens/mechlens/edit"
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/lens"
 )
@@ -22,10 +23,11 @@ const (
 	paneHeads
 	paneNeurons
 	paneAudit
+	paneEdits
 	nPanes
 )
 
-var paneNames = [nPanes]string{"tokens", "lens", "attribution", "heads", "neurons", "audit"}
+var paneNames = [nPanes]string{"tokens", "lens", "attribution", "heads", "neurons", "audit", "edits"}
 
 func (p pane) String() string { return paneNames[p] }
 
@@ -38,11 +40,17 @@ const (
 	inputTarget
 	inputDistractor
 	inputSearch
+	inputScale
+	inputRule
+	inputSteer
+	inputLoad
+	inputSave
 )
 
 var inputLabels = map[inputKind]string{
 	inputPrompt: "prompt", inputTarget: "target token", inputDistractor: "distractor token",
-	inputSearch: "value vectors promoting token",
+	inputSearch: "value vectors promoting token", inputScale: "scale by", inputRule: "value-vector rule −α1·W_U[target] + α2·W_U[distractor]: α1 α2",
+	inputSteer: "steer toward target − distractor at the cursor: layer α", inputLoad: "load edit set", inputSave: "save edit set to",
 }
 
 // Options configure a browser.
@@ -54,14 +62,19 @@ type Options struct {
 	Audit     *Audit
 	// Session is the file the session is saved to on quit and on ctrl+s ("" for none).
 	Session string
+	// Edits, when set, starts the active edit list (--edits FILE).
+	Edits *edit.Set
 }
 
 // Model is the browser's state; View draws it and Update changes it.
 type Model struct {
-	opts   Options
-	base   *gpt2.Model
-	width  int
-	height int
+	opts Options
+	// template is the unedited model: it is never run, only cloned (on the UI goroutine), for
+	// the base analyses (base) and for each application of the edits.
+	template *gpt2.Model
+	base     *gpt2.Model
+	width    int
+	height   int
 
 	pane  pane
 	help  bool
@@ -82,7 +95,13 @@ type Model struct {
 	searchRow          int
 	auditRow           int
 
+	edits   []editEntry
+	history [][]editEntry // earlier lists, for undo
+	editRow int
+	side    side
+
 	res    *Analysis
+	edited *Analysis // under the edits that are on; nil without
 	search *lens.PromoterSearch
 	status string // the last error or notice, shown on the status line
 
@@ -93,9 +112,9 @@ type Model struct {
 
 // resultMsg carries a finished analysis; seq identifies the request it answers.
 type resultMsg struct {
-	seq int
-	res *Analysis
-	err error
+	seq         int
+	res, edited *Analysis
+	err         error
 }
 
 // searchMsg carries a finished value-vector search.
@@ -109,7 +128,15 @@ func New(o Options) (Model, error) {
 	if o.Model == nil || o.Model.Tokenizer == nil {
 		return Model{}, fmt.Errorf("tui: the model has no tokenizer to read prompts with")
 	}
-	m := Model{opts: o, base: o.Model, width: 80, height: 24, bos: o.BOS, target: -1, distractor: -1, norm: lens.NormOwn}
+	m := Model{opts: o, template: o.Model, base: o.Model.Clone(), width: 80, height: 24, bos: o.BOS, target: -1, distractor: -1, norm: lens.NormOwn}
+	if o.Edits != nil {
+		if err := o.Edits.CheckModel(o.Model, o.ModelName); err != nil {
+			return Model{}, fmt.Errorf("--edits: %v", err)
+		}
+		for _, e := range o.Edits.Edits {
+			m.edits = append(m.edits, editEntry{e, true})
+		}
+	}
 	m.input = textinput.New()
 	m.input.Prompt = ""
 	if o.Audit != nil {
@@ -168,9 +195,18 @@ func (m *Model) compute() tea.Cmd {
 	m.seq++
 	m.busy = true
 	seq, base, req := m.seq, m.base, m.request()
+	edited, set := m.editedModel()
 	return func() tea.Msg {
 		res, err := Analyze(ctx, base, req)
-		return resultMsg{seq, res, err}
+		if err != nil || edited == nil {
+			return resultMsg{seq, res, nil, err}
+		}
+		if _, err := set.Apply(edited); err != nil {
+			return resultMsg{seq, nil, nil, err}
+		}
+		req.Target, req.Distractor = res.Target.ID, res.Distractor.ID // compare the same tokens
+		ed, err := Analyze(ctx, edited, req)
+		return resultMsg{seq, res, ed, err}
 	}
 }
 
@@ -204,7 +240,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 			return m, nil
 		}
-		m.res = msg.res
+		m.res, m.edited = msg.res, msg.edited
 		m.target, m.distractor = msg.res.Target.ID, msg.res.Distractor.ID
 		m.clampRows()
 		return m, nil
@@ -282,6 +318,12 @@ func (m Model) submit(k inputKind, v string) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		return m, m.compute()
+	case inputScale, inputRule, inputSteer, inputLoad, inputSave:
+		cmd, err := m.submitEdit(k, v)
+		if err != nil {
+			m.status = err.Error()
+		}
+		return m, cmd
 	case inputSearch:
 		id, err := m.base.Tokenizer.TokenID(v)
 		if err != nil {
@@ -332,7 +374,7 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			step = nPanes - 1
 		}
 		return m.setPane((m.pane + step) % nPanes)
-	case "1", "2", "3", "4", "5", "6":
+	case "1", "2", "3", "4", "5", "6", "7":
 		return m.setPane(pane(k[0] - '1'))
 	case "e", "i":
 		return m, m.openInput(inputPrompt, m.prompt)
@@ -342,6 +384,33 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, m.openInput(inputDistractor, "")
 	case "/":
 		return m, m.openInput(inputSearch, "")
+	case "a":
+		e, err := m.scaleEdit(0)
+		if err != nil {
+			m.status = err.Error()
+			return m, nil
+		}
+		return m, m.addEdit(e)
+	case "x":
+		return m, m.openInput(inputScale, "0.5")
+	case "V":
+		return m, m.openInput(inputRule, "1 1")
+	case "S":
+		return m, m.openInput(inputSteer, "0 4")
+	case "L":
+		return m, m.openInput(inputLoad, "")
+	case "w":
+		return m, m.openInput(inputSave, "edits.json")
+	case "u":
+		if n := len(m.history); n > 0 {
+			m.edits, m.history = m.history[n-1], m.history[:n-1]
+			return m, m.compute()
+		}
+		m.status = "nothing to undo"
+		return m, nil
+	case "v":
+		m.side = (m.side + 1) % nSides
+		return m, nil
 	case "s":
 		m.target, m.distractor = m.distractor, m.target
 		return m, m.compute()
@@ -437,6 +506,19 @@ func (m Model) updatePane(k string) (tea.Model, tea.Cmd) {
 				p := m.search.Neurons[m.searchRow]
 				m.neuron = Unit{p.Layer, p.Neuron}
 				return m, m.compute()
+			}
+		}
+	case paneEdits:
+		move(&m.editRow, len(m.edits))
+		if m.editRow < len(m.edits) {
+			switch k {
+			case "space", " ":
+				list := cloneEdits(m.edits)
+				list[m.editRow].On = !list[m.editRow].On
+				return m, m.setEdits(list)
+			case "d", "delete", "backspace":
+				list := append(cloneEdits(m.edits[:m.editRow]), m.edits[m.editRow+1:]...)
+				return m, m.setEdits(list)
 			}
 		}
 	case paneAudit:

@@ -91,6 +91,8 @@ func (m Model) paneView(w, h int) string {
 		return m.neuronsView(w, h)
 	case paneAudit:
 		return m.auditView(w, h)
+	case paneEdits:
+		return m.editsView(w, h)
 	}
 	return ""
 }
@@ -128,7 +130,10 @@ func (m Model) tabs(w int) string {
 			parts = append(parts, styles.tab.Render(" "+s+" "))
 		}
 	}
-	return ansi.Truncate(strings.Join(parts, " "), w, "…")
+	if line := strings.Join(parts, " "); ansi.StringWidth(line) <= w {
+		return line
+	}
+	return ansi.Truncate(strings.Join(parts[1:], " "), w, "…") // the name gives way to the panes
 }
 
 // promptLine shows the prompt as its tokens, alternately coloured, the cursor's in brackets.
@@ -164,8 +169,11 @@ func (m Model) pairLine(w int) string {
 		return busy
 	}
 	r := m.res
-	s := fmt.Sprintf("pos %d/%d %s  target %s vs %s  logit diff %+.4f", r.Pos, len(r.Tokens)-1, view.Quote(r.Tokens[r.Pos].Text),
+	s := fmt.Sprintf("pos %d/%d %s  %s vs %s  logit diff %+.4f", r.Pos, len(r.Tokens)-1, view.Quote(r.Tokens[r.Pos].Text),
 		view.Quote(r.Target.Text), view.Quote(r.Distractor.Text), r.LogitDiff)
+	if e := m.edited; e != nil {
+		s += fmt.Sprintf(" → edited %+.4f (Δ %+.4f)", e.LogitDiff, e.LogitDiff-r.LogitDiff)
+	}
 	return ansi.Truncate(s+busy, w, "…")
 }
 
@@ -176,7 +184,7 @@ func (m Model) footer(w int) string {
 	if m.status != "" {
 		return ansi.Truncate(styles.err.Render(m.status), w, "…")
 	}
-	return ansi.Truncate(styles.dim.Render(paneHints[m.pane]+"  ←→ position  e prompt  t/b target/distractor  s swap  ? help  q quit"), w, "…")
+	return ansi.Truncate(styles.dim.Render(paneHints[m.pane]+"  ←→ position  e prompt  t/b/s tokens  a/x/V/S edit  ? help  q quit"), w, "…")
 }
 
 var paneHints = [nPanes]string{
@@ -186,6 +194,7 @@ var paneHints = [nPanes]string{
 	paneHeads:       "↑↓ head  [ ] layer",
 	paneNeurons:     "/ search  ↑↓ select  enter open",
 	paneAudit:       "↑↓ item  enter open",
+	paneEdits:       "↑↓ select  space toggle  d delete  u undo  w save  L load",
 }
 
 // table draws view rows with their heat, h lines at most, the selected row (−1: none) marked
@@ -223,6 +232,14 @@ func (m Model) tokensView(w, h int) string {
 		cands.Add(i+1, view.Quote(c.Text), c.ID, c.Logit, c.Prob)
 		cands.Heat = append(cands.Heat, append(view.NoHeat(4), c.Prob))
 	}
+	if m.edited != nil {
+		ed := &cli.Rows{Header: []string{"edited", "id", "logit", "prob"}}
+		for _, c := range m.edited.Candidates {
+			ed.Add(view.Quote(c.Text), c.ID, c.Logit, c.Prob)
+			ed.Heat = append(ed.Heat, append(view.NoHeat(3), c.Prob))
+		}
+		return lipgloss.JoinHorizontal(lipgloss.Top, table(cands, -1, h), " ", table(ed, -1, h))
+	}
 	left := table(toks, r.Pos, h)
 	return lipgloss.JoinHorizontal(lipgloss.Top, left, "   ", table(cands, -1, h))
 }
@@ -236,8 +253,11 @@ const (
 // lensView is the logit lens as a grid of layers × positions shaded by the target's
 // probability (or rank), with the selected cell's top tokens under it.
 func (m Model) lensView(w, h int) string {
-	ll := m.res.Lens
-	if ll == nil {
+	ll, le := m.res.Lens, (*lens.LogitLens)(nil)
+	if m.edited != nil && m.side != sideBase {
+		le = m.edited.Lens
+	}
+	if ll == nil || (m.edited != nil && m.side != sideBase && le == nil) {
 		return "computing the lens…"
 	}
 	c := m.base.Config
@@ -246,7 +266,7 @@ func (m Model) lensView(w, h int) string {
 	if m.lensRank {
 		what = "rank"
 	}
-	fmt.Fprintf(&b, "%s of %s by layer (norm %s)\n", what, view.Quote(m.res.Target.Text), ll.Norm)
+	fmt.Fprintf(&b, "%s of %s by layer (norm %s)%s\n", what, view.Quote(m.res.Target.Text), ll.Norm, m.sideLabel())
 	b.WriteString(strings.Repeat(" ", lensLabelWidth))
 	for _, p := range ll.Positions {
 		s := ansi.Truncate(fmt.Sprintf("%-*s", lensCellWidth-1, strings.ReplaceAll(m.res.Tokens[p].Text, "\n", "↵")), lensCellWidth-1, "")
@@ -264,8 +284,20 @@ func (m Model) lensView(w, h int) string {
 		fmt.Fprintf(&b, "%s%-*s", mark, lensLabelWidth-2, view.PointLabel(pt, c))
 		for j := range ll.Positions {
 			t := ll.Rows[i*len(ll.Positions)+j].Targets[0]
+			if le != nil && m.side == sideEdited {
+				t = le.Rows[i*len(ll.Positions)+j].Targets[0]
+			}
 			cell, x := fmt.Sprintf("%*.3f", lensCellWidth-1, t.Prob), t.Prob
-			if m.lensRank {
+			switch {
+			case le != nil && m.side == sideDiff:
+				e := le.Rows[i*len(ll.Positions)+j].Targets[0]
+				x = e.Prob - t.Prob
+				cell = fmt.Sprintf("%+*.3f", lensCellWidth-1, x)
+				if m.lensRank {
+					x = float64(t.Rank-e.Rank) / float64(max(t.Rank, e.Rank))
+					cell = fmt.Sprintf("%+*d", lensCellWidth-1, e.Rank-t.Rank)
+				}
+			case m.lensRank:
 				cell, x = fmt.Sprintf("%*d", lensCellWidth-1, t.Rank), 1/float64(t.Rank)
 			}
 			b.WriteString(heat(cell, x) + " ")
@@ -274,6 +306,9 @@ func (m Model) lensView(w, h int) string {
 	}
 	if j := slices.Index(ll.Positions, m.pos); j >= 0 && m.lensRow < len(ll.Points) {
 		row := ll.Rows[m.lensRow*len(ll.Positions)+j]
+		if le != nil {
+			row = le.Rows[m.lensRow*len(ll.Positions)+j]
+		}
 		fmt.Fprintf(&b, "\n%s at %d %s: ", view.PointLabel(row.Point, c), row.Pos, view.Quote(m.res.Tokens[row.Pos].Text))
 		for _, t := range row.Top {
 			fmt.Fprintf(&b, "%s %.3f  ", view.Quote(t.Text), t.Prob)
@@ -291,6 +326,7 @@ func (m Model) lensView(w, h int) string {
 type attRow struct {
 	name, kind   string
 	value        float64
+	edited       float64 // under the edits; NaN when there are none or the row is not in the edited list
 	head, neuron *Unit
 }
 
@@ -299,9 +335,26 @@ func (m Model) attributionRows() []attRow {
 	if m.res == nil {
 		return nil
 	}
+	edited := map[string]float64{}
+	if e := m.edited; e != nil {
+		for _, p := range e.Attribution.Parts {
+			edited[p.Name] = p.Value
+		}
+		for _, list := range [][]lens.NeuronContribution{e.Neurons.Promoters, e.Neurons.Suppressors} {
+			for _, n := range list {
+				edited[fmt.Sprintf("%d.%d", n.Layer, n.Neuron)] = n.Contribution
+			}
+		}
+	}
+	ev := func(name string) float64 {
+		if v, ok := edited[name]; ok {
+			return v
+		}
+		return math.NaN()
+	}
 	var rows []attRow
 	for _, p := range view.SortParts(m.res.Attribution.Parts, true) {
-		r := attRow{name: p.Name, kind: p.Kind, value: p.Value}
+		r := attRow{name: p.Name, kind: p.Kind, value: p.Value, edited: ev(p.Name)}
 		switch p.Kind {
 		case lens.PartHead:
 			r.head = &Unit{p.Layer, p.Head}
@@ -314,7 +367,8 @@ func (m Model) attributionRows() []attRow {
 	}
 	for _, list := range [][]lens.NeuronContribution{m.res.Neurons.Promoters, m.res.Neurons.Suppressors} {
 		for _, n := range list {
-			rows = append(rows, attRow{name: fmt.Sprintf("%d.%d", n.Layer, n.Neuron), kind: "neuron", value: n.Contribution, neuron: &Unit{n.Layer, n.Neuron}})
+			name := fmt.Sprintf("%d.%d", n.Layer, n.Neuron)
+			rows = append(rows, attRow{name: name, kind: "neuron", value: n.Contribution, edited: ev(name), neuron: &Unit{n.Layer, n.Neuron}})
 		}
 	}
 	slices.SortStableFunc(rows, func(x, y attRow) int { return cmp.Compare(math.Abs(y.value), math.Abs(x.value)) })
@@ -340,15 +394,23 @@ func (m Model) attributionView(w, h int) string {
 	at := m.res.Attribution
 	rows := m.attributionRows()
 	var b strings.Builder
-	fmt.Fprintf(&b, "direct effect on logit %s − logit %s at %d: model %+.4f, sum of parts %+.4f\n",
+	fmt.Fprintf(&b, "direct effect on logit %s − logit %s at %d: model %+.4f = parts %+.4f\n",
 		view.Quote(at.Target.Text), view.Quote(at.Baseline.Text), at.Pos, at.Logit, at.Sum)
 	n := h - 1
+	if m.edited != nil {
+		e := m.edited.Attribution
+		fmt.Fprintf(&b, "  %-12s %-7s %9s %9s %9s   edited: model %+.4f\n", "", "", "base", "edited", "Δ", e.Logit)
+		n--
+	}
 	first := max(0, min(m.attRow-n/2, len(rows)-n))
 	peak := 0.0
 	for _, r := range rows {
 		peak = math.Max(peak, math.Abs(r.value))
 	}
 	barW := max(w-36, 4)
+	if m.edited != nil {
+		barW = max(w-52, 4)
+	}
 	for i := first; i < min(first+n, len(rows)); i++ {
 		r := rows[i]
 		mark := "  "
@@ -363,6 +425,14 @@ func (m Model) attributionView(w, h int) string {
 		if r.value < 0 {
 			bar = styles.neg.Render(strings.Repeat("░", k))
 		}
+		if m.edited != nil {
+			ed, d := "", ""
+			if !math.IsNaN(r.edited) {
+				ed, d = fmt.Sprintf("%+9.4f", r.edited), fmt.Sprintf("%+9.4f", r.edited-r.value)
+			}
+			fmt.Fprintf(&b, "%s%-12s %-7s %+9.4f %9s %9s %s\n", mark, r.name, r.kind, r.value, ed, d, bar)
+			continue
+		}
 		fmt.Fprintf(&b, "%s%-12s %-13s %+9.4f %s\n", mark, r.name, r.kind, r.value, bar)
 	}
 	return b.String()
@@ -372,7 +442,7 @@ func (m Model) attributionView(w, h int) string {
 // attention pattern and where the cursor attends.
 func (m Model) headsView(w, h int) string {
 	c := m.base.Config
-	r := m.res
+	r := m.shown()
 	effect := make([]float64, c.NLayers*c.NHeads)
 	peak := 0.0
 	for _, p := range r.Attribution.Parts {
@@ -382,7 +452,7 @@ func (m Model) headsView(w, h int) string {
 		}
 	}
 	var g strings.Builder
-	g.WriteString("direct effect\nL\\H ")
+	g.WriteString("direct effect" + m.sideLabel() + "\nL\\H ")
 	for hd := range c.NHeads {
 		fmt.Fprintf(&g, "%6d", hd)
 	}
@@ -430,7 +500,7 @@ func (m Model) headsView(w, h int) string {
 // patternGrid draws the chosen head's pattern: a row per query (the cursor's marked), a
 // two-cell shade per key.
 func (m Model) patternGrid(w, h int) string {
-	pat := m.res.Pattern
+	pat := m.shown().Pattern
 	if h < 2 || pat == nil {
 		return ""
 	}
@@ -458,10 +528,10 @@ func (m Model) patternGrid(w, h int) string {
 // neuronsView shows the chosen neuron's activation over the prompt and its value vector,
 // and the results of a value-vector search.
 func (m Model) neuronsView(w, h int) string {
-	r := m.res
+	r := m.shown()
 	vv := r.Value
 	var b strings.Builder
-	fmt.Fprintf(&b, "neuron %d.%d  ‖W_out‖ %.3f  mlp.hook_post over the prompt:\n", vv.Layer, vv.Neuron, vv.Norm)
+	fmt.Fprintf(&b, "neuron %d.%d  ‖W_out‖ %.3f  mlp.hook_post over the prompt%s:\n", vv.Layer, vv.Neuron, vv.Norm, m.sideLabel())
 	peak := 0.0
 	for _, a := range r.Activation {
 		peak = math.Max(peak, math.Abs(a))
@@ -528,17 +598,75 @@ func (m Model) auditView(w, h int) string {
 // helpView is the key map.
 func helpView() string {
 	return `keys (any key closes this help)
-  1-6, tab, shift+tab   panes: tokens, lens, attribution, heads, neurons, audit
+  1-7, tab, shift+tab   panes: tokens lens attribution heads neurons audit edits
   ←/→ or h/l, home/end  move the cursor over the prompt's positions
   e                     edit the prompt (enter runs it, esc cancels)
-  t / b                 type the target / distractor token (e.g. " A")
-  s                     swap target and distractor
-  ↑/↓ or k/j            select a row (lens layer, attribution part, head, item)
-  enter                 open the selected head, neuron or audit item
-  n / r                 lens: own or final-scale norm / shade by rank or probability
+  t / b / s             type the target / the distractor token / swap them
+  ↑/↓ or k/j, enter     select a row / open its head, neuron or audit item
+  n / r                 lens: own or final-scale norm / shade by rank or prob
   [ / ]                 heads: previous / next layer
   /                     neurons: search the value vectors promoting a token
-  ctrl+s                save the session to --session FILE (also saved on quit)
-  ?                     this help
-  q, ctrl+c             quit`
+  a / x                 ablate / scale the selected head or neuron
+  V / S                 value-vector rule on the neuron / steer at the cursor
+  space, d, u           edits: toggle, delete; undo the last change
+  w / L                 save the edits (for --edits) / load an edit set
+  v                     show base, edited or their difference
+  ctrl+s                save the session to --session FILE (also on quit)
+  ?  q, ctrl+c          this help; quit`
+}
+
+// shown is the analysis the lens, heads and neurons panes draw: the edited model's when
+// there are edits and v chose it (the heads and neurons panes show it for the difference too).
+func (m Model) shown() *Analysis {
+	if m.edited != nil && m.side != sideBase {
+		return m.edited
+	}
+	return m.res
+}
+
+// sideLabel names the side shown once there are edits.
+func (m Model) sideLabel() string {
+	if m.edited == nil {
+		return ""
+	}
+	return " [" + sideNames[m.side] + ", v switches]"
+}
+
+// editsView lists the active edits, each on or off, and what they do to the logit difference.
+func (m Model) editsView(w, h int) string {
+	var b strings.Builder
+	if len(m.edits) == 0 {
+		b.WriteString(`no edits. In the heads, neurons or attribution pane:
+  a   ablate the selected head or neuron (scale it by 0)
+  x   scale it by a factor
+  V   the anchored-bias value-vector rule on the selected neuron:
+      W_out[i] − α1·W_U[target] + α2·W_U[distractor]
+  S   steer the residual stream at the cursor toward target − distractor
+  L   load an edit set (a file from w, mechlens edit or --edits)`)
+		return b.String()
+	}
+	on := 0
+	for _, e := range m.edits {
+		if e.On {
+			on++
+		}
+	}
+	fmt.Fprintf(&b, "%d edits, %d on; logit diff base %+.4f", len(m.edits), on, m.res.LogitDiff)
+	if m.edited != nil {
+		fmt.Fprintf(&b, ", edited %+.4f (Δ %+.4f)", m.edited.LogitDiff, m.edited.LogitDiff-m.res.LogitDiff)
+	}
+	b.WriteString("\n")
+	first := max(0, min(m.editRow-(h-1)/2, len(m.edits)-(h-1)))
+	for i := first; i < min(first+h-1, len(m.edits)); i++ {
+		e := m.edits[i]
+		mark, box := "  ", "[ ]"
+		if i == m.editRow {
+			mark = "▸ "
+		}
+		if e.On {
+			box = "[x]"
+		}
+		fmt.Fprintf(&b, "%s%s %s\n", mark, box, e.Edit.String())
+	}
+	return b.String()
 }

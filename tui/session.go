@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/mechlens/mechlens/edit"
 	"github.com/mechlens/mechlens/internal/fsutil"
 	"github.com/mechlens/mechlens/lens"
 )
@@ -25,13 +26,15 @@ type Session struct {
 	Norm       lens.Norm `json:"norm"`
 	Head       [2]int    `json:"head"`   // layer, head
 	Neuron     [2]int    `json:"neuron"` // layer, index
+	// Edits are the active edit list, each on or off.
+	Edits []editEntry `json:"edits"`
 }
 
 const sessionVersion = 1
 
 func (m *Model) session() Session {
 	s := Session{Version: sessionVersion, Model: m.opts.ModelName, Prompt: m.prompt, BOS: m.bos, Pos: m.pos,
-		Pane: m.pane.String(), Norm: m.norm, Head: [2]int{m.head.Layer, m.head.Index}, Neuron: [2]int{m.neuron.Layer, m.neuron.Index}}
+		Pane: m.pane.String(), Norm: m.norm, Head: [2]int{m.head.Layer, m.head.Index}, Neuron: [2]int{m.neuron.Layer, m.neuron.Index}, Edits: cloneEdits(m.edits)}
 	if m.target >= 0 && m.distractor >= 0 {
 		s.Target, s.Distractor = m.base.Tokenizer.TokenText(m.target), m.base.Tokenizer.TokenText(m.distractor)
 	}
@@ -88,6 +91,16 @@ func (m *Model) Restore(s Session) error {
 	}
 	if s.Neuron[0] >= 0 && s.Neuron[0] < c.NLayers && s.Neuron[1] >= 0 && s.Neuron[1] < c.DMLP {
 		m.neuron = Unit{s.Neuron[0], s.Neuron[1]}
+	}
+	if len(s.Edits) > 0 {
+		set := edit.NewSet(m.template, m.opts.ModelName)
+		for _, e := range s.Edits {
+			set.Edits = append(set.Edits, e.Edit)
+		}
+		if _, err := set.Apply(m.template.Clone()); err != nil { // checks every edit against this model
+			return fmt.Errorf("--session: edits: %v", err)
+		}
+		m.edits = append(m.edits, s.Edits...)
 	}
 	if s.Target != "" && s.Distractor != "" {
 		t, err := m.base.Tokenizer.TokenID(s.Target)

@@ -7,6 +7,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/mechlens/mechlens/edit"
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/tui"
 )
@@ -14,7 +15,7 @@ import (
 func init() { register(newTUICommand()) }
 
 func newTUICommand() *cli.Command {
-	c := cli.NewCommand("tui", "tui [PROMPT] [--audit DIR] [--session FILE]",
+	c := cli.NewCommand("tui", "tui [PROMPT] [--edits FILE] [--audit DIR] [--session FILE]",
 		"Browse a model's internals in the terminal: tokens, logit lens, attribution, heads, neurons, audits")
 	c.Long = `Opens a full-screen browser over one prompt: its tokens and the next-token candidates at a
 cursor, the logit lens as a grid of layers × positions, the direct logit attribution of
@@ -32,6 +33,7 @@ reopens the session saved in FILE, if any, and saves it there on quit.`
 	pf := &promptFlags{flags: c.Flags, bos: c.Flags.Bool("bos", false, "prepend <|endoftext|> to prompts (default on for the embedded model, which was trained that way)")}
 	auditDir := c.Flags.String("audit", "", "browse this audit folder (written by mechlens audit --out DIR)")
 	session := c.Flags.String("session", "", "reopen the session saved in this file, and save it there on quit")
+	edits := c.Flags.String("edits", "", "start with the edits of this set on (base and edited shown side by side)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		if len(args) > 1 {
 			return cli.Usagef("want at most one prompt, got %d arguments", len(args))
@@ -48,6 +50,11 @@ reopens the session saved in FILE, if any, and saves it there on quit.`
 		var err error
 		if *auditDir != "" {
 			if o.Audit, err = tui.LoadAudit(*auditDir); err != nil {
+				return err
+			}
+		}
+		if *edits != "" {
+			if o.Edits, err = edit.Load(*edits); err != nil {
 				return err
 			}
 		}
