@@ -96,14 +96,15 @@ func (m *Model) scaleEdit(f float64) (edit.Edit, error) {
 
 // submitEdit builds an edit from a line of input.
 func (m *Model) submitEdit(k inputKind, v string) (tea.Cmd, error) {
-	f := strings.Fields(v)
-	nums := make([]float64, len(f))
-	for i, s := range f {
-		x, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a number", s)
+	var nums []float64
+	if k == inputScale || k == inputRule || k == inputSteer {
+		for _, s := range strings.Fields(v) {
+			x, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a number", s)
+			}
+			nums = append(nums, x)
 		}
-		nums[i] = x
 	}
 	tok := m.template.Tokenizer
 	switch k {

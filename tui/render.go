@@ -572,8 +572,8 @@ func (m Model) auditView(w, h int) string {
 	s := au.Summary
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s · %s · %d items, %d trials\n", s.Model, s.Data, s.Items, s.Trials)
-	fmt.Fprintf(&b, "accuracy %.3f  anchored %.3f  logit diff A − correct %.3f  ", float64(s.Vocab.Accuracy.Value), float64(s.Vocab.Anchored.Value), float64(s.LogitDiff.Value))
-	b.WriteString("selection by position:")
+	fmt.Fprintf(&b, "accuracy %.3f  anchored %.3f  logit diff A − correct %.3f\n", float64(s.Vocab.Accuracy.Value), float64(s.Vocab.Anchored.Value), float64(s.LogitDiff.Value))
+	b.WriteString("selected when shown at:")
 	labels := s.Format.Labels
 	if len(labels) == 0 {
 		labels = []string{"A", "B", "C", "D", "E", "F", "G", "H"}
@@ -582,8 +582,8 @@ func (m Model) auditView(w, h int) string {
 		if e.N == 0 {
 			continue
 		}
-		n := int(math.Round(float64(e.Value) * 10))
-		fmt.Fprintf(&b, " %s %s%s %.2f", labels[k], styles.pos.Render(strings.Repeat("█", n)), strings.Repeat("·", 10-n), float64(e.Value))
+		n := int(math.Round(float64(e.Value) * 5))
+		fmt.Fprintf(&b, " %s %s%s %.2f", labels[k], styles.pos.Render(strings.Repeat("█", n)), strings.Repeat("·", 5-n), float64(e.Value))
 	}
 	b.WriteString("\n")
 	rows := &cli.Rows{Header: []string{"#", "id", "perm", "answer", "top", "logit diff"}}
