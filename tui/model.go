@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
@@ -101,6 +102,7 @@ type Model struct {
 	side    side
 
 	res    *Analysis
+	resReq Request   // the request res answers, target and distractor resolved
 	edited *Analysis // under the edits that are on; nil without
 	search *lens.PromoterSearch
 	status string // the last error or notice, shown on the status line
@@ -113,6 +115,7 @@ type Model struct {
 // resultMsg carries a finished analysis; seq identifies the request it answers.
 type resultMsg struct {
 	seq         int
+	req         Request
 	res, edited *Analysis
 	err         error
 }
@@ -196,18 +199,32 @@ func (m *Model) compute() tea.Cmd {
 	m.busy = true
 	seq, base, req := m.seq, m.base, m.request()
 	edited, set := m.editedModel()
-	return func() tea.Msg {
-		res, err := Analyze(ctx, base, req)
-		if err != nil || edited == nil {
-			return resultMsg{seq, res, nil, err}
-		}
-		if _, err := set.Apply(edited); err != nil {
-			return resultMsg{seq, nil, nil, err}
-		}
-		req.Target, req.Distractor = res.Target.ID, res.Distractor.ID // compare the same tokens
-		ed, err := Analyze(ctx, edited, req)
-		return resultMsg{seq, res, ed, err}
+	var prev *Analysis
+	if m.res != nil && req.same(m.resReq) {
+		prev = m.res // an edit changed: the base model's analysis stands
 	}
+	return func() tea.Msg {
+		res, ed, err := analyzeBoth(ctx, base, prev, edited, set, req)
+		return resultMsg{seq, req, res, ed, err}
+	}
+}
+
+// analyzeBoth analyzes the base model and, when there are edits, applies them to edited (a
+// fresh clone) and analyzes it on the same target and distractor.
+// prev, when not nil, is the base model's analysis of req, already done.
+func analyzeBoth(ctx context.Context, base *gpt2.Model, prev *Analysis, edited *gpt2.Model, set *edit.Set, req Request) (res, ed *Analysis, err error) {
+	if res = prev; res == nil {
+		res, err = Analyze(ctx, base, req)
+	}
+	if err != nil || edited == nil {
+		return res, nil, err
+	}
+	if _, err := set.Apply(edited); err != nil {
+		return nil, nil, err
+	}
+	req.Target, req.Distractor = res.Target.ID, res.Distractor.ID
+	ed, err = Analyze(ctx, edited, req)
+	return res, ed, err
 }
 
 // request is what the panes need now.
@@ -215,6 +232,13 @@ func (m *Model) request() Request {
 	from, to := m.lensWindow()
 	return Request{IDs: m.ids, Pos: m.pos, Target: m.target, Distractor: m.distractor,
 		Lens: m.pane == paneLens, LensFrom: from, LensTo: to, Norm: m.norm, Head: m.head, Neuron: m.neuron}
+}
+
+// same reports whether two requests ask for the same analysis.
+func (r Request) same(o Request) bool {
+	return slices.Equal(r.IDs, o.IDs) && r.Pos == o.Pos && r.Target == o.Target && r.Distractor == o.Distractor &&
+		r.Lens == o.Lens && r.LensFrom == o.LensFrom && r.LensTo == o.LensTo && r.Norm == o.Norm &&
+		r.Head == o.Head && r.Neuron == o.Neuron
 }
 
 // Update handles one message.
@@ -241,6 +265,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.res, m.edited = msg.res, msg.edited
+		m.resReq = msg.req
+		m.resReq.Target, m.resReq.Distractor = msg.res.Target.ID, msg.res.Distractor.ID
 		m.target, m.distractor = msg.res.Target.ID, msg.res.Distractor.ID
 		m.clampRows()
 		return m, nil
