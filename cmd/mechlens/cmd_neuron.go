@@ -19,6 +19,7 @@ func init() {
 type neuronOutput struct {
 	Model       string            `json:"model"`
 	Processing  []string          `json:"processing"`
+	Edits       []string          `json:"edits"` // the edits applied (--edits), one line each
 	ValueVector *lens.ValueVector `json:"value_vector"`
 }
 
@@ -57,7 +58,7 @@ ln_final normalizing v by its own statistics.`
 			return err
 		}
 		rows := view.ValueVectorRows(vv)
-		return cli.Write(io, f, rows, neuronOutput{mf.name(), orEmpty(m.Processing), vv}, false)
+		return cli.Write(io, f, rows, neuronOutput{mf.name(), orEmpty(m.Processing), orEmpty(m.Edits), vv}, false)
 	}
 	return c
 }

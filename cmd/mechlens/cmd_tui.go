@@ -25,15 +25,15 @@ logit difference, any of which opens in the other panes. Press ? for the keys.
 
 The target and distractor default to the two most likely next tokens, or on a
 multiple-choice prompt to " A" and the most likely other option's letter. --session FILE
-reopens the session saved in FILE, if any, and saves it there on quit.`
+reopens the session saved in FILE, if any, and saves it there on quit. --edits FILE starts
+with the edits of that set on, the unedited model beside the edited one.`
 	c.Example = `  $ mechlens tui "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:"
   $ mechlens audit --out runs/organism && mechlens tui --audit runs/organism
   $ mechlens tui --model gpt2 "The Eiffel Tower is in" --session eiffel.json`
 	mf := addModelFlags(c, analysisProcessing)
-	pf := &promptFlags{flags: c.Flags, bos: c.Flags.Bool("bos", false, "prepend <|endoftext|> to prompts (default on for the embedded model, which was trained that way)")}
+	pf := &promptFlags{cmd: c, bos: c.Flags.Bool("bos", false, "prepend <|endoftext|> to prompts (default on for the embedded model, which was trained that way)")}
 	auditDir := c.Flags.String("audit", "", "browse this audit folder (written by mechlens audit --out DIR)")
 	session := c.Flags.String("session", "", "reopen the session saved in this file, and save it there on quit")
-	edits := c.Flags.String("edits", "", "start with the edits of this set on (base and edited shown side by side)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		if len(args) > 1 {
 			return cli.Usagef("want at most one prompt, got %d arguments", len(args))
@@ -53,8 +53,8 @@ reopens the session saved in FILE, if any, and saves it there on quit.`
 				return err
 			}
 		}
-		if *edits != "" {
-			if o.Edits, err = edit.Load(*edits); err != nil {
+		if mf.edits != "" { // the browser applies them to a clone, beside the unedited model
+			if o.Edits, err = edit.Load(mf.edits); err != nil {
 				return err
 			}
 		}
@@ -62,7 +62,7 @@ reopens the session saved in FILE, if any, and saves it there on quit.`
 		if err != nil {
 			return err
 		}
-		if o.Model, err = mf.open(ctx, io); err != nil {
+		if o.Model, err = mf.openBase(ctx, io); err != nil {
 			return err
 		}
 		o.BOS = pf.wantBOS(mf)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,6 +29,8 @@ func TestTUINeedsATerminal(t *testing.T) {
 		t.Errorf("exit %d with two prompts, want 2 (usage)", code)
 	}
 }
+
+const tuiPrompt = "Question: Which is red? Answer Choices: A: sky B: apple Answer:"
 
 // tmuxTerm drives the built binary in a real terminal: a tmux server of its own, one
 // session of a fixed size.
@@ -77,7 +80,7 @@ func (tm *tmuxTerm) keys(k ...string) { tm.tmux(append([]string{"send-keys", "-t
 func startTUI(t *testing.T, bin string, env ...string) *tmuxTerm {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "run.sh")
-	body := fmt.Sprintf("#!/bin/sh\n%s tui 'Question: Which is red? Answer Choices: A: sky B: apple Answer:'\necho \"EXIT=$?\"\nexec sleep 600\n", bin)
+	body := fmt.Sprintf("#!/bin/sh\n%s tui '%s'\necho \"EXIT=$?\"\nexec sleep 600\n", bin, tuiPrompt)
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +132,34 @@ func tuiKeys(t *testing.T, bin string) {
 		t.Errorf("no 256-colour heat in the lens pane:\n%q", e)
 	}
 	tm.keys("4", "Down", "Down", "Down", "Down", "Down", "a")
-	tm.waitFor("[base, v switches]")
+	s = tm.waitFor("[base, v switches]")
 	tm.keys("v")
 	tm.waitFor("[+0.00]") // the ablated head L1H1 writes nothing in the edited model
+
+	// The edited logit difference shown is the one `mechlens attribute --edits` computes
+	// with the set the browser saves.
+	shown := regexp.MustCompile(`→ edited ([-+][0-9.]+)`).FindStringSubmatch(s)
+	if shown == nil {
+		t.Fatalf("no edited logit difference on the screen:\n%s", s)
+	}
+	set := filepath.Join(t.TempDir(), "ablate.json")
+	tm.keys("w", "C-u")
+	tm.keys("-l", set)
+	tm.keys("Enter")
+	tm.waitFor("saved 1 edits")
+	out, err := exec.Command(bin, "attribute", tuiPrompt, "--target", " A", "--baseline", " B", "--edits", set, "--json").Output()
+	if err != nil {
+		t.Fatalf("mechlens attribute --edits: %v", err)
+	}
+	var at struct {
+		Attribution struct{ Logit float64 } `json:"attribution"`
+	}
+	if err := json.Unmarshal(out, &at); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%+.4f", at.Attribution.Logit); shown[1] != want {
+		t.Errorf("the browser shows an edited logit difference of %s, mechlens attribute --edits %s", shown[1], want)
+	}
 	tm.keys("7")
 	tm.waitFor("scale_head L1H1 ×0")
 	tm.keys("?")
