@@ -8,7 +8,11 @@
 // same thing. Analyses run as tea.Cmds off the UI goroutine: each is tagged with a sequence
 // number and carries a context that the next request cancels, so a stale result is dropped.
 //
-// It reads models through lens and audits through audit, and must not compute what those
-// packages compute, load models by itself (the command hands it one), nor write files other
-// than through internal/fsutil (sessions). Nothing imports tui but cmd/mechlens.
+// Edits go through package edit, on copy-on-write clones of the model the browser was given,
+// which is never run nor changed itself: it is the template of the base and edited models.
+//
+// It reads models through lens, audits through audit and edits through edit, and must not
+// compute what those packages compute, load models by itself (the command hands it one), nor
+// write files other than atomically (sessions through internal/fsutil, edit sets through
+// edit.Set.Save). Nothing imports tui but cmd/mechlens.
 package tui

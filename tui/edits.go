@@ -9,6 +9,7 @@ import (
 
 	"github.com/mechlens/mechlens/edit"
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/lens"
 )
 
 // editEntry is one edit of the active list; only those On are applied.
@@ -76,8 +77,8 @@ func (m *Model) selectedUnit() (head, neuron *Unit) {
 		u := m.neuron
 		return nil, &u
 	case paneAttribution:
-		if rows := m.attributionRows(); m.attRow < len(rows) {
-			return rows[m.attRow].head, rows[m.attRow].neuron
+		if rows := m.attributionRows(); m.attRow < len(rows) && rows[m.attRow].kind != lens.PartMLP {
+			return rows[m.attRow].head, rows[m.attRow].neuron // an MLP row opens its top neuron, but edits none
 		}
 	}
 	return nil, nil
