@@ -232,13 +232,14 @@ func (m Model) tokensView(w, h int) string {
 		cands.Add(i+1, view.Quote(c.Text), c.ID, c.Logit, c.Prob)
 		cands.Heat = append(cands.Heat, append(view.NoHeat(4), c.Prob))
 	}
-	if m.edited != nil {
-		ed := &cli.Rows{Header: []string{"edited", "id", "logit", "prob"}}
-		for _, c := range m.edited.Candidates {
-			ed.Add(view.Quote(c.Text), c.ID, c.Logit, c.Prob)
-			ed.Heat = append(ed.Heat, append(view.NoHeat(3), c.Prob))
+	if e := m.edited; e != nil {
+		both := &cli.Rows{Header: []string{"rank", "base", "logit", "prob", "edited", "logit", "prob"}}
+		for i := range min(len(r.Candidates), len(e.Candidates)) {
+			b, c := r.Candidates[i], e.Candidates[i]
+			both.Add(i+1, view.Quote(b.Text), b.Logit, b.Prob, view.Quote(c.Text), c.Logit, c.Prob)
+			both.Heat = append(both.Heat, []float64{math.NaN(), math.NaN(), math.NaN(), b.Prob, math.NaN(), math.NaN(), c.Prob})
 		}
-		return lipgloss.JoinHorizontal(lipgloss.Top, table(cands, -1, h), " ", table(ed, -1, h))
+		return table(both, -1, h)
 	}
 	left := table(toks, r.Pos, h)
 	return lipgloss.JoinHorizontal(lipgloss.Top, left, "   ", table(cands, -1, h))

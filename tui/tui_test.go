@@ -151,6 +151,11 @@ func TestPanes(t *testing.T) {
 		{"audit", []string{"6", "down"}},
 		{"audit_open", []string{"6", "enter"}},
 		{"edits_empty", []string{"7"}},
+		{"edits_list", []string{"4", "down", "down", "down", "down", "down", "a", "5", "a", "7", "down", "space"}},
+		{"tokens_edited", []string{"4", "down", "down", "down", "down", "down", "a", "1"}},
+		{"attribution_edited", []string{"4", "down", "down", "down", "down", "down", "a", "3"}},
+		{"lens_edited_diff", []string{"4", "down", "down", "down", "down", "down", "a", "2", "v", "v"}},
+		{"heads_edited", []string{"4", "down", "down", "down", "down", "down", "a", "v"}},
 		{"help", []string{"?"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
