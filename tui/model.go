@@ -159,6 +159,9 @@ func New(o Options) (Model, error) {
 
 // setPrompt tokenizes a prompt and puts the cursor on its last token.
 func (m *Model) setPrompt(p string) error {
+	if p == "" {
+		return fmt.Errorf("the prompt is empty")
+	}
 	tok := m.base.Tokenizer
 	ids := tok.Encode(p)
 	if m.bos && tok.EOT() >= 0 {

@@ -84,6 +84,10 @@ func keys(names ...string) []tea.Msg {
 			out = append(out, tea.KeyPressMsg{Code: c})
 			continue
 		}
+		if n == "ctrl+u" { // clears the input line
+			out = append(out, tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl})
+			continue
+		}
 		for _, r := range n {
 			out = append(out, tea.KeyPressMsg{Code: r, Text: string(r)})
 		}
@@ -349,6 +353,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"1", "a"}, "select a head or a neuron first"},
 		{[]string{"3", "x"}, ""},
 		{[]string{"L", "/nonexistent.json", "enter"}, "does not exist"},
+		{[]string{"e", "ctrl+u", "enter"}, "the prompt is empty"},
+		{[]string{"3", "x", "ctrl+u", "half", "enter"}, `"half" is not a number`},
 	} {
 		got := step(t, m, keys(tc.keys...)...)
 		if tc.want == "" {
