@@ -247,7 +247,7 @@ func (m Model) tokensView(w, h int) string {
 
 // The lens grid's geometry: a label column, then one cell per position.
 const (
-	lensLabelWidth = 8
+	lensLabelWidth = 9
 	lensCellWidth  = 7
 )
 
@@ -452,16 +452,22 @@ func (m Model) headsView(w, h int) string {
 			peak = math.Max(peak, math.Abs(p.Value))
 		}
 	}
+	// A cell is the value between two spaces (or brackets, selected); with many heads the
+	// values lose a decimal so that a row fits.
+	format, vw := "%+5.2f", 5
+	if 4+c.NHeads*(vw+2) > w {
+		format, vw = "%+4.1f", 4
+	}
 	var g strings.Builder
 	g.WriteString("direct effect" + m.sideLabel() + "\nL\\H ")
 	for hd := range c.NHeads {
-		fmt.Fprintf(&g, "%6d", hd)
+		fmt.Fprintf(&g, " %*d ", vw, hd)
 	}
 	for l := range c.NLayers {
 		fmt.Fprintf(&g, "\n%3d ", l)
 		for hd := range c.NHeads {
 			v := effect[l*c.NHeads+hd]
-			s := fmt.Sprintf("%+5.2f", v)
+			s := fmt.Sprintf(format, v)
 			if (Unit{l, hd}) == m.head {
 				s = styles.cursor.Render("[" + s + "]")
 			} else {
