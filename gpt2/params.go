@@ -187,6 +187,11 @@ func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 		if err != nil {
 			return nil, err
 		}
+		if i := nonFinite(data); i >= 0 {
+			// A NaN or Inf weight gives NaN logits and exit 0 far from its cause.
+			problems = append(problems, fmt.Sprintf("%s holds %v at index %d", file, data[i], i))
+			continue
+		}
 		*s.dst = data
 	}
 	for short, file := range byName {
@@ -196,10 +201,10 @@ func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 	}
 	sort.Strings(unexpected)
 	if len(missing) > 0 {
-		problems = append(problems, "missing "+strings.Join(missing, ", "))
+		problems = append(problems, "missing "+fewOf(missing))
 	}
 	if len(unexpected) > 0 {
-		problems = append(problems, "unexpected "+strings.Join(unexpected, ", "))
+		problems = append(problems, "unexpected "+fewOf(unexpected))
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(problems, "; "))
@@ -208,6 +213,26 @@ func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 		p.LMHead = nil
 	}
 	return p, nil
+}
+
+// nonFinite returns the index of the first NaN or ±Inf in x, or -1.
+func nonFinite(x []float32) int {
+	for i, v := range x {
+		if v-v != 0 { // NaN - NaN and Inf - Inf are NaN
+			return i
+		}
+	}
+	return -1
+}
+
+// fewOf lists the first names and counts the rest: a checkpoint of another architecture
+// misses hundreds of tensors, and a message that long is not read.
+func fewOf(names []string) string {
+	const few = 5
+	if len(names) <= few {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:few], ", "), len(names)-few)
 }
 
 // RandomParams initialises a model as Hugging Face's GPT2PreTrainedModel._init_weights does:
