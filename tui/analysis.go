@@ -61,10 +61,11 @@ const (
 	valueTokens    = 8
 )
 
-// Analyze runs m over the request's prompt and computes every pane's data. It checks ctx
-// between steps, so that a cancelled request stops at the next one.
+// Analyze runs m over the request's prompt and computes every pane's data. A cancelled ctx
+// stops the forward pass between blocks and the analyses between steps.
 func Analyze(ctx context.Context, m *gpt2.Model, r Request) (*Analysis, error) {
 	a := lens.New(m)
+	a.Context = ctx // a cancelled request stops its forward pass between blocks
 	c := m.Config
 	tr, err := a.Trace(r.IDs, lens.TraceOptions{AllLogits: true, Heads: true, Patterns: true})
 	if err != nil {

@@ -31,9 +31,9 @@ with the edits of that set on, the unedited model beside the edited one.`
   $ mechlens audit --out runs/organism && mechlens tui --audit runs/organism
   $ mechlens tui --model gpt2 "The Eiffel Tower is in" --session eiffel.json`
 	mf := addModelFlags(c, analysisProcessing)
-	pf := &promptFlags{cmd: c, bos: c.Flags.Bool("bos", false, "prepend <|endoftext|> to prompts (default on for the embedded model, which was trained that way)")}
-	auditDir := c.Flags.String("audit", "", "browse this audit folder (written by mechlens audit --out DIR)")
-	session := c.Flags.String("session", "", "reopen the session saved in this file, and save it there on quit")
+	bos := addBOSFlag(c)
+	auditDir := cli.Text(c.Flags, "audit", "", "browse this audit folder (written by mechlens audit --out DIR)")
+	session := cli.Text(c.Flags, "session", "", "reopen the session saved in this file, and save it there on quit")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		if len(args) > 1 {
 			return cli.Usagef("want at most one prompt, got %d arguments", len(args))
@@ -53,8 +53,8 @@ with the edits of that set on, the unedited model beside the edited one.`
 				return err
 			}
 		}
-		if mf.edits != "" { // the browser applies them to a clone, beside the unedited model
-			if o.Edits, err = edit.Load(mf.edits); err != nil {
+		if *mf.edits != "" { // the browser applies them to a clone, beside the unedited model
+			if o.Edits, err = edit.Load(*mf.edits); err != nil {
 				return err
 			}
 		}
@@ -65,7 +65,7 @@ with the edits of that set on, the unedited model beside the edited one.`
 		if o.Model, err = mf.openBase(ctx, io); err != nil {
 			return err
 		}
-		o.BOS = pf.wantBOS(mf)
+		o.BOS = bos.want(mf)
 		m, err := tui.New(o)
 		if err != nil {
 			return err
