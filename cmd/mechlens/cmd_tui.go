@@ -28,7 +28,8 @@ multiple-choice prompt to " A" and the most likely other option's letter. --sess
 reopens the session saved in FILE, if any, and saves it there on quit. --edits FILE starts
 with the edits of that set on, the unedited model beside the edited one.`
 	c.Example = `  $ mechlens tui "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:"
-  $ mechlens audit --out runs/organism && mechlens tui --audit runs/organism
+  $ mechlens audit --out runs/organism
+  $ mechlens tui --audit runs/organism
   $ mechlens tui --model gpt2 "The Eiffel Tower is in" --session eiffel.json`
 	mf := addModelFlags(c, analysisProcessing)
 	bos := addBOSFlag(c)
