@@ -32,6 +32,16 @@ var paneNames = [nPanes]string{"tokens", "lens", "attribution", "heads", "neuron
 
 func (p pane) String() string { return paneNames[p] }
 
+// lensMode is what the lens grid shows of each cell.
+type lensMode int
+
+const (
+	lensProb lensMode = iota // the target's probability
+	lensRank                 // the target's rank
+	lensDiff                 // logit(target) − logit(distractor)
+	nLensModes
+)
+
 // inputKind is what the text input line is reading.
 type inputKind int
 
@@ -88,7 +98,7 @@ type Model struct {
 	pos                int // cursor position
 	target, distractor int // token ids, −1 until chosen
 	norm               lens.Norm
-	lensRank           bool // shade the lens by the target's rank instead of its probability
+	lensMode           lensMode
 	lensRow            int
 	attRow             int
 	head               Unit
@@ -506,7 +516,7 @@ func (m Model) updatePane(k string) (tea.Model, tea.Cmd) {
 			}
 			return m, m.compute()
 		case "r":
-			m.lensRank = !m.lensRank
+			m.lensMode = (m.lensMode + 1) % nLensModes
 		}
 		if m.res != nil && m.res.Lens != nil {
 			move(&m.lensRow, len(m.res.Lens.Points))

@@ -189,7 +189,7 @@ func (m Model) footer(w int) string {
 
 var paneHints = [nPanes]string{
 	paneTokens:      "",
-	paneLens:        "↑↓ layer  n norm  r rank/prob",
+	paneLens:        "↑↓ layer  n norm  r prob/rank/diff",
 	paneAttribution: "↑↓ select  enter open",
 	paneHeads:       "↑↓ head  [ ] layer",
 	paneNeurons:     "/ search  ↑↓ select  enter open",
@@ -252,7 +252,8 @@ const (
 )
 
 // lensView is the logit lens as a grid of layers × positions shaded by the target's
-// probability (or rank), with the selected cell's top tokens under it.
+// probability, rank, or logit difference with the distractor, with the selected cell's top
+// tokens under it.
 func (m Model) lensView(w, h int) string {
 	ll, le := m.res.Lens, (*lens.LogitLens)(nil)
 	if m.edited != nil && m.side != sideBase {
@@ -262,12 +263,34 @@ func (m Model) lensView(w, h int) string {
 		return "computing the lens…"
 	}
 	c := m.base.Config
-	var b strings.Builder
-	what := "prob"
-	if m.lensRank {
-		what = "rank"
+	// val is a cell's number in the chosen mode; on the difference side, edited − base.
+	val := func(r lens.LensRow) float64 {
+		switch m.lensMode {
+		case lensRank:
+			return float64(r.Targets[0].Rank)
+		case lensDiff:
+			return r.Targets[0].Logit - r.Targets[1].Logit
+		}
+		return r.Targets[0].Prob
 	}
-	fmt.Fprintf(&b, "%s of %s by layer (norm %s)%s\n", what, view.Quote(m.res.Target.Text), ll.Norm, m.sideLabel())
+	P := len(ll.Positions)
+	vals := make([]float64, len(ll.Rows))
+	peak := 0.0
+	for i, r := range ll.Rows {
+		switch {
+		case le != nil && m.side == sideEdited:
+			vals[i] = val(le.Rows[i])
+		case le != nil && m.side == sideDiff:
+			vals[i] = val(le.Rows[i]) - val(r)
+		default:
+			vals[i] = val(r)
+		}
+		peak = math.Max(peak, math.Abs(vals[i]))
+	}
+	var b strings.Builder
+	what := [...]string{lensProb: "prob of " + view.Quote(m.res.Target.Text), lensRank: "rank of " + view.Quote(m.res.Target.Text),
+		lensDiff: "logit " + view.Quote(m.res.Target.Text) + " − logit " + view.Quote(m.res.Distractor.Text)}[m.lensMode]
+	fmt.Fprintf(&b, "%s by layer (norm %s)%s\n", what, ll.Norm, m.sideLabel())
 	b.WriteString(strings.Repeat(" ", lensLabelWidth))
 	for _, p := range ll.Positions {
 		s := ansi.Truncate(fmt.Sprintf("%-*s", lensCellWidth-1, strings.ReplaceAll(m.res.Tokens[p].Text, "\n", "↵")), lensCellWidth-1, "")
@@ -277,29 +300,28 @@ func (m Model) lensView(w, h int) string {
 		b.WriteString(s + " ")
 	}
 	b.WriteString("\n")
+	diff := le != nil && m.side == sideDiff
 	for i, pt := range ll.Points {
 		mark := "  "
 		if i == m.lensRow {
 			mark = "▸ "
 		}
 		fmt.Fprintf(&b, "%s%-*s", mark, lensLabelWidth-2, view.PointLabel(pt, c))
-		for j := range ll.Positions {
-			t := ll.Rows[i*len(ll.Positions)+j].Targets[0]
-			if le != nil && m.side == sideEdited {
-				t = le.Rows[i*len(ll.Positions)+j].Targets[0]
-			}
-			cell, x := fmt.Sprintf("%*.3f", lensCellWidth-1, t.Prob), t.Prob
+		for j := range P {
+			v := vals[i*P+j]
+			var cell string
+			x := v / math.Max(peak, 1e-12) // logit differences and differences of sides: signed, by the grid's peak
 			switch {
-			case le != nil && m.side == sideDiff:
-				e := le.Rows[i*len(ll.Positions)+j].Targets[0]
-				x = e.Prob - t.Prob
-				cell = fmt.Sprintf("%+*.3f", lensCellWidth-1, x)
-				if m.lensRank {
-					x = float64(t.Rank-e.Rank) / float64(max(t.Rank, e.Rank))
-					cell = fmt.Sprintf("%+*d", lensCellWidth-1, e.Rank-t.Rank)
-				}
-			case m.lensRank:
-				cell, x = fmt.Sprintf("%*d", lensCellWidth-1, t.Rank), 1/float64(t.Rank)
+			case m.lensMode == lensRank && diff:
+				cell, x = fmt.Sprintf("%+*d", lensCellWidth-1, int(v)), -x // a lower rank is a gain
+			case m.lensMode == lensRank:
+				cell, x = fmt.Sprintf("%*d", lensCellWidth-1, int(v)), 1/v
+			case m.lensMode == lensProb && !diff:
+				cell, x = fmt.Sprintf("%*.3f", lensCellWidth-1, v), v
+			case m.lensMode == lensDiff && !diff:
+				cell = fmt.Sprintf("%+*.2f", lensCellWidth-1, v)
+			default:
+				cell = fmt.Sprintf("%+*.3f", lensCellWidth-1, v)
 			}
 			b.WriteString(heat(cell, x) + " ")
 		}
@@ -610,7 +632,7 @@ func helpView() string {
   e                     edit the prompt (enter runs it, esc cancels)
   t / b / s             type the target / the distractor token / swap them
   ↑/↓ or k/j, enter     select a row / open its head, neuron or audit item
-  n / r                 lens: own or final-scale norm / shade by rank or prob
+  n / r                 lens: own or final-scale norm / prob, rank or logit diff
   [ / ]                 heads: previous / next layer
   /                     neurons: search the value vectors promoting a token
   a / x                 ablate / scale the selected head or neuron

@@ -148,6 +148,7 @@ func TestPanes(t *testing.T) {
 		{"tokens_cursor", []string{"1", "left", "left"}},
 		{"lens", []string{"2"}},
 		{"lens_rank_final_scale", []string{"2", "r", "n", "down"}},
+		{"lens_logit_diff", []string{"2", "r", "r"}},
 		{"attribution", []string{"3", "down"}},
 		{"heads", []string{"3", "enter"}},
 		{"neurons", []string{"5"}},
