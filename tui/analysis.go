@@ -8,6 +8,7 @@ import (
 
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 // Request is what one analysis is asked for: everything the panes show for one prompt.
@@ -21,8 +22,10 @@ type Request struct {
 	Lens             bool
 	LensFrom, LensTo int
 	Norm             lens.Norm
-	// Head and Neuron are the unit the heads and neurons panes show.
+	// Head and Neuron are the unit the heads and neurons panes show; Value computes the
+	// neuron's value vector and activation (the neurons pane).
 	Head, Neuron Unit
+	Value        bool
 }
 
 // Unit names a head (layer, head) or a neuron (layer, index).
@@ -58,6 +61,7 @@ type Analysis struct {
 const (
 	candidates     = 10
 	neuronsPerSide = 8
+	neuronLayers   = 4
 	valueTokens    = 8
 )
 
@@ -67,16 +71,22 @@ func Analyze(ctx context.Context, m *gpt2.Model, r Request) (*Analysis, error) {
 	a := lens.New(m)
 	a.Context = ctx // a cancelled request stops its forward pass between blocks
 	c := m.Config
-	tr, err := a.Trace(r.IDs, lens.TraceOptions{AllLogits: true, Heads: true, Patterns: true})
+	pos, err := resolve(r.Pos, len(r.IDs))
 	if err != nil {
 		return nil, err
 	}
-	pos, err := tr.Position(r.Pos)
+	// Every position's logits only when the cursor is not on the last: the unembedding of a
+	// whole prompt costs a third of a forward pass.
+	all := pos != len(r.IDs)-1
+	tr, err := a.Trace(r.IDs, lens.TraceOptions{AllLogits: all, Heads: true, Patterns: true})
 	if err != nil {
 		return nil, err
 	}
 	out := &Analysis{Tokens: a.Tokens(r.IDs), Pos: pos}
-	logits := tr.Logits[pos*c.DVocab : (pos+1)*c.DVocab]
+	logits := tr.Logits
+	if all {
+		logits = tr.Logits[pos*c.DVocab : (pos+1)*c.DVocab]
+	}
 	out.Candidates = topTokens(a, logits, candidates)
 	if opts, err := a.FindOptions(r.IDs, lens.DefaultMarker); err == nil && len(opts) > 1 {
 		out.Options = opts
@@ -93,7 +103,7 @@ func Analyze(ctx context.Context, m *gpt2.Model, r Request) (*Analysis, error) {
 	if out.Attribution, err = a.Attribute(tr, pos, t, d); err != nil {
 		return nil, err
 	}
-	if out.Neurons, err = a.AttributeNeurons(tr, allLayers(c.NLayers), pos, t, d, neuronsPerSide); err != nil {
+	if out.Neurons, err = a.AttributeNeurons(tr, strongestMLPs(out.Attribution, neuronLayers), pos, t, d, neuronsPerSide); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -102,13 +112,15 @@ func Analyze(ctx context.Context, m *gpt2.Model, r Request) (*Analysis, error) {
 	if out.Pattern, out.FromCursor, err = patterns(tr, c, r.Head, pos); err != nil {
 		return nil, err
 	}
-	if out.Value, err = a.ValueVector(r.Neuron.Layer, r.Neuron.Index, valueTokens); err != nil {
-		return nil, err
-	}
-	post := tr.Cache[gpt2.MLPPost(r.Neuron.Layer)].Data // [T, M]
-	out.Activation = make([]float64, tr.T())
-	for p := range out.Activation {
-		out.Activation[p] = float64(post[p*c.DMLP+r.Neuron.Index])
+	if r.Value {
+		if out.Value, err = a.ValueVector(r.Neuron.Layer, r.Neuron.Index, valueTokens); err != nil {
+			return nil, err
+		}
+		post := tr.Cache[gpt2.MLPPost(r.Neuron.Layer)].Data // [T, M]
+		out.Activation = make([]float64, tr.T())
+		for p := range out.Activation {
+			out.Activation[p] = float64(post[p*c.DMLP+r.Neuron.Index])
+		}
 	}
 	if r.Lens {
 		if err := ctx.Err(); err != nil {
@@ -197,10 +209,33 @@ func patterns(tr *lens.Trace, c gpt2.Config, u Unit, q int) (pattern, from [][]f
 	return pattern, from, nil
 }
 
-func allLayers(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i
+// strongestMLPs lists the layers of the k MLPs with the largest direct effect, in model
+// order: the neurons attributed are theirs, since splitting every layer into neurons reads
+// every value vector (a sixth of a recompute on gpt2-small).
+func strongestMLPs(at *lens.Attribution, k int) []int {
+	var mlps []lens.Part
+	for _, p := range at.Parts {
+		if p.Kind == lens.PartMLP {
+			mlps = append(mlps, p)
+		}
 	}
-	return out
+	mlps = view.SortParts(mlps, true)[:min(k, len(mlps))]
+	layers := make([]int, len(mlps))
+	for i, p := range mlps {
+		layers[i] = p.Layer
+	}
+	slices.Sort(layers)
+	return layers
+}
+
+// resolve turns a position counted from the end (negative) into one from the start.
+func resolve(pos, T int) (int, error) {
+	p := pos
+	if p < 0 {
+		p += T
+	}
+	if p < 0 || p >= T {
+		return 0, fmt.Errorf("position %d is outside the prompt's %d tokens", pos, T)
+	}
+	return p, nil
 }

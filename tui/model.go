@@ -244,14 +244,14 @@ func analyzeBoth(ctx context.Context, base *gpt2.Model, prev *Analysis, edited *
 func (m *Model) request() Request {
 	from, to := m.lensWindow()
 	return Request{IDs: m.ids, Pos: m.pos, Target: m.target, Distractor: m.distractor,
-		Lens: m.pane == paneLens, LensFrom: from, LensTo: to, Norm: m.norm, Head: m.head, Neuron: m.neuron}
+		Lens: m.pane == paneLens, LensFrom: from, LensTo: to, Norm: m.norm, Head: m.head, Neuron: m.neuron, Value: m.pane == paneNeurons}
 }
 
 // same reports whether two requests ask for the same analysis.
 func (r Request) same(o Request) bool {
 	return slices.Equal(r.IDs, o.IDs) && r.Pos == o.Pos && r.Target == o.Target && r.Distractor == o.Distractor &&
 		r.Lens == o.Lens && r.LensFrom == o.LensFrom && r.LensTo == o.LensTo && r.Norm == o.Norm &&
-		r.Head == o.Head && r.Neuron == o.Neuron
+		r.Head == o.Head && r.Neuron == o.Neuron && r.Value == o.Value
 }
 
 // Update handles one message.
@@ -287,7 +287,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			m.status = msg.err.Error()
 		} else {
-			m.search, m.searchRow, m.pane = msg.ps, 0, paneNeurons
+			m.search, m.searchRow = msg.ps, 0
+			return m.setPane(paneNeurons)
 		}
 		return m, nil
 	case tea.KeyPressMsg:
@@ -484,10 +485,11 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	return m.updatePane(k)
 }
 
-// setPane switches panes; the lens is computed only while it is shown.
+// setPane switches panes; the lens and the neuron's value vector are computed only while
+// their panes are shown.
 func (m Model) setPane(p pane) (tea.Model, tea.Cmd) {
 	m.pane = p
-	if p == paneLens && (m.res == nil || m.res.Lens == nil) {
+	if m.res != nil && (p == paneLens && m.res.Lens == nil || p == paneNeurons && m.res.Value == nil) {
 		return m, m.compute()
 	}
 	return m, nil

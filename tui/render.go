@@ -559,6 +559,9 @@ func (m Model) patternGrid(w, h int) string {
 func (m Model) neuronsView(w, h int) string {
 	r := m.shown()
 	vv := r.Value
+	if vv == nil {
+		return "computing the neuron…"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "neuron %d.%d  ‖W_out‖ %.3f  mlp.hook_post over the prompt%s:\n", vv.Layer, vv.Neuron, vv.Norm, m.sideLabel())
 	peak := 0.0
