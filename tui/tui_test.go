@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -370,5 +371,21 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := LoadAudit(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a finished audit folder") {
 		t.Errorf("an empty audit folder: %v", err)
+	}
+}
+
+func TestStrongestMLPs(t *testing.T) {
+	at := &lens.Attribution{Parts: []lens.Part{
+		{Name: "L0.mlp", Kind: lens.PartMLP, Layer: 0, Value: 0.1},
+		{Name: "L0H0", Kind: lens.PartHead, Layer: 0, Value: 9},
+		{Name: "L1.mlp", Kind: lens.PartMLP, Layer: 1, Value: -3},
+		{Name: "L2.mlp", Kind: lens.PartMLP, Layer: 2, Value: 0.5},
+		{Name: "L3.mlp", Kind: lens.PartMLP, Layer: 3, Value: 2},
+	}}
+	if got := strongestMLPs(at, 2); !slices.Equal(got, []int{1, 3}) {
+		t.Errorf("the two strongest MLPs are in layers %v, want [1 3] (by |effect|, in model order)", got)
+	}
+	if got := strongestMLPs(at, 9); !slices.Equal(got, []int{0, 1, 2, 3}) {
+		t.Errorf("with room for all: %v", got)
 	}
 }
