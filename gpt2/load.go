@@ -32,11 +32,17 @@ func LoadDir(dir string) (*Model, error) {
 		return nil, fmt.Errorf("gpt2: %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "model.safetensors")
-	if _, err := os.Stat(path); err != nil {
-		if _, binErr := os.Stat(filepath.Join(dir, "pytorch_model.bin")); binErr == nil {
-			return nil, fmt.Errorf("gpt2: %s has only pytorch_model.bin; mechlens reads model.safetensors (convert it with transformers' save_pretrained(safe_serialization=True))", dir)
-		}
-		return nil, fmt.Errorf("gpt2: %w", err)
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.IsDir():
+		return nil, fmt.Errorf("gpt2: %s is a folder; it should be the weights file", path)
+	case err == nil:
+	case hasAny(dir, "model.safetensors.index.json"):
+		return nil, fmt.Errorf("gpt2: %s holds a sharded checkpoint (model.safetensors.index.json and its shards), which mechlens does not read yet: save it as one file with transformers' save_pretrained(max_shard_size=\"100GB\")", dir)
+	case hasAny(dir, "pytorch_model.bin"):
+		return nil, fmt.Errorf("gpt2: %s has only pytorch_model.bin; mechlens reads model.safetensors (convert it with transformers' save_pretrained(safe_serialization=True))", dir)
+	default:
+		return nil, fmt.Errorf("gpt2: %s has no model.safetensors", dir)
 	}
 	f, err := weights.OpenSafetensors(path)
 	if err != nil {

@@ -51,21 +51,36 @@ func PointLabel(point string, c gpt2.Config) string {
 
 // LensRows is the table of a logit lens: a row per point and position with its top tokens,
 // then each target's logit, probability (shaded) and rank, the entropy and the KL divergence.
-// tokens are the prompt's tokens and targets the followed tokens, in the lens's order.
-func LensRows(ll *lens.LogitLens, c gpt2.Config, tokens []lens.Token, targets []lens.Token) *cli.Rows {
+// tokens are the prompt's tokens and targets the followed tokens, in the lens's order. A
+// table packs the top tokens into one column; csv gives each token and probability a cell of
+// its own.
+func LensRows(ll *lens.LogitLens, c gpt2.Config, tokens []lens.Token, targets []lens.Token, csv bool) *cli.Rows {
 	header := []string{"layer", "pos", "input", "top"}
+	if csv {
+		header = header[:3]
+		for i := range len(ll.Rows[0].Top) {
+			header = append(header, fmt.Sprintf("top%d", i+1), fmt.Sprintf("top%d prob", i+1))
+		}
+	}
 	for _, t := range targets {
 		q := Quote(t.Text)
 		header = append(header, q+" logit", q+" prob", q+" rank")
 	}
 	rows := &cli.Rows{Header: append(header, "entropy", "kl")}
 	for _, r := range ll.Rows {
-		tops := make([]string, len(r.Top))
-		for i, tp := range r.Top {
-			tops[i] = fmt.Sprintf("%s %.3g", Quote(tp.Text), tp.Prob)
+		cells := []any{PointLabel(r.Point, c), r.Pos, cli.Token(tokens[r.Pos].Text)}
+		if csv {
+			for _, tp := range r.Top {
+				cells = append(cells, cli.Token(tp.Text), tp.Prob)
+			}
+		} else {
+			tops := make([]string, len(r.Top))
+			for i, tp := range r.Top {
+				tops[i] = fmt.Sprintf("%s %.3g", Quote(tp.Text), tp.Prob)
+			}
+			cells = append(cells, strings.Join(tops, "  "))
 		}
-		cells := []any{PointLabel(r.Point, c), r.Pos, Quote(tokens[r.Pos].Text), strings.Join(tops, "  ")}
-		heat := NoHeat(4)
+		heat := NoHeat(len(cells))
 		for _, t := range r.Targets {
 			cells = append(cells, t.Logit, t.Prob, t.Rank)
 			heat = append(heat, math.NaN(), t.Prob, math.NaN())
@@ -99,7 +114,7 @@ func NeuronRows(na *lens.NeuronAttribution) *cli.Rows {
 		list []lens.NeuronContribution
 	}{{"promoter", na.Promoters}, {"suppressor", na.Suppressors}} {
 		for i, n := range side.list {
-			rows.Add(side.name, i+1, fmt.Sprintf("%d.%d", n.Layer, n.Neuron), n.Activation, n.Effect, n.Contribution)
+			rows.Add(side.name, i+1, cli.Neuron{Layer: n.Layer, Index: n.Neuron}, n.Activation, n.Effect, n.Contribution)
 			rows.Heat = append(rows.Heat, append(NoHeat(5), n.Contribution))
 		}
 	}
@@ -110,7 +125,7 @@ func NeuronRows(na *lens.NeuronAttribution) *cli.Rows {
 func PatternRows(p *lens.HeadPattern) *cli.Rows {
 	rows := &cli.Rows{Header: []string{"pos", "token", "weight"}}
 	for _, k := range p.Keys {
-		rows.Add(k.Pos, Quote(k.Token.Text), k.Weight)
+		rows.Add(k.Pos, cli.Token(k.Token.Text), k.Weight)
 		rows.Heat = append(rows.Heat, append(NoHeat(2), k.Weight))
 	}
 	return rows
@@ -138,10 +153,10 @@ func OptionRows(options []lens.Option, oa *lens.OptionAttention) *cli.Rows {
 
 // ValueVectorRows is a value vector's top and bottom tokens, raw and through the lens.
 func ValueVectorRows(vv *lens.ValueVector) *cli.Rows {
-	rows := &cli.Rows{Header: []string{"rank", "top", "logit", "bottom", "logit", "lens top", "lens", "lens bottom", "lens"}}
+	rows := &cli.Rows{Header: []string{"rank", "top", "top logit", "bottom", "bottom logit", "lens top", "lens top value", "lens bottom", "lens bottom value"}}
 	for i := range vv.Top {
-		rows.Add(i+1, Quote(vv.Top[i].Text), vv.Top[i].Score, Quote(vv.Bottom[i].Text), vv.Bottom[i].Score,
-			Quote(vv.LensTop[i].Text), vv.LensTop[i].Score, Quote(vv.LensBottom[i].Text), vv.LensBottom[i].Score)
+		rows.Add(i+1, cli.Token(vv.Top[i].Text), vv.Top[i].Score, cli.Token(vv.Bottom[i].Text), vv.Bottom[i].Score,
+			cli.Token(vv.LensTop[i].Text), vv.LensTop[i].Score, cli.Token(vv.LensBottom[i].Text), vv.LensBottom[i].Score)
 	}
 	return rows
 }
@@ -150,7 +165,7 @@ func ValueVectorRows(vv *lens.ValueVector) *cli.Rows {
 func PromoterRows(ps *lens.PromoterSearch) *cli.Rows {
 	rows := &cli.Rows{Header: []string{"rank", "neuron", "logit", "lens"}}
 	for i, p := range ps.Neurons {
-		rows.Add(i+1, fmt.Sprintf("%d.%d", p.Layer, p.Neuron), p.Logit, p.Lens)
+		rows.Add(i+1, cli.Neuron{Layer: p.Layer, Index: p.Neuron}, p.Logit, p.Lens)
 	}
 	return rows
 }
@@ -159,26 +174,26 @@ func PromoterRows(ps *lens.PromoterSearch) *cli.Rows {
 // neurons, then the heads with the largest gaps.
 func ScanRows(sc *lens.Scan, heads int) *cli.Rows {
 	rows := &cli.Rows{Header: []string{"part", "unit", "activation", "score", "anchor", "correct", "gap", "flag", "words"}}
-	add := func(part, unit string, act, score any, anchor, correct, gap float64, flag, words string) {
+	add := func(part string, unit, act, score any, anchor, correct, gap float64, flag string, words cli.Tokens) {
 		rows.Add(part, unit, act, score, anchor, correct, gap, flag, words)
 		rows.Heat = append(rows.Heat, append(NoHeat(6), gap, math.NaN(), math.NaN()))
 	}
 	for _, l := range sc.Layers {
-		add(fmt.Sprintf("L%d.mlp", l.Layer), "", "", "", l.Anchor, l.Correct, l.Diff, "", "")
+		add(fmt.Sprintf("L%d.mlp", l.Layer), "", "", "", l.Anchor, l.Correct, l.Diff, "", nil)
 		for _, n := range l.Neurons {
 			flag := ""
 			if n.Flagged {
 				flag = "*"
 			}
-			ws := make([]string, len(n.Words))
+			ws := make(cli.Tokens, len(n.Words))
 			for i, w := range n.Words {
-				ws[i] = Quote(w.Text)
+				ws[i] = w.Text
 			}
-			add("neuron", fmt.Sprintf("%d.%d", l.Layer, n.Neuron), n.Activation, n.Score, n.Anchor, n.Correct, n.Diff, flag, strings.Join(ws, " "))
+			add("neuron", cli.Neuron{Layer: l.Layer, Index: n.Neuron}, n.Activation, n.Score, n.Anchor, n.Correct, n.Diff, flag, ws)
 		}
 	}
 	for _, h := range sc.Heads[:min(heads, len(sc.Heads))] {
-		add("head", fmt.Sprintf("L%dH%d", h.Layer, h.Head), "", "", h.Anchor, h.Correct, h.Diff, "", "")
+		add("head", fmt.Sprintf("L%dH%d", h.Layer, h.Head), "", "", h.Anchor, h.Correct, h.Diff, "", nil)
 	}
 	return rows
 }

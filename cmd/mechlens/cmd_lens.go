@@ -76,7 +76,7 @@ center_writing_weights, center_unembed) unless --process none.`
 			return err
 		}
 		out := lensOutput{analysisHeader: header(mf, m, a.Tokens(ids)), LogitLens: *ll}
-		rows := view.LensRows(ll, m.Config, out.Tokens, a.Tokens(tids))
+		rows := view.LensRows(ll, m.Config, out.Tokens, a.Tokens(tids), f == cli.CSV)
 		return cli.Write(io, f, rows, out, useColor)
 	}
 	return c
