@@ -157,6 +157,8 @@ func TestHelpExamplesRun(t *testing.T) {
 				switch {
 				case argv[0] == "pull":
 					continue
+				case argv[0] == "tui":
+					continue // needs a terminal: TestTUIInTmux runs it in one
 				case argv[0] == "toy" && argv[1] == "train":
 					argv = append(argv, "--steps", "1", "--eval-every", "0")
 				case argv[0] == "audit" && (len(argv) == 1 || argv[1] != "merge"):
