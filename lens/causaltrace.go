@@ -23,7 +23,7 @@ var TraceKinds = []string{TraceHidden, TraceMLP, TraceAttn}
 // leading tokens such as <|endoftext|>) that overlap the first occurrence of subject in
 // prompt, found through the tokenizer's byte offsets. A subject absent from the prompt is
 // an error.
-func SubjectRange(tok *gpt2.Tokenizer, prompt, subject string, skip int) (int, int, error) {
+func SubjectRange(tok *gpt2.Tokenizer, prompt, subject string, skip int) (start, end int, err error) {
 	if tok == nil {
 		return 0, 0, fmt.Errorf("lens: this model has no tokenizer to find the subject %q", subject)
 	}
@@ -34,17 +34,24 @@ func SubjectRange(tok *gpt2.Tokenizer, prompt, subject string, skip int) (int, i
 	if at < 0 {
 		return 0, 0, fmt.Errorf("lens: the subject %q is not in the prompt %q", subject, prompt)
 	}
-	_, offs := tok.EncodeWithOffsets(prompt)
+	start, end = TokenRange(tok, prompt, at, at+len(subject), skip)
+	return start, end, nil
+}
+
+// TokenRange returns the tokens [start, end) of the encoding of text (after skip leading
+// tokens) that overlap its bytes [from, to).
+func TokenRange(tok *gpt2.Tokenizer, text string, from, to, skip int) (int, int) {
+	_, offs := tok.EncodeWithOffsets(text)
 	start, end := -1, -1
 	for i, o := range offs {
-		if o[1] > at && o[0] < at+len(subject) {
+		if o[1] > from && o[0] < to {
 			if start < 0 {
 				start = i
 			}
 			end = i + 1
 		}
 	}
-	return start + skip, end + skip, nil
+	return start + skip, end + skip
 }
 
 // CausalTraceOptions configure causal tracing.
