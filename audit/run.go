@@ -24,8 +24,9 @@ import (
 type Config struct {
 	Model      string   `json:"model"`
 	Processing []string `json:"processing"`
-	Data       string   `json:"data"`   // the file read, or "generate:NAME n=N seed=S"
-	Schema     string   `json:"schema"` // of the file, or "generated"
+	Edits      []string `json:"edits,omitempty"` // the model's edits (gpt2.Model.Edits), one line each
+	Data       string   `json:"data"`            // the file read, or "generate:NAME n=N seed=S"
+	Schema     string   `json:"schema"`          // of the file, or "generated"
 	Format     Format   `json:"format"`
 	Permute    string   `json:"permute"`
 	Bootstrap  int      `json:"bootstrap"` // resamples for the confidence intervals
@@ -126,6 +127,7 @@ func Run(ctx context.Context, m *gpt2.Model, items []Item, o RunOptions) (*Summa
 		o.Permute = PermuteNone
 	}
 	o.Processing = append([]string{}, m.Processing...)
+	o.Edits = m.Edits
 	if o.Shards < 0 || o.Shards > 0 && (o.Shard < 0 || o.Shard >= o.Shards) {
 		return nil, fmt.Errorf("audit: shard %d of %d: want 0 ≤ shard < shards", o.Shard, o.Shards)
 	}

@@ -13,6 +13,7 @@ func init() { register(newGenerateCommand()) }
 type generateOutput struct {
 	Model      string        `json:"model"`
 	Processing []string      `json:"processing"`
+	Edits      []string      `json:"edits"` // the edits applied (--edits), one line each
 	Prompt     []int         `json:"prompt_ids"`
 	IDs        []int         `json:"ids"`
 	Text       string        `json:"text"`
@@ -52,7 +53,7 @@ func newGenerateCommand() *cli.Command {
 		if err != nil {
 			return err
 		}
-		out := generateOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Prompt: seq, IDs: gen, Sampling: s}
+		out := generateOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), Prompt: seq, IDs: gen, Sampling: s}
 		if m.Tokenizer != nil {
 			out.Text = m.Tokenizer.Decode(gen)
 		}

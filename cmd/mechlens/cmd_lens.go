@@ -226,9 +226,10 @@ func lensNoHeat(n int) []float64 {
 type analysisHeader struct {
 	Model      string       `json:"model"`
 	Processing []string     `json:"processing"`
+	Edits      []string     `json:"edits"` // the edits applied (--edits), one line each
 	Tokens     []lens.Token `json:"tokens"`
 }
 
 func header(mf *modelFlags, m *gpt2.Model, tokens []lens.Token) analysisHeader {
-	return analysisHeader{Model: mf.name(), Processing: orEmpty(m.Processing), Tokens: tokens}
+	return analysisHeader{Model: mf.name(), Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), Tokens: tokens}
 }

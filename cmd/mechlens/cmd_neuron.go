@@ -20,6 +20,7 @@ func init() {
 type neuronOutput struct {
 	Model       string            `json:"model"`
 	Processing  []string          `json:"processing"`
+	Edits       []string          `json:"edits"` // the edits applied (--edits), one line each
 	ValueVector *lens.ValueVector `json:"value_vector"`
 }
 
@@ -62,7 +63,7 @@ ln_final normalizing v by its own statistics.`
 			rows.Add(i+1, quote(vv.Top[i].Text), vv.Top[i].Score, quote(vv.Bottom[i].Text), vv.Bottom[i].Score,
 				quote(vv.LensTop[i].Text), vv.LensTop[i].Score, quote(vv.LensBottom[i].Text), vv.LensBottom[i].Score)
 		}
-		return cli.Write(io, f, rows, neuronOutput{mf.name(), orEmpty(m.Processing), vv}, false)
+		return cli.Write(io, f, rows, neuronOutput{mf.name(), orEmpty(m.Processing), orEmpty(m.Edits), vv}, false)
 	}
 	return c
 }

@@ -15,6 +15,7 @@ func init() { register(newPatchCommand()) }
 type patchOutput struct {
 	Model         string       `json:"model"`
 	Processing    []string     `json:"processing"`
+	Edits         []string     `json:"edits"` // the edits applied (--edits), one line each
 	CleanTokens   []lens.Token `json:"clean_tokens"`
 	CorruptTokens []lens.Token `json:"corrupt_tokens"`
 	lens.Patching
@@ -97,7 +98,7 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 		if err != nil {
 			return err
 		}
-		out := patchOutput{Model: mf.name(), Processing: orEmpty(m.Processing), CleanTokens: a.Tokens(cleanSeq), CorruptTokens: a.Tokens(corruptSeq), Patching: *pt}
+		out := patchOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), CleanTokens: a.Tokens(cleanSeq), CorruptTokens: a.Tokens(corruptSeq), Patching: *pt}
 		rows := &cli.Rows{Header: []string{"site", "layer", "pos", "clean token", "head", "patched", "recovered"}}
 		for _, s := range pt.Sites {
 			tok := ""

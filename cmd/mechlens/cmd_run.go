@@ -29,6 +29,7 @@ type runPosition struct {
 type runOutput struct {
 	Model      string        `json:"model"`
 	Processing []string      `json:"processing"`
+	Edits      []string      `json:"edits"` // the edits applied (--edits), one line each
 	IDs        []int         `json:"ids"`
 	Positions  []runPosition `json:"positions"`
 }
@@ -63,7 +64,7 @@ func newRunCommand() *cli.Command {
 			return err
 		}
 		V := m.Config.DVocab
-		out := runOutput{Model: mf.name(), Processing: orEmpty(m.Processing), IDs: seq}
+		out := runOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), IDs: seq}
 		first := len(seq) - 1
 		if *all {
 			first = 0

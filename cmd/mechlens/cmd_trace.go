@@ -74,7 +74,7 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 		if m.Tokenizer != nil {
 			prompt = m.Tokenizer.Decode(seq)
 		}
-		meta := map[string]string{"model": mf.name(), "processing": strings.Join(m.Processing, ","), "prompt": prompt, "format": "mechlens trace: TransformerLens hook names, batch dimension dropped"}
+		meta := map[string]string{"model": mf.name(), "processing": strings.Join(m.Processing, ","), "edits": strings.Join(m.Edits, "\n"), "prompt": prompt, "format": "mechlens trace: TransformerLens hook names, batch dimension dropped"}
 		if err := weights.WriteSafetensors(*out, ts, meta); err != nil {
 			return err
 		}

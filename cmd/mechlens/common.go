@@ -7,6 +7,7 @@ import (
 	goio "io"
 	"strings"
 
+	"github.com/mechlens/mechlens/edit"
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/internal/modelspec"
@@ -20,6 +21,7 @@ type modelFlags struct {
 	seed    uint64
 	threads int
 	process string
+	edits   string
 }
 
 // analysisProcessing is what lens-style commands apply unless --process says otherwise: the
@@ -34,11 +36,31 @@ func addModelFlags(c *cli.Command, process string) *modelFlags {
 	c.Flags.Uint64Var(&f.seed, "seed", 0, "seed of random: models")
 	c.Flags.IntVar(&f.threads, "threads", 0, "threads for matrix products (default: all cores)")
 	c.Flags.StringVar(&f.process, "process", process, "weight processing, comma-separated (fold_ln, center_writing_weights, center_unembed, fold_value_biases); 'none' for raw weights")
+	c.Flags.StringVar(&f.edits, "edits", "", "apply the edit set in this file (made by 'mechlens edit') before running")
 	return f
 }
 
-// open loads the model, applies the processing and sets the thread count.
+// open loads the model, applies the processing and the edit set, and sets the thread count.
 func (f *modelFlags) open(ctx context.Context, io *cli.IO) (*gpt2.Model, error) {
+	m, err := f.openBase(ctx, io)
+	if err != nil || f.edits == "" {
+		return m, err
+	}
+	s, err := edit.Load(f.edits)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckModel(m, f.name()); err != nil {
+		return nil, fmt.Errorf("--edits %s: %v", f.edits, err)
+	}
+	if _, err := s.Apply(m); err != nil {
+		return nil, fmt.Errorf("--edits %s: %v", f.edits, err)
+	}
+	return m, nil
+}
+
+// openBase is open without --edits.
+func (f *modelFlags) openBase(ctx context.Context, io *cli.IO) (*gpt2.Model, error) {
 	tensor.SetThreads(f.threads)
 	h := weights.HubFromEnv()
 	if io.ErrTTY {
@@ -126,16 +148,16 @@ func oneArg(io *cli.IO, args []string, what string) (string, error) {
 
 // promptFlags are --ids and --bos of the commands that read one prompt.
 type promptFlags struct {
-	ids   *string
-	bos   *bool
-	flags *flag.FlagSet
+	ids *string
+	bos *bool
+	cmd *cli.Command // its flag set is new at every parse: read it there
 }
 
 func addPromptFlags(c *cli.Command) *promptFlags {
 	return &promptFlags{
-		flags: c.Flags,
-		ids:   c.Flags.String("ids", "", "comma-separated token ids instead of a prompt"),
-		bos:   c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does; default on for the embedded model, which was trained that way)"),
+		cmd: c,
+		ids: c.Flags.String("ids", "", "comma-separated token ids instead of a prompt"),
+		bos: c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does; default on for the embedded model, which was trained that way)"),
 	}
 }
 
@@ -163,10 +185,27 @@ func (p *promptFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, args
 // <|endoftext|> at the start of every training row, and off for other models (as Hugging
 // Face's GPT-2 tokenizer does).
 func (p *promptFlags) wantBOS(mf *modelFlags) bool {
-	set := false
-	p.flags.Visit(func(f *flag.Flag) { set = set || f.Name == "bos" })
-	if set {
+	if flagSet(p.cmd, "bos") {
 		return *p.bos
 	}
 	return mf.spec == "" || mf.spec == modelspec.DefaultName
+}
+
+// requireFlags refuses a command line that lacks one of the named flags.
+func requireFlags(c *cli.Command, names ...string) error {
+	set := map[string]bool{}
+	c.Flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, n := range names {
+		if !set[n] {
+			return cli.Usagef("%s: --%s is required", c.Name, n)
+		}
+	}
+	return nil
+}
+
+// flagSet reports whether the command line set flag name (read after parsing).
+func flagSet(c *cli.Command, name string) bool {
+	set := false
+	c.Flags.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -118,7 +118,14 @@ func (c *Command) Help(w io.Writer, path string) {
 func (c *Command) parse(args []string) ([]string, error) {
 	// Commands are built once per process; a second run in the same process (tests, the TUI)
 	// must not inherit the first one's flags.
-	c.Flags.VisitAll(func(f *flag.Flag) { f.Value.Set(f.DefValue) })
+	// A fresh flag set also forgets which flags the last run set (flag.FlagSet.Visit).
+	fresh := flag.NewFlagSet(c.Flags.Name(), flag.ContinueOnError)
+	fresh.SetOutput(io.Discard)
+	c.Flags.VisitAll(func(f *flag.Flag) {
+		f.Value.Set(f.DefValue)
+		fresh.Var(f.Value, f.Name, f.Usage)
+	})
+	c.Flags = fresh
 	var pos []string
 	for {
 		if err := c.Flags.Parse(args); err != nil {
