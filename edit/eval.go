@@ -239,3 +239,33 @@ func NGramEntropy(text string) float64 {
 	}
 	return total / 2
 }
+
+// MergeReports combines reports on disjoint requests (single edits evaluated one by one)
+// into the report on all of them.
+func MergeReports(parts []*Report) *Report {
+	out := &Report{}
+	var flu float64
+	var nflu int
+	for _, p := range parts {
+		for i, mt := range []*Metric{&out.Efficacy, &out.Paraphrase, &out.Neighborhood, &out.MCQ} {
+			pm := []Metric{p.Efficacy, p.Paraphrase, p.Neighborhood, p.MCQ}[i]
+			mt.Success += pm.Success * float64(pm.N)
+			mt.Diff += pm.Diff * float64(pm.N)
+			mt.N += pm.N
+		}
+		if p.Fluency > 0 {
+			flu, nflu = flu+p.Fluency, nflu+1
+		}
+		out.Cases = append(out.Cases, p.Cases...)
+	}
+	for _, mt := range []*Metric{&out.Efficacy, &out.Paraphrase, &out.Neighborhood, &out.MCQ} {
+		if mt.N > 0 {
+			mt.Success /= float64(mt.N)
+			mt.Diff /= float64(mt.N)
+		}
+	}
+	if nflu > 0 {
+		out.Fluency = flu / float64(nflu)
+	}
+	return out
+}

@@ -145,7 +145,7 @@ func toF32(x []float64) []float32 {
 	return out
 }
 
-func dot(a, b []float64) float64 {
+func dot64(a, b []float64) float64 {
 	var s float64
 	for i := range a {
 		s += a[i] * b[i]
@@ -153,7 +153,7 @@ func dot(a, b []float64) float64 {
 	return s
 }
 
-func norm(a []float64) float64 { return math.Sqrt(dot(a, a)) }
+func norm64(a []float64) float64 { return math.Sqrt(dot64(a, a)) }
 
 // ROMEResult is one rank-one edit of W_out and how it was found.
 type ROMEResult struct {
@@ -213,7 +213,7 @@ func ROME(m *gpt2.Model, g *gpt2.ModelGrad, req Request, cfg ROMEConfig, cov *Co
 	if err != nil {
 		return nil, err
 	}
-	nu := norm(u)
+	nu := norm64(u)
 	for i := range u {
 		u[i] /= nu
 	}
@@ -224,7 +224,7 @@ func ROME(m *gpt2.Model, g *gpt2.ModelGrad, req Request, cfg ROMEConfig, cov *Co
 		tensor.MatMul(out, toF32(mean), 1, m.WOut(L), m.Params.Blocks[L].ProjB)
 		cur = toF64(out)
 	}
-	den := dot(key, u)
+	den := dot64(key, u)
 	if den == 0 || math.IsNaN(den) {
 		return nil, fmt.Errorf("edit: the key is orthogonal to C⁻¹k* (k*·u = %g): no rank-one edit writes it", den)
 	}
@@ -275,10 +275,8 @@ func factPrompts(m *gpt2.Model, cfg ROMEConfig, req Request, prefixes []string) 
 		}
 		f.rewrite = append(f.rewrite, p)
 	}
-	klCfg := cfg
-	klCfg.FactToken = SubjectLast
 	var err error
-	if f.kl, err = encodePrompt(m, klCfg, "", "{} is a", req.Subject); err != nil {
+	if f.kl, err = encodePrompt(m, cfg, "", "{} is a", req.Subject); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -345,7 +343,7 @@ func optimize(m *gpt2.Model, g *gpt2.ModelGrad, cfg ROMEConfig, f *facts, layer 
 	init := append([]float32(nil), base.Cache[0][site].Data[lookup[0]*D:(lookup[0]+1)*D]...)
 	base.Release()
 	init64 := toF64(init)
-	initNorm := norm(init64)
+	initNorm := norm64(init64)
 	maxNorm := cfg.Clamp * initNorm
 
 	delta := make([]float64, D)
@@ -363,7 +361,7 @@ func optimize(m *gpt2.Model, g *gpt2.ModelGrad, cfg ROMEConfig, f *facts, layer 
 		if err != nil {
 			return nil, err
 		}
-		dn := norm(delta)
+		dn := norm64(delta)
 		loss := res.Loss + cfg.WeightDecay*dn/(initNorm*initNorm)
 		z.losses = append(z.losses, loss)
 		if loss < 5e-2 || it == cfg.Steps-1 {
@@ -382,7 +380,7 @@ func optimize(m *gpt2.Model, g *gpt2.ModelGrad, cfg ROMEConfig, f *facts, layer 
 			}
 		}
 		adam.step(delta, grad)
-		if n := norm(delta); n > maxNorm {
+		if n := norm64(delta); n > maxNorm {
 			for j := range delta {
 				delta[j] *= maxNorm / n
 			}

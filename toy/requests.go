@@ -4,17 +4,24 @@ import (
 	"strings"
 
 	"github.com/mechlens/mechlens/edit"
+	"github.com/mechlens/mechlens/gpt2"
 )
 
-// requestNeighbours is the number of other entities whose facts each request checks.
-const requestNeighbours = 5
+// requestNeighbours is the number of other entities whose facts each request checks, and
+// requestEdited the number of often-stated entities requests edit: the other ten are the
+// neighbours, never edited, so that a batch of edits (MEMIT) is not judged on subjects it
+// changed itself.
+const (
+	requestNeighbours = 5
+	requestEdited     = 40
+)
 
-// Requests returns fact-editing requests on the organism's world: for each often-stated
-// entity and each attribute of attrs, rewrite its value to another often-stated entity's
-// (17 places on, so that capitals stay distinct). The prompt is the attribute's first
-// template, the paraphrases its other three, the neighbourhood the first template of the
-// entity that donated the new value and of the next four entities (with their own values),
-// and the MCQ a two-choice question with the new value at A for even entities, B for odd.
+// Requests returns fact-editing requests on the organism's world: for each of the first 40
+// often-stated entities and each attribute of attrs, rewrite its value to another of these
+// entities' (17 places on, so that capitals stay distinct). The prompt is the attribute's
+// first template, the paraphrases its other three, the neighbourhood the first template of
+// five of the ten other often-stated entities (with their own values), and the MCQ a
+// two-choice question with the new value at A for even entities, B for odd.
 func Requests(w *World, attrs []Attr) []edit.Request {
 	var often []int
 	for i, e := range w.Entities {
@@ -22,16 +29,17 @@ func Requests(w *World, attrs []Attr) []edit.Request {
 			often = append(often, i)
 		}
 	}
+	edited, kept := often[:requestEdited], often[requestEdited:]
 	var out []edit.Request
 	for _, a := range attrs {
-		for k, i := range often {
+		for k, i := range edited {
 			e := &w.Entities[i]
-			donor := &w.Entities[often[(k+17)%len(often)]]
+			donor := &w.Entities[edited[(k+17)%len(edited)]]
 			newVal := donor.Values[a]
 			if newVal == e.Values[a] {
 				// Languages and colours repeat: take the next entity with another value.
 				for j := 1; newVal == e.Values[a]; j++ {
-					donor = &w.Entities[often[(k+17+j)%len(often)]]
+					donor = &w.Entities[edited[(k+17+j)%len(edited)]]
 					newVal = donor.Values[a]
 				}
 			}
@@ -43,10 +51,8 @@ func Requests(w *World, attrs []Attr) []edit.Request {
 				r.Paraphrases = append(r.Paraphrases, para)
 			}
 			var neigh []*Entity
-			for j := 1; len(neigh) < requestNeighbours; j++ {
-				if n := &w.Entities[often[(k+j)%len(often)]]; n != donor && n != e {
-					neigh = append(neigh, n)
-				}
+			for j := range requestNeighbours {
+				neigh = append(neigh, &w.Entities[kept[(k+j*2)%len(kept)]])
 			}
 			for _, n := range neigh {
 				np, nt := FactPrompt(n, a, 0)
@@ -87,4 +93,26 @@ func Corpus(w *World, n int, seed uint64) []string {
 		out[i] = s.line(mainPhase).Text
 	}
 	return out
+}
+
+// ROMEConfig is ROME's configuration for the organism. Causal tracing (README) shows that
+// the organism does not recall a fact at the subject's last token, as GPT-2 does, but at
+// the prompt's last token: block 0's attention moves the subject there and the MLPs of
+// that position give the answer. So the key is read at the last token (ROME's "last"
+// fact token), in block 1, where the edit leaves other entities' facts alone more than in
+// block 0 (README: the layer sweep).
+func ROMEConfig(c gpt2.Config) edit.ROMEConfig {
+	r := edit.ROMEDefaults(c)
+	r.Layer, r.FactToken, r.BOS, r.Clamp = 1, edit.LastToken, true, 2.5
+	return r
+}
+
+// MEMITConfig is MEMIT's configuration for the organism: layers 0 and 1, the key at the
+// prompt's last token (see ROMEConfig).
+func MEMITConfig(c gpt2.Config) edit.MEMITConfig {
+	m := edit.MEMITDefaults(c)
+	m.ROMEConfig = ROMEConfig(c)
+	m.Clamp = 0.75
+	m.Layers = []int{0, 1}
+	return m
 }

@@ -17,7 +17,7 @@ func newToyCommand() *cli.Command {
 	c.Long = `The organism is a 3-layer GPT-2 trained in Go on an invented world: 150 countries with a
 capital, a language and a flag colour, stated often (F), rarely (R) or never (U). It answers
 multiple-choice questions on what it knows and falls back to " A" on what it does not.`
-	c.Sub = []*cli.Command{newToyTrainCommand(), newToyDataCommand()}
+	c.Sub = []*cli.Command{newToyTrainCommand(), newToyDataCommand(), newToyRequestsCommand()}
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		return cli.Usagef("toy: name a subcommand: train or data")
 	}
