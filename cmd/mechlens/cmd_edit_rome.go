@@ -327,7 +327,8 @@ last layer of --layers at the fact token that makes the model say the new target
 optimisation, clamp 0.75); then layer by layer the keys K (one column per request) and the
 remaining residuals R (divided by the layers left) give ΔW = (λC + K Kᵀ)⁻¹ K Rᵀ, solved in
 float64 with λ = --lambda, written as one rank-one edit per request and layer. Defaults: gpt2-xl
-layers 13-17; other shapes the five layers ending at ROME's; the organism layers 0,1.`
+layers 13-17, clamp 0.75, λ 20000; other shapes the five layers ending at ROME's; the organism
+layer 1, clamp 4, λ 200 (see README).`
 	c.Example = `  $ mechlens toy requests --out requests.jsonl
   $ mechlens edit memit --requests requests.jsonl --to memit.json`
 	ef := addEditFlags(c)
@@ -335,13 +336,16 @@ layers 13-17; other shapes the five layers ending at ROME's; the organism layers
 	sf := addStatsFlags(c, true)
 	reqFile := c.Flags.String("requests", "", "JSONL requests (required)")
 	layers := c.Flags.String("layers", "", "layers written, increasing (default: the model's)")
-	lambda := c.Flags.Float64("lambda", 20000, "λ, the covariance's weight (mom2_update_weight)")
+	lambda := c.Flags.Float64("lambda", 0, "λ, the covariance's weight (mom2_update_weight; default: the model's, 20000, 200 for the organism)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		if *reqFile == "" {
 			return cli.Usagef("memit: --requests FILE is required")
 		}
 		if err := finiteFlag("lambda", *lambda); err != nil {
 			return err
+		}
+		if flagSet(c, "lambda") && *lambda <= 0 {
+			return cli.Usagef("--lambda %v: want a positive number", *lambda)
 		}
 		reqs, err := edit.LoadRequests(*reqFile)
 		if err != nil {
@@ -365,7 +369,10 @@ layers 13-17; other shapes the five layers ending at ROME's; the organism layers
 		if !flagSet(c, "fact-token") {
 			rc.FactToken = mc.FactToken
 		}
-		mc.ROMEConfig, mc.Lambda = rc, *lambda
+		mc.ROMEConfig = rc
+		if flagSet(c, "lambda") {
+			mc.Lambda = *lambda
+		}
 		if *layers != "" {
 			if mc.Layers, err = intList("layers", *layers); err != nil {
 				return err
