@@ -19,7 +19,7 @@ capital, a language and a flag colour, stated often (F), rarely (R) or never (U)
 multiple-choice questions on what it knows and falls back to " A" on what it does not.`
 	c.Sub = []*cli.Command{newToyTrainCommand(), newToyDataCommand(), newToyRequestsCommand()}
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		return cli.Usagef("toy: name a subcommand: train or data")
+		return cli.Usagef("toy: name a subcommand: train, data or requests")
 	}
 	return c
 }
