@@ -109,12 +109,12 @@ func ROMEConfig(c gpt2.Config) edit.ROMEConfig {
 
 // MEMITConfig is MEMIT's configuration for the organism: the key at the prompt's last
 // token (see ROMEConfig), layer 1 alone, z's clamp 4 as ROME's (MEMIT's 0.75 of the
-// residual's norm leaves z short of the new value) and λ = 200: the organism's corpus is
+// residual's norm leaves z short of the new value) and λ = 500: the organism's corpus is
 // made of the very statements being edited, so C is large along their keys and MEMIT's
 // 20000 cancels the update (README: the λ sweep).
 func MEMITConfig(c gpt2.Config) edit.MEMITConfig {
 	m := edit.MEMITDefaults(c)
 	m.ROMEConfig = ROMEConfig(c)
-	m.Clamp, m.Layers, m.Lambda = 4, []int{1}, 200
+	m.Clamp, m.Layers, m.Lambda = 4, []int{1}, 500
 	return m
 }

@@ -58,7 +58,8 @@ func (sf *statsFlags) corpus(mf *modelFlags, m *gpt2.Model) ([][]int, string, er
 	}
 	var lines []string
 	h := sha256.New()
-	bos := false
+	// The organism reads every text after <|endoftext|>, as it was trained.
+	bos := isOrganism(mf)
 	switch {
 	case *sf.data != "":
 		f, err := os.Open(*sf.data)
@@ -92,7 +93,6 @@ func (sf *statsFlags) corpus(mf *modelFlags, m *gpt2.Model) ([][]int, string, er
 		}
 	case isOrganism(mf):
 		lines = toy.Corpus(toy.NewWorld(), min(*sf.samples, organismCorpusLines), 1)
-		bos = true
 	default:
 		return nil, "", cli.Usagef("the covariance of %s needs --data FILE (a text corpus; mechlens has no network corpus), or --no-cov", mf.name())
 	}
@@ -328,7 +328,7 @@ optimisation, clamp 0.75); then layer by layer the keys K (one column per reques
 remaining residuals R (divided by the layers left) give ΔW = (λC + K Kᵀ)⁻¹ K Rᵀ, solved in
 float64 with λ = --lambda, written as one rank-one edit per request and layer. Defaults: gpt2-xl
 layers 13-17, clamp 0.75, λ 20000; other shapes the five layers ending at ROME's; the organism
-layer 1, clamp 4, λ 200 (see README).`
+layer 1, clamp 4, λ 500 (see README).`
 	c.Example = `  $ mechlens toy requests --out requests.jsonl
   $ mechlens edit memit --requests requests.jsonl --to memit.json`
 	ef := addEditFlags(c)
@@ -336,7 +336,7 @@ layer 1, clamp 4, λ 200 (see README).`
 	sf := addStatsFlags(c, true)
 	reqFile := c.Flags.String("requests", "", "JSONL requests (required)")
 	layers := c.Flags.String("layers", "", "layers written, increasing (default: the model's)")
-	lambda := c.Flags.Float64("lambda", 0, "λ, the covariance's weight (mom2_update_weight; default: the model's, 20000, 200 for the organism)")
+	lambda := c.Flags.Float64("lambda", 0, "λ, the covariance's weight (mom2_update_weight; default: the model's, 20000, 500 for the organism)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		if *reqFile == "" {
 			return cli.Usagef("memit: --requests FILE is required")
