@@ -1,59 +1,58 @@
 package edit_test
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/mechlens/mechlens/edit"
 	"github.com/mechlens/mechlens/gpt2"
-	"github.com/mechlens/mechlens/toy"
+	"github.com/mechlens/mechlens/internal/procstat"
 )
 
-// BenchmarkROMEOrganism is one ROME edit on the organism with its settings, the prefixes
-// and the covariance given (generated once, as edit rome --requests does): 21 keys, up to 20
-// Adam steps over 22 prompts, the closed form. C = I here: with a covariance the solve adds
-// a 512×512 Cholesky factorisation once per covariance.
-func BenchmarkROMEOrganism(b *testing.B) {
-	m, err := toy.Organism()
-	if err != nil {
-		b.Fatal(err)
+// benchEdit times applying and reverting one edit on a random model of the named shape:
+// in place, and on a copy-on-write clone as the TUI and `edit diff` do (the first write to
+// a shared matrix copies that matrix). It reports CPU time (the machine is shared) and the
+// resident memory the edit adds.
+func benchEdit(b *testing.B, shape string, mk func(m *gpt2.Model, r *rand.Rand) edit.Edit) {
+	cfg, ok := gpt2.Presets[shape]
+	if !ok {
+		b.Fatalf("no preset %s", shape)
 	}
-	cfg := toy.ROMEConfig(m.Config)
-	reqs := toy.Requests(toy.NewWorld(), []toy.Attr{toy.Capital})
-	prefixes, err := edit.Prefixes(m, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := gpt2.NewModelGrad(m)
-	b.ResetTimer()
-	for i := range b.N {
-		if _, err := edit.ROME(m, g, reqs[i%len(reqs)], cfg, nil, prefixes); err != nil {
-			b.Fatal(err)
-		}
+	base := gpt2.RandomModel(cfg, 1, nil)
+	e := mk(base, rand.New(rand.NewPCG(1, 2)))
+	for _, clone := range []bool{false, true} {
+		name := map[bool]string{false: "in-place", true: "clone"}[clone]
+		b.Run(name, func(b *testing.B) {
+			var added float64
+			cpu := procstat.CPUTime()
+			for range b.N {
+				m := base
+				if clone {
+					m = base.Clone()
+				}
+				rss := procstat.RSSMiB()
+				a, err := edit.ApplyEdit(m, e)
+				if err != nil {
+					b.Fatal(err)
+				}
+				added = max(added, procstat.RSSMiB()-rss)
+				a.Revert()
+			}
+			b.ReportMetric(float64((procstat.CPUTime()-cpu).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(added, "added-MiB")
+			b.ReportMetric(100*added*(1<<20)/float64(4*cfg.NParams()), "added-%")
+		})
 	}
 }
 
-// BenchmarkROMEGPT2Medium is one ROME edit on GPT-2 medium's shape (random weights, a
-// 50257-token vocabulary, layer 8, clamp 3) with a prompt of 8 tokens, 20 prefixes and the
-// full 20 steps (random weights never reach the early stop), C = I (a cached covariance adds
-// one 4096×4096 Cholesky factorisation). It takes minutes: run it with -benchtime 1x.
-func BenchmarkROMEGPT2Medium(b *testing.B) {
-	cfg := gpt2.Presets["gpt2-medium"]
-	tok, err := gpt2.LoadTokenizer("../testdata/gpt2-tokenizer")
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := gpt2.RandomModel(cfg, 1, tok)
-	rc := edit.ROMEDefaults(cfg)
-	prefixes, err := edit.Prefixes(m, rc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	q := edit.Request{Subject: "The Eiffel Tower", Prompt: "{} is located in the city of", TargetNew: " Rome", TargetTrue: " Paris"}
-	g := gpt2.NewModelGrad(m)
-	b.ResetTimer()
-	for range b.N {
-		if _, err := edit.ROME(m, g, q, rc, nil, prefixes); err != nil {
-			b.Fatal(err)
-		}
-	}
+func BenchmarkValueVectorGPT2XL(b *testing.B) {
+	benchEdit(b, "gpt2-xl", func(m *gpt2.Model, r *rand.Rand) edit.Edit {
+		return edit.ValueVector(17, 1853, vec(r, m.Config.DModel), "add")
+	})
+}
+
+func BenchmarkRankOneGPT2Medium(b *testing.B) {
+	benchEdit(b, "gpt2-medium", func(m *gpt2.Model, r *rand.Rand) edit.Edit {
+		return edit.RankOne(8, gpt2.MatrixWOut, vec(r, m.Config.DMLP), vec(r, m.Config.DModel))
+	})
 }

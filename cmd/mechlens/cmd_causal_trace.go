@@ -84,7 +84,7 @@ the probabilities without noise and with noise and nothing restored.`
 		if err != nil {
 			return err
 		}
-		bos := pf.wantBOS(mf)
+		bos := pf.bos.want(mf)
 		ids, err := promptIDs(m, prompt, "", bos)
 		if err != nil {
 			return err

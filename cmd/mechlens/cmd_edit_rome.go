@@ -27,7 +27,7 @@ import (
 const organismCorpusLines = 20000
 
 // isOrganism reports whether the flags name the embedded model.
-func isOrganism(mf *modelFlags) bool { return mf.spec == "" || mf.spec == modelspec.DefaultName }
+func isOrganism(mf *modelFlags) bool { return modelspec.IsDefault(mf.spec) }
 
 // statsFlags choose the covariance of ROME and MEMIT: --data, --samples, --stats, --no-cov.
 type statsFlags struct {
@@ -190,10 +190,10 @@ func (rf *romeFlags) config(mf *modelFlags, m *gpt2.Model) (edit.ROMEConfig, err
 	if isOrganism(mf) {
 		cfg = toy.ROMEConfig(m.Config)
 	}
-	if flagSet(rf.c, "layer") {
+	if flagSet(rf.c.Flags, "layer") {
 		cfg.Layer = *rf.layer
 	}
-	if flagSet(rf.c, "clamp") {
+	if flagSet(rf.c.Flags, "clamp") {
 		cfg.Clamp = *rf.clamp
 	}
 	if *rf.factToken != "" {
@@ -245,9 +245,10 @@ request gets its own edit computed on the unedited model (for single-edit evalua
 layer 8 clamp 3, gpt2-large 12/4, gpt2-xl 17/4, other shapes layer round(0.35 × (layers−1)),
 clamp 4; the embedded organism: layer 1, key at the prompt's last token (its causal trace, see
 README).`
-	c.Example = `  $ mechlens edit rome --prompt "The capital of {} is" --subject Fizeia --target " Glil" --to edits.json
-  $ mechlens edit rome --requests requests.jsonl --to rome50.json
-  $ mechlens edit rome --model gpt2-medium --data wiki.txt --prompt "{} plays the sport of" --subject "LeBron James" --target " football" --to e.json`
+	c.Example = `  $ mechlens edit rome --prompt "The capital of {} is" --subject Fizeia --target " Nogax" --to edits.json
+  $ mechlens edit rome --prompt "The capital of {} is" --subject Fizeia --target " Nogax" --no-cov --prefix-keys --to r-rome.json
+  $ mechlens toy requests --attrs capital --out requests.jsonl
+  $ mechlens edit rome --requests requests.jsonl --steps 5 --to rome.json`
 	ef := addEditFlags(c)
 	rf := addROMEFlags(c)
 	sf := addStatsFlags(c, true)
@@ -329,8 +330,8 @@ remaining residuals R (divided by the layers left) give ΔW = (λC + K Kᵀ)⁻�
 float64 with λ = --lambda, written as one rank-one edit per request and layer. Defaults: gpt2-xl
 layers 13-17, clamp 0.75, λ 20000; other shapes the five layers ending at ROME's; the organism
 layer 1, clamp 4, λ 500 (see README).`
-	c.Example = `  $ mechlens toy requests --out requests.jsonl
-  $ mechlens edit memit --requests requests.jsonl --to memit.json`
+	c.Example = `  $ mechlens toy requests --attrs capital --out requests.jsonl
+  $ mechlens edit memit --requests requests.jsonl --steps 5 --to memit.json`
 	ef := addEditFlags(c)
 	rf := addROMEFlags(c)
 	sf := addStatsFlags(c, true)
@@ -341,10 +342,7 @@ layer 1, clamp 4, λ 500 (see README).`
 		if *reqFile == "" {
 			return cli.Usagef("memit: --requests FILE is required")
 		}
-		if err := finiteFlag("lambda", *lambda); err != nil {
-			return err
-		}
-		if flagSet(c, "lambda") && *lambda <= 0 {
+		if flagSet(c.Flags, "lambda") && !(*lambda > 0 && !math.IsInf(*lambda, 0)) {
 			return cli.Usagef("--lambda %v: want a positive number", *lambda)
 		}
 		reqs, err := edit.LoadRequests(*reqFile)
@@ -363,14 +361,14 @@ layer 1, clamp 4, λ 500 (see README).`
 		if err != nil {
 			return err
 		}
-		if !flagSet(c, "clamp") {
+		if !flagSet(c.Flags, "clamp") {
 			rc.Clamp = mc.Clamp
 		}
-		if !flagSet(c, "fact-token") {
+		if !flagSet(c.Flags, "fact-token") {
 			rc.FactToken = mc.FactToken
 		}
 		mc.ROMEConfig = rc
-		if flagSet(c, "lambda") {
+		if flagSet(c.Flags, "lambda") {
 			mc.Lambda = *lambda
 		}
 		if *layers != "" {
@@ -409,7 +407,7 @@ into windows of the model's context); the embedded organism's default is its own
 corpus. It is saved as safetensors (tensor mom2, F32) in the cache folder, keyed by the model's
 hash, the layer and the data's hash, where edit rome and edit memit find it.`
 	c.Example = `  $ mechlens edit stats --layer 1
-  $ mechlens edit stats --model gpt2-medium --layer 8 --data wiki.txt --samples 20000`
+  $ mechlens edit stats --layer 0 --samples 2000 --json`
 	mf := addModelFlags(c, "")
 	sf := addStatsFlags(c, false)
 	layer := c.Flags.Int("layer", 0, "layer (required)")
@@ -466,9 +464,9 @@ difference; fluency is the weighted 2/3-gram entropy of --fluency texts sampled 
 (top-k 5). A target's probability is exp of the mean log-probability of its tokens. --each
 applies edit i alone for request i (single edits, as 'edit rome --requests' makes them);
 otherwise the whole set is applied once (MEMIT).`
-	c.Example = `  $ mechlens toy requests --out requests.jsonl
-  $ mechlens edit rome --requests requests.jsonl --to rome.json
-  $ mechlens edit eval --edits rome.json --requests requests.jsonl --each`
+	c.Example = `  $ mechlens toy requests --attrs capital --out requests.jsonl
+  $ mechlens edit rome --prompt "The capital of {} is" --subject Fizeia --target " Nogax" --to rome.json
+  $ mechlens edit eval --edits rome.json --requests requests.jsonl --fluency 1`
 	mf := addModelFlags(c, analysisProcessing)
 	reqFile := c.Flags.String("requests", "", "JSONL requests (required)")
 	each := c.Flags.Bool("each", false, "apply edit i alone for request i")
@@ -493,21 +491,21 @@ otherwise the whole set is applied once (MEMIT).`
 		if err != nil {
 			return err
 		}
-		s, err := edit.Load(mf.edits)
+		s, err := edit.Load(*mf.edits)
 		if err != nil {
 			return err
 		}
 		if *each && len(s.Edits) != len(reqs) {
-			return fmt.Errorf("--each: %s has %d edits for %d requests", mf.edits, len(s.Edits), len(reqs))
+			return fmt.Errorf("--each: %s has %d edits for %d requests", *mf.edits, len(s.Edits), len(reqs))
 		}
 		m, err := mf.openBase(ctx, io)
 		if err != nil {
 			return err
 		}
 		if err := s.CheckModel(m, mf.name()); err != nil {
-			return fmt.Errorf("--edits %s: %v", mf.edits, err)
+			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
 		}
-		bos := *bosFlag || (!flagSet(c, "bos") && isOrganism(mf))
+		bos := *bosFlag || (!flagSet(c.Flags, "bos") && isOrganism(mf))
 		eo := edit.EvalOptions{BOS: bos, Fluency: *fluency, Seed: 1}
 		before, err := edit.Evaluate(ctx, m, reqs, eo)
 		if err != nil {
@@ -534,7 +532,7 @@ otherwise the whole set is applied once (MEMIT).`
 		} else {
 			a, err := s.Apply(m)
 			if err != nil {
-				return fmt.Errorf("--edits %s: %v", mf.edits, err)
+				return fmt.Errorf("--edits %s: %v", *mf.edits, err)
 			}
 			if after, err = edit.Evaluate(ctx, m, reqs, eo); err != nil {
 				return err
@@ -550,7 +548,7 @@ otherwise the whole set is applied once (MEMIT).`
 			Requests int          `json:"requests"`
 			Before   *edit.Report `json:"before"`
 			After    *edit.Report `json:"after"`
-		}{mf.name(), mf.edits, *each, len(reqs), before, after}
+		}{mf.name(), *mf.edits, *each, len(reqs), before, after}
 		rows := &cli.Rows{Header: []string{"metric", "n", "before", "after", "diff before", "diff after"}}
 		for _, x := range []struct {
 			name string

@@ -12,6 +12,7 @@ import (
 // one-line errors that write nothing.
 func TestFactEditingCLI(t *testing.T) {
 	dir := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", dir)
 	reqs := filepath.Join(dir, "r.jsonl")
 	out, errOut, code := runCommand(t, "", "toy", "requests", "--out", reqs, "--attrs", "capital")
 	if code != 0 || out != "wrote 40 requests to "+reqs+"\n" {
