@@ -39,10 +39,10 @@ the probabilities without noise and with noise and nothing restored.`
 	pf := addPromptFlags(c)
 	subject := c.Flags.String("subject", "", "the subject, a substring of the prompt (required)")
 	target := c.Flags.String("target", "", "the token whose probability is traced (default: the clean top token)")
-	samples := c.Flags.Int("samples", 10, "corrupted runs (one batch)")
+	samples := cli.Int(c.Flags, "samples", 10, 1, cli.NoLimit, "corrupted runs (one batch)")
 	noise := c.Flags.String("noise", "3s", "noise standard deviation: Ns (N × the std of W_E) or a number")
-	kind := c.Flags.String("kind", "all", "states restored: all, hidden, mlp or attn")
-	window := c.Flags.Int("window", 10, "layers restored together for mlp and attn")
+	kind := cli.Choice(c.Flags, "kind", "all", []string{"all", lens.TraceHidden, lens.TraceMLP, lens.TraceAttn}, "states restored")
+	window := cli.Int(c.Flags, "window", 10, 1, cli.NoLimit, "layers restored together for mlp and attn")
 	noiseSeed := c.Flags.Uint64("noise-seed", 1, "seed of the noise")
 	pngPath := c.Flags.String("png", "", "also draw the heat map (positions × layers, one panel per kind) to this PNG")
 	output := addLensOutputFlags(c)
@@ -57,19 +57,9 @@ the probabilities without noise and with noise and nothing restored.`
 		if *subject == "" {
 			return cli.Usagef("--subject is required")
 		}
-		if *samples < 1 {
-			return cli.Usagef("--samples %d: want at least 1", *samples)
-		}
-		if *window < 1 {
-			return cli.Usagef("--window %d: want at least 1", *window)
-		}
 		o := lens.CausalTraceOptions{Target: -1, Samples: *samples, Window: *window, Seed: *noiseSeed}
-		switch *kind {
-		case "all":
-		case lens.TraceHidden, lens.TraceMLP, lens.TraceAttn:
+		if *kind != "all" {
 			o.Kinds = []string{*kind}
-		default:
-			return cli.Usagef("--kind %q: want all, hidden, mlp or attn", *kind)
 		}
 		scale, isMultiple := strings.CutSuffix(*noise, "s")
 		x, err := strconv.ParseFloat(scale, 64)

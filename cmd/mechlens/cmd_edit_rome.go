@@ -40,7 +40,7 @@ func addStatsFlags(c *cli.Command, withNoCov bool) *statsFlags {
 	sf := &statsFlags{
 		data:    c.Flags.String("data", "", "text corpus for the covariance: a .txt file (one text per line) or JSONL with \"text\" (default for the embedded model: its training corpus)"),
 		stats:   c.Flags.String("stats", "", "covariance file to use or create (default: the cache, keyed by model hash, layer and data hash)"),
-		samples: c.Flags.Int("samples", 100000, "texts of --data read at most (ROME: 100000)"),
+		samples: cli.Int(c.Flags, "samples", 100000, 1, cli.NoLimit, "texts of --data read at most (ROME: 100000)"),
 	}
 	if withNoCov {
 		sf.noCov = c.Flags.Bool("no-cov", false, "C = I instead of the covariance (weaker: the edit leaks into other facts)")
@@ -50,9 +50,6 @@ func addStatsFlags(c *cli.Command, withNoCov bool) *statsFlags {
 
 // corpus returns the texts as token ids and a hash naming them.
 func (sf *statsFlags) corpus(mf *modelFlags, m *gpt2.Model) ([][]int, string, error) {
-	if *sf.samples < 1 {
-		return nil, "", cli.Usagef("--samples %d: want at least 1", *sf.samples)
-	}
 	if m.Tokenizer == nil {
 		return nil, "", fmt.Errorf("the covariance needs a model with a tokenizer")
 	}
@@ -173,7 +170,7 @@ type romeFlags struct {
 func addROMEFlags(c *cli.Command) *romeFlags {
 	return &romeFlags{c: c,
 		layer:      c.Flags.Int("layer", 0, "layer whose W_out is edited (default: the model's, see README)"),
-		steps:      c.Flags.Int("steps", 20, "Adam steps of the v* optimisation"),
+		steps:      cli.Int(c.Flags, "steps", 20, 1, cli.NoLimit, "Adam steps of the v* optimisation"),
 		clamp:      c.Flags.Float64("clamp", 0, "clamp_norm_factor: ‖δ‖ ≤ clamp × ‖v₀‖ (default: the model's)"),
 		lr:         c.Flags.Float64("lr", 0.5, "Adam's learning rate"),
 		kl:         c.Flags.Float64("kl", 0.0625, "weight of the KL term"),
@@ -470,7 +467,7 @@ otherwise the whole set is applied once (MEMIT).`
 	mf := addModelFlags(c, analysisProcessing)
 	reqFile := c.Flags.String("requests", "", "JSONL requests (required)")
 	each := c.Flags.Bool("each", false, "apply edit i alone for request i")
-	fluency := c.Flags.Int("fluency", 0, "texts sampled per request for fluency (0: not measured)")
+	fluency := cli.Int(c.Flags, "fluency", 0, 0, cli.NoLimit, "texts sampled per request for fluency (0: not measured)")
 	bosFlag := c.Flags.Bool("bos", false, "prepend <|endoftext|> to prompts (default on for the embedded model)")
 	output := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -483,9 +480,6 @@ otherwise the whole set is applied once (MEMIT).`
 		}
 		if err := requireFlags(c, "edits", "requests"); err != nil {
 			return err
-		}
-		if *fluency < 0 {
-			return cli.Usagef("--fluency %d: want ≥ 0", *fluency)
 		}
 		reqs, err := edit.LoadRequests(*reqFile)
 		if err != nil {
