@@ -1,6 +1,7 @@
 package gpt2
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -10,20 +11,33 @@ import (
 	"github.com/mechlens/mechlens/weights"
 )
 
-// safetensorsSource adapts a weights.File to TensorSource.
-type safetensorsSource struct{ f *weights.File }
+// safetensorsSource adapts a weights.File to TensorSource; reading a tensor stops with
+// ctx's error once ctx is cancelled, so that loading a large model can be interrupted.
+type safetensorsSource struct {
+	f   *weights.File
+	ctx context.Context
+}
 
 func (s safetensorsSource) Names() []string { return s.f.Names() }
 func (s safetensorsSource) Shape(name string) ([]int, bool) {
 	info, ok := s.f.Info(name)
 	return info.Shape, ok
 }
-func (s safetensorsSource) Float32(name string) ([]float32, error) { return s.f.Float32(name) }
+func (s safetensorsSource) Float32(name string) ([]float32, error) {
+	if err := s.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.f.Float32(name)
+}
 
 // LoadDir loads a Hugging Face GPT-2 folder: config.json, model.safetensors and, when
 // present, the tokenizer files. F32 weights are packed straight from the file's mapping,
 // which is closed once the model holds its own packed copy.
-func LoadDir(dir string) (*Model, error) {
+func LoadDir(dir string) (*Model, error) { return LoadDirContext(context.Background(), dir) }
+
+// LoadDirContext is LoadDir that stops with ctx's error when ctx is cancelled while the
+// weights are read.
+func LoadDirContext(ctx context.Context, dir string) (*Model, error) {
 	cfg, err := ReadConfig(configPath(dir))
 	if err != nil {
 		return nil, err
@@ -49,7 +63,7 @@ func LoadDir(dir string) (*Model, error) {
 		return nil, err
 	}
 	defer f.Close()
-	p, err := LoadParams(cfg, safetensorsSource{f})
+	p, err := LoadParams(cfg, safetensorsSource{f, ctx})
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %s: %w", path, err)
 	}
@@ -120,7 +134,7 @@ func LoadFS(fsys fs.FS, name string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := LoadParams(cfg, safetensorsSource{f})
+	p, err := LoadParams(cfg, safetensorsSource{f, context.Background()})
 	if err != nil {
 		return nil, fmt.Errorf("gpt2: %s/model.safetensors: %w", name, err)
 	}

@@ -1,6 +1,8 @@
 package gpt2
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,5 +37,14 @@ func TestLoadDirSaysWhy(t *testing.T) {
 		if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "\n") > 0 {
 			t.Errorf("%v: %v, want %q", tc.files, err, tc.want)
 		}
+	}
+}
+
+// Loading stops when its context is cancelled.
+func TestLoadDirContextCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := LoadDirContext(ctx, "../testdata/tiny-gpt2"); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled load: %v", err)
 	}
 }

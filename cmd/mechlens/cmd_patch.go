@@ -7,6 +7,7 @@ import (
 
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() { register(newPatchCommand()) }
@@ -97,8 +98,8 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 					corrupt = cli.Token(out.CorruptTokens[s.Pos].Text)
 				}
 			}
-			rows.Add(s.Site, s.Layer, lensBlank(s.Pos), clean, corrupt, lensBlank(s.Head), s.Patched, s.Recovered)
-			rows.Heat = append(rows.Heat, append(lensNoHeat(7), s.Recovered))
+			rows.Add(s.Site, s.Layer, view.Blank(s.Pos), clean, corrupt, view.Blank(s.Head), s.Patched, s.Recovered)
+			rows.Heat = append(rows.Heat, append(view.NoHeat(7), s.Recovered))
 		}
 		if err := cli.Write(io, f, rows, out, useColor); err != nil {
 			return err

@@ -69,7 +69,8 @@ func shellWords(line string) []string {
 // command run in order in one folder, so that an example may read what one before it
 // wrote; the folder also holds the inputs examples name: mmlu.jsonl, arc.jsonl, vectors
 // v.json and d.json [d_model] and u.json [d_mlp] of the default model, and edits.json (one
-// weight edit). Training examples run 1 step; pull needs the network and is skipped.
+// weight edit). Training examples run 1 step, audits 20 bootstrap resamples; pull needs the
+// network and is skipped.
 func TestHelpExamplesRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every example")
@@ -157,8 +158,12 @@ func TestHelpExamplesRun(t *testing.T) {
 				switch {
 				case argv[0] == "pull":
 					continue
+				case argv[0] == "tui":
+					continue // needs a terminal: TestTUIInTmux runs it in one
 				case argv[0] == "toy" && argv[1] == "train":
 					argv = append(argv, "--steps", "1", "--eval-every", "0")
+				case argv[0] == "audit" && (len(argv) == 1 || argv[1] != "merge"):
+					argv = append(argv, "--bootstrap", "20") // the intervals' resamples: time, not behaviour
 				}
 				var out, errOut strings.Builder
 				code := run(context.Background(), argv, &cli.IO{In: strings.NewReader(stdin), Out: &out, Err: &errOut})

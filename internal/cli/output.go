@@ -236,16 +236,27 @@ func (r *Rows) WriteTable(w io.Writer, color bool) error {
 
 // shade maps x in [-1, 1] to a 256-colour background escape.
 func shade(x float64) string {
+	c := HeatColor(x)
+	if c == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\x1b[48;5;%dm", c)
+}
+
+// HeatColor maps x in [-1, 1] to a 256-colour palette index, from blue (negative) through
+// none (0, for |x| < 0.1) to red (positive): the shading of every heat cell, in tables and
+// in the terminal browser.
+func HeatColor(x float64) int {
 	reds := []int{224, 217, 210, 203, 196}
 	blues := []int{195, 153, 111, 69, 27}
 	i := min(int(math.Abs(x)*5), 4)
 	if math.Abs(x) < 0.1 {
-		return ""
+		return 0
 	}
 	if x > 0 {
-		return fmt.Sprintf("\x1b[48;5;%dm", reds[i])
+		return reds[i]
 	}
-	return fmt.Sprintf("\x1b[48;5;%dm", blues[i])
+	return blues[i]
 }
 
 func isNumber(s string) bool {
