@@ -9,6 +9,7 @@ import (
 
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() { register(newCausalTraceCommand()) }
@@ -118,7 +119,7 @@ the probabilities without noise and with noise and nothing restored.`
 					tok += "*"
 				}
 				cells := []any{pn.Kind, t, tok}
-				heat := lensNoHeat(3)
+				heat := view.NoHeat(3)
 				for _, v := range sc {
 					cells = append(cells, v)
 					heat = append(heat, v)
