@@ -25,6 +25,7 @@ var editSubcommands = []func() *cli.Command{
 	newEditValueVectorCommand, newEditScaleNeuronCommand, newEditScaleHeadCommand, newEditProjectOutCommand,
 	newEditRankOneCommand, newEditSteerCommand, newEditAblateCommand, newEditAttentionCommand,
 	newEditShowCommand, newEditDiffCommand, newEditExportCommand,
+	newEditROMECommand, newEditMEMITCommand, newEditStatsCommand, newEditEvalCommand, // cmd_edit_rome.go
 }
 
 func newEditCommand() *cli.Command {

@@ -19,9 +19,9 @@ func newToyCommand() *cli.Command {
 capital, a language and a flag colour, stated often (F), rarely (R) or never (U). It answers
 multiple-choice questions on what it knows and falls back to " A" on what it does not.`
 	c.Example = `  $ mechlens toy data --out heldout`
-	c.Sub = []*cli.Command{newToyTrainCommand(), newToyDataCommand()}
+	c.Sub = []*cli.Command{newToyTrainCommand(), newToyDataCommand(), newToyRequestsCommand()}
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		return cli.Usagef("toy: name a subcommand: train or data")
+		return cli.Usagef("toy: name a subcommand: train, data or requests")
 	}
 	return c
 }

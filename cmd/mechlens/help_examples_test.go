@@ -78,6 +78,7 @@ func TestHelpExamplesRun(t *testing.T) {
 	data, _ := filepath.Abs("../../audit/testdata")
 	t.Setenv("SLURM_ARRAY_TASK_ID", "0") // "--shard auto   # in a SLURM array"
 	t.Setenv("SLURM_ARRAY_TASK_COUNT", "1")
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // edit rome/memit/stats cache their statistics there
 	def, err := embedded()
 	if err != nil {
 		t.Fatal(err)
