@@ -82,6 +82,8 @@ type Metrics struct {
 	Lens []Estimate `json:"lens"`
 	// Variants counts the letter spellings chosen ("space", "bare").
 	Variants map[string]int `json:"variants"`
+	// Groups are the same metrics per group when the items carry one (else absent).
+	Groups []GroupMetrics `json:"groups,omitempty"`
 }
 
 // ruleAgg is one item's (or one resample's) counts under one rule.
@@ -295,6 +297,13 @@ func zTest(x, n, chance float64) ZTest {
 // bootstrap intervals from boot resamples of items (with replacement, so that the orders of
 // one item stay together), drawn from seed. permuted adds consistency.
 func ComputeMetrics(recs []Record, boot int, seed uint64, permuted bool) Metrics {
+	m := computeMetrics(recs, boot, seed, permuted)
+	m.Groups = groupMetrics(recs, boot, seed, permuted)
+	return m
+}
+
+// computeMetrics is ComputeMetrics without the per-group split.
+func computeMetrics(recs []Record, boot int, seed uint64, permuted bool) Metrics {
 	K, L := 0, 0
 	m := Metrics{Variants: map[string]int{}}
 	for _, r := range recs {
