@@ -21,7 +21,8 @@ type Cache map[string]Tensor
 // writes to it changes what the rest of the pass computes (ablation, patching, steering).
 type Activation struct {
 	Name  string
-	Seq   int // which sequence of the batch
+	Seq   int   // which sequence of the batch
+	IDs   []int // that sequence's tokens in this run (after its KV cache's, if any)
 	Shape []int
 	Data  []float32
 }
@@ -113,8 +114,10 @@ func (m *Model) Run(seqs [][]int, o RunOptions) (*Result, error) {
 	}
 	r := &run{m: m, o: o, hooks: map[string][]HookFunc{}, keep: map[string]bool{}, mem: m.arenas.get(), tmp: m.arenas.get()}
 	defer m.arenas.put(r.tmp)
-	for _, h := range o.Hooks {
-		r.hooks[h.Name] = append(r.hooks[h.Name], h.Fn)
+	for _, hs := range [][]Hook{m.Interventions, o.Hooks} { // the model's edits first
+		for _, h := range hs {
+			r.hooks[h.Name] = append(r.hooks[h.Name], h.Fn)
+		}
 	}
 	for _, n := range o.Cache {
 		r.keep[n] = true
@@ -200,7 +203,7 @@ func (r *run) rows(name string, buf []float32, inner ...int) {
 // holds data itself: callers hand it only buffers from stage.
 func (r *run) point(name string, s int, shape []int, data []float32) {
 	for _, f := range r.hooks[name] {
-		f(Activation{Name: name, Seq: s, Shape: shape, Data: data})
+		f(Activation{Name: name, Seq: s, IDs: r.seqs[s], Shape: shape, Data: data})
 	}
 	if r.keep[name] {
 		r.res.Cache[s][name] = Tensor{Shape: shape, Data: data}

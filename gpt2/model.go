@@ -8,8 +8,9 @@ import (
 )
 
 // Model is a GPT-2 ready to run. It keeps each weight matrix once, packed into panels for
-// the matrix-product kernels, and the vectors (biases, layer norms, W_pos) in Params. To
-// change weights, take a full copy with Weights, change it, and build a new model from it.
+// the matrix-product kernels, and the vectors (biases, layer norms, W_pos) in Params. Edits
+// write into the packed matrices in place (WritableMatrix, and the package edit), on a
+// copy-on-write Clone when the original must stay.
 type Model struct {
 	Config Config
 	// Params holds the vectors only: its matrices (WTE, LMHead and each block's AttnW,
@@ -22,12 +23,23 @@ type Model struct {
 	Processing []string
 	// Source is the folder the weights were read from ("" for random or embedded models).
 	Source string
+	// Hash identifies the weights the model was built from (before processing and edits):
+	// an edit set records it and refuses a model with another.
+	Hash string
+	// Edits names the edits applied, in order (one line each); outputs record it next to
+	// Processing.
+	Edits []string
+	// Interventions are hooks that run before a run's own at every run of the model: the
+	// run-time half of an edit set (steering, ablation, attention edits).
+	Interventions []Hook
 
 	layers  []packedBlock
 	unembed *tensor.Packed // [D, V] W_U
 	embed   []float32      // [V, D] W_E when not tied to W_U; nil when tied (read from unembed)
 	names   []blockNames
-	arenas  *arenaPool // memory of finished runs
+	arenas  *arenaPool              // memory of finished runs
+	owned   map[*tensor.Packed]bool // matrices no clone shares: written in place
+	version uint64                  // moves on at every write to the weights
 }
 
 // packedBlock holds one block's matrices packed for tensor.MatMul.
@@ -82,6 +94,7 @@ func newModel(cfg Config, p *Params, tok *Tokenizer, release func(x []float32)) 
 			b(nameResidMid), b(nameLn2Scale), b(nameLn2Normalized), b(nameMLPPre), b(nameMLPPost),
 			b(nameMLPOut), b(nameResidPost)}
 	}
+	m.Hash = weightsHash(cfg, p)
 	m.setWeights(p, release)
 	return m
 }
@@ -122,6 +135,7 @@ func (m *Model) setBlock(l int, b *Block, release func(x []float32)) {
 	pb := &m.layers[l]
 	pack := func(dst **tensor.Packed, x *[]float32, K, N int) {
 		*dst = tensor.Pack(*x, K, N)
+		m.own(*dst)
 		if release != nil {
 			release(*x)
 			*x = nil
@@ -132,6 +146,7 @@ func (m *Model) setBlock(l int, b *Block, release func(x []float32)) {
 	pack(&pb.win, &b.FcW, D, M)
 	pack(&pb.wout, &b.ProjW, M, D)
 	m.Params.Blocks[l] = b.vectors()
+	m.version++
 }
 
 // ends returns a copy of everything outside the blocks: W_E, W_pos, ln_f, W_U (as LMHead
@@ -158,6 +173,8 @@ func (m *Model) ends() *Params {
 func (m *Model) setEnds(p *Params, release func(x []float32)) {
 	c := m.Config
 	m.unembed = tensor.PackTransposed(p.Unembed(), c.DVocab, c.DModel)
+	m.own(m.unembed)
+	m.version++
 	m.embed = nil
 	if p.LMHead != nil {
 		m.embed = slices.Clone(p.WTE)

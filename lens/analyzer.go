@@ -9,15 +9,17 @@ import (
 	"github.com/mechlens/mechlens/internal/tensor"
 )
 
-// Analyzer runs the analyses of one model. It packs the unembedding and measures value
-// vectors on first use and keeps them, so several analyses of one model pay for that once.
-// Its methods are safe for concurrent use; the model's weights must not change meanwhile.
+// Analyzer runs the analyses of one model. It measures value vectors on first use and keeps
+// them until the model's weights change (gpt2.Model.Version), so several analyses of one
+// model pay for that once and none sees stale numbers after an edit. Its methods are safe
+// for concurrent use; the model's weights must not change while one runs.
 type Analyzer struct {
 	Model *gpt2.Model
 
-	statsOnce sync.Once
-	norms     [][]float64 // [L][M] ‖W_out_L[i]‖₂
-	scales    [][]float64 // [L][M] √(var(W_out_L[i]) + eps)
+	statsMu      sync.Mutex
+	statsVersion uint64      // the model's Version when norms and scales were measured
+	norms        [][]float64 // [L][M] ‖W_out_L[i]‖₂
+	scales       [][]float64 // [L][M] √(var(W_out_L[i]) + eps)
 }
 
 // New returns an Analyzer of m.
@@ -37,7 +39,10 @@ func (a *Analyzer) project(logits, vecs []float32, R int, withBias bool) {
 // valueStats returns, for every layer and neuron, ‖W_out_L[i]‖₂ and the scale ln_final
 // gives the value vector alone, √(var(W_out_L[i]) + eps).
 func (a *Analyzer) valueStats() (norms, scales [][]float64) {
-	a.statsOnce.Do(func() {
+	a.statsMu.Lock()
+	defer a.statsMu.Unlock()
+	if a.norms == nil || a.statsVersion != a.Model.Version() {
+		a.statsVersion = a.Model.Version()
 		c := a.Model.Config
 		D := c.DModel
 		a.norms = make([][]float64, c.NLayers)
@@ -56,7 +61,7 @@ func (a *Analyzer) valueStats() (norms, scales [][]float64) {
 			}
 			a.norms[l], a.scales[l] = n, s
 		})
-	})
+	}
 	return a.norms, a.scales
 }
 

@@ -6,34 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/fsutil"
-	"github.com/mechlens/mechlens/weights"
 )
-
-// writeModel writes the Hugging Face folder of m.
-func writeModel(dir string, m *gpt2.Model) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	cfgJSON, err := m.Config.HFJSON()
-	if err != nil {
-		return err
-	}
-	if err := fsutil.WriteBytesAtomic(filepath.Join(dir, "config.json"), append(cfgJSON, '\n')); err != nil {
-		return err
-	}
-	names, shapes, data := m.Weights().Named(m.Config)
-	ts := make([]weights.Tensor, len(names))
-	for i := range names {
-		ts[i] = weights.Tensor{Name: names[i], Shape: shapes[i], F32: data[i]}
-	}
-	// transformers refuses safetensors files without format metadata.
-	if err := weights.WriteSafetensors(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
-		return err
-	}
-	return m.Tokenizer.WriteFiles(dir)
-}
 
 // MCQRecord is one line of mcq.jsonl.
 type MCQRecord struct {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/weights"
 )
 
 // Recipe is everything a training run depends on: the same recipe gives bitwise the same
@@ -191,7 +192,7 @@ func trainStep(cfg gpt2.Config, p *gpt2.Params, opt *AdamW, tok *gpt2.Tokenizer,
 // WriteModel writes m as a Hugging Face folder: config.json, model.safetensors, vocab.json
 // and merges.txt.
 func WriteModel(dir string, m *gpt2.Model) error {
-	if err := writeModel(dir, m); err != nil {
+	if err := gpt2.SaveDir(dir, m, weights.DTypeF32); err != nil {
 		return fmt.Errorf("toy: %w", err)
 	}
 	return nil
