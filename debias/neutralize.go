@@ -178,7 +178,7 @@ func find(st []GroupStat, g string) GroupStat {
 }
 
 // objective scores a candidate's fit numbers against the fit baseline (lower is better):
-// the fallback groups' anchor rate away from chance, plus, in every other group, the
+// the fallback groups' anchor rate away from chance and their RStd, plus, in every other group, the
 // anchored rate above its even spread, and a heavy price on accuracy lost beyond the
 // tolerance (tol, or one item of the group if larger) and, in the groups answered well
 // before (accuracy ≥ 0.9: what the model knows), on accuracy lost on anchor-answer items.
@@ -195,6 +195,13 @@ func objective(before, after []GroupStat, fallback, kept []string, tol float64) 
 	j := 0.0
 	if fn > 0 {
 		j = math.Abs(fa-fc) / float64(fn)
+	}
+	// Positional spread of the fallback groups: a fallback removed by moving every answer
+	// to one other letter is no fix.
+	for _, g := range fallback {
+		if s := find(after, g); fn > 0 && !math.IsNaN(s.RStd) {
+			j += s.RStd * float64(s.N) / float64(fn)
+		}
 	}
 	var kn int
 	for _, g := range kept {
@@ -408,12 +415,11 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		e.Note = fmt.Sprintf("anchor calibration: logit(anchor) − %.3g at the last position, other letters unchanged", alpha)
 		return e
 	}
-	// Search a calibration strength (with extra edits) on a coarse grid, then finely around
-	// the best.
-	searchCalibration := func(family string, extra []edit.Edit, label string) error {
+	// Search a strength on a coarse grid, then finely around the best.
+	search := func(family, label string, grid []float64, build func(a float64) []edit.Edit) error {
 		best, bestAlpha := math.Inf(1), 0.0
-		for _, a := range []float64{0.5, 1, 1.5, 2, 2.5, 3, 4} {
-			c, err := try(family, fmt.Sprintf("%scalibrate α=%.2f", label, a), append(slices.Clone(extra), calibrate(a))...)
+		for _, a := range grid {
+			c, err := try(family, fmt.Sprintf("%s%.2f", label, a), build(a)...)
 			if err != nil {
 				return err
 			}
@@ -421,20 +427,36 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 				best, bestAlpha = c.Objective, a
 			}
 		}
-		for _, d := range []float64{-0.3, -0.2, -0.1, -0.05, 0.05, 0.1, 0.2} {
-			a := bestAlpha + d
-			if a <= 0 {
-				continue
-			}
-			if _, err := try(family, fmt.Sprintf("%scalibrate α=%.2f", label, a), append(slices.Clone(extra), calibrate(a))...); err != nil {
-				return err
+		step := (grid[1] - grid[0]) / 5
+		for _, d := range []float64{-3, -2, -1, 1, 2, 3} {
+			if a := bestAlpha + d*step; a > 0 {
+				if _, err := try(family, fmt.Sprintf("%s%.2f", label, a), build(a)...); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	}
+	searchCalibration := func(family string, extra []edit.Edit, label string) error {
+		return search(family, label+"calibrate α=", []float64{0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4}, func(a float64) []edit.Edit {
+			return append(slices.Clone(extra), calibrate(a))
+		})
+	}
 	progress("calibration")
 	if err := searchCalibration("calibrate", nil, ""); err != nil {
 		return nil, err
+	}
+	if vec, err := letterCalibration(m, fit, r0, sr.Fallback); err != nil {
+		return nil, err
+	} else if vec != nil {
+		err := search("calibrate letters", "calibrate every letter ×", []float64{0.5, 0.75, 1, 1.25, 1.5, 1.75, 2}, func(a float64) []edit.Edit {
+			e := edit.Steer(gpt2.HookLnFinalNormed, -1, []int{-1}, a, vec)
+			e.Note = fmt.Sprintf("letter calibration ×%.2f: each letter's logit at the last position moved by minus its mean offset on the fallback items", a)
+			return []edit.Edit{e}
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if route.Kind == "head" {
 		progress("clamp " + route.Name)
@@ -535,6 +557,61 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		return nil, err
 	}
 	return sr, nil
+}
+
+// letterCalibration is the steer vector that moves each option letter's logit at the
+// last position by minus its mean offset (its logit minus the mean of the item's letters)
+// over the fit items of the fallback groups: contextual calibration, fitted without labels
+// on what the model does when it does not know. nil when no fallback item has two letters.
+func letterCalibration(m *gpt2.Model, fit []Prompt, recs []audit.Record, fallback []string) ([]float32, error) {
+	var letters []int
+	for _, p := range fit {
+		if len(p.Letters) > len(letters) {
+			letters = p.Letters
+		}
+	}
+	sum := make([]float64, len(letters))
+	n := make([]int, len(letters))
+	for i, r := range recs {
+		if !slices.Contains(fallback, fit[i].Group) && !slices.Equal(fallback, []string{""}) {
+			continue
+		}
+		var mean float64
+		for _, v := range r.Logits {
+			mean += float64(v) / float64(len(r.Logits))
+		}
+		for k, v := range r.Logits {
+			sum[k] += float64(v) - mean
+			n[k]++
+		}
+	}
+	D := m.Config.DModel
+	vec := make([]float32, D)
+	any := false
+	for k, id := range letters {
+		if n[k] == 0 {
+			continue
+		}
+		var others []int
+		for j, o := range letters {
+			if j != k {
+				others = append(others, o)
+			}
+		}
+		r, err := anchorReadout(m, id, others)
+		if err != nil {
+			return nil, err
+		}
+		c := sum[k] / float64(n[k])
+		for j := range vec {
+			vec[j] -= float32(c) * r[j]
+		}
+		any = true
+	}
+	if !any {
+		return nil, nil
+	}
+	return vec, nil
 }
 
 // chooseGroups splits the groups into fallback (given, or answered with the anchor ≥ 90%)

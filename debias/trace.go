@@ -97,9 +97,9 @@ type TraceResult struct {
 	Fallback int `json:"fallback"`
 	// Diff is logit(anchor) − mean logit(other options) over every item.
 	Diff       Stat         `json:"diff"`
-	Components []Component  `json:"components"` // heads then MLP of each layer
-	Neurons    []Component  `json:"neurons"`    // the strongest by |mean direct effect|
-	Scan       []ScanNeuron `json:"scan"`       // most often flagged first
+	Components []Component  `json:"components"`            // heads then MLP of each layer
+	Neurons    []Component  `json:"neurons"`               // the strongest by |mean direct effect|
+	Scan       []ScanNeuron `json:"scan"`                  // most often flagged first
 	GroupNames []string     `json:"group_names,omitempty"` // the groups of Component.Groups, in order
 	ScanTop    int          `json:"scan_top"`
 	ScanGap    float64      `json:"scan_gap"`
