@@ -74,6 +74,13 @@ type formatter struct {
 	bos    bool
 }
 
+// Check reports what is wrong with the letter style or the labels, so that a command can
+// refuse them before loading a model.
+func (f Format) Check() error {
+	_, err := f.normalize()
+	return err
+}
+
 // normalize fills the defaults and checks the fields.
 func (f Format) normalize() (Format, error) {
 	if f.Template == "" {

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -21,7 +22,7 @@ type GroupMetrics struct {
 
 // groupMetrics splits records by group (in sorted order) and computes each group's
 // metrics; nil when no record has a group.
-func groupMetrics(recs []Record, boot int, seed uint64, permuted bool) []GroupMetrics {
+func groupMetrics(ctx context.Context, recs []Record, boot int, seed uint64, permuted bool) ([]GroupMetrics, error) {
 	by := map[string][]Record{}
 	for _, r := range recs {
 		if r.Group != "" {
@@ -29,7 +30,7 @@ func groupMetrics(recs []Record, boot int, seed uint64, permuted bool) []GroupMe
 		}
 	}
 	if len(by) == 0 {
-		return nil
+		return nil, nil
 	}
 	names := make([]string, 0, len(by))
 	for g := range by {
@@ -39,9 +40,13 @@ func groupMetrics(recs []Record, boot int, seed uint64, permuted bool) []GroupMe
 	out := make([]GroupMetrics, len(names))
 	for i, g := range names {
 		rs := by[g]
-		out[i] = GroupMetrics{Group: g, Metrics: computeMetrics(rs, boot, seed, permuted), EvenSpread: Num(evenSpread(rs))}
+		m, err := computeMetrics(ctx, rs, boot, seed, permuted)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = GroupMetrics{Group: g, Metrics: m, EvenSpread: Num(evenSpread(rs))}
 	}
-	return out
+	return out, nil
 }
 
 // evenSpread is Σ over trials whose answer is not A and that are answered wrong (letters

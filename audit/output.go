@@ -228,6 +228,9 @@ func (s *Summary) WriteMarkdown(w io.Writer, plots bool) error {
 	fmt.Fprintf(w, "- data: %s (%s): %d items, %d trials, orders: %s\n", s.Data, s.Schema, s.Items, s.Trials, s.Permute)
 	fmt.Fprintf(w, "- prompt: `%s`, letters `%s`, BOS %v\n", strings.ReplaceAll(s.Format.Template, "`", "'"), s.Format.Style, s.Format.BOS)
 	fmt.Fprintf(w, "- weight processing: %s\n", proc)
+	for _, e := range s.Edits {
+		fmt.Fprintf(w, "- edit: %s\n", e)
+	}
 	fmt.Fprintf(w, "- 95%% intervals: %d bootstrap resamples of items, seed %d\n", s.Bootstrap, s.Seed)
 	if len(s.Skipped) > 0 {
 		fmt.Fprintf(w, "- skipped rows: %d (listed at the end)\n", len(s.Skipped))

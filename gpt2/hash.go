@@ -15,12 +15,11 @@ import (
 // guards against mistakes, not adversaries, and runs at memory speed (a sampled hash would
 // miss a single edited row).
 func weightsHash(c Config, p *Params) string {
-	specs := p.specs(c)
-	specs = append(specs, tensorSpec{"lm_head.weight", nil, &p.LMHead}, tensorSpec{"lm_head.bias", nil, &p.LMHeadB})
-	sums := make([]uint64, len(specs))
+	fields := p.fields()
+	sums := make([]uint64, len(fields))
 	var wg sync.WaitGroup
-	for i, s := range specs {
-		wg.Go(func() { sums[i] = hashFloats(*s.dst) })
+	for i, f := range fields {
+		wg.Go(func() { sums[i] = hashFloats(*f) })
 	}
 	wg.Wait()
 	h := hashFloats([]float32{float32(c.NLayers), float32(c.NHeads), float32(c.DModel), float32(c.DMLP), float32(c.DVocab), float32(c.NCtx)})

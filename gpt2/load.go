@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mechlens/mechlens/internal/procstat"
 	"github.com/mechlens/mechlens/weights"
 )
 
@@ -26,6 +27,9 @@ func LoadDir(dir string) (*Model, error) {
 	cfg, err := ReadConfig(configPath(dir))
 	if err != nil {
 		return nil, err
+	}
+	if err := CheckMemory(cfg); err != nil {
+		return nil, fmt.Errorf("gpt2: %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "model.safetensors")
 	if _, err := os.Stat(path); err != nil {
@@ -52,6 +56,35 @@ func LoadDir(dir string) (*Model, error) {
 	m := newModel(cfg, p, tok, f.Drop)
 	m.Source = dir
 	return m, nil
+}
+
+// CheckMemory refuses a model whose weights alone exceed the memory the machine has
+// available, before anything is allocated: a config with an absurd size would otherwise
+// panic or be killed by the system, after minutes of swapping.
+func CheckMemory(c Config) error {
+	avail := procstat.AvailableMiB() * (1 << 20)
+	need := c.weightBytes()
+	if avail > 0 && need > avail {
+		return fmt.Errorf("the model needs %s of memory for its %.3g parameters; this machine has %s available", bytesText(need), need/4, bytesText(avail))
+	}
+	return nil
+}
+
+// weightBytes is the memory of the float32 weights, in float64 so that no size overflows.
+func (c Config) weightBytes() float64 {
+	D, M, V, L, T := float64(c.DModel), float64(c.DMLP), float64(c.DVocab), float64(c.NLayers), float64(c.NCtx)
+	block := 4*D + 3*D*D + 3*D + D*D + D + 2*D*M + M + D
+	return 4 * (V*D + T*D + L*block + 2*D)
+}
+
+func bytesText(b float64) string {
+	for _, u := range []string{"B", "KB", "MB", "GB", "TB", "PB", "EB"} {
+		if b < 1000 {
+			return fmt.Sprintf("%.3g %s", b, u)
+		}
+		b /= 1000
+	}
+	return fmt.Sprintf("%.3g ZB", b)
 }
 
 func hasAny(dir string, names ...string) bool {

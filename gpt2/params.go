@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -56,35 +57,92 @@ type tensorSpec struct {
 	dst   *[]float32
 }
 
+// paramEntry is one row of paramTable: a tensor's Hugging Face name (block-relative inside
+// a block), the field of Params or Block that holds it, and its shape.
+type paramEntry struct {
+	name, field string
+	shape       func(c Config) []int
+	optional    bool // lm_head.weight (only when untied) and lm_head.bias (only when processed)
+}
+
+// paramTable and blockTable are the one ordered list of a model's tensors, in the order
+// Hugging Face writes them: every list of parameters (checkpoint specs, the float32 and
+// training views, Named, Clone, the weights hash) derives from it.
+var (
+	dim = func(f func(c Config) int) func(c Config) []int { return func(c Config) []int { return []int{f(c)} } }
+	mat = func(r, k func(c Config) int) func(c Config) []int {
+		return func(c Config) []int { return []int{r(c), k(c)} }
+	}
+	d          = func(c Config) int { return c.DModel }
+	d3         = func(c Config) int { return 3 * c.DModel }
+	dm         = func(c Config) int { return c.DMLP }
+	v          = func(c Config) int { return c.DVocab }
+	ctx        = func(c Config) int { return c.NCtx }
+	blockTable = []paramEntry{
+		{"ln_1.weight", "Ln1W", dim(d), false}, {"ln_1.bias", "Ln1B", dim(d), false},
+		{"attn.c_attn.weight", "AttnW", mat(d, d3), false}, {"attn.c_attn.bias", "AttnB", dim(d3), false},
+		{"attn.c_proj.weight", "AttnProjW", mat(d, d), false}, {"attn.c_proj.bias", "AttnProjB", dim(d), false},
+		{"ln_2.weight", "Ln2W", dim(d), false}, {"ln_2.bias", "Ln2B", dim(d), false},
+		{"mlp.c_fc.weight", "FcW", mat(d, dm), false}, {"mlp.c_fc.bias", "FcB", dim(dm), false},
+		{"mlp.c_proj.weight", "ProjW", mat(dm, d), false}, {"mlp.c_proj.bias", "ProjB", dim(d), false},
+	}
+	headTable = []paramEntry{{"wte.weight", "WTE", mat(v, d), false}, {"wpe.weight", "WPE", mat(ctx, d), false}}
+	tailTable = []paramEntry{
+		{"ln_f.weight", "LnFW", dim(d), false}, {"ln_f.bias", "LnFB", dim(d), false},
+		{"lm_head.weight", "LMHead", mat(v, d), true}, {"lm_head.bias", "LMHeadB", dim(v), true},
+	}
+)
+
+// slot is one tensor of a parameter set of element type F: its entry and where it lives.
+type slot[F any] struct {
+	name  string
+	shape []int
+	dst   *[]F
+	opt   bool
+}
+
+// slots lists every tensor of p (a *Params or *tparams[F]) in paramTable's order.
+func slots[F any](c Config, p any) []slot[F] {
+	pv := reflect.ValueOf(p).Elem()
+	at := func(v reflect.Value, e paramEntry, prefix string) slot[F] {
+		return slot[F]{prefix + e.name, e.shape(c), v.FieldByName(e.field).Addr().Interface().(*[]F), e.optional}
+	}
+	var out []slot[F]
+	for _, e := range headTable {
+		out = append(out, at(pv, e, ""))
+	}
+	blocks := pv.FieldByName("Blocks")
+	for l := range blocks.Len() {
+		for _, e := range blockTable {
+			out = append(out, at(blocks.Index(l), e, fmt.Sprintf("h.%d.", l)))
+		}
+	}
+	for _, e := range tailTable {
+		out = append(out, at(pv, e, ""))
+	}
+	return out
+}
+
 // specs lists every tensor of a Hugging Face GPT-2 checkpoint (without the optional
-// "transformer." prefix and without lm_head.weight), in the order Hugging Face writes them.
+// "transformer." prefix and without the optional lm_head tensors), in the order Hugging
+// Face writes them.
 func (p *Params) specs(c Config) []tensorSpec {
-	D, M, V := c.DModel, c.DMLP, c.DVocab
-	s := []tensorSpec{
-		{"wte.weight", []int{V, D}, &p.WTE},
-		{"wpe.weight", []int{c.NCtx, D}, &p.WPE},
+	var s []tensorSpec
+	for _, sl := range slots[float32](c, p) {
+		if !sl.opt {
+			s = append(s, tensorSpec{sl.name, sl.shape, sl.dst})
+		}
 	}
-	for l := range p.Blocks {
-		b := &p.Blocks[l]
-		h := fmt.Sprintf("h.%d.", l)
-		s = append(s,
-			tensorSpec{h + "ln_1.weight", []int{D}, &b.Ln1W},
-			tensorSpec{h + "ln_1.bias", []int{D}, &b.Ln1B},
-			tensorSpec{h + "attn.c_attn.weight", []int{D, 3 * D}, &b.AttnW},
-			tensorSpec{h + "attn.c_attn.bias", []int{3 * D}, &b.AttnB},
-			tensorSpec{h + "attn.c_proj.weight", []int{D, D}, &b.AttnProjW},
-			tensorSpec{h + "attn.c_proj.bias", []int{D}, &b.AttnProjB},
-			tensorSpec{h + "ln_2.weight", []int{D}, &b.Ln2W},
-			tensorSpec{h + "ln_2.bias", []int{D}, &b.Ln2B},
-			tensorSpec{h + "mlp.c_fc.weight", []int{D, M}, &b.FcW},
-			tensorSpec{h + "mlp.c_fc.bias", []int{M}, &b.FcB},
-			tensorSpec{h + "mlp.c_proj.weight", []int{M, D}, &b.ProjW},
-			tensorSpec{h + "mlp.c_proj.bias", []int{D}, &b.ProjB},
-		)
+	return s
+}
+
+// fields lists every tensor slot of p, optional ones included, in paramTable's order.
+func (p *Params) fields() []*[]float32 {
+	var f []*[]float32
+	for _, sl := range slots[float32](Config{}, p) {
+		f = append(f, sl.dst)
 	}
-	return append(s,
-		tensorSpec{"ln_f.weight", []int{D}, &p.LnFW},
-		tensorSpec{"ln_f.bias", []int{D}, &p.LnFB})
+	return f
 }
 
 // TensorSource is what a checkpoint reader offers: names, shapes and float32 data.
@@ -109,8 +167,7 @@ func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 		byName[short] = n
 	}
 	var missing, problems []string
-	specs := p.specs(cfg)
-	specs = append(specs, tensorSpec{"lm_head.weight", []int{cfg.DVocab, cfg.DModel}, &p.LMHead})
+	specs := append(p.specs(cfg), tensorSpec{"lm_head.weight", []int{cfg.DVocab, cfg.DModel}, &p.LMHead})
 	known := map[string]bool{}
 	for _, s := range specs {
 		known[s.name] = true
@@ -130,6 +187,11 @@ func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 		if err != nil {
 			return nil, err
 		}
+		if i := nonFinite(data); i >= 0 {
+			// A NaN or Inf weight gives NaN logits and exit 0 far from its cause.
+			problems = append(problems, fmt.Sprintf("%s holds %v at index %d", file, data[i], i))
+			continue
+		}
 		*s.dst = data
 	}
 	for short, file := range byName {
@@ -139,10 +201,10 @@ func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 	}
 	sort.Strings(unexpected)
 	if len(missing) > 0 {
-		problems = append(problems, "missing "+strings.Join(missing, ", "))
+		problems = append(problems, "missing "+fewOf(missing))
 	}
 	if len(unexpected) > 0 {
-		problems = append(problems, "unexpected "+strings.Join(unexpected, ", "))
+		problems = append(problems, "unexpected "+fewOf(unexpected))
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(problems, "; "))
@@ -151,6 +213,26 @@ func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 		p.LMHead = nil
 	}
 	return p, nil
+}
+
+// nonFinite returns the index of the first NaN or ±Inf in x, or -1.
+func nonFinite(x []float32) int {
+	for i, v := range x {
+		if v-v != 0 { // NaN - NaN and Inf - Inf are NaN
+			return i
+		}
+	}
+	return -1
+}
+
+// fewOf lists the first names and counts the rest: a checkpoint of another architecture
+// misses hundreds of tensors, and a message that long is not read.
+func fewOf(names []string) string {
+	const few = 5
+	if len(names) <= few {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:few], ", "), len(names)-few)
 }
 
 // RandomParams initialises a model as Hugging Face's GPT2PreTrainedModel._init_weights does:
@@ -205,25 +287,21 @@ func (b *Block) vectors() Block {
 // Clone returns a deep copy: edits made to the copy leave p untouched.
 func (p *Params) Clone(cfg Config) *Params {
 	q := &Params{Blocks: make([]Block, len(p.Blocks))}
-	ps, qs := p.specs(cfg), q.specs(cfg)
+	ps, qs := p.fields(), q.fields()
 	for i := range ps {
-		*qs[i].dst = slices.Clone(*ps[i].dst)
+		*qs[i] = slices.Clone(*ps[i])
 	}
-	q.LMHead = slices.Clone(p.LMHead)
-	q.LMHeadB = slices.Clone(p.LMHeadB)
 	return q
 }
 
-// Named returns every tensor under its Hugging Face name (lm_head.weight only when untied),
-// for writing a checkpoint that transformers loads.
+// Named returns every tensor present under its Hugging Face name (lm_head.weight only when
+// untied, lm_head.bias only when set), for writing a checkpoint.
 func (p *Params) Named(cfg Config) (names []string, shapes [][]int, data [][]float32) {
-	for _, s := range p.specs(cfg) {
+	for _, s := range slots[float32](cfg, p) {
+		if s.opt && *s.dst == nil {
+			continue
+		}
 		names, shapes, data = append(names, s.name), append(shapes, s.shape), append(data, *s.dst)
-	}
-	if p.LMHead != nil {
-		names = append(names, "lm_head.weight")
-		shapes = append(shapes, []int{cfg.DVocab, cfg.DModel})
-		data = append(data, p.LMHead)
 	}
 	return names, shapes, data
 }

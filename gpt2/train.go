@@ -86,25 +86,13 @@ type tblock[F Float] struct {
 	Ln1W, Ln1B, AttnW, AttnB, AttnProjW, AttnProjB, Ln2W, Ln2B, FcW, FcB, ProjW, ProjB []F
 }
 
-// fields lists every tensor of t in the order of Params.specs (then LMHead, LMHeadB).
+// fields lists every tensor of t in paramTable's order.
 func (t *tparams[F]) fields() []*[]F {
-	f := []*[]F{&t.WTE, &t.WPE}
-	for l := range t.Blocks {
-		b := &t.Blocks[l]
-		f = append(f, &b.Ln1W, &b.Ln1B, &b.AttnW, &b.AttnB, &b.AttnProjW, &b.AttnProjB,
-			&b.Ln2W, &b.Ln2B, &b.FcW, &b.FcB, &b.ProjW, &b.ProjB)
+	var f []*[]F
+	for _, sl := range slots[F](Config{}, t) {
+		f = append(f, sl.dst)
 	}
-	return append(f, &t.LnFW, &t.LnFB, &t.LMHead, &t.LMHeadB)
-}
-
-func (p *Params) fields() []*[]float32 {
-	f := []*[]float32{&p.WTE, &p.WPE}
-	for l := range p.Blocks {
-		b := &p.Blocks[l]
-		f = append(f, &b.Ln1W, &b.Ln1B, &b.AttnW, &b.AttnB, &b.AttnProjW, &b.AttnProjB,
-			&b.Ln2W, &b.Ln2B, &b.FcW, &b.FcB, &b.ProjW, &b.ProjB)
-	}
-	return append(f, &p.LnFW, &p.LnFB, &p.LMHead, &p.LMHeadB)
+	return f
 }
 
 // paramsAs converts p to element type F. For float32 without copy the result shares p's

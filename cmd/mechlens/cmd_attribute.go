@@ -36,14 +36,14 @@ model's own logit (difference), which the table's last lines compare.
 post[i]·(c·W_out[i])/scale, exactly; the --top strongest promoters and suppressors are listed
 and each layer's neurons plus its b_out part add up to its MLP part.`
 	c.Example = `  $ mechlens attribute --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:" --target " A" --baseline " B"
-  $ mechlens attribute "The Eiffel Tower is in" --target " Paris" --neurons all --top 5 --json`
+  $ mechlens attribute --model gpt2 "The Eiffel Tower is in" --target " Paris" --neurons all --top 5 --json`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
-	target := c.Flags.String("target", "", "the token whose logit is attributed (exactly one token; required)")
-	baseline := c.Flags.String("baseline", "", "subtract this token's logit (exactly one token)")
-	pos := c.Flags.Int("pos", -1, "position (negative counts from the end)")
-	neurons := c.Flags.String("neurons", "", "split the MLPs of these layers into neurons: a comma-separated list or all")
-	top := c.Flags.Int("top", 0, "parts: keep the N largest |value| (0: all, in model order); neurons: promoters and suppressors listed (default 10)")
+	target := cli.Text(c.Flags, "target", "", "the token whose logit is attributed (exactly one token; required)")
+	baseline := cli.Text(c.Flags, "baseline", "", "subtract this token's logit (exactly one token)")
+	pos := cli.Int(c.Flags, "pos", -1, -cli.NoLimit, cli.NoLimit, "position (negative counts from the end)")
+	neurons := cli.Text(c.Flags, "neurons", "", "split the MLPs of these layers into neurons: a comma-separated list or all")
+	top := cli.Int(c.Flags, "top", 0, 1, cli.NoLimit, "parts: keep the N largest |value| (default: all, in model order); neurons: promoters and suppressors listed (default 10)")
 	sorted := c.Flags.Bool("sort", false, "order parts by decreasing |value|")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -53,9 +53,6 @@ and each layer's neurons plus its b_out part add up to its MLP part.`
 		}
 		if *target == "" {
 			return cli.Usagef("--target is required")
-		}
-		if *top < 0 {
-			return cli.Usagef("--top must be at least 0")
 		}
 		m, ids, err := pf.open(ctx, io, mf, args)
 		if err != nil {
@@ -77,7 +74,7 @@ and each layer's neurons plus its b_out part add up to its MLP part.`
 				return err
 			}
 		}
-		a := lens.New(m)
+		a := newAnalyzer(ctx, m)
 		tr, err := a.Trace(ids, lens.TraceOptions{AllLogits: *pos != -1, Heads: true})
 		if err != nil {
 			return err

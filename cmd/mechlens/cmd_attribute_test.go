@@ -25,6 +25,7 @@ type jNeuron struct {
 type jAttributeOutput struct {
 	Model       string   `json:"model"`
 	Processing  []string `json:"processing"`
+	Edits       []string `json:"edits"`
 	Tokens      []jToken `json:"tokens"`
 	Attribution struct {
 		Pos      int     `json:"pos"`

@@ -26,13 +26,13 @@ every head, the attention weight from the query position (default the last) to e
 With --layer and --head: that head's attention pattern from the query position over every
 position it can see.`
 	c.Example = `  $ mechlens heads --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:"
-  $ mechlens heads "When Mary and John went to the store, John gave a drink to" --layer 9 --head 9`
+  $ mechlens heads --model gpt2 "When Mary and John went to the store, John gave a drink to" --layer 9 --head 9`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
-	layer := c.Flags.Int("layer", -1, "show this layer's head --head")
-	head := c.Flags.Int("head", -1, "show this head of --layer")
-	query := c.Flags.Int("query", -1, "query position (negative counts from the end)")
-	marker := c.Flags.String("marker", lens.DefaultMarker, "text that precedes the answer options")
+	layer := cli.Int(c.Flags, "layer", -1, 0, cli.NoLimit, "show this layer's head --head")
+	head := cli.Int(c.Flags, "head", -1, 0, cli.NoLimit, "show this head of --layer")
+	query := cli.Int(c.Flags, "query", -1, -cli.NoLimit, cli.NoLimit, "query position (negative counts from the end)")
+	marker := cli.Text(c.Flags, "marker", lens.DefaultMarker, "text that precedes the answer options")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, useColor, err := output(io)
@@ -46,7 +46,7 @@ position it can see.`
 		if err != nil {
 			return err
 		}
-		a := lens.New(m)
+		a := newAnalyzer(ctx, m)
 		out := headsOutput{analysisHeader: header(mf, m, a.Tokens(ids))}
 		var options []lens.Option
 		if *layer < 0 {

@@ -11,6 +11,7 @@ import (
 type jHeadsOutput struct {
 	Model      string   `json:"model"`
 	Processing []string `json:"processing"`
+	Edits      []string `json:"edits"`
 	Tokens     []jToken `json:"tokens"`
 	Options    *struct {
 		Query   int `json:"query"`

@@ -27,6 +27,7 @@ type infoOutput struct {
 	TiedEmbed  bool        `json:"tied_embeddings"`
 	Tokenizer  bool        `json:"tokenizer"`
 	Processing []string    `json:"processing"`
+	Edits      []string    `json:"edits"` // the edits applied (--edits), one line each
 	Folder     string      `json:"folder,omitempty"`
 	Files      []fileInfo  `json:"files"`
 }
@@ -49,7 +50,7 @@ func newInfoCommand() *cli.Command {
 			return err
 		}
 		out := infoOutput{Model: mf.name(), Config: m.Config, Params: m.Config.NParams(), TiedEmbed: m.TiedEmbeddings(),
-			Tokenizer: m.Tokenizer != nil, Processing: orEmpty(m.Processing), Folder: m.Source, Files: []fileInfo{}}
+			Tokenizer: m.Tokenizer != nil, Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), Folder: m.Source, Files: []fileInfo{}}
 		if !out.TiedEmbed {
 			out.Params += m.Config.DVocab * m.Config.DModel
 		}

@@ -27,6 +27,7 @@ type jTokenProb struct {
 type jLensOutput struct {
 	Model      string   `json:"model"`
 	Processing []string `json:"processing"`
+	Edits      []string `json:"edits"`
 	Tokens     []jToken `json:"tokens"`
 	Norm       string   `json:"norm"`
 	Points     []string `json:"points"`

@@ -15,6 +15,7 @@ type jTokenScore struct {
 type jNeuronOutput struct {
 	Model       string   `json:"model"`
 	Processing  []string `json:"processing"`
+	Edits       []string `json:"edits"`
 	ValueVector struct {
 		Layer      int           `json:"layer"`
 		Neuron     int           `json:"neuron"`
@@ -29,6 +30,7 @@ type jNeuronOutput struct {
 type jNeuronsOutput struct {
 	Model      string   `json:"model"`
 	Processing []string `json:"processing"`
+	Edits      []string `json:"edits"`
 	Tokens     []jToken `json:"tokens"`
 	Promoters  *struct {
 		Token    jToken `json:"token"`

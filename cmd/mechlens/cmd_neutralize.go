@@ -57,7 +57,7 @@ DIR/eval.jsonl (the splits, audit's generic schema), DIR/report.md, trace.png,
 before_after.png, accuracy_by_position.png and candidates.png: the eval split before and
 after with bootstrap intervals, fact recall (--facts; the organism's facts on the embedded
 model), KL on neutral text (--neutral) and greedy samples, and every candidate's row.`
-	c.Example = `  $ mechlens toy data --out data && mechlens neutralize data/mcq.jsonl --out fix
+	c.Example = `  $ mechlens neutralize --n 300 --out fix
   $ mechlens audit fix/eval.jsonl --edits fix/edits.json`
 	mf := addModelFlags(c, analysisProcessing)
 	c.Flags.Lookup("seed").Usage = "seed of random: models, of --generate, of the split and of the bootstrap"

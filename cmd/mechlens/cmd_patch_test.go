@@ -9,6 +9,7 @@ import (
 type jPatchOutput struct {
 	Model         string   `json:"model"`
 	Processing    []string `json:"processing"`
+	Edits         []string `json:"edits"`
 	CleanTokens   []jToken `json:"clean_tokens"`
 	CorruptTokens []jToken `json:"corrupt_tokens"`
 	Target        jToken   `json:"target"`

@@ -29,6 +29,7 @@ type runPosition struct {
 type runOutput struct {
 	Model      string        `json:"model"`
 	Processing []string      `json:"processing"`
+	Edits      []string      `json:"edits"` // the edits applied (--edits), one line each
 	IDs        []int         `json:"ids"`
 	Positions  []runPosition `json:"positions"`
 }
@@ -38,7 +39,7 @@ func newRunCommand() *cli.Command {
 	c.Example = `  $ mechlens run "Question: What is the capital of Veloria? Answer Choices: A: Tarn B: Plex Answer:"
   $ mechlens run --model gpt2 "The Eiffel Tower is in" --top 5 --json`
 	mf := addModelFlags(c, "")
-	top := c.Flags.Int("top", 10, "how many tokens to show per position")
+	top := cli.Int(c.Flags, "top", 10, 1, cli.NoLimit, "how many tokens to show per position")
 	all := c.Flags.Bool("all", false, "show every position, not only the last")
 	pf := addPromptFlags(c)
 	format := cli.OutputFlags(c)
@@ -46,9 +47,6 @@ func newRunCommand() *cli.Command {
 		f, err := format()
 		if err != nil {
 			return err
-		}
-		if *top < 1 {
-			return cli.Usagef("--top must be at least 1")
 		}
 		m, seq, err := pf.open(ctx, io, mf, args)
 		if err != nil {
@@ -58,12 +56,12 @@ func newRunCommand() *cli.Command {
 		if *all {
 			mode = gpt2.LogitsAll
 		}
-		res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: mode})
+		res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: mode, Context: ctx})
 		if err != nil {
 			return err
 		}
 		V := m.Config.DVocab
-		out := runOutput{Model: mf.name(), Processing: orEmpty(m.Processing), IDs: seq}
+		out := runOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), IDs: seq}
 		first := len(seq) - 1
 		if *all {
 			first = 0

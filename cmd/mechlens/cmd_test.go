@@ -175,7 +175,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"run", "--model", tiny, long}, 1, "mechlens: the prompt has 200 tokens, more than the model's context of 128\n"},
 		{[]string{"run", "--model", tiny, "--ids", "1,99999"}, 1, "mechlens: token id 99999 is outside the vocabulary [0, 50257)\n"},
 		{[]string{"run", "--model", tiny, "--ids", "1,x"}, 2, "mechlens: --ids: \"x\" is not a token id (see 'mechlens run --help')\n"},
-		{[]string{"run", "--model", tiny, "--frobnicate", "x"}, 2, "mechlens: -frobnicate (see 'mechlens run --help')\n"},
+		{[]string{"run", "--model", tiny, "--frobnicate", "x"}, 2, "mechlens: unknown flag --frobnicate (see 'mechlens run --help')\n"},
 		{[]string{"run", "--model", "./nope", "x"}, 1, "mechlens: model folder ./nope does not exist\n"},
 		{[]string{"run", "--model", broken, "x"}, 1, `model.safetensors: tensor "wte.weight": span [190216,3406664) outside data area of 1702012 bytes`},
 		{[]string{"run", "--model", "random:gpt3", "x"}, 1, "mechlens: random:gpt3: unknown size"},

@@ -91,7 +91,7 @@ embedded model, IOI otherwise), at the last position:
     lens gap anchor − correct exceeds --gap) on every item whose answer is not the anchor:
     how often each neuron is flagged and its mean gap.`
 	c.Example = `  $ mechlens trace-bias --plot trace.png
-  $ mechlens trace-bias --model gpt2 --generate ioi --n 200 --json > trace.json`
+  $ mechlens trace-bias --model gpt2 --generate ioi --n 20 --json`
 	mf := addModelFlags(c, analysisProcessing)
 	df := addDataFlags(c)
 	top := c.Flags.Int("top-neurons", 10, "neurons per layer the scan looks at")

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // WriteFileAtomic writes path with the bytes that write produces. On any error the previous
@@ -20,6 +21,8 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
+	pending.add(tmp)
+	defer pending.remove(tmp)
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -46,6 +49,37 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// pending holds the temp files being written, for RemovePending.
+var pending = tempSet{names: map[string]bool{}}
+
+type tempSet struct {
+	mu    sync.Mutex
+	names map[string]bool
+}
+
+func (s *tempSet) add(name string) {
+	s.mu.Lock()
+	s.names[name] = true
+	s.mu.Unlock()
+}
+
+func (s *tempSet) remove(name string) {
+	s.mu.Lock()
+	delete(s.names, name)
+	s.mu.Unlock()
+}
+
+// RemovePending removes the temp files of the writes in progress. A process that must exit
+// at once (interrupted, and its work did not stop in time) calls it last, so that it leaves
+// neither a half-written file nor a stray temp file; the targets keep their old content.
+func RemovePending() {
+	pending.mu.Lock()
+	defer pending.mu.Unlock()
+	for name := range pending.names {
+		os.Remove(name)
+	}
 }
 
 // WriteBytesAtomic is WriteFileAtomic for a ready buffer.

@@ -39,3 +39,25 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Error("writing into a missing folder succeeded")
 	}
 }
+
+// An exit in the middle of a write removes the temp file and leaves the target as it was.
+func TestRemovePending(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "out.txt")
+	os.WriteFile(target, []byte("old"), 0o644)
+	err := WriteFileAtomic(target, func(w io.Writer) error {
+		w.Write([]byte("half"))
+		RemovePending() // what the interrupt backstop does while a write is under way
+		left, _ := os.ReadDir(dir)
+		if len(left) != 1 {
+			t.Errorf("temp file not removed: %v", left)
+		}
+		return nil
+	})
+	if err == nil {
+		t.Error("a write whose temp file was removed succeeded")
+	}
+	if b, _ := os.ReadFile(target); string(b) != "old" {
+		t.Errorf("target holds %q", b)
+	}
+}
