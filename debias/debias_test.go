@@ -16,7 +16,7 @@ var ctx = context.Background()
 
 // organism returns the embedded model processed as the analyses are, and n of its own
 // held-out fact questions formatted for it.
-func organism(t *testing.T, n int) (*gpt2.Model, []Prompt, int) {
+func organism(t testing.TB, n int) (*gpt2.Model, []Prompt, int) {
 	t.Helper()
 	m, err := toy.Organism()
 	if err != nil {
