@@ -34,7 +34,7 @@ func BenchmarkNeutralize(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric((procstat.CPUTime() - cpu).Seconds()/float64(b.N), "cpu-s")
+	b.ReportMetric((procstat.CPUTime()-cpu).Seconds()/float64(b.N), "cpu-s")
 }
 
 // BenchmarkTraceGPT2Small traces n IOI items on the GPT-2 small shape (random weights,
@@ -78,6 +78,6 @@ func BenchmarkTraceGPT2Small(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric((procstat.CPUTime() - cpu).Seconds()/float64(b.N), "cpu-s")
+	b.ReportMetric((procstat.CPUTime()-cpu).Seconds()/float64(b.N), "cpu-s")
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "items/s")
 }
