@@ -182,7 +182,8 @@ func find(st []GroupStat, g string) GroupStat {
 // anchored rate above its even spread, and a heavy price on accuracy lost beyond the
 // tolerance (tol, or one item of the group if larger) and, in the groups answered well
 // before (accuracy ≥ 0.9: what the model knows), on accuracy lost on anchor-answer items.
-// Without groups the one group "" is both fallback and kept.
+// Without groups the one group "" is both fallback and kept, and its anchored rate above
+// even spread replaces the distance to chance.
 func objective(before, after []GroupStat, fallback, kept []string, tol float64) float64 {
 	var fa, fc float64
 	var fn int
@@ -193,7 +194,14 @@ func objective(before, after []GroupStat, fallback, kept []string, tol float64) 
 		fn += s.N
 	}
 	j := 0.0
-	if fn > 0 {
+	switch {
+	case slices.Equal(fallback, []string{""}):
+		// No groups: nothing says which items the model cannot know, so only a pull toward
+		// the anchor beyond its errors' even spread counts, not the distance to chance.
+		if a := find(after, ""); !math.IsNaN(a.Anchored) && !math.IsNaN(a.EvenSpread) {
+			j = max(0, a.Anchored-a.EvenSpread)
+		}
+	case fn > 0:
 		j = math.Abs(fa-fc) / float64(fn)
 	}
 	// Positional spread of the fallback groups: a fallback removed by moving every answer
@@ -441,6 +449,10 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		return search(family, label+"calibrate α=", []float64{0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4}, func(a float64) []edit.Edit {
 			return append(slices.Clone(extra), calibrate(a))
 		})
+	}
+	// No edit is a candidate too: when nothing beats it, the chosen set is empty.
+	if _, err := try("none", "no edit"); err != nil {
+		return nil, err
 	}
 	progress("calibration")
 	if err := searchCalibration("calibrate", nil, ""); err != nil {

@@ -159,7 +159,11 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 	fmt.Fprintf(w, "- weight processing: %s\n", strings.Join(r.Processing, ", "))
 	fmt.Fprintf(w, "- anchor: %q; fallback groups (brought to chance): %s; kept groups: %s\n", r.Trace.Anchor.Text, names(s.Fallback), names(s.Kept))
 	fmt.Fprintf(w, "- chosen: **%s** (%s), objective %.3f on the fit split\n", best.Name, best.Family, best.Objective)
-	fmt.Fprintf(w, "- edits.json: %s\n\n", strings.Join(r.Edits, "; "))
+	if len(r.Edits) == 0 {
+		fmt.Fprintf(w, "- edits.json: no edit (no candidate beat the model as it is)\n\n")
+	} else {
+		fmt.Fprintf(w, "- edits.json: %s\n\n", strings.Join(r.Edits, "; "))
+	}
 
 	fmt.Fprintf(w, "## Before and after, eval split (letters rule, 95%% bootstrap intervals)\n\n")
 	h, rows := r.BeforeAfterTable()
@@ -226,9 +230,6 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 		"*fallback A*: share of the fallback groups' items answered with the anchor (chance %s); *worst kept Δacc*: the largest accuracy loss over the kept groups.\n\n",
 		s.Route, strings.Join(s.Neurons, ", "), f3(func() float64 { _, c, _ := pooledStat(s.FitBefore, s.Fallback); return c }()))
 	var cr [][]string
-	fa0, _, _ := pooledStat(s.FitBefore, s.Fallback)
-	ea0, _, _ := pooledStat(s.EvalBefore, s.Fallback)
-	cr = append(cr, []string{"(none)", "no edit", "-", f3(fa0), "0", "-", f3(ea0), "0"})
 	for i, c := range s.Candidates {
 		fa, _, _ := pooledStat(c.Fit, s.Fallback)
 		fd, fg := worstDrop(s.FitBefore, c.Fit, s.Kept)
@@ -318,7 +319,6 @@ func (r *Report) candidatePlot(path string) error {
 		ss[0].vals = append(ss[0].vals, a)
 		ss[1].vals = append(ss[1].vals, k)
 	}
-	add("none", s.EvalBefore)
 	for _, c := range s.Candidates {
 		if c.Eval != nil {
 			add(c.Family, c.Eval)
