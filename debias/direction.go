@@ -111,9 +111,22 @@ func meanDir(rows [][]float32, head, dh int) []float32 {
 	return unit(meanVec(vs))
 }
 
-// LastRows returns each prompt's activation at hook, at the last position.
-func LastRows(ctx context.Context, m *gpt2.Model, ps []Prompt, hook string, hooks []gpt2.Hook) ([][]float32, error) {
-	out := make([][]float32, len(ps))
+// lastRows returns each prompt's activation at hook, at the last position.
+func lastRows(ctx context.Context, m *gpt2.Model, ps []Prompt, hook string, hooks []gpt2.Hook) ([][]float32, error) {
+	rows, err := cacheRows(ctx, m, ps, []string{hook}, true, hooks)
+	if err != nil {
+		return nil, err
+	}
+	return rows[hook], nil
+}
+
+// cacheRows runs the prompts once and returns, per hook name, each prompt's activation:
+// its last position's row when last, else the whole [T, …] tensor.
+func cacheRows(ctx context.Context, m *gpt2.Model, ps []Prompt, names []string, last bool, hooks []gpt2.Hook) (map[string][][]float32, error) {
+	out := map[string][][]float32{}
+	for _, n := range names {
+		out[n] = make([][]float32, len(ps))
+	}
 	for b := 0; b < len(ps); b += evalBatch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -123,22 +136,27 @@ func LastRows(ctx context.Context, m *gpt2.Model, ps []Prompt, hook string, hook
 		for i := range batch {
 			seqs[i] = batch[i].IDs
 		}
-		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Cache: []string{hook}, Hooks: hooks})
+		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Cache: names, Hooks: hooks})
 		if err != nil {
 			return nil, err
 		}
 		for i := range batch {
-			t := res.Cache[i][hook]
-			T := len(seqs[i])
-			out[b+i] = append([]float32(nil), t.Data[(T-1)*len(t.Data)/T:]...)
+			for _, n := range names {
+				d := res.Cache[i][n].Data
+				if last {
+					T := len(seqs[i])
+					d = d[(T-1)*len(d)/T:]
+				}
+				out[n][b+i] = append([]float32(nil), d...)
+			}
 		}
 		res.Release()
 	}
 	return out, nil
 }
 
-// Projections are the rows' projections on dir (head's slice when head ≥ 0).
-func Projections(rows [][]float32, head int, dir []float32) []float64 {
+// projections are the rows' projections on dir (head's slice when head ≥ 0).
+func projections(rows [][]float32, head int, dir []float32) []float64 {
 	out := make([]float64, len(rows))
 	for i, r := range rows {
 		var p float64

@@ -707,12 +707,12 @@ func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []
 	if dir == nil {
 		return edit.Edit{}, fmt.Errorf("debias: the anchor difference does not depend on %s's output", route.Name)
 	}
-	rows, err := LastRows(ctx, m, known, hook, nil)
+	rows, err := lastRows(ctx, m, known, hook, nil)
 	if err != nil {
 		return edit.Edit{}, err
 	}
 	var mean float64
-	for _, p := range Projections(rows, route.Head, dir) {
+	for _, p := range projections(rows, route.Head, dir) {
 		mean += p / float64(len(rows))
 	}
 	e := edit.Clamp(hook, route.Head, []int{-1}, dir, mean, 1)

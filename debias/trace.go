@@ -305,7 +305,23 @@ func patchRoutes(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt, pred
 	for k, i := range fIdx {
 		fAnchor[k] = anchorAt[i]
 	}
-	base, err := anchorDiffs(ctx, m, fallback, fAnchor, nil)
+	base, err := anchorDiffs(ctx, m, fallback, fAnchor, nil, 0, nil)
+	if err != nil {
+		return err
+	}
+	// One run of the known items keeps every output patched; one run of the fallback items
+	// keeps every block's input, so that patching a block's output reruns from that block.
+	c := m.Config
+	var outs, ins []string
+	for l := range c.NLayers {
+		outs = append(outs, gpt2.Z(l), gpt2.MLPOut(l))
+		ins = append(ins, gpt2.ResidPre(l))
+	}
+	knownRows, err := cacheRows(ctx, m, known, outs, true, nil)
+	if err != nil {
+		return err
+	}
+	fbResid, err := cacheRows(ctx, m, fallback, ins, false, nil)
 	if err != nil {
 		return err
 	}
@@ -315,11 +331,7 @@ func patchRoutes(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt, pred
 		if cp.Kind == "head" {
 			hook = gpt2.Z(cp.Layer)
 		}
-		rows, err := LastRows(ctx, m, known, hook, nil)
-		if err != nil {
-			return err
-		}
-		mean := meanVec(rows)
+		mean := meanVec(knownRows[hook])
 		lo, hi := 0, len(mean)
 		if cp.Kind == "head" {
 			lo, hi = cp.Head*Dh, (cp.Head+1)*Dh
@@ -333,7 +345,7 @@ func patchRoutes(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt, pred
 			row := a.Data[(T-1)*len(a.Data)/T:]
 			copy(row[lo:hi], set)
 		}}
-		after, err := anchorDiffs(ctx, m, fallback, fAnchor, []gpt2.Hook{h})
+		after, err := anchorDiffs(ctx, m, fallback, fAnchor, []gpt2.Hook{h}, cp.Layer, fbResid[gpt2.ResidPre(cp.Layer)])
 		if err != nil {
 			return err
 		}
@@ -367,9 +379,10 @@ func anchorDiff(letters []float32, a int) float64 {
 	return d
 }
 
-// anchorDiffs runs the prompts (with hooks) and returns each one's anchor difference.
-func anchorDiffs(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt []int, hooks []gpt2.Hook) ([]float64, error) {
-	recs, err := Score(ctx, m, ps, hooks)
+// anchorDiffs runs the prompts (with hooks; from block start with the residual streams
+// resid when start > 0) and returns each one's anchor difference.
+func anchorDiffs(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt []int, hooks []gpt2.Hook, start int, resid [][]float32) ([]float64, error) {
+	recs, err := scoreFrom(ctx, m, ps, hooks, start, resid)
 	if err != nil {
 		return nil, err
 	}
