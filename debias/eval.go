@@ -16,12 +16,6 @@ const evalBatch = 128
 // logit(anchor) − logit(correct). Records are what audit.ComputeMetrics reads, so the
 // numbers here are the audit's.
 func Score(ctx context.Context, m *gpt2.Model, ps []Prompt, hooks []gpt2.Hook) ([]audit.Record, error) {
-	return scoreFrom(ctx, m, ps, hooks, 0, nil)
-}
-
-// scoreFrom is Score starting at block start from the residual streams resid (one [T, D]
-// per prompt; nil when start is 0).
-func scoreFrom(ctx context.Context, m *gpt2.Model, ps []Prompt, hooks []gpt2.Hook, start int, resid [][]float32) ([]audit.Record, error) {
 	out := make([]audit.Record, len(ps))
 	for b := 0; b < len(ps); b += evalBatch {
 		if err := ctx.Err(); err != nil {
@@ -32,11 +26,7 @@ func scoreFrom(ctx context.Context, m *gpt2.Model, ps []Prompt, hooks []gpt2.Hoo
 		for i := range batch {
 			seqs[i] = batch[i].IDs
 		}
-		o := gpt2.RunOptions{Logits: gpt2.LogitsLast, Hooks: hooks, StartLayer: start}
-		if start > 0 {
-			o.StartResid = resid[b : b+len(batch)]
-		}
-		res, err := m.Run(seqs, o)
+		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast, Hooks: hooks})
 		if err != nil {
 			return nil, err
 		}

@@ -305,23 +305,23 @@ func patchRoutes(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt, pred
 	for k, i := range fIdx {
 		fAnchor[k] = anchorAt[i]
 	}
-	base, err := anchorDiffs(ctx, m, fallback, fAnchor, nil, 0, nil)
+	base, err := anchorDiffs(ctx, m, fallback, fAnchor, nil)
 	if err != nil {
 		return err
 	}
-	// One run of the known items keeps every output patched; one run of the fallback items
-	// keeps every block's input, so that patching a block's output reruns from that block.
+	// One run of the known items keeps every output patched. The patch is at the last
+	// position, which no earlier position reads: the fallback items' prefixes run once into
+	// KV caches, and each patched run computes the last token only.
 	c := m.Config
-	var outs, ins []string
+	var outs []string
 	for l := range c.NLayers {
 		outs = append(outs, gpt2.Z(l), gpt2.MLPOut(l))
-		ins = append(ins, gpt2.ResidPre(l))
 	}
 	knownRows, err := cacheRows(ctx, m, known, outs, true, nil)
 	if err != nil {
 		return err
 	}
-	fbResid, err := cacheRows(ctx, m, fallback, ins, false, nil)
+	prefixes, err := prefixCaches(ctx, m, fallback)
 	if err != nil {
 		return err
 	}
@@ -345,7 +345,7 @@ func patchRoutes(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt, pred
 			row := a.Data[(T-1)*len(a.Data)/T:]
 			copy(row[lo:hi], set)
 		}}
-		after, err := anchorDiffs(ctx, m, fallback, fAnchor, []gpt2.Hook{h}, cp.Layer, fbResid[gpt2.ResidPre(cp.Layer)])
+		after, err := lastTokenDiffs(ctx, m, fallback, fAnchor, prefixes, []gpt2.Hook{h})
 		if err != nil {
 			return err
 		}
@@ -379,16 +379,65 @@ func anchorDiff(letters []float32, a int) float64 {
 	return d
 }
 
-// anchorDiffs runs the prompts (with hooks; from block start with the residual streams
-// resid when start > 0) and returns each one's anchor difference.
-func anchorDiffs(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt []int, hooks []gpt2.Hook, start int, resid [][]float32) ([]float64, error) {
-	recs, err := scoreFrom(ctx, m, ps, hooks, start, resid)
+// anchorDiffs runs the prompts (with hooks) and returns each one's anchor difference.
+func anchorDiffs(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt []int, hooks []gpt2.Hook) ([]float64, error) {
+	recs, err := Score(ctx, m, ps, hooks)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]float64, len(recs))
 	for i, r := range recs {
 		out[i] = anchorDiff(r.Logits, anchorAt[i])
+	}
+	return out, nil
+}
+
+// prefixCaches runs every prompt but its last token into a KV cache of its own.
+func prefixCaches(ctx context.Context, m *gpt2.Model, ps []Prompt) ([]*gpt2.KVCache, error) {
+	out := make([]*gpt2.KVCache, len(ps))
+	for b := 0; b < len(ps); b += evalBatch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		batch := ps[b:min(b+evalBatch, len(ps))]
+		seqs := make([][]int, len(batch))
+		for i := range batch {
+			seqs[i] = batch[i].IDs[:len(batch[i].IDs)-1]
+			out[b+i] = m.NewKVCache()
+		}
+		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: out[b : b+len(batch)]})
+		if err != nil {
+			return nil, err
+		}
+		res.Release()
+	}
+	return out, nil
+}
+
+// lastTokenDiffs runs each prompt's last token from a copy of its prefix's cache (with
+// hooks) and returns its anchor difference.
+func lastTokenDiffs(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt []int, prefixes []*gpt2.KVCache, hooks []gpt2.Hook) ([]float64, error) {
+	out := make([]float64, len(ps))
+	for b := 0; b < len(ps); b += evalBatch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		batch := ps[b:min(b+evalBatch, len(ps))]
+		seqs := make([][]int, len(batch))
+		past := make([]*gpt2.KVCache, len(batch))
+		for i := range batch {
+			seqs[i] = batch[i].IDs[len(batch[i].IDs)-1:]
+			past[i] = prefixes[b+i].Clone()
+		}
+		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: past, Hooks: hooks})
+		if err != nil {
+			return nil, err
+		}
+		for i := range batch {
+			r := record(b+i, &batch[i], res.Logits[i])
+			out[b+i] = anchorDiff(r.Logits, anchorAt[b+i])
+		}
+		res.Release()
 	}
 	return out, nil
 }
