@@ -177,3 +177,41 @@ func TestTraceFindsTheRouteHead(t *testing.T) {
 		t.Errorf("anchor not a letter: error %v", err)
 	}
 }
+
+// AnchorGradients is the gradient of logit(anchor) − mean logit(others): a small step ε
+// along it at the last position of blocks.1.hook_resid_post raises the difference by
+// ε‖g‖² to first order.
+func TestAnchorGradientsMatchAFiniteDifference(t *testing.T) {
+	m, ps, _ := organism(t, 4)
+	hook := gpt2.ResidPost(1)
+	anchorAt := make([]int, len(ps))
+	g, err := AnchorGradients(ctx, m, ps, anchorAt, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const eps = 1e-3
+	for i := range ps {
+		var n2 float64
+		for _, x := range g[i] {
+			n2 += float64(x) * float64(x)
+		}
+		step := gpt2.Hook{Name: hook, Fn: func(a gpt2.Activation) {
+			T := a.Shape[0]
+			row := a.Data[(T-1)*len(a.Data)/T:]
+			for j, x := range g[i] {
+				row[j] += float32(eps) * x
+			}
+		}}
+		base, err := anchorDiffs(ctx, m, ps[i:i+1], anchorAt[:1], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved, err := anchorDiffs(ctx, m, ps[i:i+1], anchorAt[:1], []gpt2.Hook{step})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := (moved[0]-base[0])/eps, n2; math.Abs(got-want) > 0.05*want+1e-3 {
+			t.Errorf("item %d: the difference moved %g per unit step, want ‖g‖² = %g", i, got, want)
+		}
+	}
+}

@@ -14,9 +14,9 @@ const gradBatch = 32
 // AnchorGradients returns, per prompt, the gradient of logit(anchor) − mean logit(other
 // options) at the last position with respect to the activation at hook (a [T, D] point, or
 // attn.hook_z: then the [H·Dh] row), read at the last position: the direction the later
-// layers read "answer A" from. The anchor is option 0. It is exact: the softmax terms of
+// layers read "answer the anchor" from; anchorAt[i] is prompt i's anchor option. It is exact: the softmax terms of
 // the cross-entropies cancel, −∇CE(A) + mean ∇CE(other) = ∇(logit A − mean logit other).
-func AnchorGradients(ctx context.Context, m *gpt2.Model, ps []Prompt, hook string) ([][]float32, error) {
+func AnchorGradients(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt []int, hook string) ([][]float32, error) {
 	w := m.Weights()
 	out := make([][]float32, len(ps))
 	for b := 0; b < len(ps); b += gradBatch {
@@ -31,7 +31,7 @@ func AnchorGradients(ctx context.Context, m *gpt2.Model, ps []Prompt, hook strin
 			for j, id := range p.Letters {
 				r := gpt2.TrainRow{IDs: p.IDs, Target: make([]int, T), Weight: make([]float32, T)}
 				r.Target[T-1] = id
-				if j == 0 {
+				if j == anchorAt[b+i] {
 					r.Weight[T-1] = -1
 				} else {
 					r.Weight[T-1] = 1 / float32(k-1)
@@ -112,8 +112,8 @@ func meanDir(rows [][]float32, head, dh int) []float32 {
 }
 
 // lastRows returns each prompt's activation at hook, at the last position.
-func lastRows(ctx context.Context, m *gpt2.Model, ps []Prompt, hook string, hooks []gpt2.Hook) ([][]float32, error) {
-	rows, err := cacheRows(ctx, m, ps, []string{hook}, true, hooks)
+func lastRows(ctx context.Context, m *gpt2.Model, ps []Prompt, hook string) ([][]float32, error) {
+	rows, err := cacheRows(ctx, m, ps, []string{hook}, true)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func lastRows(ctx context.Context, m *gpt2.Model, ps []Prompt, hook string, hook
 
 // cacheRows runs the prompts once and returns, per hook name, each prompt's activation:
 // its last position's row when last, else the whole [T, …] tensor.
-func cacheRows(ctx context.Context, m *gpt2.Model, ps []Prompt, names []string, last bool, hooks []gpt2.Hook) (map[string][][]float32, error) {
+func cacheRows(ctx context.Context, m *gpt2.Model, ps []Prompt, names []string, last bool) (map[string][][]float32, error) {
 	out := map[string][][]float32{}
 	for _, n := range names {
 		out[n] = make([][]float32, len(ps))
@@ -136,7 +136,7 @@ func cacheRows(ctx context.Context, m *gpt2.Model, ps []Prompt, names []string, 
 		for i := range batch {
 			seqs[i] = batch[i].IDs
 		}
-		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Cache: names, Hooks: hooks})
+		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Cache: names})
 		if err != nil {
 			return nil, err
 		}

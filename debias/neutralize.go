@@ -680,26 +680,27 @@ func topFlagged(tr *TraceResult, n int) []ScanNeuron {
 // the anchor), to the mean projection of the items answered correctly with another letter.
 func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []int, recs []audit.Record, route Component) (edit.Edit, error) {
 	var fb, fbAll, known []Prompt
+	var fbA, fbAllA []int
 	for i, r := range recs {
 		a := anchorAt[i]
 		switch {
 		case r.PredLetters == a && r.Answer != a:
-			fb = append(fb, fit[i])
+			fb, fbA = append(fb, fit[i]), append(fbA, a)
 		case r.PredLetters == a:
-			fbAll = append(fbAll, fit[i])
+			fbAll, fbAllA = append(fbAll, fit[i]), append(fbAllA, a)
 		case r.CorrectLetters:
 			known = append(known, fit[i])
 		}
 	}
 	if len(fb) < 10 {
-		fb = append(fb, fbAll...)
+		fb, fbA = append(fb, fbAll...), append(fbA, fbAllA...)
 	}
 	if len(fb) == 0 || len(known) == 0 {
 		return edit.Edit{}, fmt.Errorf("debias: the fit split needs items answered with the anchor and items answered correctly with another letter to fit a clamp")
 	}
 	hook := gpt2.Z(route.Layer)
 	dh := m.Config.DHead
-	g, err := AnchorGradients(ctx, m, fb, hook)
+	g, err := AnchorGradients(ctx, m, fb, fbA, hook)
 	if err != nil {
 		return edit.Edit{}, err
 	}
@@ -707,7 +708,7 @@ func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []
 	if dir == nil {
 		return edit.Edit{}, fmt.Errorf("debias: the anchor difference does not depend on %s's output", route.Name)
 	}
-	rows, err := lastRows(ctx, m, known, hook, nil)
+	rows, err := lastRows(ctx, m, known, hook)
 	if err != nil {
 		return edit.Edit{}, err
 	}

@@ -317,7 +317,7 @@ func patchRoutes(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt, pred
 	for l := range c.NLayers {
 		outs = append(outs, gpt2.Z(l), gpt2.MLPOut(l))
 	}
-	knownRows, err := cacheRows(ctx, m, known, outs, true, nil)
+	knownRows, err := cacheRows(ctx, m, known, outs, true)
 	if err != nil {
 		return err
 	}
