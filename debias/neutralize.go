@@ -450,6 +450,20 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 			return append(slices.Clone(extra), calibrate(a))
 		})
 	}
+	// Shrink: the anchor's private readout (the part of the final layer norm's output along
+	// r) pulled toward its level on the items answered with another letter, by a share s:
+	// a constant fallback shrinks with everything else, and a large known margin keeps most
+	// of itself.
+	if level, ok := readoutLevel(fit, r0, fitA, m, readout); ok {
+		err := search("shrink", "shrink the anchor readout ×", []float64{0.25, 0.5, 0.75, 1}, func(a float64) []edit.Edit {
+			e := edit.Clamp(gpt2.HookLnFinalNormed, -1, []int{-1}, readout, level, a)
+			e.Note = fmt.Sprintf("anchor readout pulled %.0f%% of the way to its level on items answered with another letter", 100*a)
+			return []edit.Edit{e}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	// No edit is a candidate too: when nothing beats it, the chosen set is empty.
 	if _, err := try("none", "no edit"); err != nil {
 		return nil, err
@@ -569,6 +583,31 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		return nil, err
 	}
 	return sr, nil
+}
+
+// readoutLevel is the mean projection of the final layer norm's output at the last position
+// on the unit direction of r, over the fit items answered with another letter than the
+// anchor (false when there are none).
+func readoutLevel(fit []Prompt, recs []audit.Record, anchorAt []int, m *gpt2.Model, r []float32) (float64, bool) {
+	var ps []Prompt
+	for i, rec := range recs {
+		if rec.PredLetters != anchorAt[i] {
+			ps = append(ps, fit[i])
+		}
+	}
+	if len(ps) == 0 {
+		return 0, false
+	}
+	rows, err := lastRows(context.Background(), m, ps, gpt2.HookLnFinalNormed)
+	if err != nil {
+		return 0, false
+	}
+	dir := unit(meanVec([][]float32{r}))
+	var mean float64
+	for _, p := range projections(rows, -1, dir) {
+		mean += p / float64(len(rows))
+	}
+	return mean, true
 }
 
 // letterCalibration is the steer vector that moves each option letter's logit at the
