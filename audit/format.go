@@ -144,7 +144,9 @@ func (fm *formatter) render(it Item, order []int) (string, error) {
 	}
 	var b strings.Builder
 	if err := fm.tmpl.Execute(&b, d); err != nil {
-		return "", fmt.Errorf("audit: item %s: template: %w", it.ID, err)
+		// text/template names the Go type (audit.PromptData); users know the fields.
+		msg := strings.Replace(err.Error(), "in type audit.PromptData", "(a template has .Question, .Options[].Label/.Marker/.Text/.Index and .N)", 1)
+		return "", fmt.Errorf("audit: item %s: template: %s", it.ID, msg)
 	}
 	return b.String(), nil
 }

@@ -74,12 +74,7 @@ func ReadConfig(path string) (Config, error) {
 func ParseConfig(data []byte) (Config, error) {
 	var h hfConfig
 	if err := json.Unmarshal(data, &h); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			// json's own message names the Go struct (hfConfig.n_embd), which means nothing to users.
-			return Config{}, fmt.Errorf("field %s is a JSON %s, want %s", te.Field, te.Value, jsonKind(te.Type.Kind()))
-		}
-		return Config{}, fmt.Errorf("not valid JSON: %v", err)
+		return Config{}, jsonError(err)
 	}
 	if h.ModelType != "" && h.ModelType != "gpt2" {
 		return Config{}, fmt.Errorf("model_type %q is not supported, want \"gpt2\"", h.ModelType)
@@ -161,6 +156,19 @@ func ParseConfig(data []byte) (Config, error) {
 	return c, nil
 }
 
+// jsonError says what is wrong with a JSON file in its own terms: encoding/json's messages
+// name Go types ("Go struct field hfConfig.n_embd of type int"), which mean nothing to users.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return fmt.Errorf("a JSON %s where %s is expected", te.Value, jsonKind(te.Type.Kind()))
+		}
+		return fmt.Errorf("field %s is a JSON %s, want %s", te.Field, te.Value, jsonKind(te.Type.Kind()))
+	}
+	return fmt.Errorf("not valid JSON: %v", err)
+}
+
 // jsonKind names a Go kind as a JSON type.
 func jsonKind(k reflect.Kind) string {
 	switch k {
@@ -172,6 +180,10 @@ func jsonKind(k reflect.Kind) string {
 		return "true or false"
 	case reflect.String:
 		return "a string"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice:
+		return "a list"
 	}
 	return "another type"
 }

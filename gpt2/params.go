@@ -8,7 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
+
+	"github.com/mechlens/mechlens/internal/tensor"
 )
 
 // Params holds a model's weights as Hugging Face stores them. Conv1D weights are [in, out],
@@ -244,36 +245,35 @@ func RandomParams(cfg Config, seed uint64) *Params {
 	p := &Params{Blocks: make([]Block, cfg.NLayers)}
 	specs := p.specs(cfg)
 	resid := 0.02 / math.Sqrt(2*float64(cfg.NLayers))
-	var wg sync.WaitGroup
-	for i, s := range specs {
+	for _, s := range specs {
 		n := 1
 		for _, d := range s.shape {
 			n *= d
 		}
 		*s.dst = make([]float32, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			x := *s.dst
-			switch {
-			case strings.HasSuffix(s.name, "ln_1.weight"), strings.HasSuffix(s.name, "ln_2.weight"), s.name == "ln_f.weight":
-				for j := range x {
-					x[j] = 1
-				}
-			case len(s.shape) == 1: // biases
-			default:
-				std := 0.02
-				if strings.HasSuffix(s.name, "c_proj.weight") {
-					std = resid
-				}
-				r := rand.New(rand.NewPCG(seed, uint64(i)))
-				for j := range x {
-					x[j] = float32(r.NormFloat64() * std)
-				}
-			}
-		}()
 	}
-	wg.Wait()
+	// On the matrix products' workers, not a goroutine per tensor: hundreds of runnable
+	// goroutines would queue the signal handler's behind them for seconds (Ctrl-C unheard).
+	tensor.ParallelFor(len(specs), func(i int) {
+		s := specs[i]
+		x := *s.dst
+		switch {
+		case strings.HasSuffix(s.name, "ln_1.weight"), strings.HasSuffix(s.name, "ln_2.weight"), s.name == "ln_f.weight":
+			for j := range x {
+				x[j] = 1
+			}
+		case len(s.shape) == 1: // biases
+		default:
+			std := 0.02
+			if strings.HasSuffix(s.name, "c_proj.weight") {
+				std = resid
+			}
+			r := rand.New(rand.NewPCG(seed, uint64(i)))
+			for j := range x {
+				x[j] = float32(r.NormFloat64() * std)
+			}
+		}
+	})
 	return p
 }
 

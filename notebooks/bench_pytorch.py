@@ -42,11 +42,12 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seq", default="1,16,64,256,1024")
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--wait", default="passive", choices=["active", "passive"], help="OMP_WAIT_POLICY")
     a = ap.parse_args()
     # Both must be set before OpenBLAS and OpenMP start, that is before importing torch.
     global torch, F
     os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
-    os.environ["OMP_WAIT_POLICY"] = "passive"
+    os.environ["OMP_WAIT_POLICY"] = a.wait
     import torch
     import torch.nn.functional as F
 

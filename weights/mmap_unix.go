@@ -6,6 +6,8 @@ import (
 	"os"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // stMap maps the first size bytes of fd copy-on-write: tensors come back as views of the page
@@ -24,6 +26,7 @@ func stDrop(b []byte) {
 	lo := (start + page - 1) &^ (page - 1)
 	hi := (start + uintptr(len(b))) &^ (page - 1)
 	if hi > lo {
-		syscall.Madvise(b[lo-start:hi-start], syscall.MADV_DONTNEED) // advice only: an error changes nothing
+		// x/sys/unix: the syscall package has no Madvise on darwin.
+		unix.Madvise(b[lo-start:hi-start], unix.MADV_DONTNEED) // advice only: an error changes nothing
 	}
 }

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"math"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() { register(newAttributeCommand()) }
@@ -93,9 +91,9 @@ and each layer's neurons plus its b_out part add up to its MLP part.`
 			if out.Neurons, err = a.AttributeNeurons(tr, layers, *pos, t, b, k); err != nil {
 				return err
 			}
-			rows = neuronRows(out.Neurons)
+			rows = view.NeuronRows(out.Neurons)
 		} else {
-			rows = partRows(at, *sorted, *top)
+			rows = view.PartRows(at, *sorted, *top)
 		}
 		if err := cli.Write(io, f, rows, out, useColor); err != nil {
 			return err
@@ -125,38 +123,6 @@ func attributeLayers(s string, n int) ([]int, error) {
 		out = append(out, l)
 	}
 	return out, nil
-}
-
-// partRows is the table of a direct logit attribution.
-func partRows(at *lens.Attribution, sorted bool, top int) *cli.Rows {
-	parts := slices.Clone(at.Parts)
-	if sorted || top > 0 {
-		slices.SortStableFunc(parts, func(x, y lens.Part) int { return cmp.Compare(math.Abs(y.Value), math.Abs(x.Value)) })
-	}
-	if top > 0 && top < len(parts) {
-		parts = parts[:top]
-	}
-	rows := &cli.Rows{Header: []string{"part", "kind", "layer", "head", "value"}}
-	for _, p := range parts {
-		rows.Add(p.Name, p.Kind, lensBlank(p.Layer), lensBlank(p.Head), p.Value)
-		rows.Heat = append(rows.Heat, append(lensNoHeat(4), p.Value))
-	}
-	return rows
-}
-
-// neuronRows is the table of a neuron attribution: promoters, then suppressors.
-func neuronRows(na *lens.NeuronAttribution) *cli.Rows {
-	rows := &cli.Rows{Header: []string{"side", "rank", "neuron", "activation", "effect", "contribution"}}
-	for _, side := range []struct {
-		name string
-		list []lens.NeuronContribution
-	}{{"promoter", na.Promoters}, {"suppressor", na.Suppressors}} {
-		for i, n := range side.list {
-			rows.Add(side.name, i+1, fmt.Sprintf("%d.%d", n.Layer, n.Neuron), n.Activation, n.Effect, n.Contribution)
-			rows.Heat = append(rows.Heat, append(lensNoHeat(5), n.Contribution))
-		}
-	}
-	return rows
 }
 
 // attributeSummary prints, under the table, what the parts add up to.

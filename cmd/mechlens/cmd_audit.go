@@ -247,8 +247,18 @@ func progressBar(io *cli.IO, name string) func(done, total int) {
 	}
 }
 
-// printAudit prints one summary's table, or a comparison of several.
+// printAudit prints one summary's table, or a comparison of several. CSV is summary.csv's
+// long form (every estimate at full precision), with a model column.
 func printAudit(io *cli.IO, f cli.Format, sums []*audit.Summary) error {
+	if f == cli.CSV {
+		r := &cli.Rows{Header: append([]string{"model"}, audit.CSVHeader...)}
+		for _, s := range sums {
+			for _, row := range s.CSVRows() {
+				r.Cells = append(r.Cells, append([]string{s.Model}, row...))
+			}
+		}
+		return r.WriteCSV(io.Out)
+	}
 	var h []string
 	var rows [][]string
 	var v any = sums

@@ -62,6 +62,7 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 	cache := cli.Choice(c.Flags, "cache", "", []string{"all"}, `"all" to cache every activation as well`)
 	runs := cli.Int(c.Flags, "runs", 7, 1, cli.NoLimit, "timed runs per length (median reported)")
 	past := cli.Int(c.Flags, "decode-past", 128, -1, cli.NoLimit, "cached positions before the timed decode step (-1: no decode row; the default shrinks to fit a short context)")
+	kernel := cli.Text(c.Flags, "kernel", "", "micro-kernels to use instead of the fastest: "+strings.Join(tensor.Kernels(), ", "))
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, err := format()
@@ -78,6 +79,12 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 				return cli.Usagef("--seq: %q is not a positive length", s)
 			}
 			lengths = append(lengths, n)
+		}
+		if *kernel != "" {
+			defer tensor.SetKernel(tensor.Kernel())
+			if err := tensor.SetKernel(*kernel); err != nil {
+				return cli.Usagef("--kernel: %v", err)
+			}
 		}
 		if mf.spec == "" {
 			mf.spec = "random:gpt2"

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/tensor"
 )
 
 func TestBench(t *testing.T) {
@@ -21,8 +23,28 @@ func TestBench(t *testing.T) {
 			t.Errorf("row %+v has a zero figure", r)
 		}
 	}
+	if b.Kernel != tensor.Kernel() {
+		t.Errorf("kernel %q, want %q", b.Kernel, tensor.Kernel())
+	}
 	if _, errOut, code := runCommand(t, "", "bench", "--model", tiny, "--seq", "200"); code != 1 || errOut != "mechlens: --seq 200 is longer than the context of 128\n" {
 		t.Errorf("exit %d, %q", code, errOut)
+	}
+}
+
+func TestBenchKernel(t *testing.T) {
+	def := tensor.Kernel()
+	out, errOut, code := runCommand(t, "", "bench", "--model", tiny, "--seq", "2", "--runs", "1", "--decode-past", "-1", "--kernel", "generic", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var b benchOutput
+	decodeStrict(t, out, &b)
+	if b.Kernel != "generic" || tensor.Kernel() != def {
+		t.Errorf("bench --kernel generic ran %q and left %q in use (default %q)", b.Kernel, tensor.Kernel(), def)
+	}
+	_, errOut, code = runCommand(t, "", "bench", "--model", tiny, "--kernel", "sse9")
+	if want := "available: " + strings.Join(tensor.Kernels(), ", "); code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("--kernel sse9: exit %d, %q; want 2 and the list (%s)", code, errOut, want)
 	}
 }
 

@@ -182,37 +182,29 @@ vector added is stored in the set, with the rule as its note.`
 }
 
 func newEditScaleNeuronCommand() *cli.Command {
-	c := cli.NewCommand("scale-neuron", "scale-neuron --layer L --neuron I --factor F --to FILE",
-		"Scale one MLP neuron's value vector (0 ablates the neuron)")
-	c.Example = `  $ mechlens edit scale-neuron --layer 2 --neuron 220 --factor 0 --to edits.json`
-	ef := addEditFlags(c)
-	layer := c.Flags.Int("layer", 0, "layer L")
-	neuron := c.Flags.Int("neuron", 0, "neuron index i")
-	factor := cli.Float(c.Flags, "factor", 0, math.Inf(-1), math.Inf(1), "the factor (0 ablates)")
-	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		m, s, err := ef.open(ctx, io, args, "layer", "neuron", "factor")
-		if err != nil {
-			return err
-		}
-		return ef.save(io, m, s, edit.ScaleNeuron(*layer, *neuron, *factor))
-	}
-	return c
+	return newEditScaleCommand("neuron", "neuron index i", "Scale one MLP neuron's value vector (0 ablates the neuron)",
+		`  $ mechlens edit scale-neuron --layer 2 --neuron 220 --factor 0 --to edits.json`, edit.ScaleNeuron)
 }
 
 func newEditScaleHeadCommand() *cli.Command {
-	c := cli.NewCommand("scale-head", "scale-head --layer L --head H --factor F --to FILE",
-		"Scale what one attention head writes: its rows of W_O (0 ablates it; b_O, shared by all heads, stays)")
-	c.Example = `  $ mechlens edit scale-head --layer 1 --head 2 --factor 0 --to edits.json`
+	return newEditScaleCommand("head", "head H", "Scale what one attention head writes: its rows of W_O (0 ablates it; b_O, shared by all heads, stays)",
+		`  $ mechlens edit scale-head --layer 1 --head 2 --factor 0 --to edits.json`, edit.ScaleHead)
+}
+
+// newEditScaleCommand is scale-neuron or scale-head: --layer, --UNIT and --factor.
+func newEditScaleCommand(unit, unitUsage, short, example string, mk func(layer, i int, f float64) edit.Edit) *cli.Command {
+	c := cli.NewCommand("scale-"+unit, fmt.Sprintf("scale-%s --layer L --%s I --factor F --to FILE", unit, unit), short)
+	c.Example = example
 	ef := addEditFlags(c)
 	layer := c.Flags.Int("layer", 0, "layer L")
-	head := c.Flags.Int("head", 0, "head H")
+	index := c.Flags.Int(unit, 0, unitUsage)
 	factor := cli.Float(c.Flags, "factor", 0, math.Inf(-1), math.Inf(1), "the factor (0 ablates)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		m, s, err := ef.open(ctx, io, args, "layer", "head", "factor")
+		m, s, err := ef.open(ctx, io, args, "layer", unit, "factor")
 		if err != nil {
 			return err
 		}
-		return ef.save(io, m, s, edit.ScaleHead(*layer, *head, *factor))
+		return ef.save(io, m, s, mk(*layer, *index, *factor))
 	}
 	return c
 }

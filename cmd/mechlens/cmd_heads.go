@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() { register(newHeadsCommand()) }
@@ -63,30 +63,12 @@ position it can see.`
 			if out.Pattern, err = a.Pattern(tr, *layer, *head, *query); err != nil {
 				return err
 			}
-			rows = &cli.Rows{Header: []string{"pos", "token", "weight"}}
-			for _, k := range out.Pattern.Keys {
-				rows.Add(k.Pos, quote(k.Token.Text), k.Weight)
-				rows.Heat = append(rows.Heat, append(lensNoHeat(2), k.Weight))
-			}
+			rows = view.PatternRows(out.Pattern)
 		} else {
 			if out.Options, err = a.OptionAttention(tr, options, *query); err != nil {
 				return err
 			}
-			header := []string{"head"}
-			for _, o := range options {
-				header = append(header, fmt.Sprintf("%s@%d", o.Letter, o.Pos))
-			}
-			rows = &cli.Rows{Header: header}
-			for _, h := range out.Options.Heads {
-				cells := []any{fmt.Sprintf("L%dH%d", h.Layer, h.Head)}
-				heat := lensNoHeat(1)
-				for _, w := range h.Weights {
-					cells = append(cells, w)
-					heat = append(heat, w)
-				}
-				rows.Add(cells...)
-				rows.Heat = append(rows.Heat, heat)
-			}
+			rows = view.OptionRows(options, out.Options)
 		}
 		return cli.Write(io, f, rows, out, useColor)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() { register(newLensCommand()) }
@@ -76,45 +76,10 @@ center_writing_weights, center_unembed) unless --process none.`
 			return err
 		}
 		out := lensOutput{analysisHeader: header(mf, m, a.Tokens(ids)), LogitLens: *ll}
-		header := []string{"layer", "pos", "input", "top"}
-		for _, t := range tids {
-			q := quote(a.Token(t).Text)
-			header = append(header, q+" logit", q+" prob", q+" rank")
-		}
-		rows := &cli.Rows{Header: append(header, "entropy", "kl")}
-		for _, r := range ll.Rows {
-			tops := make([]string, len(r.Top))
-			for i, tp := range r.Top {
-				tops[i] = fmt.Sprintf("%s %.3g", quote(tp.Text), tp.Prob)
-			}
-			cells := []any{lensPointLabel(r.Point, m.Config), r.Pos, quote(a.Token(ids[r.Pos]).Text), strings.Join(tops, "  ")}
-			heat := lensNoHeat(4)
-			for _, t := range r.Targets {
-				cells = append(cells, t.Logit, t.Prob, t.Rank)
-				heat = append(heat, math.NaN(), t.Prob, math.NaN())
-			}
-			rows.Add(append(cells, r.Entropy, r.KL)...)
-			rows.Heat = append(rows.Heat, append(heat, math.NaN(), math.NaN()))
-		}
+		rows := view.LensRows(ll, m.Config, out.Tokens, a.Tokens(tids), f == cli.CSV)
 		return cli.Write(io, f, rows, out, useColor)
 	}
 	return c
-}
-
-// lensPointLabel names a residual-stream point in tables: "3 pre", "3 mid", "final".
-func lensPointLabel(point string, c gpt2.Config) string {
-	if point == gpt2.ResidPost(c.NLayers-1) {
-		return "final"
-	}
-	for l := range c.NLayers {
-		switch point {
-		case gpt2.ResidPre(l):
-			return fmt.Sprintf("%d pre", l)
-		case gpt2.ResidMid(l):
-			return fmt.Sprintf("%d mid", l)
-		}
-	}
-	return point
 }
 
 // The helpers below are shared by the lens, attribute, neuron(s), heads and patch commands.
@@ -181,23 +146,6 @@ func addLensOutputFlags(c *cli.Command) func(io *cli.IO) (cli.Format, bool, erro
 		out, ok := io.Out.(*os.File)
 		return f, ok && cli.IsTerminal(out), nil
 	}
-}
-
-// lensBlank shows −1 (no layer, head or position) as an empty cell.
-func lensBlank(i int) string {
-	if i < 0 {
-		return ""
-	}
-	return strconv.Itoa(i)
-}
-
-// lensNoHeat returns the heat of n cells left unshaded.
-func lensNoHeat(n int) []float64 {
-	h := make([]float64, n)
-	for i := range h {
-		h[i] = math.NaN()
-	}
-	return h
 }
 
 // analysisHeader opens the JSON of every analysis command: what was analysed, on which

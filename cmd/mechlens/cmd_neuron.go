@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() {
@@ -55,11 +55,7 @@ ln_final normalizing v by its own statistics.`
 		if err != nil {
 			return err
 		}
-		rows := &cli.Rows{Header: []string{"rank", "top", "logit", "bottom", "logit", "lens top", "lens", "lens bottom", "lens"}}
-		for i := range vv.Top {
-			rows.Add(i+1, quote(vv.Top[i].Text), vv.Top[i].Score, quote(vv.Bottom[i].Text), vv.Bottom[i].Score,
-				quote(vv.LensTop[i].Text), vv.LensTop[i].Score, quote(vv.LensBottom[i].Text), vv.LensBottom[i].Score)
-		}
+		rows := view.ValueVectorRows(vv)
 		return cli.Write(io, f, rows, neuronOutput{mf.name(), orEmpty(m.Processing), orEmpty(m.Edits), vv}, false)
 	}
 	return c
@@ -148,10 +144,7 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 			if err != nil {
 				return err
 			}
-			rows := &cli.Rows{Header: []string{"rank", "neuron", "logit", "lens"}}
-			for i, p := range ps.Neurons {
-				rows.Add(i+1, fmt.Sprintf("%d.%d", p.Layer, p.Neuron), p.Logit, p.Lens)
-			}
+			rows := view.PromoterRows(ps)
 			return cli.Write(io, f, rows, neuronsOutput{header(mf, m, []lens.Token{}), ps, nil}, false)
 		case *correct != "":
 			m, ids, err := pf.open(ctx, io, mf, args)
@@ -181,37 +174,9 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 				return err
 			}
 			out := neuronsOutput{header(mf, m, a.Tokens(ids)), nil, sc}
-			return cli.Write(io, f, scanRows(sc, *heads), out, useColor)
+			return cli.Write(io, f, view.ScanRows(sc, *heads), out, useColor)
 		}
 		return cli.Usagef("give --promote TOKEN, or a prompt and --correct TOKEN")
 	}
 	return c
-}
-
-// scanRows is the table of the paper's scan: per layer its MLP lens and top neurons, then
-// the heads with the largest gaps.
-func scanRows(sc *lens.Scan, heads int) *cli.Rows {
-	rows := &cli.Rows{Header: []string{"part", "unit", "activation", "score", "anchor", "correct", "gap", "flag", "words"}}
-	add := func(part, unit string, act, score any, anchor, correct, gap float64, flag, words string) {
-		rows.Add(part, unit, act, score, anchor, correct, gap, flag, words)
-		rows.Heat = append(rows.Heat, append(lensNoHeat(6), gap, math.NaN(), math.NaN()))
-	}
-	for _, l := range sc.Layers {
-		add(fmt.Sprintf("L%d.mlp", l.Layer), "", "", "", l.Anchor, l.Correct, l.Diff, "", "")
-		for _, n := range l.Neurons {
-			flag := ""
-			if n.Flagged {
-				flag = "*"
-			}
-			ws := make([]string, len(n.Words))
-			for i, w := range n.Words {
-				ws[i] = quote(w.Text)
-			}
-			add("neuron", fmt.Sprintf("%d.%d", l.Layer, n.Neuron), n.Activation, n.Score, n.Anchor, n.Correct, n.Diff, flag, strings.Join(ws, " "))
-		}
-	}
-	for _, h := range sc.Heads[:min(heads, len(sc.Heads))] {
-		add("head", fmt.Sprintf("L%dH%d", h.Layer, h.Head), "", "", h.Anchor, h.Correct, h.Diff, "", "")
-	}
-	return rows
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() { register(newPatchCommand()) }
@@ -88,17 +89,17 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 			return err
 		}
 		out := patchOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), CleanTokens: a.Tokens(cleanSeq), CorruptTokens: a.Tokens(corruptSeq), Patching: *pt}
-		rows := &cli.Rows{Header: []string{"site", "layer", "pos", "clean token", "head", "patched", "recovered"}}
+		rows := &cli.Rows{Header: []string{"site", "layer", "pos", "clean token", "corrupt token", "head", "patched", "recovered"}}
 		for _, s := range pt.Sites {
-			tok := ""
+			var clean, corrupt any = "", ""
 			if s.Pos >= 0 {
-				tok = quote(out.CleanTokens[s.Pos].Text)
+				clean = cli.Token(out.CleanTokens[s.Pos].Text)
 				if cleanSeq[s.Pos] != corruptSeq[s.Pos] {
-					tok += " (corrupt " + quote(out.CorruptTokens[s.Pos].Text) + ")"
+					corrupt = cli.Token(out.CorruptTokens[s.Pos].Text)
 				}
 			}
-			rows.Add(s.Site, s.Layer, lensBlank(s.Pos), tok, lensBlank(s.Head), s.Patched, s.Recovered)
-			rows.Heat = append(rows.Heat, append(lensNoHeat(6), s.Recovered))
+			rows.Add(s.Site, s.Layer, view.Blank(s.Pos), clean, corrupt, view.Blank(s.Head), s.Patched, s.Recovered)
+			rows.Heat = append(rows.Heat, append(view.NoHeat(7), s.Recovered))
 		}
 		if err := cli.Write(io, f, rows, out, useColor); err != nil {
 			return err

@@ -76,7 +76,7 @@ func newRunCommand() *cli.Command {
 		rows := &cli.Rows{Header: []string{"pos", "input", "rank", "token", "id", "logit", "prob"}}
 		for _, p := range out.Positions {
 			for r, t := range p.Top {
-				rows.Add(p.Position, quote(p.Token), r+1, quote(t.Token), t.ID, t.Logit, t.Prob)
+				rows.Add(p.Position, cli.Token(p.Token), r+1, cli.Token(t.Token), t.ID, t.Logit, t.Prob)
 			}
 		}
 		return cli.Write(io, f, rows, out, false)

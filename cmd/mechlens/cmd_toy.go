@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/internal/fsutil"
 	"github.com/mechlens/mechlens/internal/tensor"
 	"github.com/mechlens/mechlens/toy"
 )
@@ -107,7 +108,7 @@ completion. The items are fresh draws, the same in every build.`
 			return err
 		}
 		es := toy.HeldOut(toy.NewWorld(), toy.EvalVariants)
-		if err := toy.WriteData(*out, es); err != nil {
+		if err := fsutil.WriteDirAtomic(*out, func(dir string) error { return toy.WriteData(dir, es) }); err != nil {
 			return fmt.Errorf("toy data: %w", err)
 		}
 		fmt.Fprintf(io.Out, "wrote %d multiple-choice items and %d fact prompts to %s\n", len(es.MCQ), len(es.Facts), *out)

@@ -85,8 +85,15 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 		for _, t := range ts {
 			o.Tensors = append(o.Tensors, t.Name)
 		}
-		if f == cli.JSON {
+		switch f {
+		case cli.JSON:
 			return cli.WriteJSON(io.Out, o)
+		case cli.CSV:
+			rows := &cli.Rows{Header: []string{"out", "n_tokens", "tensor"}}
+			for _, t := range o.Tensors {
+				rows.Add(o.Out, o.Tokens, t)
+			}
+			return rows.WriteCSV(io.Out)
 		}
 		_, err = fmt.Fprintf(io.Out, "wrote %d tensors for %d tokens to %s\n", len(ts), len(seq), *out)
 		return err

@@ -197,7 +197,7 @@ func addPromptFlags(c *cli.Command) *promptFlags {
 }
 
 // bosFlag is --bos of every command that tokenizes a prompt, so that all of them follow one
-// rule (wantBOS).
+// rule (want).
 type bosFlag struct {
 	on  *bool
 	cmd *cli.Command // its flag set is new at every parse: read it there

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/internal/modelspec"
 	"github.com/mechlens/mechlens/toy"
 )
 
@@ -64,8 +66,11 @@ func shellWords(line string) []string {
 
 // Every example of every command's help runs: on the default model, or, where the example
 // names one, on a stand-in of its shape (hub names and random: sizes). The lines of a
-// command run in order in one folder, so that an example may read what the one before it
-// wrote. Training examples run 1 step; pull needs the network and is only parsed.
+// command run in order in one folder, so that an example may read what one before it
+// wrote; the folder also holds the inputs examples name: mmlu.jsonl, arc.jsonl, vectors
+// v.json and d.json [d_model] and u.json [d_mlp] of the default model, and edits.json (one
+// weight edit). Training examples run 1 step, audits 20 bootstrap resamples; pull needs the
+// network and is skipped.
 func TestHelpExamplesRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every example")
@@ -74,6 +79,34 @@ func TestHelpExamplesRun(t *testing.T) {
 	data, _ := filepath.Abs("../../audit/testdata")
 	t.Setenv("SLURM_ARRAY_TASK_ID", "0") // "--shard auto   # in a SLURM array"
 	t.Setenv("SLURM_ARRAY_TASK_COUNT", "1")
+	def, err := modelspec.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vector := func(n int) []byte {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(i%7) / 7
+		}
+		b, _ := json.Marshal(v)
+		return b
+	}
+	inputs := map[string][]byte{"v.json": vector(def.Config.DModel), "d.json": vector(def.Config.DModel), "u.json": vector(def.Config.DMLP)}
+	for _, f := range []string{"mmlu.jsonl", "arc.jsonl"} {
+		if inputs[f], err = os.ReadFile(filepath.Join(data, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An edit set with one weight edit, for the examples that read one, made as a user would.
+	dir := t.TempDir()
+	var errOut strings.Builder
+	if code := run(context.Background(), []string{"edit", "scale-neuron", "--layer", "1", "--neuron", "5", "--factor", "0", "--to", filepath.Join(dir, "edits.json")},
+		&cli.IO{Out: &errOut, Err: &errOut}); code != 0 {
+		t.Fatalf("making edits.json: %s", errOut.String())
+	}
+	if inputs["edits.json"], err = os.ReadFile(filepath.Join(dir, "edits.json")); err != nil {
+		t.Fatal(err)
+	}
 	var all []*cli.Command
 	for _, c := range commands {
 		all = append(all, c)
@@ -81,14 +114,15 @@ func TestHelpExamplesRun(t *testing.T) {
 	}
 	for _, c := range all {
 		if c.Example == "" {
-			t.Errorf("%s has no example", c.Name)
+			if len(c.Sub) == 0 {
+				t.Errorf("%s has no example", c.Name)
+			}
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
 			t.Chdir(t.TempDir())
-			for _, f := range []string{"mmlu.jsonl", "arc.jsonl"} {
-				b, _ := os.ReadFile(filepath.Join(data, f))
-				os.WriteFile(f, b, 0o644)
+			for name, b := range inputs {
+				os.WriteFile(name, b, 0o644)
 			}
 			for _, line := range strings.Split(c.Example, "\n") {
 				line = strings.TrimSpace(line)
@@ -123,8 +157,12 @@ func TestHelpExamplesRun(t *testing.T) {
 				switch {
 				case argv[0] == "pull":
 					continue
+				case argv[0] == "tui":
+					continue // needs a terminal: TestTUIInTmux runs it in one
 				case argv[0] == "toy" && argv[1] == "train":
 					argv = append(argv, "--steps", "1", "--eval-every", "0")
+				case argv[0] == "audit" && (len(argv) == 1 || argv[1] != "merge"):
+					argv = append(argv, "--bootstrap", "20") // the intervals' resamples: time, not behaviour
 				}
 				var out, errOut strings.Builder
 				code := run(context.Background(), argv, &cli.IO{In: strings.NewReader(stdin), Out: &out, Err: &errOut})

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,19 +25,26 @@ func register(c *cli.Command) { commands = append(commands, c) }
 // (its forward passes check the context between blocks). Past it, the process removes the
 // temp files of writes under way and exits: work that does not check the context (loading,
 // weight processing, one large product) must not keep the user waiting.
-const interruptGrace = 700 * time.Millisecond
+const interruptGrace = 400 * time.Millisecond
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var exiting atomic.Bool // whoever sets it first exits: the command or the backstop
 	go func() {
 		<-ctx.Done()
 		time.Sleep(interruptGrace)
-		fsutil.RemovePending()
-		fmt.Fprintln(os.Stderr, "mechlens: interrupted")
-		os.Exit(cli.ExitInterrupted)
+		if exiting.CompareAndSwap(false, true) {
+			fsutil.RemovePending()
+			fmt.Fprintln(os.Stderr, "mechlens: interrupted")
+			os.Exit(cli.ExitInterrupted)
+		}
 	}()
-	os.Exit(run(ctx, os.Args[1:], cli.StdIO()))
+	code := run(ctx, os.Args[1:], cli.StdIO())
+	if !exiting.CompareAndSwap(false, true) {
+		select {} // the backstop is exiting
+	}
+	os.Exit(code)
 }
 
 func run(ctx context.Context, args []string, io *cli.IO) int {

@@ -136,3 +136,79 @@ func TestOutputPathsCheckedFirst(t *testing.T) {
 		t.Errorf("the file was changed: %q", b)
 	}
 }
+
+// Every --csv is RFC 4180 with one header of unique names, the same number of cells in
+// every row, tokens as they are (not Go-quoted), neuron ids a reader keeps apart, and every
+// digit of the numbers.
+func TestCSVEverywhere(t *testing.T) {
+	dir := t.TempDir()
+	for _, argv := range [][]string{
+		{"run", "--model", tiny, "Hello world", "--all"},
+		{"generate", "--model", tiny, "Hello world", "--n", "3"},
+		{"tokenize", "--model", tiny, "Hello\nworld"},
+		{"lens", "--model", tiny, mcqPrompt, "--pos", "all", "--target", " A", "--target", " B"},
+		{"attribute", "--model", tiny, mcqPrompt, "--target", " A"},
+		{"attribute", "--model", tiny, mcqPrompt, "--target", " A", "--neurons", "all"},
+		{"neuron", "--model", tiny, "1.5"},
+		{"neurons", "--model", tiny, "--promote", " A"},
+		{"neurons", "--model", tiny, mcqPrompt, "--correct", " B", "--gap", "0"},
+		{"heads", "--model", tiny, mcqPrompt},
+		{"patch", "--model", tiny, "--clean-ids", "1,2,3", "--corrupt-ids", "1,5,3", "--target", " A"},
+		{"info", "--model", tiny},
+		{"trace", "--model", tiny, "Hello", "--out", filepath.Join(dir, "t.safetensors"), "--hooks", "hook_embed"},
+		{"audit", "--model", tiny, "--generate", "ioi", "--n", "4", "--bootstrap", "10"},
+	} {
+		out, errOut, code := runCommand(t, "", append(argv, "--csv")...)
+		if code != 0 {
+			t.Errorf("%q: exit %d: %s", argv, code, errOut)
+			continue
+		}
+		rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+		if err != nil || len(rows) < 2 {
+			t.Errorf("%q: not CSV with rows: %v\n%s", argv, err, out)
+			continue
+		}
+		seen := map[string]bool{}
+		for _, h := range rows[0] {
+			if seen[h] {
+				t.Errorf("%q: column %q twice in %q", argv, h, rows[0])
+			}
+			seen[h] = true
+		}
+		for _, row := range rows[1:] {
+			for _, cell := range row {
+				if len(cell) > 1 && cell[0] == '"' && cell[len(cell)-1] == '"' {
+					t.Errorf("%q: Go-quoted cell %s", argv, cell)
+				}
+			}
+		}
+	}
+	// Full precision: the CSV probability is the JSON one, digit for digit.
+	csvOut, _, _ := runCommand(t, "", "run", "--model", tiny, "Hello world", "--top", "1", "--csv")
+	jsonOut, _, _ := runCommand(t, "", "run", "--model", tiny, "Hello world", "--top", "1", "--json")
+	rows, _ := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+	var got runOutput
+	decodeStrict(t, jsonOut, &got)
+	if want := fmt.Sprint(got.Positions[0].Top[0].Prob); rows[1][6] != want || rows[1][3] != got.Positions[0].Top[0].Token {
+		t.Errorf("csv row %q, want prob %s and token %q", rows[1], want, got.Positions[0].Top[0].Token)
+	}
+	// Neuron ids: L2N220 and L2N22 stay apart where 2.220 and 2.22 would not.
+	promo, _, _ := runCommand(t, "", "neurons", "--model", tiny, "--promote", " A", "--csv")
+	if rows, _ := csv.NewReader(strings.NewReader(promo)).ReadAll(); !strings.HasPrefix(rows[1][1], "L") || !strings.Contains(rows[1][1], "N") {
+		t.Errorf("neuron id in CSV: %q", rows[1])
+	}
+}
+
+// bench's default --decode-past shrinks to fit a short context; a value given is kept.
+func TestBenchDecodePastFitsTheContext(t *testing.T) {
+	out, errOut, code := runCommand(t, "", "bench", "--model", "mechlens-organism", "--seq", "4", "--runs", "1", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got benchOutput
+	decodeStrict(t, out, &got)
+	if last := got.Rows[len(got.Rows)-1]; last.Mode != "decode" || last.Tokens != 31 {
+		t.Errorf("decode row %+v, want the step at position 31 of the context of 32", last)
+	}
+	wantExit(t, 1, "--decode-past 128 leaves no room", "bench", "--model", "mechlens-organism", "--seq", "4", "--runs", "1", "--decode-past", "128")
+}

@@ -1,7 +1,9 @@
 // Package cli is the frame of the mechlens command: subcommands over the standard library's
-// flag package (flags may follow positional arguments), one-line errors with documented exit
+// flag package (flags may follow positional arguments), flag types that validate while
+// parsing (one rule and one message per kind of value), one-line errors with documented exit
 // codes, and the three output forms every command offers: an aligned table for people,
-// --json and --csv for scripts. It knows nothing of models.
+// --json and --csv for scripts, with cell types (tokens, neuron ids) written for each. It
+// knows nothing of models.
 package cli
 
 import (

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -135,13 +136,11 @@ func (f *ChoiceFlag) Type() string { return "string" }
 func (f *ChoiceFlag) String() string { return f.V }
 
 func (f *ChoiceFlag) Set(s string) error {
-	for _, c := range f.Choices {
-		if s == c {
-			f.V = s
-			return nil
-		}
+	if !slices.Contains(f.Choices, s) {
+		return fmt.Errorf("is not %s", OrList(f.Choices))
 	}
-	return fmt.Errorf("is not %s", OrList(f.Choices))
+	f.V = s
+	return nil
 }
 
 // Choice defines a flag whose value must be one of choices.
@@ -170,7 +169,7 @@ func (f *ListFlag) Set(s string) error {
 		if item == "" {
 			return fmt.Errorf("has an empty item (want a comma-separated list)")
 		}
-		if f.Choices != nil && !contains(f.Choices, item) {
+		if f.Choices != nil && !slices.Contains(f.Choices, item) {
 			return fmt.Errorf("item %q is not %s", item, OrList(f.Choices))
 		}
 		v = append(v, item)
@@ -250,15 +249,6 @@ func TextList(fs *flag.FlagSet, name, usage string) *[]string {
 	f := &TextListFlag{}
 	fs.Var(f, name, usage)
 	return &f.V
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // OrList writes "a, b or c".

@@ -71,15 +71,51 @@ func (s *tempSet) remove(name string) {
 	s.mu.Unlock()
 }
 
-// RemovePending removes the temp files of the writes in progress. A process that must exit
+// RemovePending removes the temp files and folders of the writes in progress. A process that must exit
 // at once (interrupted, and its work did not stop in time) calls it last, so that it leaves
 // neither a half-written file nor a stray temp file; the targets keep their old content.
 func RemovePending() {
 	pending.mu.Lock()
 	defer pending.mu.Unlock()
 	for name := range pending.names {
-		os.Remove(name)
+		os.RemoveAll(name)
 	}
+}
+
+// WriteDirAtomic writes the folder dir with write, which fills the folder it is given: a
+// temp folder beside dir, renamed to dir once complete, so that an interrupted write leaves
+// no half-made model or data folder. When dir already exists and is not empty, write fills
+// it in place (each file should then be written atomically).
+func WriteDirAtomic(dir string, write func(tmp string) error) (err error) {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return write(dir)
+	}
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	pending.add(tmp)
+	defer pending.remove(tmp)
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err = write(tmp); err != nil {
+		return err
+	}
+	if err = os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	os.Remove(dir) // an empty folder: rename cannot replace it
+	if err = os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	return nil
 }
 
 // WriteBytesAtomic is WriteFileAtomic for a ready buffer.

@@ -61,3 +61,35 @@ func TestRemovePending(t *testing.T) {
 		t.Errorf("target holds %q", b)
 	}
 }
+
+// A folder appears whole or not at all; an existing folder with content is filled in place.
+func TestWriteDirAtomic(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "model")
+	err := WriteDirAtomic(dir, func(tmp string) error {
+		os.WriteFile(filepath.Join(tmp, "config.json"), []byte("{}"), 0o644)
+		return errors.New("interrupted")
+	})
+	if left, _ := os.ReadDir(root); err == nil || len(left) != 0 {
+		t.Fatalf("a failed write left %v (error %v)", left, err)
+	}
+	if err := WriteDirAtomic(dir, func(tmp string) error {
+		return os.WriteFile(filepath.Join(tmp, "config.json"), []byte("{}"), 0o644)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "config.json")); err != nil || string(b) != "{}" {
+		t.Fatalf("written folder: %v %q", err, b)
+	}
+	if err := WriteDirAtomic(dir, func(tmp string) error {
+		if tmp != dir {
+			t.Errorf("a folder with content is filled in place, got %s", tmp)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(root); len(left) != 1 {
+		t.Errorf("left %v", left)
+	}
+}

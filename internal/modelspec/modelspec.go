@@ -51,7 +51,7 @@ func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 		if statErr != nil || !st.IsDir() {
 			return nil, fmt.Errorf("model folder %s does not exist", spec)
 		}
-		return gpt2.LoadDir(spec)
+		return gpt2.LoadDirContext(ctx, spec)
 	}
 	if statErr == nil && st.IsDir() {
 		// "gpt2" would silently load a local ./gpt2 instead of the hub model (or the other way
@@ -66,7 +66,7 @@ func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gpt2.LoadDir(dir)
+	return gpt2.LoadDirContext(ctx, dir)
 }
 
 // looksLikePath reports whether spec is written as a path (./x, ../x, /x, ~/x) rather than a hub

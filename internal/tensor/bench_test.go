@@ -132,13 +132,17 @@ func BenchmarkSoftmax(b *testing.B) {
 	})
 }
 
-// BenchmarkTile is the micro-kernel alone on L1-resident panels (kc = blockK): the ceiling
-// the blocked product can reach.
+// BenchmarkTile is the micro-kernel alone on L1-resident panels (kc = blockK), one full
+// register tile of each kernel set: the ceiling the blocked product can reach.
 func BenchmarkTile(b *testing.B) {
 	r := rand.New(rand.NewPCG(6, 6))
-	a, bp, c := randSlice(r, blockK*tileM), randSlice(r, blockK*tileN), make([]float32, tileM*tileN)
+	a, bp := randSlice(r, blockK*maxTileM), randSlice(r, blockK*maxTileN)
+	c := make([]float32, maxTileM*maxTileN)
 	benchKernels(b, func(b *testing.B) {
-		benchFlops(b, 2*tileM*tileN*blockK, func() { impl.tile(tileM, blockK, a, 0, bp, c, tileN, nil, initZero) })
+		mt, np := impl.mt, impl.np
+		benchFlops(b, float64(2*mt*np*tileN*blockK), func() {
+			impl.tile(mt, np, blockK, a, 0, blockK*tileM, bp, blockK*tileN, c, np*tileN, nil, initZero)
+		})
 	})
 }
 

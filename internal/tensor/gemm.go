@@ -3,12 +3,15 @@ package tensor
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Tile and block sizes. A register tile is tileM×tileN of C. blockK bounds the k extent of
+// Tile and block sizes. tileM×tileN is the packing unit: A is packed in micro-panels of
+// tileM rows, B in micro-panels of tileN columns (the Packed layout). A kernel's register
+// tile is a whole number of each, at most maxTileM×maxTileN. blockK bounds the k extent of
 // one pass so a B micro-panel [blockK][tileN] (16 KiB) stays in L1 while a column of tiles
 // runs over it; blockM bounds the packed A block [blockM][blockK] (288 KiB) kept in L2;
 // blockN bounds Gemm's packed B block [blockK][blockN] (1 MiB, L3). Measured on Zen 3
@@ -20,6 +23,9 @@ const (
 	blockM = 288
 	blockN = 1024
 
+	maxTileM = 2 * tileM
+	maxTileN = 2 * tileN
+
 	// Products under this many flops run on one goroutine (starting another costs more),
 	// unless B has more than serialB elements: a product of one row streams B from memory,
 	// and two cores draw more bandwidth than one.
@@ -30,7 +36,7 @@ const (
 // Accumulator start of a micro-kernel call (its init argument).
 const (
 	initZero = iota // C tile = A·B
-	initBias        // C tile = bias + A·B, bias a [tileN] row
+	initBias        // C tile = bias + A·B, bias a row as wide as the tile
 	initLoad        // C tile += A·B
 )
 
@@ -53,8 +59,30 @@ func Threads() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// Kernel names the micro-kernels in use: "avx2" (AVX2+FMA assembly) or "generic" (Go).
+// Kernel names the micro-kernels in use: "avx512" (AVX-512F assembly), "avx2" (AVX2+FMA
+// assembly) or "generic" (Go).
 func Kernel() string { return impl.name }
+
+// Kernels names the kernel sets this CPU can run, slowest first; the last is the default.
+func Kernels() []string {
+	names := make([]string, len(kernelSets))
+	for i, ks := range kernelSets {
+		names[i] = ks.name
+	}
+	return names
+}
+
+// SetKernel switches to the kernel set called name (one of Kernels), to compare them on one
+// machine. Call it before any product runs: the switch is not synchronized with them.
+func SetKernel(name string) error {
+	for _, ks := range kernelSets {
+		if ks.name == name {
+			impl = ks
+			return nil
+		}
+	}
+	return fmt.Errorf("kernel %q is not available on this CPU (available: %s)", name, strings.Join(Kernels(), ", "))
+}
 
 // PeakGFLOPS measures one core's multiply-add throughput with the kernel in use, over about
 // d: the roofline that GEMM rates are quoted against.
@@ -278,7 +306,7 @@ func (g *gemmJob) parallel() {
 				packB(g.bpack[p*g.K*tileN:], g.b, g.ldb, g.transB, 0, g.K, p*tileN, min(tileN, g.N-p*tileN), g.N)
 			})
 		}
-		step := ceilDiv(tiles, 4*nt) * tileM
+		step := roundUp(ceilDiv(tiles, 4*nt)*tileM, impl.mt)
 		g.chunks(nt, ceilDiv(g.M, step), func(i int) (i0, i1, j0, j1 int) {
 			return i * step, min((i+1)*step, g.M), 0, g.N
 		})
@@ -292,7 +320,7 @@ func (g *gemmJob) parallel() {
 // byColumns computes the product in column chunks of whole panels, about four per
 // goroutine.
 func (g *gemmJob) byColumns(nt, panels int) {
-	step := ceilDiv(panels, 4*nt) * tileN
+	step := roundUp(ceilDiv(panels, 4*nt)*tileN, impl.np*tileN)
 	g.chunks(nt, ceilDiv(g.N, step), func(i int) (i0, i1, j0, j1 int) {
 		return 0, g.M, i * step, min((i+1)*step, g.N)
 	})
@@ -338,8 +366,8 @@ func (g *gemmJob) chunks(nt, n int, bounds func(i int) (i0, i1, j0, j1 int)) {
 // workspace holds one goroutine's packing buffers, taken from a pool when first needed.
 type workspace struct {
 	a, b *[]float32
-	tmp  [tileM * tileN]float32 // edge tiles of C
-	pad  [tileN]float32         // bias of an edge tile
+	tmp  [maxTileM * maxTileN]float32 // edge tiles of C
+	pad  [maxTileN]float32            // bias of an edge tile
 }
 
 func newWorkspace() *workspace { return new(workspace) }
@@ -433,7 +461,7 @@ func (g *gemmJob) runPanels(w *workspace, i0, i1, j0, j1 int) {
 			packA(apanel[tileM*pc:], g.a, g.lda, g.transA, i0, mc, pc, min(blockK, g.K-pc), g.alpha)
 		}
 	}
-	for jc := j0; jc < j1; jc += tileN {
+	for jc := j0; jc < j1; jc += impl.np * tileN {
 		for pc := 0; pc < g.K; pc += blockK {
 			kc := min(blockK, g.K-pc)
 			init := initLoad
@@ -444,29 +472,36 @@ func (g *gemmJob) runPanels(w *workspace, i0, i1, j0, j1 int) {
 			if !g.directA {
 				ablk = apanel[tileM*pc:]
 			}
-			g.block(w, ablk, g.bpack[(jc/tileN)*g.K*tileN+pc*tileN:], g.K*tileN, i0, mc, jc, min(tileN, j1-jc), kc, init)
+			g.block(w, ablk, g.bpack[(jc/tileN)*g.K*tileN+pc*tileN:], g.K*tileN, i0, mc, jc, min(impl.np*tileN, j1-jc), kc, init)
 		}
 	}
 }
 
 // block runs the micro-kernel over rows [ic, ic+mc) × columns [jc, jc+nc) of C for one k
-// block: column of tiles by column of tiles, so each B micro-panel stays in L1 while the
-// A block streams from L2.
+// block: column of tiles by column of tiles, so the B micro-panels of a tile stay in L1
+// while the A block streams from L2. A tile is up to impl.mt rows (whole A micro-panels)
+// by impl.np B micro-panels.
 func (g *gemmJob) block(w *workspace, ablk, bblk []float32, bstride, ic, mc, jc, nc, kc, init int) {
-	for jr := 0; jr < nc; jr += tileN {
+	astride := kc * tileM // packed: the next A micro-panel
+	if g.directA {
+		astride = tileM * g.lda
+	}
+	for jr := 0; jr < nc; jr += impl.np * tileN {
 		bp := bblk[(jr/tileN)*bstride:]
 		col := jc + jr
-		nr := min(tileN, g.N-col)
+		np := min(impl.np, ceilDiv(nc-jr, tileN))
+		width := np * tileN
+		nr := min(width, g.N-col)
 		var bias []float32
 		if init == initBias {
 			bias = g.bias[col:]
-			if nr < tileN {
+			if nr < width {
 				copy(w.pad[:], bias[:nr])
 				bias = w.pad[:]
 			}
 		}
-		for ir := 0; ir < mc; ir += tileM {
-			mr := min(tileM, mc-ir)
+		for ir := 0; ir < mc; ir += impl.mt {
+			mr := min(impl.mt, mc-ir)
 			var ap []float32
 			lda := 0 // packed
 			if g.directA {
@@ -475,19 +510,19 @@ func (g *gemmJob) block(w *workspace, ablk, bblk []float32, bstride, ic, mc, jc,
 				ap = ablk[(ir/tileM)*kc*tileM:]
 			}
 			ct := g.c[(ic+ir)*g.ldc+col:]
-			if nr == tileN {
-				impl.tile(mr, kc, ap, lda, bp, ct, g.ldc, bias, init)
+			if nr == width {
+				impl.tile(mr, np, kc, ap, lda, astride, bp, bstride, ct, g.ldc, bias, init)
 				continue
 			}
 			// Edge tile: through tmp, so the kernel's full-width stores stay inside C.
 			if init == initLoad {
 				for r := 0; r < mr; r++ {
-					copy(w.tmp[r*tileN:r*tileN+nr], ct[r*g.ldc:])
+					copy(w.tmp[r*width:r*width+nr], ct[r*g.ldc:])
 				}
 			}
-			impl.tile(mr, kc, ap, lda, bp, w.tmp[:], tileN, bias, init)
+			impl.tile(mr, np, kc, ap, lda, astride, bp, bstride, w.tmp[:], width, bias, init)
 			for r := 0; r < mr; r++ {
-				copy(ct[r*g.ldc:r*g.ldc+nr], w.tmp[r*tileN:])
+				copy(ct[r*g.ldc:r*g.ldc+nr], w.tmp[r*width:])
 			}
 		}
 	}
@@ -595,6 +630,9 @@ func getBuf(n int) *[]float32 {
 func putBuf(p *[]float32) { bufPool.Put(p) }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// roundUp rounds a up to a multiple of b.
+func roundUp(a, b int) int { return ceilDiv(a, b) * b }
 
 // checkLen panics unless len(s) ≥ n: a short buffer is a caller bug, and the assembly
 // kernels must never run past a slice.

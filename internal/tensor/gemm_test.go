@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -482,5 +483,22 @@ func TestPeakGFLOPSRuns(t *testing.T) {
 		if g := PeakGFLOPS(5 * time.Millisecond); !(g > 0.01 && g < 1e4) {
 			t.Errorf("%s: PeakGFLOPS = %g", ks.name, g)
 		}
+	}
+}
+
+func TestSetKernel(t *testing.T) {
+	defer func(k *kernelSet) { impl = k }(impl)
+	names := Kernels()
+	if names[0] != "generic" || names[len(names)-1] != Kernel() {
+		t.Fatalf("Kernels() = %v with %q in use; want generic first and the default last", names, Kernel())
+	}
+	for _, n := range names {
+		if err := SetKernel(n); err != nil || Kernel() != n {
+			t.Fatalf("SetKernel(%q): %v, Kernel() = %q", n, err, Kernel())
+		}
+	}
+	want := `kernel "sse9" is not available on this CPU (available: ` + strings.Join(names, ", ") + ")"
+	if err := SetKernel("sse9"); err == nil || err.Error() != want {
+		t.Fatalf("SetKernel(sse9) = %v, want %q", err, want)
 	}
 }

@@ -53,6 +53,157 @@ func gemm1x16d(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float3
 // fmaPeak runs n iterations of 12 independent 8-wide FMAs: 192·n flops at the core's peak.
 func fmaPeak(n int)
 
+// AVX-512 micro-kernels of kernel_avx512_amd64.s, per row count (1–12) and width (16 or
+// 32 columns), with A packed (z) or read in place (zd); see tileAVX512. They accumulate
+// exactly as the AVX2 ones (one FMA chain per element, k in order), 16 lanes at a time.
+//
+//go:noescape
+func gemm12x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm11x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm10x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm9x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm8x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm7x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x32z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm12x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm11x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm10x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm9x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm8x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm7x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x16z(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm12x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm11x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm10x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm9x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm8x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm7x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x32zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm12x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm11x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm10x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm9x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm8x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm7x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+// fmaPeak512 runs n/2 iterations of 12 independent 16-wide FMAs: 192·n flops.
+func fmaPeak512(n int)
+
 var (
 	avx2Tiles = [tileM + 1]func(kc int, a, b, c *float32, ldc int, bias *float32, init int){
 		1: gemm1x16, 2: gemm2x16, 3: gemm3x16, 4: gemm4x16, 5: gemm5x16, 6: gemm6x16,
@@ -86,6 +237,8 @@ func axpyAVX2(alpha float32, x, y *float32, n int)
 
 var avx2Kernels = &kernelSet{
 	name:   "avx2",
+	mt:     tileM,
+	np:     1,
 	peak:   fmaPeak,
 	tile:   tileAVX2,
 	dot:    dotAVX2Slices,
@@ -96,15 +249,63 @@ var avx2Kernels = &kernelSet{
 	scale:  scaleAVX2Slice,
 }
 
+// avx512Kernels is the AVX2 set with AVX-512 matrix products: a 12×32 register tile
+// (24 of the 32 zmm registers accumulate) over the same packed operands. The vector
+// kernels stay AVX2: they are memory- or latency-bound at these sizes.
+var avx512Kernels = func() *kernelSet {
+	ks := *avx2Kernels
+	ks.name, ks.mt, ks.np = "avx512", 2*tileM, 2
+	ks.tile, ks.peak = tileAVX512, fmaPeak512
+	return &ks
+}()
+
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		kernelSets = append(kernelSets, avx2Kernels)
 		impl = avx2Kernels
 	}
+	// Only AVX512F instructions are used; HasAVX512F also means the OS saves zmm state.
+	if cpu.X86.HasAVX512F && impl == avx2Kernels {
+		kernelSets = append(kernelSets, avx512Kernels)
+		impl = avx512Kernels
+	}
+}
+
+type tile512 = func(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+
+// avx512Tiles[d][np-1][mr] is the kernel for mr rows and np panels, A in place when d is 1.
+var avx512Tiles = [2][2][2*tileM + 1]tile512{
+	{
+		{1: gemm1x16z, 2: gemm2x16z, 3: gemm3x16z, 4: gemm4x16z, 5: gemm5x16z, 6: gemm6x16z, 7: gemm7x16z, 8: gemm8x16z, 9: gemm9x16z, 10: gemm10x16z, 11: gemm11x16z, 12: gemm12x16z},
+		{1: gemm1x32z, 2: gemm2x32z, 3: gemm3x32z, 4: gemm4x32z, 5: gemm5x32z, 6: gemm6x32z, 7: gemm7x32z, 8: gemm8x32z, 9: gemm9x32z, 10: gemm10x32z, 11: gemm11x32z, 12: gemm12x32z},
+	},
+	{
+		{1: gemm1x16zd, 2: gemm2x16zd, 3: gemm3x16zd, 4: gemm4x16zd, 5: gemm5x16zd, 6: gemm6x16zd, 7: gemm7x16zd, 8: gemm8x16zd, 9: gemm9x16zd, 10: gemm10x16zd, 11: gemm11x16zd, 12: gemm12x16zd},
+		{1: gemm1x32zd, 2: gemm2x32zd, 3: gemm3x32zd, 4: gemm4x32zd, 5: gemm5x32zd, 6: gemm6x32zd, 7: gemm7x32zd, 8: gemm8x32zd, 9: gemm9x32zd, 10: gemm10x32zd, 11: gemm11x32zd, 12: gemm12x32zd},
+	},
+}
+
+// tileAVX512 checks every extent the assembly touches before handing it raw pointers.
+func tileAVX512(mr, np, kc int, a []float32, lda, astride int, b []float32, bstride int, c []float32, ldc int, bias []float32, init int) {
+	_ = b[(np-1)*bstride+kc*tileN-1]
+	_ = c[(mr-1)*ldc+np*tileN-1]
+	var bp *float32
+	if init == initBias {
+		_ = bias[np*tileN-1]
+		bp = &bias[0]
+	}
+	d := 0
+	if lda > 0 {
+		_ = a[(mr-1)*lda+kc-1]
+		d = 1
+	} else {
+		_ = a[(mr-1)/tileM*astride+kc*tileM-1]
+	}
+	avx512Tiles[d][np-1][mr](kc, &a[0], lda, astride, &b[0], bstride, &c[0], ldc, bp, init)
 }
 
 // tileAVX2 checks every extent the assembly touches before handing it raw pointers.
-func tileAVX2(mr, kc int, a []float32, lda int, b, c []float32, ldc int, bias []float32, init int) {
+func tileAVX2(mr, _, kc int, a []float32, lda, _ int, b []float32, _ int, c []float32, ldc int, bias []float32, init int) {
 	_ = b[kc*tileN-1]
 	_ = c[(mr-1)*ldc+tileN-1]
 	var bp *float32

@@ -5,11 +5,15 @@ package tensor
 // entry of kernelSets by swapping impl.
 type kernelSet struct {
 	name string
-	// tile computes an mr×16 tile of C (row stride ldc) from a packed B micro-panel
-	// b [kc][16] and an A micro-panel: packed a [kc][6] when lda is 0, else rows in place,
-	// row r being a[r·lda : r·lda+kc]. Each element is one chain over k in order started
-	// at zero or at bias [16], then stored, or added to C (init).
-	tile func(mr, kc int, a []float32, lda int, b, c []float32, ldc int, bias []float32, init int)
+	// mt and np are the register tile: up to mt rows (a multiple of tileM) by np B
+	// micro-panels.
+	mt, np int
+	// tile computes an mr×(16·np) tile of C (row stride ldc), mr ≤ mt, from np packed B
+	// micro-panels b[h·bstride:][kc][16] and A: packed, rows 6q..6q+5 being the micro-panel
+	// a[q·astride:][kc][6], when lda is 0, else rows in place, row r being
+	// a[r·lda : r·lda+kc]. Each element is one chain over k in order started at zero or at
+	// bias [16·np], then stored, or added to C (init).
+	tile func(mr, np, kc int, a []float32, lda, astride int, b []float32, bstride int, c []float32, ldc int, bias []float32, init int)
 	dot  func(a, b []float32) float32
 	axpy func(alpha float32, x, y []float32)
 	gelu func(dst, src []float32)
@@ -25,6 +29,8 @@ type kernelSet struct {
 
 var genericKernels = &kernelSet{
 	name:   "generic",
+	mt:     tileM,
+	np:     1,
 	peak:   peakGeneric,
 	tile:   tileGeneric,
 	dot:    dotGeneric,
@@ -41,54 +47,135 @@ var (
 )
 
 // tileGeneric is the portable micro-kernel: the same contract as the assembly one, in plain
-// Go (multiply-adds fused or not as the compiler decides for this architecture).
-// It walks the tile in 2×4 blocks whose eight accumulators are locals, so the compiler
-// keeps them in registers.
-func tileGeneric(mr, kc int, a []float32, lda int, b, c []float32, ldc int, bias []float32, init int) {
+// Go (multiply-adds fused or not as the compiler decides for this architecture). It runs
+// row by row, eight columns at a time (row8), with the row of A made contiguous first.
+func tileGeneric(mr, _, kc int, a []float32, lda, _ int, b []float32, _ int, c []float32, ldc int, bias []float32, init int) {
 	b = b[:kc*tileN]
-	rs, ks := 1, tileM // a[r][k] is a[r·rs + k·ks]
-	if lda > 0 {
-		rs, ks = lda, 1
-	}
-	for r := 0; r < mr; r += 2 {
-		two := r+1 < mr
-		c0 := c[r*ldc : r*ldc+tileN]
-		c1 := c0 // row r+1, or r again when mr is odd (computed twice, stored once)
-		if two {
-			c1 = c[(r+1)*ldc : (r+1)*ldc+tileN]
+	var buf [blockK]float32 // a packed row of A; kc ≤ blockK
+	for r := 0; r < mr; r++ {
+		var arow []float32
+		if lda > 0 {
+			arow = a[r*lda : r*lda+kc]
+		} else {
+			arow = buf[:kc]
+			for k := range arow {
+				arow[k] = a[k*tileM+r]
+			}
 		}
-		r1 := r
-		if two {
-			r1 = r + 1
-		}
-		for j := 0; j < tileN; j += 4 {
-			var s00, s01, s02, s03, s10, s11, s12, s13 float32
+		crow := c[r*ldc : r*ldc+tileN]
+		for j := 0; j < tileN; j += 8 {
+			var s [8]float32
 			if init == initBias {
-				s00, s01, s02, s03 = bias[j], bias[j+1], bias[j+2], bias[j+3]
-				s10, s11, s12, s13 = s00, s01, s02, s03
+				s = [8]float32(bias[j:])
 			}
-			for k := range kc {
-				bk := (*[4]float32)(b[k*tileN+j:])
-				a0, a1 := a[k*ks+r*rs], a[k*ks+r1*rs]
-				s00 += a0 * bk[0]
-				s01 += a0 * bk[1]
-				s02 += a0 * bk[2]
-				s03 += a0 * bk[3]
-				s10 += a1 * bk[0]
-				s11 += a1 * bk[1]
-				s12 += a1 * bk[2]
-				s13 += a1 * bk[3]
-			}
+			row8(&s, arow, b[j:])
 			if init == initLoad {
-				s00, s01, s02, s03 = c0[j]+s00, c0[j+1]+s01, c0[j+2]+s02, c0[j+3]+s03
-				s10, s11, s12, s13 = c1[j]+s10, c1[j+1]+s11, c1[j+2]+s12, c1[j+3]+s13
+				for i, v := range crow[j : j+8] {
+					s[i] += v
+				}
 			}
-			c0[j], c0[j+1], c0[j+2], c0[j+3] = s00, s01, s02, s03
-			if two {
-				c1[j], c1[j+1], c1[j+2], c1[j+3] = s10, s11, s12, s13
-			}
+			*(*[8]float32)(crow[j:]) = s
 		}
 	}
+}
+
+// row8 adds Σ_k arow[k]·b[k·16 + 0..7] to s, each element one chain over k in order. The
+// eight sums are locals and k is unrolled by eight with one bounds check per step, which
+// lets the compiler keep everything in registers: about 9 GFLOP/s on one core of the
+// project's machine against 4.7 for the 2×4 blocking this replaced (a 2×4 or 3×4 block
+// needs more registers than amd64's 16, and the spills cost more than the extra loads
+// of B; unrolling by eight measured 8% faster than by four).
+func row8(s *[8]float32, arow, b []float32) {
+	s0, s1, s2, s3, s4, s5, s6, s7 := s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+	k := 0
+	for ; k+8 <= len(arow); k += 8 {
+		ak := (*[8]float32)(arow[k:])
+		bk := (*[7*tileN + 8]float32)(b[k*tileN:])
+		a0 := ak[0]
+		s0 += a0 * bk[0*tileN+0]
+		s1 += a0 * bk[0*tileN+1]
+		s2 += a0 * bk[0*tileN+2]
+		s3 += a0 * bk[0*tileN+3]
+		s4 += a0 * bk[0*tileN+4]
+		s5 += a0 * bk[0*tileN+5]
+		s6 += a0 * bk[0*tileN+6]
+		s7 += a0 * bk[0*tileN+7]
+		a1 := ak[1]
+		s0 += a1 * bk[1*tileN+0]
+		s1 += a1 * bk[1*tileN+1]
+		s2 += a1 * bk[1*tileN+2]
+		s3 += a1 * bk[1*tileN+3]
+		s4 += a1 * bk[1*tileN+4]
+		s5 += a1 * bk[1*tileN+5]
+		s6 += a1 * bk[1*tileN+6]
+		s7 += a1 * bk[1*tileN+7]
+		a2 := ak[2]
+		s0 += a2 * bk[2*tileN+0]
+		s1 += a2 * bk[2*tileN+1]
+		s2 += a2 * bk[2*tileN+2]
+		s3 += a2 * bk[2*tileN+3]
+		s4 += a2 * bk[2*tileN+4]
+		s5 += a2 * bk[2*tileN+5]
+		s6 += a2 * bk[2*tileN+6]
+		s7 += a2 * bk[2*tileN+7]
+		a3 := ak[3]
+		s0 += a3 * bk[3*tileN+0]
+		s1 += a3 * bk[3*tileN+1]
+		s2 += a3 * bk[3*tileN+2]
+		s3 += a3 * bk[3*tileN+3]
+		s4 += a3 * bk[3*tileN+4]
+		s5 += a3 * bk[3*tileN+5]
+		s6 += a3 * bk[3*tileN+6]
+		s7 += a3 * bk[3*tileN+7]
+		a4 := ak[4]
+		s0 += a4 * bk[4*tileN+0]
+		s1 += a4 * bk[4*tileN+1]
+		s2 += a4 * bk[4*tileN+2]
+		s3 += a4 * bk[4*tileN+3]
+		s4 += a4 * bk[4*tileN+4]
+		s5 += a4 * bk[4*tileN+5]
+		s6 += a4 * bk[4*tileN+6]
+		s7 += a4 * bk[4*tileN+7]
+		a5 := ak[5]
+		s0 += a5 * bk[5*tileN+0]
+		s1 += a5 * bk[5*tileN+1]
+		s2 += a5 * bk[5*tileN+2]
+		s3 += a5 * bk[5*tileN+3]
+		s4 += a5 * bk[5*tileN+4]
+		s5 += a5 * bk[5*tileN+5]
+		s6 += a5 * bk[5*tileN+6]
+		s7 += a5 * bk[5*tileN+7]
+		a6 := ak[6]
+		s0 += a6 * bk[6*tileN+0]
+		s1 += a6 * bk[6*tileN+1]
+		s2 += a6 * bk[6*tileN+2]
+		s3 += a6 * bk[6*tileN+3]
+		s4 += a6 * bk[6*tileN+4]
+		s5 += a6 * bk[6*tileN+5]
+		s6 += a6 * bk[6*tileN+6]
+		s7 += a6 * bk[6*tileN+7]
+		a7 := ak[7]
+		s0 += a7 * bk[7*tileN+0]
+		s1 += a7 * bk[7*tileN+1]
+		s2 += a7 * bk[7*tileN+2]
+		s3 += a7 * bk[7*tileN+3]
+		s4 += a7 * bk[7*tileN+4]
+		s5 += a7 * bk[7*tileN+5]
+		s6 += a7 * bk[7*tileN+6]
+		s7 += a7 * bk[7*tileN+7]
+	}
+	for ; k < len(arow); k++ {
+		a0, bk := arow[k], (*[8]float32)(b[k*tileN:])
+		s0 += a0 * bk[0]
+		s1 += a0 * bk[1]
+		s2 += a0 * bk[2]
+		s3 += a0 * bk[3]
+		s4 += a0 * bk[4]
+		s5 += a0 * bk[5]
+		s6 += a0 * bk[6]
+		s7 += a0 * bk[7]
+	}
+	*s = [8]float32{s0, s1, s2, s3, s4, s5, s6, s7}
 }
 
 func dotGeneric(a, b []float32) float32 {

@@ -90,7 +90,7 @@ func TestAssemblyIsGenerated(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go run _asm: %v\n%s", err, out)
 	}
-	for _, name := range []string{"kernel_avx2_amd64.s", "vector_avx2_amd64.s"} {
+	for _, name := range []string{"kernel_avx2_amd64.s", "kernel_avx512_amd64.s", "kernel_neon_arm64.s", "vector_avx2_amd64.s"} {
 		want, err := os.ReadFile(filepath.Join(tmp, name))
 		if err != nil {
 			t.Fatal(err)

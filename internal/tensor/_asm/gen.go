@@ -1,12 +1,13 @@
-// Command _asm writes the AVX2+FMA assembly of package tensor: kernel_avx2_amd64.s (the
-// GEMM micro-kernels) and vector_avx2_amd64.s (Dot, Axpy, GeluTanh, softmax pieces).
+// Command _asm writes the assembly of package tensor: kernel_avx2_amd64.s (the AVX2+FMA
+// GEMM micro-kernels), kernel_avx512_amd64.s (the AVX-512 ones), vector_avx2_amd64.s (Dot,
+// Axpy, GeluTanh, softmax pieces) and kernel_neon_arm64.s (the arm64 NEON GEMM kernels).
 //
 // The kernels are regular enough (one per row count of the 6×16 tile and per A layout,
 // unrolled loops, tables of broadcast constants) that writing them by hand invites
 // copy-paste slips; this generator is plain Go text output, no dependencies, run with
 // `go generate` from internal/tensor (see kernel_amd64.go).
 //
-// All functions are ABI0 and use every ymm register, Y15 included: Go's ABI wrappers
+// All functions are ABI0 and use every vector register, X15 included: Go's ABI wrappers
 // restore the X15 zero register on return.
 package main
 
@@ -44,6 +45,23 @@ func main() {
 	}
 	fmaPeak(&w)
 	write(filepath.Join(*dir, "kernel_avx2_amd64.s"), &w)
+
+	w.Reset()
+	w.WriteString(header)
+	for _, direct := range []bool{false, true} {
+		for np := np512; np >= 1; np-- {
+			for rows := mr512; rows >= 1; rows-- {
+				tile512(&w, rows, np, direct)
+			}
+		}
+	}
+	fmaPeak512(&w)
+	write(filepath.Join(*dir, "kernel_avx512_amd64.s"), &w)
+
+	w.Reset()
+	w.WriteString(headerARM64)
+	neon(&w)
+	write(filepath.Join(*dir, "kernel_neon_arm64.s"), &w)
 
 	w.Reset()
 	w.WriteString(header)
