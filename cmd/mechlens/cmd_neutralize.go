@@ -16,6 +16,7 @@ import (
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/internal/fsutil"
+	"github.com/mechlens/mechlens/internal/modelspec"
 	"github.com/mechlens/mechlens/toy"
 )
 
@@ -62,15 +63,15 @@ model), KL on neutral text (--neutral) and greedy samples, and every candidate's
 	mf := addModelFlags(c, analysisProcessing)
 	c.Flags.Lookup("seed").Usage = "seed of random: models, of --generate, of the split and of the bootstrap"
 	df := addDataFlags(c)
-	out := c.Flags.String("out", "", "folder for edits.json, the splits, report.md and the plots (required)")
-	fitFile := c.Flags.String("fit", "", "items to fit on (with --eval, instead of splitting DATA)")
-	evalFile := c.Flags.String("eval", "", "items to measure on (with --fit)")
-	split := c.Flags.Float64("split", 0.5, "share of each group's items that go to the fit split")
-	fallback := c.Flags.String("fallback", "", "comma-separated groups to bring to chance (default: groups answered with the anchor ≥ 90% of the time)")
-	tol := c.Flags.Float64("tol", 0.01, "accuracy loss tolerated per kept group on the fit split")
-	facts := c.Flags.String("facts", "", "JSONL of {prompt, completion, class} for fact recall (default on the embedded model: its facts)")
-	neutral := c.Flags.String("neutral", "", "text file, one neutral text a line, for the KL (default: built-in)")
-	boot := c.Flags.Int("bootstrap", 1000, "bootstrap resamples for the eval split's 95% intervals")
+	out := cli.Text(c.Flags, "out", "", "folder for edits.json, the splits, report.md and the plots (required)")
+	fitFile := cli.Text(c.Flags, "fit", "", "items to fit on (with --eval, instead of splitting DATA)")
+	evalFile := cli.Text(c.Flags, "eval", "", "items to measure on (with --fit)")
+	split := cli.Float(c.Flags, "split", 0.5, 0, 1, "share of each group's items that go to the fit split (strictly between 0 and 1)")
+	fallback := cli.List(c.Flags, "fallback", "", nil, "comma-separated groups to bring to chance (default: groups answered with the anchor ≥ 90% of the time)")
+	tol := cli.Float(c.Flags, "tol", 0.01, 0, 1, "accuracy loss tolerated per kept group on the fit split")
+	facts := cli.Text(c.Flags, "facts", "", "JSONL of {prompt, completion, class} for fact recall (default on the embedded model: its facts)")
+	neutral := cli.Text(c.Flags, "neutral", "", "text file, one neutral text a line, for the KL (default: built-in)")
+	boot := cli.Int(c.Flags, "bootstrap", 1000, 0, cli.NoLimit, "bootstrap resamples for the eval split's 95% intervals")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, err := format()
@@ -82,14 +83,15 @@ model), KL on neutral text (--neutral) and greedy samples, and every candidate's
 			return cli.Usagef("--out DIR is required")
 		case (*fitFile == "") != (*evalFile == ""):
 			return cli.Usagef("--fit and --eval go together")
-		case *fitFile != "" && (len(args) > 0 || df.gen != ""):
+		case *fitFile != "" && (len(args) > 0 || *df.gen != ""):
 			return cli.Usagef("give DATA (or --generate) or --fit and --eval, not both")
 		case len(args) > 1:
 			return cli.Usagef("want at most one data file, got %d arguments", len(args))
 		case *split <= 0 || *split >= 1:
 			return cli.Usagef("--split must be between 0 and 1, got %g", *split)
-		case *boot < 0 || *tol < 0:
-			return cli.Usagef("--bootstrap and --tol must not be negative")
+		}
+		if err := checkOut("--out", *out, true); err != nil {
+			return err
 		}
 		var fitItems, evalItems []audit.Item
 		var pf audit.Format
@@ -103,8 +105,8 @@ model), KL on neutral text (--neutral) and greedy samples, and every candidate's
 			}
 			data = fmt.Sprintf("fit %s, eval %s", *fitFile, *evalFile)
 		} else {
-			if len(args) == 0 && df.n == 0 && mf.spec == "" && (df.gen == "" || df.gen == audit.EmbeddedGenerator) {
-				df.n = organismFacts
+			if len(args) == 0 && *df.n == 0 && modelspec.IsDefault(mf.spec) && (*df.gen == "" || *df.gen == audit.EmbeddedGenerator) {
+				*df.n = organismFacts
 			}
 			var items []audit.Item
 			if items, pf, data, err = df.items(io, args, mf); err != nil {
@@ -129,8 +131,8 @@ model), KL on neutral text (--neutral) and greedy samples, and every candidate's
 			return err
 		}
 		var groups []string
-		if *fallback != "" {
-			groups = strings.Split(*fallback, ",")
+		if len(*fallback) > 0 {
+			groups = *fallback
 		}
 		progress := func(string) {}
 		if io.ErrTTY {
@@ -253,7 +255,7 @@ func sideInputs(m *gpt2.Model, mf *modelFlags, factsFile, neutralFile string, ev
 			}
 			facts = append(facts, f)
 		}
-	} else if mf.spec == "" {
+	} else if modelspec.IsDefault(mf.spec) {
 		for _, f := range toy.HeldOut(toy.NewWorld(), 1).Facts {
 			facts = append(facts, debias.Fact{Prompt: f.Prompt, Completion: f.Completion, Class: f.Class})
 		}
@@ -277,7 +279,7 @@ func sideInputs(m *gpt2.Model, mf *modelFlags, factsFile, neutralFile string, ev
 		if len(texts) == 0 {
 			return nil, nil, nil, fmt.Errorf("%s: no text", neutralFile)
 		}
-	case mf.spec == "" && len(facts) > 0:
+	case modelspec.IsDefault(mf.spec) && len(facts) > 0:
 		for i := 0; i < len(facts) && len(texts) < 200; i += 9 {
 			texts = append(texts, facts[i].Prompt+facts[i].Completion+".")
 		}

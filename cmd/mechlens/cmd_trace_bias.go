@@ -3,63 +3,59 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
+	"math"
 
 	"github.com/mechlens/mechlens/audit"
 	"github.com/mechlens/mechlens/debias"
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/internal/modelspec"
 )
 
 func init() { register(newTraceBiasCommand()) }
 
 // dataFlags are the audit's data and prompt flags, shared by trace-bias and neutralize.
 type dataFlags struct {
-	gen, letters, labels, anchor string
-	n                            int
-	bos, skipBad                 bool
+	gen, letters, anchor *string
+	labels               *[]string
+	n                    *int
+	bos, skipBad         bool
 }
 
 func addDataFlags(c *cli.Command) *dataFlags {
 	d := &dataFlags{}
-	c.Flags.StringVar(&d.gen, "generate", "", "generate the items: "+generatorList())
-	c.Flags.IntVar(&d.n, "n", 0, "items to generate (default 200); with DATA, only the first N (default: all)")
-	c.Flags.StringVar(&d.letters, "letters", audit.DefaultStyle, "how labels are written: A:, (A), A. or any text with one A")
-	c.Flags.StringVar(&d.labels, "labels", "", "comma-separated option labels (default A,B,C,...)")
+	d.gen = cli.Text(c.Flags, "generate", "", "generate the items: "+generatorList())
+	d.n = cli.Int(c.Flags, "n", 0, 0, cli.NoLimit, "items to generate (default 200); with DATA, only the first N (default: all)")
+	d.letters = cli.Text(c.Flags, "letters", audit.DefaultStyle, "how labels are written: A:, (A), A. or any text with one A")
+	d.labels = cli.List(c.Flags, "labels", "", nil, "comma-separated option labels (default A,B,C,...)")
 	c.Flags.BoolVar(&d.bos, "bos", true, "prepend <|endoftext|> as the paper does (--bos=false to leave it out)")
 	c.Flags.BoolVar(&d.skipBad, "skip-bad", false, "skip bad rows of DATA instead of failing")
-	c.Flags.StringVar(&d.anchor, "anchor", " A", "the letter the model falls back on (one token, with its space)")
+	d.anchor = cli.Text(c.Flags, "anchor", " A", "the letter the model falls back on (one token, with its space)")
 	return d
 }
 
 // items reads DATA (or generates the items, by default the embedded model's own task on the
 // embedded model) and returns them with the prompt format and a description of the data.
 func (d *dataFlags) items(io *cli.IO, args []string, mf *modelFlags) ([]audit.Item, audit.Format, string, error) {
-	if len(args) == 1 && d.gen != "" {
+	if len(args) == 1 && *d.gen != "" {
 		return nil, audit.Format{}, "", cli.Usagef("give a data file or --generate, not both")
 	}
-	if d.n < 0 {
-		return nil, audit.Format{}, "", cli.Usagef("--n must not be negative")
-	}
 	o := audit.RunOptions{}
-	o.Format = audit.Format{Style: d.letters, BOS: d.bos}
-	if d.labels != "" {
-		o.Format.Labels = strings.Split(d.labels, ",")
-	}
-	g := d.gen
+	o.Format = audit.Format{Style: *d.letters, BOS: d.bos, Labels: *d.labels}
+	g := *d.gen
 	if g == "" && len(args) == 0 {
 		g = audit.DefaultGenerator
-		if mf.spec == "" && audit.EmbeddedGenerator != "" {
+		if modelspec.IsDefault(mf.spec) && audit.EmbeddedGenerator != "" {
 			g = audit.EmbeddedGenerator
 		}
 	}
-	items, err := auditItems(io, args, g, d.n, d.skipBad, mf.seed, &o)
+	items, err := auditItems(io, args, g, *d.n, d.skipBad, mf.seed, &o)
 	return items, o.Format, o.Data, err
 }
 
 // prompts formats the items for m and reads the anchor token.
 func (d *dataFlags) prompts(m *gpt2.Model, items []audit.Item, f audit.Format) ([]debias.Prompt, int, error) {
-	anchor, err := lensTokenID(m, "--anchor", d.anchor)
+	anchor, err := lensTokenID(m, "--anchor", *d.anchor)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -94,10 +90,10 @@ embedded model, IOI otherwise), at the last position:
   $ mechlens trace-bias --model gpt2 --generate ioi --n 20 --json`
 	mf := addModelFlags(c, analysisProcessing)
 	df := addDataFlags(c)
-	top := c.Flags.Int("top-neurons", 10, "neurons per layer the scan looks at")
-	gap := c.Flags.Float64("gap", 4, "the scan flags a neuron whose lens gap anchor − correct exceeds this")
-	neurons := c.Flags.Int("neurons", 15, "neurons listed by |mean direct effect|")
-	plotPath := c.Flags.String("plot", "", "write the components' effects to this PNG")
+	top := cli.Int(c.Flags, "top-neurons", 10, 1, cli.NoLimit, "neurons per layer the scan looks at")
+	gap := cli.Float(c.Flags, "gap", 4, math.Inf(-1), math.Inf(1), "the scan flags a neuron whose lens gap anchor − correct exceeds this")
+	neurons := cli.Int(c.Flags, "neurons", 15, 0, cli.NoLimit, "neurons listed by |mean direct effect|")
+	plotPath := cli.Text(c.Flags, "plot", "", "write the components' effects to this PNG")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, err := format()
@@ -107,8 +103,10 @@ embedded model, IOI otherwise), at the last position:
 		if len(args) > 1 {
 			return cli.Usagef("want at most one data file, got %d arguments", len(args))
 		}
-		if *top < 1 || *neurons < 0 {
-			return cli.Usagef("--top-neurons must be at least 1 and --neurons not negative")
+		if *plotPath != "" {
+			if err := checkOut("--plot", *plotPath, false); err != nil {
+				return err
+			}
 		}
 		items, pf, data, err := df.items(io, args, mf)
 		if err != nil {
