@@ -38,6 +38,8 @@ type Record struct {
 	// Lens is LogitDiff read from each block's output (blocks.L.hook_resid_post at the last
 	// position, through ln_final with its own statistics and W_U): one value per layer.
 	Lens []float32 `json:"lens"`
+	// Group is the item's group, when the data set gives one.
+	Group string `json:"group,omitempty"`
 }
 
 // Scorer turns items into Records with one model and one prompt format.
@@ -334,6 +336,7 @@ func (s *Scorer) runGroup(jobs []job, items []Item, first int) ([]Record, error)
 		}
 		t := jobs[i].t
 		out[i] = s.record(first+t.item, items[t.item].ID, t, res.Logits[i], lens)
+		out[i].Group = items[t.item].Group
 	})
 	res.Release()
 	return out, nil
