@@ -1,8 +1,8 @@
 package tensor
 
 // kernelSet is one implementation of the inner loops. impl is the one in use: the generic
-// set unless an init (kernel_amd64.go) finds a faster one for this CPU. Tests run every
-// entry of kernelSets by swapping impl.
+// set unless an init (kernel_amd64.go, kernel_arm64.go) finds a faster one for this CPU.
+// kernelSets lists those available, slowest first; tests run every entry by swapping impl.
 type kernelSet struct {
 	name string
 	// mt and np are the register tile: up to mt rows (a multiple of tileM) by np B
