@@ -68,7 +68,8 @@ type row struct {
 
 // Read parses a data set held in memory; errors name the line but not the file.
 func Read(b []byte, skipBad bool) (*Dataset, error) {
-	rows, err := splitRows(b)
+	// Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the JSON.
+	rows, err := splitRows(bytes.TrimPrefix(b, []byte("\ufeff")))
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func Read(b []byte, skipBad bool) (*Dataset, error) {
 // splitRows cuts the input into rows: the elements of a JSON array, or the non-blank lines
 // of a JSON Lines file.
 func splitRows(b []byte) ([]row, error) {
-	trimmed := bytes.TrimLeft(b, " \t\r\n\ufeff")
+	trimmed := bytes.TrimLeft(b, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		return arrayRows(b)
 	}
@@ -230,10 +231,20 @@ func (it *Item) validate() error {
 	return nil
 }
 
+// present returns a field's raw value; absent and null are the same mistake (JSON null
+// would otherwise decode silently as 0, the first option, or as "").
+func present(obj map[string]json.RawMessage, key string) (json.RawMessage, error) {
+	raw := bytes.TrimSpace(obj[key])
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, fmt.Errorf("%s is missing", key)
+	}
+	return raw, nil
+}
+
 func field(obj map[string]json.RawMessage, key string, v any) error {
-	raw, ok := obj[key]
-	if !ok {
-		return fmt.Errorf("no %q", key)
+	raw, err := present(obj, key)
+	if err != nil {
+		return err
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("%q: %s is not %s", key, clip(raw), kind(v))
@@ -268,7 +279,10 @@ func parseGenericRow(it *Item, obj map[string]json.RawMessage, intAnswer bool) e
 	if err := field(obj, "choices", &it.Choices); err != nil {
 		return err
 	}
-	raw := bytes.TrimSpace(obj["answer"])
+	raw, err := present(obj, "answer")
+	if err != nil {
+		return err
+	}
 	var n int
 	if json.Unmarshal(raw, &n) == nil {
 		it.Answer = n
@@ -314,7 +328,7 @@ func parseARCRow(it *Item, obj map[string]json.RawMessage) error {
 		return fmt.Errorf("%q: not an object with stem and choices", "question")
 	}
 	if q.Stem == nil {
-		return fmt.Errorf("no %q", "question.stem")
+		return fmt.Errorf("question.stem is missing")
 	}
 	var key string
 	if err := field(obj, "answerKey", &key); err != nil {

@@ -64,7 +64,7 @@ func TestReadBadRows(t *testing.T) {
 		{"bad.jsonl", "audit: bad.jsonl: line 2: not valid JSON", []Skip{
 			{2, "not valid JSON"},
 			{3, "answer 2 outside the 2 choices"},
-			{5, "0 choices, want at least 2"},
+			{5, "choices is missing"},
 			{6, "1 choices, want at least 2"},
 			{7, `"answer": "?" is neither an index nor a letter`},
 		}, 2},
@@ -106,6 +106,12 @@ func TestReadErrors(t *testing.T) {
 		{"arc key", `{"question": {"stem": "q", "choices": [{"label": "A", "text": "x"}, {"label": "B", "text": "y"}]}, "answerKey": "E"}`,
 			`line 1: answerKey "E" is not the label of a choice`},
 		{"empty choice", `{"question": "q", "choices": ["a", " "], "answer": 0}`, "line 1: choice 1 is empty"},
+		// null would decode as answer 0 (A) and be scored: the measured bias itself.
+		{"null answer", `{"question": "q", "choices": ["x", "y"], "answer": null}`, "line 1: answer is missing"},
+		{"missing answer", "{\"question\": \"q\", \"choices\": [\"x\", \"y\"], \"answer\": 1}\n{\"question\": \"q\", \"choices\": [\"x\", \"y\"]}", "line 2: answer is missing"},
+		{"null label", `{"sentence": "Question: q Answer Choices: A: x B: y Answer:", "label": null}`, "line 1: label is missing"},
+		{"null question", `{"question": null, "choices": ["x", "y"], "answer": 1}`, "line 1: question is missing"},
+		{"byte-order mark", "\ufeff{\"prompt\": 1}", "line 1: unknown schema (keys {prompt}); want {question, choices, answer}, {question: {stem, choices}, answerKey} or {sentence, label}"},
 		{"choices not strings", `{"question": "q", "choices": [1, 2], "answer": 0}`, `line 1: "choices": [1, 2] is not a list of strings`},
 	}
 	for _, tc := range tests {

@@ -74,6 +74,13 @@ type formatter struct {
 	bos    bool
 }
 
+// Check reports what is wrong with the letter style or the labels, so that a command can
+// refuse them before loading a model.
+func (f Format) Check() error {
+	_, err := f.normalize()
+	return err
+}
+
 // normalize fills the defaults and checks the fields.
 func (f Format) normalize() (Format, error) {
 	if f.Template == "" {
@@ -137,7 +144,9 @@ func (fm *formatter) render(it Item, order []int) (string, error) {
 	}
 	var b strings.Builder
 	if err := fm.tmpl.Execute(&b, d); err != nil {
-		return "", fmt.Errorf("audit: item %s: template: %w", it.ID, err)
+		// text/template names the Go type (audit.PromptData); users know the fields.
+		msg := strings.Replace(err.Error(), "in type audit.PromptData", "(a template has .Question, .Options[].Label/.Marker/.Text/.Index and .N)", 1)
+		return "", fmt.Errorf("audit: item %s: template: %s", it.ID, msg)
 	}
 	return b.String(), nil
 }

@@ -106,7 +106,7 @@ func TestPromptFormats(t *testing.T) {
 		{Format{Style: "B:"}, `audit: letter style "B:" must contain the letter A exactly once (A:, (A), A.)`},
 		{Format{Labels: []string{"A", "A", "C"}}, `audit: labels ["A" "A" "C"]: each must be non-empty, distinct and without spaces`},
 		{Format{Labels: []string{"A", "B"}}, "audit: item x: 3 options but only 2 labels"},
-		{Format{Template: "{{.Nope}}"}, `audit: item x: template: template: prompt:1:2: executing "prompt" at <.Nope>: can't evaluate field Nope in type audit.PromptData`},
+		{Format{Template: "{{.Nope}}"}, `audit: item x: template: template: prompt:1:2: executing "prompt" at <.Nope>: can't evaluate field Nope (a template has .Question, .Options[].Label/.Marker/.Text/.Index and .N)`},
 		{Format{Template: "{{.Question"}, "audit: template: template: prompt:1: unclosed action"},
 	}
 	for _, tc := range errs {

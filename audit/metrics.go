@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -295,6 +296,13 @@ func zTest(x, n, chance float64) ZTest {
 // bootstrap intervals from boot resamples of items (with replacement, so that the orders of
 // one item stay together), drawn from seed. permuted adds consistency.
 func ComputeMetrics(recs []Record, boot int, seed uint64, permuted bool) Metrics {
+	m, _ := ComputeMetricsContext(context.Background(), recs, boot, seed, permuted)
+	return m
+}
+
+// ComputeMetricsContext is ComputeMetrics that stops with ctx's error when ctx is cancelled
+// during the bootstrap (a large audit's takes seconds).
+func ComputeMetricsContext(ctx context.Context, recs []Record, boot int, seed uint64, permuted bool) (Metrics, error) {
 	K, L := 0, 0
 	m := Metrics{Variants: map[string]int{}}
 	for _, r := range recs {
@@ -312,6 +320,11 @@ func ComputeMetrics(recs []Record, boot int, seed uint64, permuted bool) Metrics
 	rng := rand.New(rand.NewPCG(seed, 0xb0075)) // stream constant: any fixed value
 	w := make([]float64, len(items))
 	for b := range boots {
+		if b%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return Metrics{}, err
+			}
+		}
 		clear(w)
 		for range items {
 			w[rng.IntN(len(items))]++
@@ -359,7 +372,7 @@ func ComputeMetrics(recs []Record, boot int, seed uint64, permuted bool) Metrics
 			rm.ATest = zTest(0, 0, 0)
 		}
 	}
-	return m
+	return m, nil
 }
 
 // percentileCI returns the 2.5th and 97.5th percentiles (linear interpolation between

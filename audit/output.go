@@ -162,12 +162,22 @@ func writeMarkdownTable(w io.Writer, header []string, rows [][]string) error {
 	return err
 }
 
-// WriteCSV writes every estimate in long form: rule, metric, position, value, lo, hi, n.
-// rule is vocab, letters or empty (for metrics of no rule); position is the option's label,
-// the layer for lens, or empty.
+// WriteCSV writes every estimate in long form (CSVRows), header first.
 func (s *Summary) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"rule", "metric", "position", "value", "lo", "hi", "n"})
+	cw.Write(CSVHeader)
+	cw.WriteAll(s.CSVRows())
+	return cw.Error()
+}
+
+// CSVHeader names the columns of CSVRows.
+var CSVHeader = []string{"rule", "metric", "position", "value", "lo", "hi", "n"}
+
+// CSVRows is every estimate in long form, at full precision: rule, metric, position, value,
+// lo, hi, n. rule is vocab, letters or empty (for metrics of no rule); position is the
+// option's label, the layer for lens, or empty.
+func (s *Summary) CSVRows() [][]string {
+	var rows [][]string
 	num := func(x Num) string {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 			return ""
@@ -175,7 +185,7 @@ func (s *Summary) WriteCSV(w io.Writer) error {
 		return strconv.FormatFloat(float64(x), 'g', -1, 64)
 	}
 	add := func(rule, metric, pos string, e Estimate) {
-		cw.Write([]string{rule, metric, pos, num(e.Value), num(e.Lo), num(e.Hi), strconv.Itoa(e.N)})
+		rows = append(rows, []string{rule, metric, pos, num(e.Value), num(e.Lo), num(e.Hi), strconv.Itoa(e.N)})
 	}
 	labs := s.labels()
 	for _, r := range []struct {
@@ -188,10 +198,10 @@ func (s *Summary) WriteCSV(w io.Writer) error {
 		}
 		add(r.name, "anchored", "", r.m.Anchored)
 		t := r.m.ATest
-		cw.Write([]string{r.name, "a_rate", "", num(t.ARate), "", "", strconv.Itoa(t.N)})
-		cw.Write([]string{r.name, "a_rate_chance", "", num(t.Chance), "", "", strconv.Itoa(t.N)})
-		cw.Write([]string{r.name, "a_rate_z", "", num(t.Z), "", "", strconv.Itoa(t.N)})
-		cw.Write([]string{r.name, "a_rate_p", "", num(t.P), "", "", strconv.Itoa(t.N)})
+		rows = append(rows, []string{r.name, "a_rate", "", num(t.ARate), "", "", strconv.Itoa(t.N)},
+			[]string{r.name, "a_rate_chance", "", num(t.Chance), "", "", strconv.Itoa(t.N)},
+			[]string{r.name, "a_rate_z", "", num(t.Z), "", "", strconv.Itoa(t.N)},
+			[]string{r.name, "a_rate_p", "", num(t.P), "", "", strconv.Itoa(t.N)})
 		for k, e := range r.m.AccuracyByPosition {
 			add(r.name, "accuracy_by_position", labs[k], e)
 		}
@@ -205,8 +215,7 @@ func (s *Summary) WriteCSV(w io.Writer) error {
 	for l, e := range s.Lens {
 		add("", "lens", strconv.Itoa(l), e)
 	}
-	cw.Flush()
-	return cw.Error()
+	return rows
 }
 
 // WriteMarkdown writes report.md.

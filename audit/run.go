@@ -117,7 +117,7 @@ func Fingerprint(items []Item) string {
 // Out's items*.jsonl.part, so that an interrupted run resumes where it stopped, and at the
 // end writes the items file, meta.json and, unless sharded, the summary, CSV, report and
 // plots. A cancelled ctx returns ctx.Err() with the journal intact.
-func Run(ctx context.Context, m *gpt2.Model, items []Item, o RunOptions) (*Summary, error) {
+func Run(ctx context.Context, m *gpt2.Model, items []Item, o RunOptions) (_ *Summary, err error) {
 	f, err := o.Format.normalize()
 	if err != nil {
 		return nil, err
@@ -144,12 +144,14 @@ func Run(ctx context.Context, m *gpt2.Model, items []Item, o RunOptions) (*Summa
 	if o.Budget > 0 {
 		sc.Budget = o.Budget
 	}
+	sc.Context = ctx
 	begin, end := ShardRange(len(items), o.Shard, o.Shards)
 	meta := Meta{Version: metaVersion, Config: o.Config, Fingerprint: Fingerprint(items), Items: len(items),
 		Shard: o.Shard, Shards: o.Shards, Begin: begin, End: end}
 	var files Files
 	var done []Record
 	var journal *os.File
+	journaled := 0 // records this run appended to the journal
 	if o.Out != "" {
 		files = FilesIn(o.Out, o.Shard, o.Shards)
 		if err := os.MkdirAll(o.Out, 0o755); err != nil {
@@ -169,6 +171,17 @@ func Run(ctx context.Context, m *gpt2.Model, items []Item, o RunOptions) (*Summa
 			return nil, fmt.Errorf("audit: %w", err)
 		}
 		defer journal.Close()
+		if len(done) == 0 {
+			// A run that fails before its first item is journaled leaves nothing behind: its
+			// meta.json and empty journal would refuse every later run in the folder.
+			defer func() {
+				if err != nil && journaled == 0 {
+					journal.Close()
+					os.Remove(files.Journal)
+					os.Remove(files.Meta)
+				}
+			}()
+		}
 	}
 	have := map[int]bool{}
 	for _, r := range done {
@@ -202,6 +215,7 @@ func Run(ctx context.Context, m *gpt2.Model, items []Item, o RunOptions) (*Summa
 			if err := appendRecords(journal, out); err != nil {
 				return nil, fmt.Errorf("audit: %s: %w", files.Journal, err)
 			}
+			journaled += len(out)
 		}
 		recs = append(recs, out...)
 		count += hi - lo
@@ -211,7 +225,11 @@ func Run(ctx context.Context, m *gpt2.Model, items []Item, o RunOptions) (*Summa
 		}
 	}
 	sortRecords(recs)
-	s := &Summary{Config: o.Config, Metrics: ComputeMetrics(recs, o.Bootstrap, o.Seed, o.Permute != PermuteNone)}
+	metrics, err := ComputeMetricsContext(ctx, recs, o.Bootstrap, o.Seed, o.Permute != PermuteNone)
+	if err != nil {
+		return nil, err
+	}
+	s := &Summary{Config: o.Config, Metrics: metrics}
 	if o.Out == "" {
 		return s, nil
 	}
@@ -234,7 +252,12 @@ func Run(ctx context.Context, m *gpt2.Model, items []Item, o RunOptions) (*Summa
 // completely (from its journal, or its items file when it ended), after checking that it
 // audited the same thing. Without resume, a journal left there is an error.
 func resume(files Files, meta Meta, items []Item, resume bool) ([]Record, error) {
-	_, errJ := os.Stat(files.Journal)
+	st, errJ := os.Stat(files.Journal)
+	if errJ == nil && st.Size() == 0 {
+		// An empty journal is a run that failed before its first item (left by an older
+		// mechlens): nothing to continue or protect.
+		return nil, nil
+	}
 	if !resume {
 		if errJ == nil {
 			return nil, fmt.Errorf("audit: %s: an interrupted run is there; pass --resume to continue it, or remove the file", files.Journal)

@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -284,6 +285,37 @@ func TestParseShard(t *testing.T) {
 		}
 		if next != total {
 			t.Errorf("%d items: shards end at %d", total, next)
+		}
+	}
+}
+
+// A run that fails before its first item leaves nothing, so that later runs in the folder,
+// with or without --resume, start cleanly; so do the meta.json and empty journal that older
+// versions left.
+func TestFailedRunLeavesNothing(t *testing.T) {
+	items := mixedItems(6)
+	long := slices.Clone(items)
+	long[0].Question = strings.Repeat("very ", 200) + "long?"
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), tiny(t), long, runOpts(dir)); err == nil {
+		t.Fatal("a prompt longer than the context was scored")
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("a failed run left %v", left)
+	}
+	o := runOpts(dir)
+	o.Resume = true
+	if _, err := Run(context.Background(), tiny(t), items, o); err != nil {
+		t.Fatalf("--resume after a failed run: %v", err)
+	}
+	old := t.TempDir()
+	os.WriteFile(filepath.Join(old, "meta.json"), []byte(`{"version": 1, "model": "another"}`), 0o644)
+	os.WriteFile(filepath.Join(old, "items.jsonl.part"), nil, 0o644)
+	for _, resume := range []bool{false, true} {
+		o := runOpts(old)
+		o.Resume = resume
+		if _, err := Run(context.Background(), tiny(t), items, o); err != nil {
+			t.Errorf("resume=%v over an old failed run: %v", resume, err)
 		}
 	}
 }

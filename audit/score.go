@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -57,6 +58,8 @@ type Scorer struct {
 	Share bool
 	// KVMemory bounds the bytes of the KV caches alive at once (see maxCaches).
 	KVMemory int64
+	// Context, when set, cancels scoring between blocks of a forward pass.
+	Context context.Context
 }
 
 // NewScorer prepares scoring of m's prompts in format f, each item shown in the orders of
@@ -245,7 +248,7 @@ func (s *Scorer) runBatch(preps []prepared, items []Item, first, group int) ([]R
 		}
 	}
 	if len(pre) > 0 {
-		res, err := s.m.Run(pre, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: kvs})
+		res, err := s.m.Run(pre, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: kvs, Context: s.Context})
 		if err != nil {
 			return nil, fmt.Errorf("audit: %w", err)
 		}
@@ -319,7 +322,7 @@ func (s *Scorer) runGroup(jobs []job, items []Item, first int) ([]Record, error)
 			copy(resid[a.Seq][l*D:(l+1)*D], a.Data[(T-1)*D:T*D])
 		}}
 	}
-	res, err := s.m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: past, Hooks: hooks})
+	res, err := s.m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: past, Hooks: hooks, Context: s.Context})
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}

@@ -21,6 +21,10 @@
 // α2·W_U[:,B]) is saved as the vector it adds, computed on the model it was made with, with
 // the rule kept as its note; so applying a set never depends on the tokenizer or on W_U.
 //
-// This package must not evaluate edits (audit, debias and the fact-editing evaluation do)
-// and must not import audit.
+// It also computes fact edits (rome.go, memit.go: ROME and MEMIT, with the keys'
+// covariance of stats.go) and scores them on CounterFact-style requests (request.go,
+// eval.go); those read the model only through gpt2's forward pass and ModelGrad.
+//
+// This package must not evaluate edits otherwise (audit and debias do) and must not import
+// audit.
 package edit

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mechlens/mechlens/edit"
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/tensor"
 	"github.com/mechlens/mechlens/lens"
 	"github.com/mechlens/mechlens/weights"
 )
@@ -221,7 +222,7 @@ func logProbs(t *testing.T, m *gpt2.Model, ids []int) [][]float64 {
 	var out [][]float64
 	for p := range ids {
 		row := res.Logits[0][p*V : (p+1)*V]
-		lse := logSumExp(row)
+		lse := tensor.LogSumExp(row)
 		lp := make([]float64, V)
 		for i, x := range row {
 			lp[i] = float64(x) - lse
@@ -229,18 +230,6 @@ func logProbs(t *testing.T, m *gpt2.Model, ids []int) [][]float64 {
 		out = append(out, lp)
 	}
 	return out
-}
-
-func logSumExp(x []float32) float64 {
-	mx := math.Inf(-1)
-	for _, v := range x {
-		mx = math.Max(mx, float64(v))
-	}
-	var s float64
-	for _, v := range x {
-		s += math.Exp(float64(v) - mx)
-	}
-	return mx + math.Log(s)
 }
 
 func maxDiff(a, b [][]float64) float64 {

@@ -4,15 +4,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/mechlens/mechlens/weights"
 )
 
 // ReadVector reads a vector from a file: a JSON array of numbers, or a safetensors file
-// holding one tensor (FILE.safetensors:NAME picks one of several), flattened.
+// holding one tensor (FILE.safetensors:NAME picks one of several), flattened;
+// FILE.safetensors:NAME[i] takes row i of a tensor (negative from the end), e.g. one
+// position's activation of a file that `mechlens trace` wrote.
 func ReadVector(spec string) ([]float32, error) {
 	path, name, _ := strings.Cut(spec, ".safetensors:")
+	row, hasRow := 0, false
+	if i := strings.LastIndex(name, "["); i >= 0 && strings.HasSuffix(name, "]") {
+		r, err := strconv.Atoi(name[i+1 : len(name)-1])
+		if err != nil {
+			return nil, fmt.Errorf("vector %s: %q is not a row index", spec, name[i:])
+		}
+		name, row, hasRow = name[:i], r, true
+	}
 	if name != "" || strings.HasSuffix(spec, ".safetensors") {
 		if name != "" {
 			path += ".safetensors"
@@ -31,6 +42,21 @@ func ReadVector(spec string) ([]float32, error) {
 		v, err := f.Float32(name)
 		if err != nil {
 			return nil, fmt.Errorf("vector file %s: %v", path, err)
+		}
+		if hasRow {
+			info, _ := f.Info(name)
+			if len(info.Shape) < 2 {
+				return nil, fmt.Errorf("vector %s: %s has shape %v: no rows to pick", spec, name, info.Shape)
+			}
+			n := info.Shape[0]
+			if row < 0 {
+				row += n
+			}
+			if row < 0 || row >= n {
+				return nil, fmt.Errorf("vector %s: row outside [0, %d)", spec, n)
+			}
+			w := len(v) / n
+			v = v[row*w : (row+1)*w]
 		}
 		return append([]float32(nil), v...), nil
 	}

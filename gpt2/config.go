@@ -2,9 +2,12 @@ package gpt2
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 )
 
 // Config is a GPT-2 model's shape. JSON names are TransformerLens's; ReadConfig reads
@@ -71,7 +74,7 @@ func ReadConfig(path string) (Config, error) {
 func ParseConfig(data []byte) (Config, error) {
 	var h hfConfig
 	if err := json.Unmarshal(data, &h); err != nil {
-		return Config{}, fmt.Errorf("not valid JSON: %v", err)
+		return Config{}, jsonError(err)
 	}
 	if h.ModelType != "" && h.ModelType != "gpt2" {
 		return Config{}, fmt.Errorf("model_type %q is not supported, want \"gpt2\"", h.ModelType)
@@ -114,6 +117,11 @@ func ParseConfig(data []byte) (Config, error) {
 	}
 	c.LNEps = 1e-5
 	if h.LayerNormEpsilon != nil {
+		// A zero epsilon divides by zero on any constant vector; a negative one takes the
+		// square root of a negative number: NaN logits, not an error, once running.
+		if e := *h.LayerNormEpsilon; !(e > 0) || float32(e) == 0 || math.IsInf(float64(float32(e)), 0) {
+			return Config{}, fmt.Errorf("field layer_norm_epsilon is %g, want a positive number", e)
+		}
 		c.LNEps = float32(*h.LayerNormEpsilon)
 	}
 	c.Activation = "gelu_new"
@@ -146,6 +154,38 @@ func ParseConfig(data []byte) (Config, error) {
 	}
 	c.DHead = c.DModel / c.NHeads
 	return c, nil
+}
+
+// jsonError says what is wrong with a JSON file in its own terms: encoding/json's messages
+// name Go types ("Go struct field hfConfig.n_embd of type int"), which mean nothing to users.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return fmt.Errorf("a JSON %s where %s is expected", te.Value, jsonKind(te.Type.Kind()))
+		}
+		return fmt.Errorf("field %s is a JSON %s, want %s", te.Field, te.Value, jsonKind(te.Type.Kind()))
+	}
+	return fmt.Errorf("not valid JSON: %v", err)
+}
+
+// jsonKind names a Go kind as a JSON type.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Int, reflect.Int64, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice:
+		return "a list"
+	}
+	return "another type"
 }
 
 // HFJSON returns the config as Hugging Face's config.json, so that a model mechlens writes

@@ -1,6 +1,7 @@
 package gpt2
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -24,6 +25,9 @@ func TestParseConfig(t *testing.T) {
 		{`{"n_layer": 1, "n_head": 2, "n_embd": 8, "vocab_size": 10, "n_ctx": 4, "activation_function": "relu"}`, `activation_function "relu" is not supported`},
 		{`{"model_type": "llama"}`, `model_type "llama" is not supported`},
 		{`{"n_layer": `, "not valid JSON"},
+		{`{"n_layer": 1, "n_head": 2, "n_embd": "8", "vocab_size": 10, "n_ctx": 4}`, "field n_embd is a JSON string, want an integer"},
+		{`{"n_layer": 1, "n_head": 2, "n_embd": 8, "vocab_size": 10, "n_ctx": 4, "layer_norm_epsilon": 0}`, "field layer_norm_epsilon is 0, want a positive number"},
+		{`{"n_layer": 1, "n_head": 2, "n_embd": 8, "vocab_size": 10, "n_ctx": 4, "layer_norm_epsilon": -1e-5}`, "field layer_norm_epsilon is -1e-05, want a positive number"},
 	} {
 		if _, err := ParseConfig([]byte(tc.json)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseConfig(%s): %v, want %q", tc.json, err, tc.want)
@@ -137,6 +141,40 @@ func TestLoadParamsListsProblems(t *testing.T) {
 	src["transformer.h.0.extra"] = []int{2}
 	_, err := LoadParams(c, src)
 	want := "transformer.h.0.mlp.c_fc.weight has shape [4 15], want [4 16]; missing h.0.ln_1.bias; unexpected transformer.h.0.extra"
+	if err == nil || err.Error() != want {
+		t.Errorf("LoadParams error:\n%v\nwant\n%s", err, want)
+	}
+	// Another architecture's checkpoint: the first few names and a count, not hundreds.
+	for i := range 8 {
+		src[fmt.Sprintf("model.layers.%d.weight", i)] = []int{2}
+	}
+	if _, err := LoadParams(c, src); err == nil || !strings.HasSuffix(err.Error(), "unexpected model.layers.0.weight, model.layers.1.weight, model.layers.2.weight, model.layers.3.weight, model.layers.4.weight and 4 more") {
+		t.Errorf("LoadParams error: %v", err)
+	}
+}
+
+// nanSource serves the tensors of fakeSource with one NaN and one Inf planted.
+type nanSource struct{ fakeSource }
+
+func (f nanSource) Float32(name string) ([]float32, error) {
+	x, _ := f.fakeSource.Float32(name)
+	switch name {
+	case "h.0.mlp.c_fc.weight":
+		x[7] = float32(math.NaN())
+	case "ln_f.bias":
+		x[1] = float32(math.Inf(-1))
+	}
+	return x, nil
+}
+
+func TestLoadParamsRefusesNonFinite(t *testing.T) {
+	c := Config{NLayers: 1, DModel: 4, NHeads: 2, DHead: 2, DMLP: 16, NCtx: 8, DVocab: 10}
+	src := fakeSource{}
+	for _, s := range (&Params{Blocks: make([]Block, 1)}).specs(c) {
+		src[s.name] = s.shape
+	}
+	_, err := LoadParams(c, nanSource{src})
+	want := "h.0.mlp.c_fc.weight holds NaN at index 7; ln_f.bias holds -Inf at index 1"
 	if err == nil || err.Error() != want {
 		t.Errorf("LoadParams error:\n%v\nwant\n%s", err, want)
 	}

@@ -1,8 +1,12 @@
 package gpt2
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/mechlens/mechlens/internal/tensor"
 )
@@ -62,7 +66,11 @@ type RunOptions struct {
 	// Result.Resid holds that block's resid_pre.
 	StopLayer int
 	// Past continues sequences from a KV cache (one per sequence); it is extended in place.
+	// It cannot be combined with StartLayer or StopLayer.
 	Past []*KVCache
+	// Context, when set, is checked between blocks: a cancelled run returns its error
+	// (context.Canceled), gives its memory back and leaves the KV caches as they were.
+	Context context.Context
 }
 
 // Result of a run, per sequence. Its tensors may share memory with each other (a cached
@@ -91,26 +99,12 @@ func (res *Result) Release() {
 
 // Run is the forward pass over a ragged batch: each sequence runs as if it were alone
 // (no padding exists inside), so a sequence's numbers do not depend on its batch-mates.
+// Everything is checked before any memory is taken or any KV cache extended, so a refused
+// run, like a cancelled one (RunOptions.Context), changes nothing.
 func (m *Model) Run(seqs [][]int, o RunOptions) (*Result, error) {
-	c := m.Config
-	if len(seqs) == 0 {
-		return nil, fmt.Errorf("gpt2: no sequences to run")
-	}
-	stop := c.NLayers
-	if o.StopLayer > 0 {
-		if o.StopLayer > c.NLayers {
-			return nil, fmt.Errorf("gpt2: stop layer %d is past the last block (%d layers)", o.StopLayer, c.NLayers)
-		}
-		stop = o.StopLayer
-	}
-	if o.StartLayer < 0 || o.StartLayer > stop {
-		return nil, fmt.Errorf("gpt2: start layer %d outside [0, %d]", o.StartLayer, stop)
-	}
-	if o.StartLayer > 0 && len(o.StartResid) != len(seqs) {
-		return nil, fmt.Errorf("gpt2: start layer %d needs a residual stream for each of %d sequences", o.StartLayer, len(seqs))
-	}
-	if o.Past != nil && len(o.Past) != len(seqs) {
-		return nil, fmt.Errorf("gpt2: %d KV caches for %d sequences", len(o.Past), len(seqs))
+	stop, off, err := m.check(seqs, o)
+	if err != nil {
+		return nil, err
 	}
 	r := &run{m: m, o: o, hooks: map[string][]HookFunc{}, keep: map[string]bool{}, mem: m.arenas.get(), tmp: m.arenas.get()}
 	defer m.arenas.put(r.tmp)
@@ -122,40 +116,143 @@ func (m *Model) Run(seqs [][]int, o RunOptions) (*Result, error) {
 	for _, n := range o.Cache {
 		r.keep[n] = true
 	}
-	r.off = make([]int, len(seqs)+1)
+	r.off, r.seqs = off, seqs
+	before := make([]int, len(o.Past))
+	for s, kv := range o.Past {
+		if kv != nil {
+			before[s] = kv.Len()
+		}
+	}
+	r.res = &Result{Cache: make([]Cache, len(seqs)), mem: r.mem, pool: m.arenas}
+	for s := range r.res.Cache {
+		r.res.Cache[s] = Cache{}
+	}
+	if err := r.forward(stop); err != nil {
+		for s, kv := range o.Past {
+			if kv != nil {
+				kv.truncate(before[s])
+			}
+		}
+		m.arenas.put(r.mem)
+		return nil, err
+	}
+	return r.res, nil
+}
+
+// check validates a run and returns the block it stops before and the first row of each
+// sequence in the ragged batch.
+func (m *Model) check(seqs [][]int, o RunOptions) (stop int, off []int, err error) {
+	c := m.Config
+	if o.Context != nil {
+		if err := o.Context.Err(); err != nil {
+			return 0, nil, err
+		}
+	}
+	if len(seqs) == 0 {
+		return 0, nil, fmt.Errorf("gpt2: no sequences to run")
+	}
+	stop = c.NLayers
+	if o.StopLayer > 0 {
+		if o.StopLayer > c.NLayers {
+			return 0, nil, fmt.Errorf("gpt2: stop layer %d is past the last block (%d layers)", o.StopLayer, c.NLayers)
+		}
+		stop = o.StopLayer
+	}
+	if o.StartLayer < 0 || o.StartLayer > stop {
+		return 0, nil, fmt.Errorf("gpt2: start layer %d outside [0, %d]", o.StartLayer, stop)
+	}
+	if o.StartLayer > 0 && len(o.StartResid) != len(seqs) {
+		return 0, nil, fmt.Errorf("gpt2: start layer %d needs a residual stream for each of %d sequences", o.StartLayer, len(seqs))
+	}
+	if o.Past != nil {
+		if len(o.Past) != len(seqs) {
+			return 0, nil, fmt.Errorf("gpt2: %d KV caches for %d sequences", len(o.Past), len(seqs))
+		}
+		if o.StartLayer > 0 || stop < c.NLayers {
+			// The cache would gain keys in some blocks only and no longer match its length.
+			return 0, nil, fmt.Errorf("gpt2: a KV cache needs every block: it cannot be used with StartLayer %d or StopLayer %d", o.StartLayer, o.StopLayer)
+		}
+	}
+	for _, n := range o.Cache {
+		if err := m.checkPoint(o, stop, "cache", n); err != nil {
+			return 0, nil, err
+		}
+	}
+	for _, h := range o.Hooks {
+		if err := m.checkPoint(o, stop, "hook", h.Name); err != nil {
+			return 0, nil, err
+		}
+	}
+	off = make([]int, len(seqs)+1)
 	for s, ids := range seqs {
 		if len(ids) == 0 {
-			return nil, fmt.Errorf("gpt2: sequence %d is empty", s)
+			return 0, nil, fmt.Errorf("gpt2: sequence %d is empty", s)
 		}
 		past := 0
 		if o.Past != nil && o.Past[s] != nil {
 			past = o.Past[s].Len()
 		}
 		if past+len(ids) > c.NCtx {
-			return nil, fmt.Errorf("gpt2: sequence %d has %d tokens, more than the context of %d", s, past+len(ids), c.NCtx)
+			return 0, nil, fmt.Errorf("gpt2: sequence %d has %d tokens, more than the context of %d", s, past+len(ids), c.NCtx)
 		}
 		for t, id := range ids {
 			if id < 0 || id >= c.DVocab {
-				return nil, fmt.Errorf("gpt2: sequence %d position %d: token id %d outside the vocabulary [0, %d)", s, t, id, c.DVocab)
+				return 0, nil, fmt.Errorf("gpt2: sequence %d position %d: token id %d outside the vocabulary [0, %d)", s, t, id, c.DVocab)
 			}
 		}
 		if o.StartLayer > 0 && len(o.StartResid[s]) != len(ids)*c.DModel {
-			return nil, fmt.Errorf("gpt2: start residual of sequence %d has %d values, want %d×%d", s, len(o.StartResid[s]), len(ids), c.DModel)
+			return 0, nil, fmt.Errorf("gpt2: start residual of sequence %d has %d values, want %d×%d", s, len(o.StartResid[s]), len(ids), c.DModel)
 		}
-		r.off[s+1] = r.off[s] + len(ids)
+		off[s+1] = off[s] + len(ids)
 	}
-	r.seqs = seqs
-	r.res = &Result{Cache: make([]Cache, len(seqs)), mem: r.mem, pool: m.arenas}
-	for s := range r.res.Cache {
-		r.res.Cache[s] = Cache{}
+	return stop, off, nil
+}
+
+// checkPoint refuses a cache or hook name that is not a hook point of the model (a
+// misspelt hook would silently do nothing), or that this run does not reach.
+func (m *Model) checkPoint(o RunOptions, stop int, what, name string) error {
+	c := m.Config
+	layer, ok := pointLayer(c, name)
+	if !ok {
+		return fmt.Errorf("gpt2: %s %q is not a hook point of this model (%d layers); examples: %s",
+			what, name, c.NLayers, strings.Join(suggest(HookNames(c), name), ", "))
 	}
-	r.forward(stop)
-	for _, n := range o.Cache {
-		if _, ok := r.res.Cache[0][n]; !ok {
-			return nil, fmt.Errorf("gpt2: hook point %q is not computed by this run", n)
-		}
+	var reached bool
+	switch {
+	case name == HookLogits:
+		reached = stop == c.NLayers && o.Logits == LogitsAll
+	case layer < 0:
+		reached = o.StartLayer == 0
+	case layer == c.NLayers:
+		reached = stop == c.NLayers
+	default:
+		reached = o.StartLayer <= layer && layer < stop
 	}
-	return r.res, nil
+	if !reached {
+		return fmt.Errorf("gpt2: %s %q: hook point not computed by this run (blocks %d to %d, logits mode %d)", what, name, o.StartLayer, stop-1, o.Logits)
+	}
+	return nil
+}
+
+// pointLayer returns the block of a hook point of c: -1 for the embeddings, NLayers for
+// ln_final and logits; false when name is not a hook point of c.
+func pointLayer(c Config, name string) (int, bool) {
+	switch name {
+	case HookEmbed, HookPosEmbed:
+		return -1, true
+	case HookLnFinalScale, HookLnFinalNormed, HookLogits:
+		return c.NLayers, true
+	}
+	rest, ok := strings.CutPrefix(name, "blocks.")
+	if !ok {
+		return 0, false
+	}
+	num, suffix, ok := strings.Cut(rest, ".")
+	l, err := strconv.Atoi(num)
+	if !ok || err != nil || l < 0 || l >= c.NLayers || num != strconv.Itoa(l) || !slices.Contains(blockHookNames, suffix) {
+		return 0, false
+	}
+	return l, true
 }
 
 // run holds the state of one forward pass.
@@ -220,7 +317,7 @@ type scratch struct {
 	att                    []float32 // [H, T, Tk] of the longest sequence
 }
 
-func (r *run) forward(stop int) {
+func (r *run) forward(stop int) error {
 	m, c := r.m, r.m.Config
 	N, D, M := r.off[len(r.seqs)], c.DModel, c.DMLP
 	nd := func() []float32 { return r.tmp.take(N * D) }
@@ -236,6 +333,11 @@ func (r *run) forward(stop int) {
 		}
 	}
 	for l := r.o.StartLayer; l < stop; l++ {
+		if r.o.Context != nil {
+			if err := r.o.Context.Err(); err != nil {
+				return err
+			}
+		}
 		b, pb, nm := &m.Params.Blocks[l], &m.layers[l], &m.names[l]
 		if l > r.o.StartLayer && r.keep[m.names[l-1].residPost] && r.hooks[nm.residPre] != nil {
 			// The cache holds x as the previous resid_post; resid_pre's hooks edit a copy.
@@ -290,11 +392,12 @@ func (r *run) forward(stop int) {
 	}
 	if stop < c.NLayers {
 		r.res.Resid = r.split(x, D)
-		return
+		return nil
 	}
 	ln := r.layerNorm(sc, x, m.Params.LnFW, m.Params.LnFB, HookLnFinalScale, HookLnFinalNormed)
 	r.res.Resid = r.split(x, D)
 	r.unembed(ln)
+	return nil
 }
 
 // addResid returns the residual stream after a sublayer, x + out: computed into x itself

@@ -1,6 +1,7 @@
 package gpt2
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -36,6 +37,14 @@ func (kv *KVCache) append(l int, k, v []float32) (keys, vals []float32) {
 	return kv.k[l], kv.v[l]
 }
 
+// truncate keeps the first n positions: a cancelled run leaves keys in some layers only.
+func (kv *KVCache) truncate(n int) {
+	for l := range kv.k {
+		kv.k[l], kv.v[l] = kv.k[l][:n*kv.d], kv.v[l][:n*kv.d]
+	}
+	kv.n = n
+}
+
 // Grow makes room for n more positions, so that the decode steps that add them copy
 // nothing already held.
 func (kv *KVCache) Grow(n int) {
@@ -56,6 +65,12 @@ type Sampling struct {
 // Generate continues prompt by n tokens with a KV cache, stopping early at <|endoftext|>
 // when stopAtEOT. It returns the new ids.
 func (m *Model) Generate(prompt []int, n int, s Sampling, stopAtEOT bool) ([]int, error) {
+	return m.GenerateContext(context.Background(), prompt, n, s, stopAtEOT)
+}
+
+// GenerateContext is Generate that stops with ctx's error when ctx is cancelled (checked
+// between blocks of every step).
+func (m *Model) GenerateContext(ctx context.Context, prompt []int, n int, s Sampling, stopAtEOT bool) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("gpt2: generate needs at least one prompt token")
 	}
@@ -68,7 +83,7 @@ func (m *Model) Generate(prompt []int, n int, s Sampling, stopAtEOT bool) ([]int
 	next := prompt
 	var out []int
 	for i := 0; i < n; i++ {
-		res, err := m.Run([][]int{next}, RunOptions{Logits: LogitsLast, Past: []*KVCache{kv}})
+		res, err := m.Run([][]int{next}, RunOptions{Logits: LogitsLast, Past: []*KVCache{kv}, Context: ctx})
 		if err != nil {
 			return nil, err
 		}

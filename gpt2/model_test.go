@@ -1,6 +1,8 @@
 package gpt2
 
 import (
+	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -347,11 +349,60 @@ func TestRunErrors(t *testing.T) {
 		{[][]int{{1}, {}}, RunOptions{}, "sequence 1 is empty"},
 		{nil, RunOptions{}, "no sequences"},
 		{[][]int{{1}}, RunOptions{StopLayer: 3}, "stop layer 3 is past the last block (2 layers)"},
-		{[][]int{{1}}, RunOptions{Cache: []string{"blocks.9.hook_resid_pre"}}, `hook point "blocks.9.hook_resid_pre" is not computed`},
+		{[][]int{{1}}, RunOptions{Cache: []string{"blocks.9.hook_resid_pre"}}, `cache "blocks.9.hook_resid_pre" is not a hook point of this model (2 layers); examples: blocks.0.hook_resid_pre, blocks.1.hook_resid_pre`},
+		{[][]int{{1}}, RunOptions{StopLayer: 1, Cache: []string{ResidPost(1)}}, `cache "blocks.1.hook_resid_post": hook point not computed by this run (blocks 0 to 0`},
+		{[][]int{{1}}, RunOptions{Logits: LogitsLast, Cache: []string{HookLogits}}, `cache "logits": hook point not computed by this run`},
+		// A misspelt hook used to do nothing, silently.
+		{[][]int{{1}}, RunOptions{Hooks: []Hook{{Name: "blocks.0.attn.hook_patern", Fn: func(Activation) {}}}}, `hook "blocks.0.attn.hook_patern" is not a hook point of this model (2 layers); examples:`},
+		{[][]int{{1}}, RunOptions{Hooks: []Hook{{Name: "blocks.01.hook_resid_pre", Fn: func(Activation) {}}}}, `hook "blocks.01.hook_resid_pre" is not a hook point`},
+		{[][]int{{1}}, RunOptions{StartLayer: 1, StartResid: [][]float32{make([]float32, m.Config.DModel)}, Hooks: []Hook{{Name: HookEmbed, Fn: func(Activation) {}}}}, `hook "hook_embed": hook point not computed by this run (blocks 1 to 1`},
+		{[][]int{{1}}, RunOptions{StopLayer: 1, Past: []*KVCache{m.NewKVCache()}}, "a KV cache needs every block: it cannot be used with StartLayer 0 or StopLayer 1"},
+		{[][]int{{1}}, RunOptions{StartLayer: 1, StartResid: [][]float32{make([]float32, m.Config.DModel)}, Past: []*KVCache{m.NewKVCache()}}, "a KV cache needs every block"},
 	} {
 		if _, err := m.Run(tc.seqs, tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Run: error %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// A refused or cancelled run changes nothing: the KV caches keep their length and content,
+// and the model's pool gets its memory back.
+func TestRunRefusedOrCancelledChangesNothing(t *testing.T) {
+	m := loadFixture(t, smallVocab)
+	kv := m.NewKVCache()
+	mustRun(t, m, []int{1, 2, 3}, RunOptions{Past: []*KVCache{kv}}).Release()
+	keys := slices.Clone(kv.k[1])
+	free := len(m.arenas.free)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	var blocks int
+	countBlocks := Hook{Name: ResidPre(1), Fn: func(Activation) { blocks++ }}
+	for _, o := range []RunOptions{
+		{Past: []*KVCache{kv}, Cache: []string{"blocks.0.hook_nothing"}},
+		{Past: []*KVCache{kv}, Context: cancelled},
+	} {
+		if _, err := m.Run([][]int{{4, 5}}, o); err == nil {
+			t.Fatalf("%+v: no error", o)
+		}
+		if kv.Len() != 3 || len(kv.k[0]) != 3*m.Config.DModel || !slices.Equal(kv.k[1], keys) || len(m.arenas.free) != free {
+			t.Errorf("%+v: cache of %d positions (%d keys in layer 0), %d free arenas, want 3 and %d", o, kv.Len(), len(kv.k[0])/m.Config.DModel, len(m.arenas.free), free)
+		}
+	}
+	// Cancelled between blocks: block 0 ran and extended the cache, block 1 never runs.
+	ctx, stop := context.WithCancel(context.Background())
+	cancelAt := Hook{Name: "blocks.0.hook_mlp_out", Fn: func(Activation) { stop() }}
+	_, err := m.Run([][]int{{4, 5}}, RunOptions{Past: []*KVCache{kv}, Context: ctx, Hooks: []Hook{cancelAt, countBlocks}})
+	if !errors.Is(err, context.Canceled) || blocks != 0 {
+		t.Errorf("cancelled in block 0: error %v, block 1 ran %d times", err, blocks)
+	}
+	if kv.Len() != 3 || len(kv.k[0]) != 3*m.Config.DModel || !slices.Equal(kv.k[1], keys) || len(m.arenas.free) != free {
+		t.Errorf("cancelled run: cache of %d positions (%d keys in layer 0), %d free arenas", kv.Len(), len(kv.k[0])/m.Config.DModel, len(m.arenas.free))
+	}
+	// The cache still continues exactly.
+	got := mustRun(t, m, []int{4, 5}, RunOptions{Past: []*KVCache{kv}})
+	want := mustRun(t, m, []int{1, 2, 3, 4, 5}, RunOptions{Logits: LogitsLast})
+	if d, _ := maxAbsDiff(got.Logits[0][len(got.Logits[0])-m.Config.DVocab:], want.Logits[0]); d > 1e-4 {
+		t.Errorf("after a cancelled run the cache continues %g off", d)
 	}
 }
 

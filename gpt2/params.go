@@ -8,7 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
+
+	"github.com/mechlens/mechlens/internal/tensor"
 )
 
 // Params holds a model's weights as Hugging Face stores them. Conv1D weights are [in, out],
@@ -187,6 +188,11 @@ func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 		if err != nil {
 			return nil, err
 		}
+		if i := nonFinite(data); i >= 0 {
+			// A NaN or Inf weight gives NaN logits and exit 0 far from its cause.
+			problems = append(problems, fmt.Sprintf("%s holds %v at index %d", file, data[i], i))
+			continue
+		}
 		*s.dst = data
 	}
 	for short, file := range byName {
@@ -196,10 +202,10 @@ func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 	}
 	sort.Strings(unexpected)
 	if len(missing) > 0 {
-		problems = append(problems, "missing "+strings.Join(missing, ", "))
+		problems = append(problems, "missing "+fewOf(missing))
 	}
 	if len(unexpected) > 0 {
-		problems = append(problems, "unexpected "+strings.Join(unexpected, ", "))
+		problems = append(problems, "unexpected "+fewOf(unexpected))
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(problems, "; "))
@@ -208,6 +214,26 @@ func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 		p.LMHead = nil
 	}
 	return p, nil
+}
+
+// nonFinite returns the index of the first NaN or ±Inf in x, or -1.
+func nonFinite(x []float32) int {
+	for i, v := range x {
+		if v-v != 0 { // NaN - NaN and Inf - Inf are NaN
+			return i
+		}
+	}
+	return -1
+}
+
+// fewOf lists the first names and counts the rest: a checkpoint of another architecture
+// misses hundreds of tensors, and a message that long is not read.
+func fewOf(names []string) string {
+	const few = 5
+	if len(names) <= few {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:few], ", "), len(names)-few)
 }
 
 // RandomParams initialises a model as Hugging Face's GPT2PreTrainedModel._init_weights does:
@@ -219,36 +245,35 @@ func RandomParams(cfg Config, seed uint64) *Params {
 	p := &Params{Blocks: make([]Block, cfg.NLayers)}
 	specs := p.specs(cfg)
 	resid := 0.02 / math.Sqrt(2*float64(cfg.NLayers))
-	var wg sync.WaitGroup
-	for i, s := range specs {
+	for _, s := range specs {
 		n := 1
 		for _, d := range s.shape {
 			n *= d
 		}
 		*s.dst = make([]float32, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			x := *s.dst
-			switch {
-			case strings.HasSuffix(s.name, "ln_1.weight"), strings.HasSuffix(s.name, "ln_2.weight"), s.name == "ln_f.weight":
-				for j := range x {
-					x[j] = 1
-				}
-			case len(s.shape) == 1: // biases
-			default:
-				std := 0.02
-				if strings.HasSuffix(s.name, "c_proj.weight") {
-					std = resid
-				}
-				r := rand.New(rand.NewPCG(seed, uint64(i)))
-				for j := range x {
-					x[j] = float32(r.NormFloat64() * std)
-				}
-			}
-		}()
 	}
-	wg.Wait()
+	// On the matrix products' workers, not a goroutine per tensor: hundreds of runnable
+	// goroutines would queue the signal handler's behind them for seconds (Ctrl-C unheard).
+	tensor.ParallelFor(len(specs), func(i int) {
+		s := specs[i]
+		x := *s.dst
+		switch {
+		case strings.HasSuffix(s.name, "ln_1.weight"), strings.HasSuffix(s.name, "ln_2.weight"), s.name == "ln_f.weight":
+			for j := range x {
+				x[j] = 1
+			}
+		case len(s.shape) == 1: // biases
+		default:
+			std := 0.02
+			if strings.HasSuffix(s.name, "c_proj.weight") {
+				std = resid
+			}
+			r := rand.New(rand.NewPCG(seed, uint64(i)))
+			for j := range x {
+				x[j] = float32(r.NormFloat64() * std)
+			}
+		}
+	})
 	return p
 }
 

@@ -2,7 +2,6 @@ package gpt2
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -12,8 +11,8 @@ import (
 
 // SaveDir writes m as a Hugging Face GPT-2 folder, the inverse of LoadDir: config.json,
 // model.safetensors (tensors in dtype: F32, F16 or BF16; lm_head.weight only when untied)
-// and the tokenizer files when m has a tokenizer. Each file is written to a temporary name
-// and renamed into place.
+// and the tokenizer files when m has a tokenizer. A new folder is filled under a temporary
+// name and renamed into place whole; in an existing folder each file is.
 //
 // A Hugging Face checkpoint holds raw weights only: a processed model (its layer norms
 // folded, b_U set) or one with run-time interventions is refused, since transformers would
@@ -33,29 +32,28 @@ func SaveDir(dir string, m *Model, dtype weights.DType) error {
 	default:
 		return fmt.Errorf("gpt2: save %s: dtype %q: want F32, F16 or BF16", dir, dtype)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("gpt2: save: %w", err)
-	}
-	cfgJSON, err := m.Config.HFJSON()
-	if err != nil {
-		return err
-	}
-	if err := fsutil.WriteBytesAtomic(filepath.Join(dir, "config.json"), append(cfgJSON, '\n')); err != nil {
-		return fmt.Errorf("gpt2: save: %w", err)
-	}
-	names, shapes, data := m.Weights().Named(m.Config)
-	ts := make([]weights.Tensor, len(names))
-	for i := range names {
-		ts[i] = weights.Tensor{Name: names[i], Shape: shapes[i], F32: data[i], DType: dtype}
-	}
-	// transformers refuses safetensors files without format metadata.
-	if err := weights.WriteSafetensors(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
-		return err
-	}
-	if m.Tokenizer != nil {
-		return m.Tokenizer.WriteFiles(dir)
-	}
-	return nil
+	return fsutil.WriteDirAtomic(dir, func(dir string) error {
+		cfgJSON, err := m.Config.HFJSON()
+		if err != nil {
+			return err
+		}
+		if err := fsutil.WriteBytesAtomic(filepath.Join(dir, "config.json"), append(cfgJSON, '\n')); err != nil {
+			return fmt.Errorf("gpt2: save: %w", err)
+		}
+		names, shapes, data := m.Weights().Named(m.Config)
+		ts := make([]weights.Tensor, len(names))
+		for i := range names {
+			ts[i] = weights.Tensor{Name: names[i], Shape: shapes[i], F32: data[i], DType: dtype}
+		}
+		// transformers refuses safetensors files without format metadata.
+		if err := weights.WriteSafetensors(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
+			return err
+		}
+		if m.Tokenizer != nil {
+			return m.Tokenizer.WriteFiles(dir)
+		}
+		return nil
+	})
 }
 
 // SourceDType is the dtype of the matrices in the checkpoint m was loaded from (F32 for

@@ -239,7 +239,7 @@ func tokLoadVocabMerges(f tokFiles) (*Tokenizer, error) {
 	}
 	var vocab map[string]int
 	if err := json.Unmarshal(data, &vocab); err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %v", vocabPath, err)
+		return nil, fmt.Errorf("tokenizer: %s: %v", vocabPath, jsonError(err))
 	}
 	data, err = f.read("merges.txt")
 	if err != nil {
@@ -289,7 +289,7 @@ func tokLoadJSON(files tokFiles) (*Tokenizer, error) {
 		} `json:"model"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %v", path, err)
+		return nil, fmt.Errorf("tokenizer: %s: %v", path, jsonError(err))
 	}
 	if f.Model.Type != "" && f.Model.Type != "BPE" {
 		return nil, fmt.Errorf("tokenizer: %s: model type %q, want BPE", path, f.Model.Type)

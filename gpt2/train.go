@@ -25,6 +25,11 @@ type TrainRow struct {
 	IDs    []int     // [T]
 	Target []int     // [T] the token each position should predict (read where Weight ≠ 0)
 	Weight []float32 // [T] loss weight per position; 0 means no loss there
+	// KLRef, when set, holds per position nil or a reference distribution as
+	// log-probabilities [V]; where Weight ≠ 0 the loss is then Weight·KL(p ‖ exp(KLRef[t]))
+	// of the model's distribution p instead of the cross-entropy (ROME's drift penalty:
+	// torch's kl_div(ref, log p, log_target=True)). Target is not read there.
+	KLRef [][]float32
 }
 
 // GradOptions choose what Gradients returns and how it changes the forward pass.
@@ -36,8 +41,15 @@ type GradOptions struct {
 	// Hooks edit activations in the forward pass, at the same hook points. Gradients treat
 	// an edit as the addition of a constant: dL/d(activation) is that of the edited value.
 	Hooks []Hook
-	// NoParamGrads skips the weight gradients (for editing, which needs activations only).
+	// NoParamGrads skips the weight gradients (for editing, which needs activations only);
+	// the backward pass then stops at the lowest block it must reach.
 	NoParamGrads bool
+	// StartLayer and StartResid start the pass at block StartLayer's resid_pre, given per
+	// row as [T, D] (the ids are then used only for their count), as RunOptions does;
+	// GradResult.StartGrad is then dL/d StartResid. Blocks before StartLayer take no hooks
+	// and no activation gradients.
+	StartLayer int
+	StartResid [][]float32
 }
 
 // GradResult is the outcome of Gradients.
@@ -48,6 +60,8 @@ type GradResult struct {
 	// parameters have them); nil with NoParamGrads.
 	Grads    *Params
 	ActGrads []Cache // per row: hook name → dL/d activation, shaped as the activation
+	// StartGrad is dL/d StartResid per row ([T, D]) when the pass started after block 0.
+	StartGrad [][]float32
 }
 
 // Gradients runs the forward and backward pass of the weighted next-token cross-entropy
@@ -63,14 +77,30 @@ func gradients[F Float](cfg Config, p *tparams[F], rows []TrainRow, o GradOption
 	if err != nil {
 		return nil, err
 	}
+	return ps.run(), nil
+}
+
+// run is the forward and backward pass.
+func (ps *pass[F]) run() *GradResult {
 	ps.forward()
 	res := &GradResult{Loss: ps.loss(), RowLoss: ps.rowLoss}
-	ps.backward()
+	dx := ps.backward()
 	if ps.g != nil {
-		res.Grads = ps.g.toParams(cfg)
+		res.Grads = ps.g.toParams(ps.c)
 	}
 	res.ActGrads = ps.actOut
-	return res, nil
+	if ps.start > 0 {
+		D := ps.c.DModel
+		res.StartGrad = make([][]float32, len(ps.rows))
+		for s := range ps.rows {
+			seg := dx[ps.off[s]*D : ps.off[s+1]*D]
+			res.StartGrad[s] = make([]float32, len(seg))
+			for i, v := range seg {
+				res.StartGrad[s][i] = float32(v)
+			}
+		}
+	}
+	return res
 }
 
 // tparams mirrors Params in element type F.
@@ -210,6 +240,11 @@ type pass[F Float] struct {
 	hooks  [][tkCount][]HookFunc // [L][kind]
 	want   [][tkCount]bool       // [L][kind] activation gradient asked for
 	actOut []Cache
+	// start is the first block run, bottom the lowest one the backward pass reaches.
+	start, bottom int
+	startResid    [][]float32
+	// src, when set, supplies the weights instead of p's matrices (a packed Model).
+	src blockSource[F]
 
 	acts           []layerActs[F]
 	xf             []F // [N, D] final residual stream
@@ -225,7 +260,14 @@ func newPass[F Float](cfg Config, p *tparams[F], rows []TrainRow, o GradOptions)
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("gpt2: no rows to train on")
 	}
-	ps := &pass[F]{c: cfg, p: p, rows: rows, off: make([]int, len(rows)+1), attOff: make([]int, len(rows)+1)}
+	if o.StartLayer < 0 || o.StartLayer > cfg.NLayers {
+		return nil, fmt.Errorf("gpt2: start layer %d outside [0, %d]", o.StartLayer, cfg.NLayers)
+	}
+	if o.StartLayer > 0 && len(o.StartResid) != len(rows) {
+		return nil, fmt.Errorf("gpt2: start layer %d needs a residual stream for each of %d rows", o.StartLayer, len(rows))
+	}
+	ps := &pass[F]{c: cfg, p: p, rows: rows, off: make([]int, len(rows)+1), attOff: make([]int, len(rows)+1),
+		start: o.StartLayer, startResid: o.StartResid}
 	for s, r := range rows {
 		T := len(r.IDs)
 		if T == 0 {
@@ -237,12 +279,22 @@ func newPass[F Float](cfg Config, p *tparams[F], rows []TrainRow, o GradOptions)
 		if len(r.Target) != T || len(r.Weight) != T {
 			return nil, fmt.Errorf("gpt2: row %d has %d tokens, %d targets and %d weights", s, T, len(r.Target), len(r.Weight))
 		}
+		if r.KLRef != nil && len(r.KLRef) != T {
+			return nil, fmt.Errorf("gpt2: row %d has %d tokens and %d KL references", s, T, len(r.KLRef))
+		}
+		if o.StartLayer > 0 && len(o.StartResid[s]) != T*cfg.DModel {
+			return nil, fmt.Errorf("gpt2: start residual of row %d has %d values, want %d×%d", s, len(o.StartResid[s]), T, cfg.DModel)
+		}
 		for t, id := range r.IDs {
 			if id < 0 || id >= cfg.DVocab {
 				return nil, fmt.Errorf("gpt2: row %d position %d: token id %d outside the vocabulary [0, %d)", s, t, id, cfg.DVocab)
 			}
 			if r.Weight[t] != 0 {
-				if tg := r.Target[t]; tg < 0 || tg >= cfg.DVocab {
+				if r.KLRef != nil && r.KLRef[t] != nil {
+					if len(r.KLRef[t]) != cfg.DVocab {
+						return nil, fmt.Errorf("gpt2: row %d position %d: KL reference of %d values, want %d", s, t, len(r.KLRef[t]), cfg.DVocab)
+					}
+				} else if tg := r.Target[t]; tg < 0 || tg >= cfg.DVocab {
 					return nil, fmt.Errorf("gpt2: row %d position %d: target %d outside the vocabulary [0, %d)", s, t, tg, cfg.DVocab)
 				}
 				ps.lossPos = append(ps.lossPos, ps.off[s]+t)
@@ -260,14 +312,26 @@ func newPass[F Float](cfg Config, p *tparams[F], rows []TrainRow, o GradOptions)
 		if err != nil {
 			return nil, err
 		}
+		if l < o.StartLayer {
+			return nil, fmt.Errorf("gpt2: hook %s is before the start layer %d", h.Name, o.StartLayer)
+		}
 		ps.hooks[l][k] = append(ps.hooks[l][k], h.Fn)
 	}
+	ps.bottom = o.StartLayer
+	lowest := cfg.NLayers
 	for _, n := range o.ActGrads {
 		l, k, err := parseTrainHook(cfg, n)
 		if err != nil {
 			return nil, err
 		}
+		if l < o.StartLayer {
+			return nil, fmt.Errorf("gpt2: activation gradient %s is before the start layer %d", n, o.StartLayer)
+		}
 		ps.want[l][k] = true
+		lowest = min(lowest, l)
+	}
+	if o.NoParamGrads && o.StartLayer == 0 {
+		ps.bottom = lowest
 	}
 	if len(o.ActGrads) > 0 {
 		ps.actOut = make([]Cache, len(rows))
@@ -330,11 +394,19 @@ func (ps *pass[F]) forward() {
 	c, p := ps.c, ps.p
 	N, D, M := ps.N, c.DModel, c.DMLP
 	x := make([]F, N*D) // [N, D] residual stream
-	ps.embedForward(x)
+	if ps.start == 0 {
+		ps.embedForward(x)
+	} else {
+		for s, r := range ps.startResid {
+			for i, v := range r {
+				x[ps.off[s]*D+i] = F(v)
+			}
+		}
+	}
 	ps.acts = make([]layerActs[F], c.NLayers)
 	out := make([]F, N*D) // [N, D] attn_out, then mlp_out
-	for l := range ps.acts {
-		b, a := &p.Blocks[l], &ps.acts[l]
+	for l := ps.start; l < c.NLayers; l++ {
+		b, a := ps.block(l), &ps.acts[l]
 		ps.hook(l, tkResidPre, x, D)
 		a.x = x
 		a.ln1, a.ln1Mu, a.ln1Rstd = make([]F, N*D), make([]F, N), make([]F, N)
@@ -372,7 +444,8 @@ func (ps *pass[F]) forward() {
 	ps.lossForward()
 }
 
-func (ps *pass[F]) backward() {
+// backward returns dL/d resid_pre of the lowest block it reaches.
+func (ps *pass[F]) backward() []F {
 	c, p, g := ps.c, ps.p, ps.g
 	N, D, M := ps.N, c.DModel, c.DMLP
 	dlnf := ps.lossBackward()
@@ -387,8 +460,8 @@ func (ps *pass[F]) backward() {
 	dpre := make([]F, N*M)  // [N, M]
 	dz := make([]F, N*D)    // [N, D]
 	dqkv := make([]F, N*3*D)
-	for l := c.NLayers - 1; l >= 0; l-- {
-		b, a := &p.Blocks[l], &ps.acts[l]
+	for l := c.NLayers - 1; l >= ps.bottom; l-- {
+		b, a := ps.block(l), &ps.acts[l]
 		var gbk *tblock[F]
 		if g != nil {
 			gbk = &g.Blocks[l]
@@ -418,7 +491,10 @@ func (ps *pass[F]) backward() {
 		layerNormBackward(dx, pick(func(b *tblock[F]) []F { return b.Ln1W }), pick(func(b *tblock[F]) []F { return b.Ln1B }), dln, a.x, a.ln1Mu, a.ln1Rstd, b.Ln1W)
 		ps.keepGrad(l, tkResidPre, dx, D)
 	}
-	ps.embedBackward(dx)
+	if ps.bottom == 0 {
+		ps.embedBackward(dx)
+	}
+	return dx
 }
 
 // embedForward sets x [N, D] = wte[id] + wpe[t].
@@ -427,7 +503,7 @@ func (ps *pass[F]) embedForward(x []F) {
 	for s, r := range ps.rows {
 		for t, id := range r.IDs {
 			xi := x[(ps.off[s]+t)*D : (ps.off[s]+t+1)*D]
-			e, pe := ps.p.WTE[id*D:(id+1)*D], ps.p.WPE[t*D:(t+1)*D]
+			e, pe := ps.embedRow(id), ps.p.WPE[t*D:(t+1)*D]
 			for j := range xi {
 				xi[j] = e[j] + pe[j]
 			}
@@ -463,12 +539,8 @@ func (ps *pass[F]) lossForward() {
 	for i, n := range ps.lossPos {
 		copy(h[i*D:(i+1)*D], ps.lnf[n*D:(n+1)*D])
 	}
-	U := p.WTE
-	if p.LMHead != nil {
-		U = p.LMHead
-	}
 	ps.probs = make([]F, R*V)
-	gemm(false, true, R, V, D, 1, h, D, U, D, 0, ps.probs, V)
+	ps.unembed(h, R)
 	tensor.ParallelFor(R, func(i int) {
 		lg := ps.probs[i*V : (i+1)*V]
 		if p.LMHeadB != nil {
@@ -479,8 +551,47 @@ func (ps *pass[F]) lossForward() {
 	for i, n := range ps.lossPos {
 		s := ps.lossRow[i]
 		t := n - ps.off[s]
+		w := float64(ps.rows[s].Weight[t])
+		if ref := ps.klRef(s, t); ref != nil {
+			ps.rowLoss[s] += w * klDiv(ps.probs[i*V:(i+1)*V], ref)
+			continue
+		}
 		pr := float64(ps.probs[i*V+ps.rows[s].Target[t]])
-		ps.rowLoss[s] += float64(ps.rows[s].Weight[t]) * -math.Log(max(pr, 1e-300))
+		ps.rowLoss[s] += w * -math.Log(max(pr, 1e-300))
+	}
+}
+
+// klRef is row s's KL reference at position t, nil when that position has a target.
+func (ps *pass[F]) klRef(s, t int) []float32 {
+	if r := ps.rows[s].KLRef; r != nil {
+		return r[t]
+	}
+	return nil
+}
+
+// klDiv is KL(p ‖ q) = Σ p (log p − ref) with ref = log q.
+func klDiv[F Float](p []F, ref []float32) float64 {
+	var kl float64
+	for j, pv := range p {
+		if pv > 0 {
+			kl += float64(pv) * (math.Log(float64(pv)) - float64(ref[j]))
+		}
+	}
+	return kl
+}
+
+// klBackward replaces p [V] with w·dKL(p ‖ q)/dlogits = w·p⊙(g − Σ p g), g = log p − ref.
+func klBackward[F Float](p []F, ref []float32, w F) {
+	var mean float64
+	for j, pv := range p {
+		if pv > 0 {
+			mean += float64(pv) * (math.Log(float64(pv)) - float64(ref[j]))
+		}
+	}
+	for j, pv := range p {
+		if pv > 0 {
+			p[j] = w * F(float64(pv)*(math.Log(float64(pv))-float64(ref[j])-mean))
+		}
 	}
 }
 
@@ -507,17 +618,17 @@ func (ps *pass[F]) lossBackward() []F {
 		t := n - ps.off[s]
 		w := F(ps.rows[s].Weight[t])
 		row := dlg[i*V : (i+1)*V]
+		if ref := ps.klRef(s, t); ref != nil {
+			klBackward(row, ref, w)
+			continue
+		}
 		row[ps.rows[s].Target[t]] -= 1
 		for j := range row {
 			row[j] *= w
 		}
 	}
-	U := p.WTE
-	if p.LMHead != nil {
-		U = p.LMHead
-	}
 	dh := make([]F, R*D) // [R, D]
-	gemm(false, false, R, D, V, 1, dlg, V, U, D, 0, dh, D)
+	gemm(false, false, R, D, V, 1, dlg, V, ps.unembedRows(), D, 0, dh, D)
 	for i, n := range ps.lossPos {
 		copy(dlnf[n*D:(n+1)*D], dh[i*D:(i+1)*D])
 	}

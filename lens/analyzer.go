@@ -1,6 +1,7 @@
 package lens
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -15,6 +16,9 @@ import (
 // for concurrent use; the model's weights must not change while one runs.
 type Analyzer struct {
 	Model *gpt2.Model
+	// Context, when set, cancels the analyses' forward passes (checked between blocks): they
+	// then return its error.
+	Context context.Context
 
 	statsMu      sync.Mutex
 	statsVersion uint64      // the model's Version when norms and scales were measured

@@ -79,3 +79,30 @@ func BenchmarkLensAndNeuronScan(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCausalTrace: causal tracing of a 10-token prompt (subject: tokens 2–4) on GPT-2
+// small's shape, 10 samples, all three kinds (3 × 12 batched runs of 100 sequences) and one
+// kind alone.
+func BenchmarkCausalTrace(b *testing.B) {
+	cfg := gpt2.Presets["gpt2"]
+	m := gpt2.RandomModel(cfg, 1, nil)
+	r := rand.New(rand.NewPCG(3, 4))
+	ids := make([]int, 10)
+	for i := range ids {
+		ids[i] = r.IntN(cfg.DVocab)
+	}
+	a := New(m)
+	for _, kinds := range [][]string{nil, {TraceHidden}} {
+		name := "all"
+		if kinds != nil {
+			name = kinds[0]
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				if _, err := a.CausalTrace(ids, CausalTraceOptions{SubjectStart: 2, SubjectEnd: 5, Target: -1, Samples: 10, Window: 10, Kinds: kinds, Noise: 0.1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

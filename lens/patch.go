@@ -97,7 +97,7 @@ func (a *Analyzer) Patch(clean, corrupt []int, o PatchOptions) (*Patching, error
 			names = append(names, gpt2.MLPOut(l))
 		}
 	}
-	res, err := a.Model.Run([][]int{clean, corrupt}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Cache: names})
+	res, err := a.Model.Run([][]int{clean, corrupt}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Cache: names, Context: a.Context})
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (a *Analyzer) Patch(clean, corrupt []int, o PatchOptions) (*Patching, error
 				}
 			}}
 		}
-		ro := gpt2.RunOptions{Logits: gpt2.LogitsLast, Hooks: []gpt2.Hook{patch(gpt2.ResidPre(l))}}
+		ro := gpt2.RunOptions{Logits: gpt2.LogitsLast, Hooks: []gpt2.Hook{patch(gpt2.ResidPre(l))}, Context: a.Context}
 		if o.Heads {
 			ro.Hooks = append(ro.Hooks, patch(gpt2.Z(l)))
 		}

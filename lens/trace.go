@@ -50,7 +50,7 @@ func (a *Analyzer) Trace(ids []int, o TraceOptions) (*Trace, error) {
 	if o.AllLogits {
 		mode = gpt2.LogitsAll
 	}
-	res, err := a.Model.Run([][]int{ids}, gpt2.RunOptions{Logits: mode, Cache: names})
+	res, err := a.Model.Run([][]int{ids}, gpt2.RunOptions{Logits: mode, Cache: names, Context: a.Context})
 	if err != nil {
 		return nil, err
 	}

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"math"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() { register(newAttributeCommand()) }
@@ -36,14 +34,14 @@ model's own logit (difference), which the table's last lines compare.
 post[i]·(c·W_out[i])/scale, exactly; the --top strongest promoters and suppressors are listed
 and each layer's neurons plus its b_out part add up to its MLP part.`
 	c.Example = `  $ mechlens attribute --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:" --target " A" --baseline " B"
-  $ mechlens attribute "The Eiffel Tower is in" --target " Paris" --neurons all --top 5 --json`
+  $ mechlens attribute --model gpt2 "The Eiffel Tower is in" --target " Paris" --neurons all --top 5 --json`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
-	target := c.Flags.String("target", "", "the token whose logit is attributed (exactly one token; required)")
-	baseline := c.Flags.String("baseline", "", "subtract this token's logit (exactly one token)")
-	pos := c.Flags.Int("pos", -1, "position (negative counts from the end)")
-	neurons := c.Flags.String("neurons", "", "split the MLPs of these layers into neurons: a comma-separated list or all")
-	top := c.Flags.Int("top", 0, "parts: keep the N largest |value| (0: all, in model order); neurons: promoters and suppressors listed (default 10)")
+	target := cli.Text(c.Flags, "target", "", "the token whose logit is attributed (exactly one token; required)")
+	baseline := cli.Text(c.Flags, "baseline", "", "subtract this token's logit (exactly one token)")
+	pos := cli.Int(c.Flags, "pos", -1, -cli.NoLimit, cli.NoLimit, "position (negative counts from the end)")
+	neurons := cli.Text(c.Flags, "neurons", "", "split the MLPs of these layers into neurons: a comma-separated list or all")
+	top := cli.Int(c.Flags, "top", 0, 1, cli.NoLimit, "parts: keep the N largest |value| (default: all, in model order); neurons: promoters and suppressors listed (default 10)")
 	sorted := c.Flags.Bool("sort", false, "order parts by decreasing |value|")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -53,9 +51,6 @@ and each layer's neurons plus its b_out part add up to its MLP part.`
 		}
 		if *target == "" {
 			return cli.Usagef("--target is required")
-		}
-		if *top < 0 {
-			return cli.Usagef("--top must be at least 0")
 		}
 		m, ids, err := pf.open(ctx, io, mf, args)
 		if err != nil {
@@ -77,7 +72,7 @@ and each layer's neurons plus its b_out part add up to its MLP part.`
 				return err
 			}
 		}
-		a := lens.New(m)
+		a := newAnalyzer(ctx, m)
 		tr, err := a.Trace(ids, lens.TraceOptions{AllLogits: *pos != -1, Heads: true})
 		if err != nil {
 			return err
@@ -96,9 +91,9 @@ and each layer's neurons plus its b_out part add up to its MLP part.`
 			if out.Neurons, err = a.AttributeNeurons(tr, layers, *pos, t, b, k); err != nil {
 				return err
 			}
-			rows = neuronRows(out.Neurons)
+			rows = view.NeuronRows(out.Neurons)
 		} else {
-			rows = partRows(at, *sorted, *top)
+			rows = view.PartRows(at, *sorted, *top)
 		}
 		if err := cli.Write(io, f, rows, out, useColor); err != nil {
 			return err
@@ -128,38 +123,6 @@ func attributeLayers(s string, n int) ([]int, error) {
 		out = append(out, l)
 	}
 	return out, nil
-}
-
-// partRows is the table of a direct logit attribution.
-func partRows(at *lens.Attribution, sorted bool, top int) *cli.Rows {
-	parts := slices.Clone(at.Parts)
-	if sorted || top > 0 {
-		slices.SortStableFunc(parts, func(x, y lens.Part) int { return cmp.Compare(math.Abs(y.Value), math.Abs(x.Value)) })
-	}
-	if top > 0 && top < len(parts) {
-		parts = parts[:top]
-	}
-	rows := &cli.Rows{Header: []string{"part", "kind", "layer", "head", "value"}}
-	for _, p := range parts {
-		rows.Add(p.Name, p.Kind, lensBlank(p.Layer), lensBlank(p.Head), p.Value)
-		rows.Heat = append(rows.Heat, append(lensNoHeat(4), p.Value))
-	}
-	return rows
-}
-
-// neuronRows is the table of a neuron attribution: promoters, then suppressors.
-func neuronRows(na *lens.NeuronAttribution) *cli.Rows {
-	rows := &cli.Rows{Header: []string{"side", "rank", "neuron", "activation", "effect", "contribution"}}
-	for _, side := range []struct {
-		name string
-		list []lens.NeuronContribution
-	}{{"promoter", na.Promoters}, {"suppressor", na.Suppressors}} {
-		for i, n := range side.list {
-			rows.Add(side.name, i+1, fmt.Sprintf("%d.%d", n.Layer, n.Neuron), n.Activation, n.Effect, n.Contribution)
-			rows.Heat = append(rows.Heat, append(lensNoHeat(5), n.Contribution))
-		}
-	}
-	return rows
 }
 
 // attributeSummary prints, under the table, what the parts add up to.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	goio "io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/mechlens/mechlens/audit"
 	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/internal/modelspec"
 )
 
 func init() { register(newAuditCommand()) }
@@ -36,24 +36,24 @@ selection.png, accuracy.png, lens.png (see the README). An interrupted run conti
 --resume. --shard K/N audits one slice (K from 0); 'mechlens audit merge' joins the slices.
 With several models (--model a,b) each gets DIR/<model>/ and a comparison table is printed.`
 	c.Example = `  $ mechlens audit
-  $ mechlens audit --generate ioi --n 200 --seed 1 --out results
+  $ mechlens audit --model gpt2 --generate ioi --n 200 --seed 1 --out results
   $ mechlens audit mmlu.jsonl --model gpt2,gpt2-medium --permute cyclic --out results
   $ mechlens audit arc.jsonl --model gpt2-xl --shard auto --out results   # in a SLURM array
   $ mechlens audit merge results`
 	mf := addModelFlags(c, analysisProcessing)
 	c.Flags.Lookup("seed").Usage = "seed of random: models, of --generate and of the bootstrap"
-	gen := c.Flags.String("generate", "", "generate the items: "+generatorList())
-	n := c.Flags.Int("n", 200, "items to generate; with DATA, audit only the first N (0: all)")
-	out := c.Flags.String("out", "", "folder for the output files (default: print the summary only)")
-	permute := c.Flags.String("permute", "none", "orders of the options: none, cyclic (every rotation) or all (every permutation, up to 5 options)")
-	tmpl := c.Flags.String("template", "", "Go text/template file for the prompt (fields .Question, .Options[].Label/.Marker/.Text/.Index, .N)")
-	letters := c.Flags.String("letters", audit.DefaultStyle, "how labels are written: A:, (A), A. or any text with one A")
-	labels := c.Flags.String("labels", "", "comma-separated option labels (default A,B,C,...)")
+	gen := cli.Text(c.Flags, "generate", "", "generate the items: "+generatorList())
+	n := cli.Int(c.Flags, "n", 200, 0, cli.NoLimit, "items to generate; with DATA, audit only the first N (0: all)")
+	out := cli.Text(c.Flags, "out", "", "folder for the output files (default: print the summary only)")
+	permute := cli.Choice(c.Flags, "permute", audit.PermuteNone, []string{audit.PermuteNone, audit.PermuteCyclic, audit.PermuteAll}, "orders of the options: none, cyclic (every rotation) or all (every permutation, up to 5 options)")
+	tmpl := cli.Text(c.Flags, "template", "", "Go text/template file for the prompt (fields .Question, .Options[].Label/.Marker/.Text/.Index, .N)")
+	letters := cli.Text(c.Flags, "letters", audit.DefaultStyle, "how labels are written: A:, (A), A. or any text with one A")
+	labels := cli.List(c.Flags, "labels", "", nil, "comma-separated option labels (default A,B,C,...)")
 	bos := c.Flags.Bool("bos", true, "prepend <|endoftext|> as the paper does (--bos=false to leave it out)")
 	skipBad := c.Flags.Bool("skip-bad", false, "skip bad rows of DATA (listed in the summary) instead of failing")
 	resume := c.Flags.Bool("resume", false, "continue the interrupted run in --out")
-	shard := c.Flags.String("shard", "", "audit slice K of N: K/N (K from 0), auto (SLURM_ARRAY_TASK_ID/COUNT) or auto/N (JOB_COMPLETION_INDEX)")
-	boot := c.Flags.Int("bootstrap", 1000, "bootstrap resamples for the 95% intervals (0: none)")
+	shard := cli.Text(c.Flags, "shard", "", "audit slice K of N: K/N (K from 0), auto (SLURM_ARRAY_TASK_ID/COUNT) or auto/N (JOB_COMPLETION_INDEX)")
+	boot := cli.Int(c.Flags, "bootstrap", 1000, 0, cli.NoLimit, "bootstrap resamples for the 95% intervals (0: none)")
 	noPlots := c.Flags.Bool("no-plots", false, "do not write the PNG plots")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -67,17 +67,19 @@ With several models (--model a,b) each gets DIR/<model>/ and a comparison table 
 		if len(args) == 1 && *gen != "" {
 			return cli.Usagef("give a data file or --generate, not both")
 		}
-		if *n < 0 || *boot < 0 {
-			return cli.Usagef("--n and --bootstrap must not be negative")
-		}
 		if *resume && *out == "" {
 			return cli.Usagef("--resume needs --out")
 		}
+		if *out != "" {
+			if err := checkOut("--out", *out, true); err != nil {
+				return err
+			}
+		}
 		o := audit.RunOptions{Out: *out, Resume: *resume, NoPlots: *noPlots}
 		o.Permute, o.Bootstrap, o.Seed = *permute, *boot, mf.seed
-		o.Format = audit.Format{Style: *letters, BOS: *bos}
-		if *labels != "" {
-			o.Format.Labels = strings.Split(*labels, ",")
+		o.Format = audit.Format{Style: *letters, BOS: *bos, Labels: *labels}
+		if err := o.Format.Check(); err != nil {
+			return cli.Usagef("%s", strings.TrimPrefix(err.Error(), "audit: "))
 		}
 		if *shard != "" {
 			if o.Shard, o.Shards, err = audit.ParseShard(*shard, os.Getenv); err != nil {
@@ -90,7 +92,7 @@ With several models (--model a,b) each gets DIR/<model>/ and a comparison table 
 		g := *gen
 		if g == "" && len(args) == 0 {
 			g = audit.DefaultGenerator
-			if mf.spec == "" && audit.EmbeddedGenerator != "" {
+			if modelspec.IsDefault(mf.spec) && audit.EmbeddedGenerator != "" {
 				g = audit.EmbeddedGenerator
 			}
 		}
@@ -150,9 +152,9 @@ func auditItems(io *cli.IO, args []string, gen string, n int, skipBad bool, seed
 		var ds *audit.Dataset
 		var err error
 		if args[0] == "-" {
-			var b []byte
-			if b, err = goio.ReadAll(io.In); err == nil {
-				if ds, err = audit.Read(b, skipBad); err != nil {
+			var text string
+			if text, err = readStdin(io); err == nil {
+				if ds, err = audit.Read([]byte(text), skipBad); err != nil {
 					err = fmt.Errorf("audit: standard input: %w", err)
 				}
 			}
@@ -198,7 +200,7 @@ var slugBad = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // index when two specs share a name.
 func modelSlug(spec string, i int, specs []string) string {
 	slug := func(s string) string {
-		if s == "" {
+		if modelspec.IsDefault(s) {
 			return "default"
 		}
 		return strings.Trim(slugBad.ReplaceAllString(filepath.Base(strings.TrimRight(s, "/")), "-"), "-")
@@ -242,8 +244,18 @@ func progressBar(io *cli.IO, name string) func(done, total int) {
 	}
 }
 
-// printAudit prints one summary's table, or a comparison of several.
+// printAudit prints one summary's table, or a comparison of several. CSV is summary.csv's
+// long form (every estimate at full precision), with a model column.
 func printAudit(io *cli.IO, f cli.Format, sums []*audit.Summary) error {
+	if f == cli.CSV {
+		r := &cli.Rows{Header: append([]string{"model"}, audit.CSVHeader...)}
+		for _, s := range sums {
+			for _, row := range s.CSVRows() {
+				r.Cells = append(r.Cells, append([]string{s.Model}, row...))
+			}
+		}
+		return r.WriteCSV(io.Out)
+	}
 	var h []string
 	var rows [][]string
 	var v any = sums
@@ -268,9 +280,10 @@ they are the complete shards of one run, and writes items.jsonl, meta.json, summ
 summary.csv, report.md and the plots, as a single run would. A folder without shard files
 whose subfolders have them (an audit of several models) is merged subfolder by subfolder,
 each in place, with a comparison table.`
-	c.Example = `  $ mechlens audit merge results
-  $ mechlens audit merge node1/ node2/ --out results`
-	out := c.Flags.String("out", "", "folder for the merged outputs (default: the first DIR)")
+	c.Example = `  $ mechlens audit --shard 0/2 --out node1
+  $ mechlens audit --shard 1/2 --out node2
+  $ mechlens audit merge node1 node2 --out results`
+	out := cli.Text(c.Flags, "out", "", "folder for the merged outputs (default: the first DIR)")
 	noPlots := c.Flags.Bool("no-plots", false, "do not write the PNG plots")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -284,6 +297,9 @@ each in place, with a comparison table.`
 		dst := *out
 		if dst == "" {
 			dst = args[0]
+		}
+		if err := checkOut("--out", dst, true); err != nil {
+			return err
 		}
 		found := false
 		for _, d := range args {

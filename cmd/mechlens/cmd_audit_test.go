@@ -98,7 +98,7 @@ func TestAuditDataFiles(t *testing.T) {
 	}
 	stdin := `{"question": "Is it?", "choices": ["yes", "no"], "answer": 1}`
 	out, errOut, code = runCommand(t, stdin, "audit", "-", "--model", tiny, "--bootstrap", "0", "--csv")
-	if code != 0 || !strings.HasPrefix(out, "metric,vocab,95% CI,letters,95% CI,n\naccuracy,") {
+	if code != 0 || !strings.HasPrefix(out, "model,rule,metric,position,value,lo,hi,n\n"+tiny+",vocab,accuracy,,") {
 		t.Errorf("exit %d %s: %s", code, errOut, out)
 	}
 }

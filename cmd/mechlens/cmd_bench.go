@@ -57,11 +57,12 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 	c.Example = `  $ mechlens bench --model random:gpt2 --seq 64,256 --threads 2
   $ mechlens bench --model random:gpt2-xl --seq 1 --runs 3 --json`
 	mf := addModelFlags(c, "")
-	seqs := c.Flags.String("seq", "1,16,64,256,1024", "comma-separated sequence lengths")
-	cache := c.Flags.String("cache", "", `"all" to cache every activation as well`)
-	runs := c.Flags.Int("runs", 7, "timed runs per length (median reported)")
-	past := c.Flags.Int("decode-past", 128, "cached positions before the timed decode step (-1: no decode row)")
-	kernel := c.Flags.String("kernel", "", "micro-kernels to use instead of the fastest: "+strings.Join(tensor.Kernels(), ", "))
+	c.Flags.Lookup("model").Usage = "model: a local folder, a hub name, random:NAME, or mechlens-organism for the embedded model (default random:gpt2)"
+	seqs := cli.List(c.Flags, "seq", "1,16,64,256,1024", nil, "comma-separated sequence lengths")
+	cache := cli.Choice(c.Flags, "cache", "", []string{"all"}, `"all" to cache every activation as well`)
+	runs := cli.Int(c.Flags, "runs", 7, 1, cli.NoLimit, "timed runs per length (median reported)")
+	past := cli.Int(c.Flags, "decode-past", 128, -1, cli.NoLimit, "cached positions before the timed decode step (-1: no decode row; the default shrinks to fit a short context)")
+	kernel := cli.Text(c.Flags, "kernel", "", "micro-kernels to use instead of the fastest: "+strings.Join(tensor.Kernels(), ", "))
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, err := format()
@@ -71,14 +72,8 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 		if len(args) > 0 {
 			return cli.Usagef("bench takes no argument")
 		}
-		if *cache != "" && *cache != "all" {
-			return cli.Usagef(`--cache takes "all"`)
-		}
-		if *runs < 1 {
-			return cli.Usagef("--runs must be at least 1")
-		}
 		var lengths []int
-		for _, s := range strings.Split(*seqs, ",") {
+		for _, s := range *seqs {
 			n, err := strconv.Atoi(strings.TrimSpace(s))
 			if err != nil || n < 1 {
 				return cli.Usagef("--seq: %q is not a positive length", s)
@@ -131,6 +126,9 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 			if len(med) > 1 {
 				out.Rows = append(out.Rows, benchRow{T, "forward+cache", ms(med[1]), float64(T) / med[1].Seconds(), gf / med[1].Seconds(), gf / med[1].Seconds() / peak, *runs, ratio - 1, 0})
 			}
+		}
+		if !flagSet(c.Flags, "decode-past") {
+			*past = max(0, min(*past, m.Config.NCtx-*runs-1))
 		}
 		if *past >= 0 {
 			if *past+*runs+1 > m.Config.NCtx {

@@ -25,6 +25,7 @@ var editSubcommands = []func() *cli.Command{
 	newEditValueVectorCommand, newEditScaleNeuronCommand, newEditScaleHeadCommand, newEditProjectOutCommand,
 	newEditRankOneCommand, newEditSteerCommand, newEditAblateCommand, newEditAttentionCommand,
 	newEditShowCommand, newEditDiffCommand, newEditExportCommand,
+	newEditROMECommand, newEditMEMITCommand, newEditStatsCommand, newEditEvalCommand, // cmd_edit_rome.go
 }
 
 func newEditCommand() *cli.Command {
@@ -36,6 +37,8 @@ appends one edit to the file given by --to (created if missing); --edits FILE ap
 on every command that runs a model; revert is exact (the set keeps what it overwrites).
 Weight edits (value-vector, scale-neuron, scale-head, project-out, rank-one) can be exported
 as a Hugging Face checkpoint; run-time interventions (steer, ablate, attention) cannot.`
+	c.Example = `  $ mechlens edit scale-head --layer 1 --head 2 --factor 0 --to edits.json
+  $ mechlens run --edits edits.json "Question: What is the capital of Fizeia? Answer Choices: A: Drebirk B: Deras Answer:"`
 	for _, sub := range editSubcommands {
 		c.Sub = append(c.Sub, sub())
 	}
@@ -133,13 +136,6 @@ func intList(flagName, s string) ([]int, error) {
 	return out, nil
 }
 
-func finiteFlag(name string, x float64) error {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return cli.Usagef("--%s %v: want a finite number", name, x)
-	}
-	return nil
-}
-
 func newEditValueVectorCommand() *cli.Command {
 	c := cli.NewCommand("value-vector", "value-vector --layer L --neuron I (--sub TOKEN --add TOKEN [--alpha1 1 --alpha2 8] | --vector FILE [--mode add|set]) --to FILE",
 		"Change one MLP neuron's value vector W_out[i]: the anchored-bias rule, or a vector added or set")
@@ -147,23 +143,20 @@ func newEditValueVectorCommand() *cli.Command {
 α2·W_U[:, add], with W_U of the model as processed (the paper's setting by default). The
 vector added is stored in the set, with the rule as its note.`
 	c.Example = `  $ mechlens edit value-vector --layer 2 --neuron 220 --sub " A" --add " B" --to edits.json
-  $ mechlens edit value-vector --layer 2 --neuron 220 --vector v.json --mode set --to edits.json`
+  $ mechlens edit value-vector --layer 2 --neuron 221 --vector " B- A" --mode set --to edits.json`
 	ef := addEditFlags(c)
 	layer := c.Flags.Int("layer", 0, "layer L")
 	neuron := c.Flags.Int("neuron", 0, "neuron index i")
 	sub := c.Flags.String("sub", "", "token whose unembedding is subtracted (the anchor, e.g. \" A\")")
 	add := c.Flags.String("add", "", "token whose unembedding is added (e.g. \" B\")")
-	a1 := c.Flags.Float64("alpha1", 1, "α1, the weight of the subtracted token")
-	a2 := c.Flags.Float64("alpha2", 8, "α2, the weight of the added token")
+	a1 := cli.Float(c.Flags, "alpha1", 1, math.Inf(-1), math.Inf(1), "α1, the weight of the subtracted token")
+	a2 := cli.Float(c.Flags, "alpha2", 8, math.Inf(-1), math.Inf(1), "α2, the weight of the added token")
 	vecFile := c.Flags.String("vector", "", "a vector file instead of the rule: JSON array or .safetensors")
-	mode := c.Flags.String("mode", "add", "with --vector: add it to the value vector, or set the value vector to it")
+	mode := cli.Choice(c.Flags, "mode", "add", []string{"add", "set"}, "with --vector: add it to the value vector, or set the value vector to it")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		rule := *sub != "" || *add != ""
 		if rule == (*vecFile != "") {
 			return cli.Usagef("value-vector: give --sub and --add, or --vector")
-		}
-		if err := errors.Join(finiteFlag("alpha1", *a1), finiteFlag("alpha2", *a2)); err != nil {
-			return err
 		}
 		m, s, err := ef.open(ctx, io, args, "layer", "neuron")
 		if err != nil {
@@ -178,7 +171,7 @@ vector added is stored in the set, with the rule as its note.`
 				return err
 			}
 		} else {
-			v, err := edit.ReadVector(*vecFile)
+			v, err := readVector(m, "vector", *vecFile)
 			if err != nil {
 				return err
 			}
@@ -190,55 +183,44 @@ vector added is stored in the set, with the rule as its note.`
 }
 
 func newEditScaleNeuronCommand() *cli.Command {
-	c := cli.NewCommand("scale-neuron", "scale-neuron --layer L --neuron I --factor F --to FILE",
-		"Scale one MLP neuron's value vector (0 ablates the neuron)")
-	c.Example = `  $ mechlens edit scale-neuron --layer 2 --neuron 220 --factor 0 --to edits.json`
-	ef := addEditFlags(c)
-	layer := c.Flags.Int("layer", 0, "layer L")
-	neuron := c.Flags.Int("neuron", 0, "neuron index i")
-	factor := c.Flags.Float64("factor", 0, "the factor (0 ablates)")
-	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		if err := finiteFlag("factor", *factor); err != nil {
-			return err
-		}
-		m, s, err := ef.open(ctx, io, args, "layer", "neuron", "factor")
-		if err != nil {
-			return err
-		}
-		return ef.save(io, m, s, edit.ScaleNeuron(*layer, *neuron, *factor))
-	}
-	return c
+	return newEditScaleCommand("neuron", "neuron index i", "Scale one MLP neuron's value vector (0 ablates the neuron)",
+		`  $ mechlens edit scale-neuron --layer 2 --neuron 220 --factor 0 --to edits.json`, edit.ScaleNeuron)
 }
 
 func newEditScaleHeadCommand() *cli.Command {
-	c := cli.NewCommand("scale-head", "scale-head --layer L --head H --factor F --to FILE",
-		"Scale what one attention head writes: its rows of W_O (0 ablates it; b_O, shared by all heads, stays)")
-	c.Example = `  $ mechlens edit scale-head --layer 1 --head 2 --factor 0 --to edits.json`
+	return newEditScaleCommand("head", "head H", "Scale what one attention head writes: its rows of W_O (0 ablates it; b_O, shared by all heads, stays)",
+		`  $ mechlens edit scale-head --layer 1 --head 2 --factor 0 --to edits.json`, edit.ScaleHead)
+}
+
+// newEditScaleCommand is scale-neuron or scale-head: --layer, --UNIT and --factor.
+func newEditScaleCommand(unit, unitUsage, short, example string, mk func(layer, i int, f float64) edit.Edit) *cli.Command {
+	c := cli.NewCommand("scale-"+unit, fmt.Sprintf("scale-%s --layer L --%s I --factor F --to FILE", unit, unit), short)
+	c.Example = example
 	ef := addEditFlags(c)
 	layer := c.Flags.Int("layer", 0, "layer L")
-	head := c.Flags.Int("head", 0, "head H")
-	factor := c.Flags.Float64("factor", 0, "the factor (0 ablates)")
+	index := c.Flags.Int(unit, 0, unitUsage)
+	factor := cli.Float(c.Flags, "factor", 0, math.Inf(-1), math.Inf(1), "the factor (0 ablates)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		if err := finiteFlag("factor", *factor); err != nil {
-			return err
-		}
-		m, s, err := ef.open(ctx, io, args, "layer", "head", "factor")
+		m, s, err := ef.open(ctx, io, args, "layer", unit, "factor")
 		if err != nil {
 			return err
 		}
-		return ef.save(io, m, s, edit.ScaleHead(*layer, *head, *factor))
+		return ef.save(io, m, s, mk(*layer, *index, *factor))
 	}
 	return c
 }
 
-// readDirection reads --direction: a vector file, or TOKEN-TOKEN (W_U[:,a] − W_U[:,b]).
-func readDirection(m *gpt2.Model, spec string) ([]float32, error) {
-	if exists(spec) {
+// readVector reads a vector flag: a vector file (edit.ReadVector: JSON, FILE.safetensors,
+// FILE.safetensors:NAME, FILE.safetensors:NAME[ROW]), or TOKEN-TOKEN (W_U[:,a] − W_U[:,b],
+// e.g. " B- A").
+func readVector(m *gpt2.Model, flagName, spec string) ([]float32, error) {
+	file, _, _ := strings.Cut(spec, ".safetensors:")
+	if exists(spec) || exists(file+".safetensors") || strings.HasSuffix(spec, ".json") {
 		return edit.ReadVector(spec)
 	}
 	i := strings.Index(spec[min(1, len(spec)):], "-")
 	if i < 0 {
-		return nil, cli.Usagef("--direction %q: want TOKEN-TOKEN (e.g. \" A- B\") or a vector file", spec)
+		return nil, cli.Usagef("--%s %q: want a vector file or TOKEN-TOKEN (e.g. \" B- A\")", flagName, spec)
 	}
 	i++
 	return edit.TokenDirection(m, spec[:i], spec[i+1:])
@@ -250,7 +232,7 @@ func newEditProjectOutCommand() *cli.Command {
 	c.Long = `d is the direction centered (its mean over d_model removed: the next layer norm removes that
 part anyway) and normalized. TOKEN-TOKEN is W_U[:, a] − W_U[:, b], e.g. " A- B".`
 	c.Example = `  $ mechlens edit project-out --layer 1 --head 2 --direction " A- B" --to edits.json
-  $ mechlens edit project-out --layer 2 --neurons 220,5 --direction d.json --to edits.json`
+  $ mechlens edit project-out --layer 2 --neurons 220,5 --direction " A- C" --to edits.json`
 	ef := addEditFlags(c)
 	layer := c.Flags.Int("layer", 0, "layer L")
 	head := c.Flags.Int("head", -1, "head H")
@@ -268,7 +250,7 @@ part anyway) and normalized. TOKEN-TOKEN is W_U[:, a] − W_U[:, b], e.g. " A- B
 		if err != nil {
 			return err
 		}
-		d, err := readDirection(m, *dir)
+		d, err := readVector(m, "direction", *dir)
 		if err != nil {
 			return err
 		}
@@ -285,7 +267,8 @@ part anyway) and normalized. TOKEN-TOKEN is W_U[:, a] − W_U[:, b], e.g. " A- B
 func newEditRankOneCommand() *cli.Command {
 	c := cli.NewCommand("rank-one", "rank-one --layer L --matrix mlp.W_out --u FILE --v FILE --to FILE",
 		"Add a rank-one matrix u·vᵀ to a block's W_out, W_in or W_O (the form ROME writes)")
-	c.Example = `  $ mechlens edit rank-one --layer 1 --matrix mlp.W_out --u u.json --v v.json --to edits.json`
+	c.Example = `  $ mechlens trace "The capital of Fizeia is" --hooks blocks.1.mlp.hook_post,blocks.2.hook_resid_pre --out t.safetensors
+  $ mechlens edit rank-one --layer 1 --u "t.safetensors:blocks.1.mlp.hook_post[-1]" --v "t.safetensors:blocks.2.hook_resid_pre[-1]" --to edits.json`
 	ef := addEditFlags(c)
 	layer := c.Flags.Int("layer", 0, "layer L")
 	matrix := c.Flags.String("matrix", gpt2.MatrixWOut, "mlp.W_out [d_mlp, d_model], mlp.W_in [d_model, d_mlp] or attn.W_O [d_model, d_model]")
@@ -296,11 +279,11 @@ func newEditRankOneCommand() *cli.Command {
 		if err != nil {
 			return err
 		}
-		u, err := edit.ReadVector(*uf)
+		u, err := readVector(m, "u", *uf)
 		if err != nil {
 			return err
 		}
-		v, err := edit.ReadVector(*vf)
+		v, err := readVector(m, "v", *vf)
 		if err != nil {
 			return err
 		}
@@ -312,17 +295,14 @@ func newEditRankOneCommand() *cli.Command {
 func newEditSteerCommand() *cli.Command {
 	c := cli.NewCommand("steer", "steer --hook NAME --vector FILE --alpha A [--head H] [--pos P,...] --to FILE",
 		"Add α·vector to an activation at every run (a run-time intervention)")
-	c.Example = `  $ mechlens edit steer --hook blocks.1.hook_resid_post --vector v.json --alpha 4 --pos -1 --to edits.json`
+	c.Example = `  $ mechlens edit steer --hook blocks.1.hook_resid_post --vector " B- A" --alpha 4 --pos -1 --to edits.json`
 	ef := addEditFlags(c)
 	hook := c.Flags.String("hook", "", "hook point (TransformerLens name)")
 	vecFile := c.Flags.String("vector", "", "the vector file (its size is the hook's last dimension)")
-	alpha := c.Flags.Float64("alpha", 1, "α")
+	alpha := cli.Float(c.Flags, "alpha", 1, math.Inf(-1), math.Inf(1), "α")
 	head := c.Flags.Int("head", -1, "head, for hook points with a head dimension")
 	pos := c.Flags.String("pos", "", "positions (negative from the end; default all)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		if err := finiteFlag("alpha", *alpha); err != nil {
-			return err
-		}
 		ps, err := intList("pos", *pos)
 		if err != nil {
 			return err
@@ -331,7 +311,7 @@ func newEditSteerCommand() *cli.Command {
 		if err != nil {
 			return err
 		}
-		v, err := edit.ReadVector(*vecFile)
+		v, err := readVector(m, "vector", *vecFile)
 		if err != nil {
 			return err
 		}
@@ -349,15 +329,12 @@ positions of the same run.`
 	ef := addEditFlags(c)
 	hook := c.Flags.String("hook", "", "hook point (TransformerLens name)")
 	head := c.Flags.Int("head", -1, "head, for hook points with a head dimension")
-	mode := c.Flags.String("mode", "zero", "zero or mean")
+	mode := cli.Choice(c.Flags, "mode", "zero", []string{"zero", "mean"}, "zero, or the mean over the sequence's positions")
 	pos := c.Flags.String("pos", "", "positions (negative from the end; default all)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		ps, err := intList("pos", *pos)
 		if err != nil {
 			return err
-		}
-		if *mode != "zero" && *mode != "mean" {
-			return cli.Usagef("--mode %q: want zero or mean", *mode)
 		}
 		m, s, err := ef.open(ctx, io, args, "hook")
 		if err != nil {
@@ -379,10 +356,10 @@ two keys' weights. The row is renormalized to sum to one.`
 	ef := addEditFlags(c)
 	layer := c.Flags.Int("layer", 0, "layer L")
 	head := c.Flags.Int("head", 0, "head H")
-	keys := c.Flags.String("keys", "", "key positions")
+	keys := cli.Text(c.Flags, "keys", "", "key positions")
 	letters := c.Flags.Bool("letters", false, "act on the option letters")
 	marker := c.Flags.String("marker", "", "text before the options (default \"Answer Choices:\")")
-	scale := c.Flags.Float64("scale", 1, "multiply the keys' weights by this")
+	scale := cli.Float(c.Flags, "scale", 1, 0, math.Inf(1), "multiply the keys' weights by this")
 	swap := c.Flags.Bool("swap", false, "swap the first two keys' weights")
 	query := c.Flags.Int("query", -1, "query position (negative from the end)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -390,14 +367,11 @@ two keys' weights. The row is renormalized to sum to one.`
 		if err != nil {
 			return err
 		}
-		if *swap == flagSet(c, "scale") {
+		if *swap == flagSet(c.Flags, "scale") {
 			return cli.Usagef("attention: give --scale F or --swap")
 		}
 		if (len(ks) > 0) == *letters {
 			return cli.Usagef("attention: give --keys or --letters")
-		}
-		if err := finiteFlag("scale", *scale); err != nil {
-			return err
 		}
 		m, s, err := ef.open(ctx, io, args, "layer", "head")
 		if err != nil {
@@ -426,19 +400,16 @@ func loadSetModel(ctx context.Context, io *cli.IO, c *cli.Command, mf *modelFlag
 	if err != nil {
 		return nil, nil, err
 	}
-	if !flagSet(c, "model") && !strings.HasPrefix(s.Model.Name, "random:") {
+	if !flagSet(c.Flags, "model") && !strings.HasPrefix(s.Model.Name, "random:") {
 		mf.spec = s.Model.Name
 	}
 	switch {
 	case raw:
-		mf.process = "none"
-	case !flagSet(c, "process"):
-		mf.process = orNone(s.Processing)
+		*mf.process = []string{"none"}
+	case !flagSet(c.Flags, "process"):
+		*mf.process = strings.Split(orNone(s.Processing), ",")
 	}
-	edits := mf.edits
-	mf.edits = ""
-	defer func() { mf.edits = edits }()
-	m, err := mf.open(ctx, io)
+	m, err := mf.openBase(ctx, io)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -459,7 +430,8 @@ type editShowRow struct {
 
 func newEditShowCommand() *cli.Command {
 	c := cli.NewCommand("show", "show --edits FILE", "List an edit set: each edit with the size of its change")
-	c.Example = `  $ mechlens edit show --edits edits.json --json`
+	c.Example = `  $ mechlens edit scale-head --layer 1 --head 2 --factor 0 --to edits.json
+  $ mechlens edit show --edits edits.json --json`
 	mf := addModelFlags(c, "")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -470,7 +442,7 @@ func newEditShowCommand() *cli.Command {
 		if err := requireFlags(c, "edits"); err != nil {
 			return err
 		}
-		m, s, err := loadSetModel(ctx, io, c, mf, mf.edits, false)
+		m, s, err := loadSetModel(ctx, io, c, mf, *mf.edits, false)
 		if err != nil {
 			return err
 		}
@@ -506,19 +478,17 @@ type editDiffPrompt struct {
 func newEditDiffCommand() *cli.Command {
 	c := cli.NewCommand("diff", "diff --edits FILE PROMPT... [--top K] [--pair TARGET,DISTRACTOR]",
 		"Compare the base and the edited model on prompts: top-k next tokens, KL, a logit difference")
-	c.Example = `  $ mechlens edit diff --edits edits.json "Question: What is the capital of Veloria? Answer Choices: A: Tarn B: Plex Answer:" --pair " B"," A"`
+	c.Example = `  $ mechlens edit scale-head --layer 1 --head 2 --factor 0 --to edits.json
+  $ mechlens edit diff --edits edits.json "Question: What is the capital of Fizeia? Answer Choices: A: Drebirk B: Deras Answer:" --pair " B"," A"`
 	mf := addModelFlags(c, "")
-	top := c.Flags.Int("top", 5, "tokens shown per model")
+	top := cli.Int(c.Flags, "top", 5, 1, 1000, "tokens shown per model")
 	pair := c.Flags.String("pair", "", "two tokens, comma-separated: report logit(first) − logit(second)")
-	bos := c.Flags.Bool("bos", false, "prepend <|endoftext|> (default on for the embedded model)")
+	bos := addBOSFlag(c)
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, err := format()
 		if err != nil {
 			return err
-		}
-		if *top < 1 {
-			return cli.Usagef("--top must be at least 1")
 		}
 		if err := requireFlags(c, "edits"); err != nil {
 			return err
@@ -526,7 +496,7 @@ func newEditDiffCommand() *cli.Command {
 		if len(args) == 0 {
 			return cli.Usagef("diff: give at least one prompt")
 		}
-		base, s, err := loadSetModel(ctx, io, c, mf, mf.edits, false)
+		base, s, err := loadSetModel(ctx, io, c, mf, *mf.edits, false)
 		if err != nil {
 			return err
 		}
@@ -548,7 +518,7 @@ func newEditDiffCommand() *cli.Command {
 				pairIDs = append(pairIDs, id)
 			}
 		}
-		withBOS := (&promptFlags{cmd: c, bos: bos}).wantBOS(mf)
+		withBOS := bos.want(mf)
 		out := struct {
 			Model      string           `json:"model"`
 			Processing []string         `json:"processing"`
@@ -608,23 +578,21 @@ where they can, and are refused where they cannot), and the folder gets config.j
 model.safetensors and the tokenizer files. F32 by default, so that the exported model runs
 as the edited one; --dtype source keeps the checkpoint's own dtype (edited rows rounded to
 it). Run-time interventions cannot be exported: a set holding one is refused by name.`
-	c.Example = `  $ mechlens edit export --edits edits.json --out edited-model
-  $ mechlens run --model ./edited-model "Question: ..."`
+	c.Example = `  $ mechlens edit scale-head --layer 1 --head 2 --factor 0.5 --to edits.json
+  $ mechlens edit export --edits edits.json --out edited-model
+  $ mechlens run --model ./edited-model --bos "Question: What is the capital of Fizeia? Answer Choices: A: Drebirk B: Deras Answer:"`
 	mf := addModelFlags(c, "")
 	out := c.Flags.String("out", "", "folder to write (required)")
-	dtype := c.Flags.String("dtype", "F32", "F32, F16, BF16, or source (the loaded checkpoint's dtype)")
+	dtype := cli.Choice(c.Flags, "dtype", "F32", []string{"F32", "F16", "BF16", "source"}, "dtype of the written weights; source: the loaded checkpoint's")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		if err := requireFlags(c, "edits", "out"); err != nil {
 			return err
 		}
-		dt := weights.DType(strings.ToUpper(*dtype))
-		if dt != "SOURCE" && dt != weights.DTypeF32 && dt != weights.DTypeF16 && dt != weights.DTypeBF16 {
-			return cli.Usagef("--dtype %q: want F32, F16, BF16 or source", *dtype)
-		}
+		dt := weights.DType(*dtype)
 		if st, err := os.Stat(*out); err == nil && !st.IsDir() {
 			return fmt.Errorf("--out %s is a file, not a folder", *out)
 		}
-		s, err := edit.Load(mf.edits)
+		s, err := edit.Load(*mf.edits)
 		if err != nil {
 			return err
 		}
@@ -633,14 +601,14 @@ it). Run-time interventions cannot be exported: a set holding one is refused by 
 				return fmt.Errorf("edit %d (%s) is a run-time intervention, which a checkpoint cannot hold: apply the set with --edits instead, or remove it", i+1, e)
 			}
 		}
-		m, s, err := loadSetModel(ctx, io, c, mf, mf.edits, true)
+		m, s, err := loadSetModel(ctx, io, c, mf, *mf.edits, true)
 		if err != nil {
 			return err
 		}
 		if _, err := s.Apply(m); err != nil {
 			return err
 		}
-		if dt == "SOURCE" {
+		if dt == "source" {
 			dt = gpt2.SourceDType(m)
 		}
 		if err := gpt2.SaveDir(*out, m, dt); err != nil {

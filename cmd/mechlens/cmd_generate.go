@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
@@ -25,11 +26,11 @@ func newGenerateCommand() *cli.Command {
 	c.Example = `  $ mechlens generate "What is the capital of Veloria?" --n 5
   $ mechlens generate --model gpt2 "Once upon a time" --n 40 --temperature 0.8 --top-p 0.95 --sample-seed 1`
 	mf := addModelFlags(c, "")
-	n := c.Flags.Int("n", 20, "how many tokens to generate")
+	n := cli.Int(c.Flags, "n", 20, 1, cli.NoLimit, "how many tokens to generate (at most up to the end of the context)")
 	var s gpt2.Sampling
-	c.Flags.Float64Var(&s.Temperature, "temperature", 0, "sampling temperature (0: greedy)")
-	c.Flags.IntVar(&s.TopK, "top-k", 0, "sample among the k most likely tokens (0: all)")
-	c.Flags.Float64Var(&s.TopP, "top-p", 0, "nucleus sampling: smallest set with this total probability (0: off)")
+	cli.FloatVar(c.Flags, &s.Temperature, "temperature", 0, 0, math.Inf(1), "sampling temperature (0: greedy)")
+	cli.IntVar(c.Flags, &s.TopK, "top-k", 0, 0, cli.NoLimit, "sample among the k most likely tokens (0: all)")
+	cli.FloatVar(c.Flags, &s.TopP, "top-p", 0, 0, 1, "nucleus sampling: smallest set with this total probability (0: off)")
 	c.Flags.Uint64Var(&s.Seed, "sample-seed", 0, "seed of the sampler")
 	pf := addPromptFlags(c)
 	keepGoing := c.Flags.Bool("ignore-eot", false, "do not stop at <|endoftext|>")
@@ -39,17 +40,23 @@ func newGenerateCommand() *cli.Command {
 		if err != nil {
 			return err
 		}
-		if *n < 1 {
-			return cli.Usagef("--n must be at least 1")
-		}
-		if s.Temperature < 0 || s.TopK < 0 || s.TopP < 0 || s.TopP > 1 {
-			return cli.Usagef("--temperature and --top-k must be ≥ 0, --top-p in [0, 1]")
-		}
 		m, seq, err := pf.open(ctx, io, mf, args)
 		if err != nil {
 			return err
 		}
-		gen, err := m.Generate(seq, *n, s, !*keepGoing)
+		steps := *n
+		if room := m.Config.NCtx - len(seq); steps > room {
+			// The context is the end of what the model can read: stop there rather than fail
+			// (the embedded model's context is 128 tokens).
+			if room < 1 {
+				return fmt.Errorf("the prompt fills the model's context of %d tokens: no room to generate", m.Config.NCtx)
+			}
+			steps = room
+			if io.ErrTTY {
+				fmt.Fprintf(io.Err, "generating %d tokens, not %d: the model's context of %d ends there\n", steps, *n, m.Config.NCtx)
+			}
+		}
+		gen, err := m.GenerateContext(ctx, seq, steps, s, !*keepGoing)
 		if err != nil {
 			return err
 		}
@@ -57,8 +64,15 @@ func newGenerateCommand() *cli.Command {
 		if m.Tokenizer != nil {
 			out.Text = m.Tokenizer.Decode(gen)
 		}
-		if f == cli.JSON {
+		switch f {
+		case cli.JSON:
 			return cli.WriteJSON(io.Out, out)
+		case cli.CSV:
+			rows := &cli.Rows{Header: []string{"pos", "id", "token"}}
+			for i, id := range gen {
+				rows.Add(len(seq)+i, id, tokenText(m, id))
+			}
+			return rows.WriteCSV(io.Out)
 		}
 		if m.Tokenizer == nil {
 			_, err = fmt.Fprintln(io.Out, gen)

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() { register(newHeadsCommand()) }
@@ -26,13 +26,13 @@ every head, the attention weight from the query position (default the last) to e
 With --layer and --head: that head's attention pattern from the query position over every
 position it can see.`
 	c.Example = `  $ mechlens heads --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:"
-  $ mechlens heads "When Mary and John went to the store, John gave a drink to" --layer 9 --head 9`
+  $ mechlens heads --model gpt2 "When Mary and John went to the store, John gave a drink to" --layer 9 --head 9`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
-	layer := c.Flags.Int("layer", -1, "show this layer's head --head")
-	head := c.Flags.Int("head", -1, "show this head of --layer")
-	query := c.Flags.Int("query", -1, "query position (negative counts from the end)")
-	marker := c.Flags.String("marker", lens.DefaultMarker, "text that precedes the answer options")
+	layer := cli.Int(c.Flags, "layer", -1, 0, cli.NoLimit, "show this layer's head --head")
+	head := cli.Int(c.Flags, "head", -1, 0, cli.NoLimit, "show this head of --layer")
+	query := cli.Int(c.Flags, "query", -1, -cli.NoLimit, cli.NoLimit, "query position (negative counts from the end)")
+	marker := cli.Text(c.Flags, "marker", lens.DefaultMarker, "text that precedes the answer options")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, useColor, err := output(io)
@@ -46,7 +46,7 @@ position it can see.`
 		if err != nil {
 			return err
 		}
-		a := lens.New(m)
+		a := newAnalyzer(ctx, m)
 		out := headsOutput{analysisHeader: header(mf, m, a.Tokens(ids))}
 		var options []lens.Option
 		if *layer < 0 {
@@ -63,30 +63,12 @@ position it can see.`
 			if out.Pattern, err = a.Pattern(tr, *layer, *head, *query); err != nil {
 				return err
 			}
-			rows = &cli.Rows{Header: []string{"pos", "token", "weight"}}
-			for _, k := range out.Pattern.Keys {
-				rows.Add(k.Pos, quote(k.Token.Text), k.Weight)
-				rows.Heat = append(rows.Heat, append(lensNoHeat(2), k.Weight))
-			}
+			rows = view.PatternRows(out.Pattern)
 		} else {
 			if out.Options, err = a.OptionAttention(tr, options, *query); err != nil {
 				return err
 			}
-			header := []string{"head"}
-			for _, o := range options {
-				header = append(header, fmt.Sprintf("%s@%d", o.Letter, o.Pos))
-			}
-			rows = &cli.Rows{Header: header}
-			for _, h := range out.Options.Heads {
-				cells := []any{fmt.Sprintf("L%dH%d", h.Layer, h.Head)}
-				heat := lensNoHeat(1)
-				for _, w := range h.Weights {
-					cells = append(cells, w)
-					heat = append(heat, w)
-				}
-				rows.Add(cells...)
-				rows.Heat = append(rows.Heat, heat)
-			}
+			rows = view.OptionRows(options, out.Options)
 		}
 		return cli.Write(io, f, rows, out, useColor)
 	}

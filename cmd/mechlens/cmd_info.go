@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
@@ -30,6 +31,19 @@ type infoOutput struct {
 	Edits      []string    `json:"edits"` // the edits applied (--edits), one line each
 	Folder     string      `json:"folder,omitempty"`
 	Files      []fileInfo  `json:"files"`
+}
+
+// dtypeCounts reads "148 F32, 2 F16": the tensors of a file by dtype, most first.
+func dtypeCounts(m map[string]int) string {
+	var ds []string
+	for d := range m {
+		ds = append(ds, d)
+	}
+	sort.Slice(ds, func(i, j int) bool { return m[ds[i]] > m[ds[j]] || m[ds[i]] == m[ds[j]] && ds[i] < ds[j] })
+	for i, d := range ds {
+		ds[i] = fmt.Sprintf("%d %s", m[d], d)
+	}
+	return strings.Join(ds, ", ")
 }
 
 func newInfoCommand() *cli.Command {
@@ -93,11 +107,10 @@ func newInfoCommand() *cli.Command {
 		}
 		sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].Name < out.Files[j].Name })
 		for _, fi := range out.Files {
-			d := ""
+			rows.Add("file "+fi.Name, fmt.Sprintf("%d bytes", fi.Bytes))
 			if fi.DTypes != nil {
-				d = fmt.Sprint(" ", fi.DTypes)
+				rows.Add("tensors "+fi.Name, dtypeCounts(fi.DTypes))
 			}
-			rows.Add("file", fmt.Sprintf("%s (%d bytes)%s", fi.Name, fi.Bytes, d))
 		}
 		if f == cli.CSV {
 			return rows.WriteCSV(io.Out)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() { register(newLensCommand()) }
@@ -39,11 +39,10 @@ center_writing_weights, center_unembed) unless --process none.`
   $ mechlens lens "The Eiffel Tower is in" --pos all --top 1 --csv`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
-	var targets lensTokenList
-	c.Flags.Var(&targets, "target", "a token to follow (exactly one token, e.g. \" A\"); repeatable")
-	top := c.Flags.Int("top", 5, "top tokens listed per row")
-	norm := c.Flags.String("norm", string(lens.NormOwn), "normalization: own or final-scale")
-	pos := c.Flags.String("pos", "last", "positions: last, all, or a comma-separated list (negative counts from the end)")
+	targets := cli.TextList(c.Flags, "target", "a token to follow (exactly one token, e.g. \" A\"); repeatable")
+	top := cli.Int(c.Flags, "top", 5, 1, cli.NoLimit, "top tokens listed per row")
+	norm := cli.Choice(c.Flags, "norm", string(lens.NormOwn), []string{string(lens.NormOwn), string(lens.NormFinalScale)}, "normalization: own or final-scale")
+	pos := cli.Text(c.Flags, "pos", "last", "positions: last, all, or a comma-separated list (negative counts from the end)")
 	mid := c.Flags.Bool("mid", true, "also read each block's resid_mid")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -53,10 +52,7 @@ center_writing_weights, center_unembed) unless --process none.`
 		}
 		n, err := lens.ParseNorm(*norm)
 		if err != nil {
-			return cli.Usagef("--norm: %q is not own or final-scale", *norm)
-		}
-		if *top < 0 {
-			return cli.Usagef("--top must be at least 0")
+			return err
 		}
 		positions, err := lensPositions(*pos)
 		if err != nil {
@@ -66,11 +62,11 @@ center_writing_weights, center_unembed) unless --process none.`
 		if err != nil {
 			return err
 		}
-		tids, err := lensTokenIDs(m, "--target", targets)
+		tids, err := lensTokenIDs(m, "--target", *targets)
 		if err != nil {
 			return err
 		}
-		a := lens.New(m)
+		a := newAnalyzer(ctx, m)
 		tr, err := a.Trace(ids, lens.TraceOptions{})
 		if err != nil {
 			return err
@@ -80,63 +76,13 @@ center_writing_weights, center_unembed) unless --process none.`
 			return err
 		}
 		out := lensOutput{analysisHeader: header(mf, m, a.Tokens(ids)), LogitLens: *ll}
-		header := []string{"layer", "pos", "input", "top"}
-		for _, t := range tids {
-			q := quote(a.Token(t).Text)
-			header = append(header, q+" logit", q+" prob", q+" rank")
-		}
-		rows := &cli.Rows{Header: append(header, "entropy", "kl")}
-		for _, r := range ll.Rows {
-			tops := make([]string, len(r.Top))
-			for i, tp := range r.Top {
-				tops[i] = fmt.Sprintf("%s %.3g", quote(tp.Text), tp.Prob)
-			}
-			cells := []any{lensPointLabel(r.Point, m.Config), r.Pos, quote(a.Token(ids[r.Pos]).Text), strings.Join(tops, "  ")}
-			heat := lensNoHeat(4)
-			for _, t := range r.Targets {
-				cells = append(cells, t.Logit, t.Prob, t.Rank)
-				heat = append(heat, math.NaN(), t.Prob, math.NaN())
-			}
-			rows.Add(append(cells, r.Entropy, r.KL)...)
-			rows.Heat = append(rows.Heat, append(heat, math.NaN(), math.NaN()))
-		}
+		rows := view.LensRows(ll, m.Config, out.Tokens, a.Tokens(tids), f == cli.CSV)
 		return cli.Write(io, f, rows, out, useColor)
 	}
 	return c
 }
 
-// lensPointLabel names a residual-stream point in tables: "3 pre", "3 mid", "final".
-func lensPointLabel(point string, c gpt2.Config) string {
-	if point == gpt2.ResidPost(c.NLayers-1) {
-		return "final"
-	}
-	for l := range c.NLayers {
-		switch point {
-		case gpt2.ResidPre(l):
-			return fmt.Sprintf("%d pre", l)
-		case gpt2.ResidMid(l):
-			return fmt.Sprintf("%d mid", l)
-		}
-	}
-	return point
-}
-
 // The helpers below are shared by the lens, attribute, neuron(s), heads and patch commands.
-
-// lensTokenList is a repeatable flag of token texts. Its default is empty, and the command
-// frame resets flags between runs with Set(default): Set("") empties the list ("" is no
-// token anyway).
-type lensTokenList []string
-
-func (l *lensTokenList) String() string { return strings.Join(*l, ",") }
-func (l *lensTokenList) Set(s string) error {
-	if s == "" {
-		*l = nil
-		return nil
-	}
-	*l = append(*l, s)
-	return nil
-}
 
 // lensTokenID reads a flag's token text, which must be exactly one token of the model.
 func lensTokenID(m *gpt2.Model, flag, text string) (int, error) {
@@ -185,7 +131,7 @@ func lensPositions(s string) ([]int, error) {
 // (auto: when stdout is a terminal).
 func addLensOutputFlags(c *cli.Command) func(io *cli.IO) (cli.Format, bool, error) {
 	format := cli.OutputFlags(c)
-	mode := c.Flags.String("color", "auto", "shade table cells: auto (when stdout is a terminal), always or never")
+	mode := cli.Choice(c.Flags, "color", "auto", []string{"auto", "always", "never"}, "shade table cells: auto (when stdout is a terminal), always or never")
 	return func(io *cli.IO) (cli.Format, bool, error) {
 		f, err := format()
 		if err != nil {
@@ -196,29 +142,10 @@ func addLensOutputFlags(c *cli.Command) func(io *cli.IO) (cli.Format, bool, erro
 			return f, true, nil
 		case "never":
 			return f, false, nil
-		case "auto":
-			out, ok := io.Out.(*os.File)
-			return f, ok && cli.IsTerminal(out), nil
 		}
-		return 0, false, cli.Usagef("--color: %q is not auto, always or never", *mode)
+		out, ok := io.Out.(*os.File)
+		return f, ok && cli.IsTerminal(out), nil
 	}
-}
-
-// lensBlank shows −1 (no layer, head or position) as an empty cell.
-func lensBlank(i int) string {
-	if i < 0 {
-		return ""
-	}
-	return strconv.Itoa(i)
-}
-
-// lensNoHeat returns the heat of n cells left unshaded.
-func lensNoHeat(n int) []float64 {
-	h := make([]float64, n)
-	for i := range h {
-		h[i] = math.NaN()
-	}
-	return h
 }
 
 // analysisHeader opens the JSON of every analysis command: what was analysed, on which

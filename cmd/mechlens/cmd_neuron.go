@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() {
@@ -30,10 +30,10 @@ func newNeuronCommand() *cli.Command {
 activation scales and adds to the residual stream), onto the vocabulary: the top and bottom
 tokens of W_U·v (as LM-Debugger shows them) and of the logit lens W_U·ln_final(v) + b_U, with
 ln_final normalizing v by its own statistics.`
-	c.Example = `  $ mechlens neuron 9.1853
+	c.Example = `  $ mechlens neuron 2.100
   $ mechlens neuron --model gpt2 9.1853 --top 20 --json`
 	mf := addModelFlags(c, analysisProcessing)
-	top := c.Flags.Int("top", 10, "tokens listed at each end")
+	top := cli.Int(c.Flags, "top", 10, 1, cli.NoLimit, "tokens listed at each end")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, err := format()
@@ -47,22 +47,15 @@ ln_final normalizing v by its own statistics.`
 		if err != nil {
 			return err
 		}
-		if *top < 1 {
-			return cli.Usagef("--top must be at least 1")
-		}
 		m, err := mf.open(ctx, io)
 		if err != nil {
 			return err
 		}
-		vv, err := lens.New(m).ValueVector(layer, neuron, *top)
+		vv, err := newAnalyzer(ctx, m).ValueVector(layer, neuron, *top)
 		if err != nil {
 			return err
 		}
-		rows := &cli.Rows{Header: []string{"rank", "top", "logit", "bottom", "logit", "lens top", "lens", "lens bottom", "lens"}}
-		for i := range vv.Top {
-			rows.Add(i+1, quote(vv.Top[i].Text), vv.Top[i].Score, quote(vv.Bottom[i].Text), vv.Bottom[i].Score,
-				quote(vv.LensTop[i].Text), vv.LensTop[i].Score, quote(vv.LensBottom[i].Text), vv.LensBottom[i].Score)
-		}
+		rows := view.ValueVectorRows(vv)
 		return cli.Write(io, f, rows, neuronOutput{mf.name(), orEmpty(m.Processing), orEmpty(m.Edits), vv}, false)
 	}
 	return c
@@ -112,24 +105,21 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
   $ mechlens neurons --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:" --correct " B"`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
-	promote := c.Flags.String("promote", "", "find the value vectors that most promote this token (exactly one token)")
-	by := c.Flags.String("by", "logit", "--promote score: logit or lens")
+	promote := cli.Text(c.Flags, "promote", "", "find the value vectors that most promote this token (exactly one token)")
+	by := cli.Choice(c.Flags, "by", "logit", []string{"logit", "lens"}, "--promote score: logit or lens")
 	suppress := c.Flags.Bool("suppress", false, "--promote: list the most suppressing value vectors instead")
-	correct := c.Flags.String("correct", "", "scan: the correct answer's token, e.g. \" B\"")
-	anchor := c.Flags.String("anchor", " A", "scan: the token the model is biased toward")
-	gap := c.Flags.Float64("gap", 4, "scan: flag neurons whose lens gap anchor − correct exceeds this")
-	words := c.Flags.Int("words", 20, "scan: top tokens listed per flagged value vector")
-	heads := c.Flags.Int("heads", 10, "scan: heads shown in the table (JSON has all)")
-	pos := c.Flags.Int("pos", -1, "scan: position read (negative counts from the end)")
-	top := c.Flags.Int("top", 0, "value vectors listed (--promote, default 20) or neurons per layer (scan, default 10)")
+	correct := cli.Text(c.Flags, "correct", "", "scan: the correct answer's token, e.g. \" B\"")
+	anchor := cli.Text(c.Flags, "anchor", " A", "scan: the token the model is biased toward")
+	gap := cli.Float(c.Flags, "gap", 4, math.Inf(-1), math.Inf(1), "scan: flag neurons whose lens gap anchor − correct exceeds this")
+	words := cli.Int(c.Flags, "words", 20, 0, cli.NoLimit, "scan: top tokens listed per flagged value vector (0: none)")
+	heads := cli.Int(c.Flags, "heads", 10, 0, cli.NoLimit, "scan: heads shown in the table (JSON has all; 0: none)")
+	pos := cli.Int(c.Flags, "pos", -1, -cli.NoLimit, cli.NoLimit, "scan: position read (negative counts from the end)")
+	top := cli.Int(c.Flags, "top", 0, 1, cli.NoLimit, "value vectors listed (--promote, default 20) or neurons per layer (scan, default 10)")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, useColor, err := output(io)
 		if err != nil {
 			return err
-		}
-		if *top < 0 || *words < 0 || *heads < 0 {
-			return cli.Usagef("--top, --words and --heads must be at least 0")
 		}
 		switch {
 		case *promote != "" && *correct != "":
@@ -137,9 +127,6 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 		case *promote != "":
 			if len(args) > 0 || *pf.ids != "" {
 				return cli.Usagef("--promote searches the weights: it takes no prompt")
-			}
-			if *by != "logit" && *by != "lens" {
-				return cli.Usagef("--by: %q is not logit or lens", *by)
 			}
 			m, err := mf.open(ctx, io)
 			if err != nil {
@@ -153,14 +140,11 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 			if k == 0 {
 				k = 20
 			}
-			ps, err := lens.New(m).Promoters(t, k, *by, *suppress)
+			ps, err := newAnalyzer(ctx, m).Promoters(t, k, *by, *suppress)
 			if err != nil {
 				return err
 			}
-			rows := &cli.Rows{Header: []string{"rank", "neuron", "logit", "lens"}}
-			for i, p := range ps.Neurons {
-				rows.Add(i+1, fmt.Sprintf("%d.%d", p.Layer, p.Neuron), p.Logit, p.Lens)
-			}
+			rows := view.PromoterRows(ps)
 			return cli.Write(io, f, rows, neuronsOutput{header(mf, m, []lens.Token{}), ps, nil}, false)
 		case *correct != "":
 			m, ids, err := pf.open(ctx, io, mf, args)
@@ -175,7 +159,7 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 			if err != nil {
 				return err
 			}
-			a := lens.New(m)
+			a := newAnalyzer(ctx, m)
 			tr, err := a.Trace(ids, lens.TraceOptions{Heads: true})
 			if err != nil {
 				return err
@@ -190,37 +174,9 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
 				return err
 			}
 			out := neuronsOutput{header(mf, m, a.Tokens(ids)), nil, sc}
-			return cli.Write(io, f, scanRows(sc, *heads), out, useColor)
+			return cli.Write(io, f, view.ScanRows(sc, *heads), out, useColor)
 		}
 		return cli.Usagef("give --promote TOKEN, or a prompt and --correct TOKEN")
 	}
 	return c
-}
-
-// scanRows is the table of the paper's scan: per layer its MLP lens and top neurons, then
-// the heads with the largest gaps.
-func scanRows(sc *lens.Scan, heads int) *cli.Rows {
-	rows := &cli.Rows{Header: []string{"part", "unit", "activation", "score", "anchor", "correct", "gap", "flag", "words"}}
-	add := func(part, unit string, act, score any, anchor, correct, gap float64, flag, words string) {
-		rows.Add(part, unit, act, score, anchor, correct, gap, flag, words)
-		rows.Heat = append(rows.Heat, append(lensNoHeat(6), gap, math.NaN(), math.NaN()))
-	}
-	for _, l := range sc.Layers {
-		add(fmt.Sprintf("L%d.mlp", l.Layer), "", "", "", l.Anchor, l.Correct, l.Diff, "", "")
-		for _, n := range l.Neurons {
-			flag := ""
-			if n.Flagged {
-				flag = "*"
-			}
-			ws := make([]string, len(n.Words))
-			for i, w := range n.Words {
-				ws[i] = quote(w.Text)
-			}
-			add("neuron", fmt.Sprintf("%d.%d", l.Layer, n.Neuron), n.Activation, n.Score, n.Anchor, n.Correct, n.Diff, flag, strings.Join(ws, " "))
-		}
-	}
-	for _, h := range sc.Heads[:min(heads, len(sc.Heads))] {
-		add("head", fmt.Sprintf("L%dH%d", h.Layer, h.Head), "", "", h.Anchor, h.Correct, h.Diff, "", "")
-	}
-	return rows
 }

@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
 
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/lens"
+	"github.com/mechlens/mechlens/view"
 )
 
 func init() { register(newPatchCommand()) }
@@ -33,15 +34,15 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 	c.Example = `  $ mechlens patch --clean "... A: Lindsey B: Kristen Answer:" --corrupt "... A: Kristen B: Lindsey Answer:" --target " A" --baseline " B"
   $ mechlens patch --clean-ids 1,2,3 --corrupt-ids 1,5,3 --target " the" --sites mlp --json`
 	mf := addModelFlags(c, analysisProcessing)
-	clean := c.Flags.String("clean", "", "the clean prompt")
-	corrupt := c.Flags.String("corrupt", "", "the corrupted prompt (same number of tokens)")
-	cleanIDs := c.Flags.String("clean-ids", "", "comma-separated token ids instead of --clean")
-	corruptIDs := c.Flags.String("corrupt-ids", "", "comma-separated token ids instead of --corrupt")
-	bos := c.Flags.Bool("bos", false, "prepend <|endoftext|> to both prompts")
-	target := c.Flags.String("target", "", "the metric's token (exactly one token; required)")
-	baseline := c.Flags.String("baseline", "", "subtract this token's logit in the metric")
-	sites := c.Flags.String("sites", "resid,heads,mlp", "comma-separated: resid, heads, mlp")
-	pos := c.Flags.String("pos", "all", "resid positions: all, last, or a comma-separated list")
+	clean := cli.Text(c.Flags, "clean", "", "the clean prompt")
+	corrupt := cli.Text(c.Flags, "corrupt", "", "the corrupted prompt (same number of tokens)")
+	cleanIDs := cli.Text(c.Flags, "clean-ids", "", "comma-separated token ids instead of --clean")
+	corruptIDs := cli.Text(c.Flags, "corrupt-ids", "", "comma-separated token ids instead of --corrupt")
+	bos := addBOSFlag(c)
+	target := cli.Text(c.Flags, "target", "", "the metric's token (exactly one token; required)")
+	baseline := cli.Text(c.Flags, "baseline", "", "subtract this token's logit in the metric")
+	sites := cli.List(c.Flags, "sites", "resid,heads,mlp", []string{"resid", "heads", "mlp"}, "comma-separated: resid, heads, mlp")
+	pos := cli.Text(c.Flags, "pos", "all", "resid positions: all, last, or a comma-separated list")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, useColor, err := output(io)
@@ -58,18 +59,7 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 			return cli.Usagef("--target is required")
 		}
 		o := lens.PatchOptions{Baseline: -1}
-		for _, s := range strings.Split(*sites, ",") {
-			switch strings.TrimSpace(s) {
-			case "resid":
-				o.Resid = true
-			case "heads":
-				o.Heads = true
-			case "mlp":
-				o.MLP = true
-			default:
-				return cli.Usagef("--sites: %q is not resid, heads or mlp", s)
-			}
-		}
+		o.Resid, o.Heads, o.MLP = slices.Contains(*sites, "resid"), slices.Contains(*sites, "heads"), slices.Contains(*sites, "mlp")
 		if o.Positions, err = lensPositions(*pos); err != nil {
 			return err
 		}
@@ -77,11 +67,11 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 		if err != nil {
 			return err
 		}
-		cleanSeq, err := promptIDs(m, *clean, *cleanIDs, *bos)
+		cleanSeq, err := promptIDs(m, *clean, *cleanIDs, bos.want(mf))
 		if err != nil {
 			return fmt.Errorf("clean prompt: %w", err)
 		}
-		corruptSeq, err := promptIDs(m, *corrupt, *corruptIDs, *bos)
+		corruptSeq, err := promptIDs(m, *corrupt, *corruptIDs, bos.want(mf))
 		if err != nil {
 			return fmt.Errorf("corrupted prompt: %w", err)
 		}
@@ -93,23 +83,23 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 				return err
 			}
 		}
-		a := lens.New(m)
+		a := newAnalyzer(ctx, m)
 		pt, err := a.Patch(cleanSeq, corruptSeq, o)
 		if err != nil {
 			return err
 		}
 		out := patchOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), CleanTokens: a.Tokens(cleanSeq), CorruptTokens: a.Tokens(corruptSeq), Patching: *pt}
-		rows := &cli.Rows{Header: []string{"site", "layer", "pos", "clean token", "head", "patched", "recovered"}}
+		rows := &cli.Rows{Header: []string{"site", "layer", "pos", "clean token", "corrupt token", "head", "patched", "recovered"}}
 		for _, s := range pt.Sites {
-			tok := ""
+			var clean, corrupt any = "", ""
 			if s.Pos >= 0 {
-				tok = quote(out.CleanTokens[s.Pos].Text)
+				clean = cli.Token(out.CleanTokens[s.Pos].Text)
 				if cleanSeq[s.Pos] != corruptSeq[s.Pos] {
-					tok += " (corrupt " + quote(out.CorruptTokens[s.Pos].Text) + ")"
+					corrupt = cli.Token(out.CorruptTokens[s.Pos].Text)
 				}
 			}
-			rows.Add(s.Site, s.Layer, lensBlank(s.Pos), tok, lensBlank(s.Head), s.Patched, s.Recovered)
-			rows.Heat = append(rows.Heat, append(lensNoHeat(6), s.Recovered))
+			rows.Add(s.Site, s.Layer, view.Blank(s.Pos), clean, corrupt, view.Blank(s.Head), s.Patched, s.Recovered)
+			rows.Heat = append(rows.Heat, append(view.NoHeat(7), s.Recovered))
 		}
 		if err := cli.Write(io, f, rows, out, useColor); err != nil {
 			return err

@@ -61,7 +61,7 @@ func TestPatchCommand(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(table), "\n")
-	if len(lines) != 1+8+1 || !strings.HasPrefix(lines[0], "site  layer  pos  clean token  head") || !strings.HasPrefix(lines[1], "head") ||
+	if len(lines) != 1+8+1 || !strings.HasPrefix(lines[0], "site  layer  pos  clean token  corrupt token  head") || !strings.HasPrefix(lines[1], "head") ||
 		!strings.HasPrefix(lines[9], "metric at the last position: clean ") {
 		t.Errorf("table:\n%s", table)
 	}

@@ -36,8 +36,13 @@ HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE=1 are honoured. Prints the snapshot fol
 		if err != nil {
 			return err
 		}
-		if f == cli.JSON {
+		switch f {
+		case cli.JSON:
 			return cli.WriteJSON(io.Out, map[string]string{"model": name, "snapshot": dir})
+		case cli.CSV:
+			rows := &cli.Rows{Header: []string{"model", "snapshot"}}
+			rows.Add(name, dir)
+			return rows.WriteCSV(io.Out)
 		}
 		_, err = fmt.Fprintln(io.Out, dir)
 		return err

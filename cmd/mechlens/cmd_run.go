@@ -39,7 +39,7 @@ func newRunCommand() *cli.Command {
 	c.Example = `  $ mechlens run "Question: What is the capital of Veloria? Answer Choices: A: Tarn B: Plex Answer:"
   $ mechlens run --model gpt2 "The Eiffel Tower is in" --top 5 --json`
 	mf := addModelFlags(c, "")
-	top := c.Flags.Int("top", 10, "how many tokens to show per position")
+	top := cli.Int(c.Flags, "top", 10, 1, cli.NoLimit, "how many tokens to show per position")
 	all := c.Flags.Bool("all", false, "show every position, not only the last")
 	pf := addPromptFlags(c)
 	format := cli.OutputFlags(c)
@@ -47,9 +47,6 @@ func newRunCommand() *cli.Command {
 		f, err := format()
 		if err != nil {
 			return err
-		}
-		if *top < 1 {
-			return cli.Usagef("--top must be at least 1")
 		}
 		m, seq, err := pf.open(ctx, io, mf, args)
 		if err != nil {
@@ -59,7 +56,7 @@ func newRunCommand() *cli.Command {
 		if *all {
 			mode = gpt2.LogitsAll
 		}
-		res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: mode})
+		res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: mode, Context: ctx})
 		if err != nil {
 			return err
 		}
@@ -79,7 +76,7 @@ func newRunCommand() *cli.Command {
 		rows := &cli.Rows{Header: []string{"pos", "input", "rank", "token", "id", "logit", "prob"}}
 		for _, p := range out.Positions {
 			for r, t := range p.Top {
-				rows.Add(p.Position, quote(p.Token), r+1, quote(t.Token), t.ID, t.Logit, t.Prob)
+				rows.Add(p.Position, cli.Token(p.Token), r+1, cli.Token(t.Token), t.ID, t.Logit, t.Prob)
 			}
 		}
 		return cli.Write(io, f, rows, out, false)

@@ -82,9 +82,23 @@ func TestTokenizeJSONL(t *testing.T) {
 	if out != want {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}
-	_, errOut, code = runCommand(t, "{\"txt\": 1}\n", "tokenize", "--model", tiny, "--jsonl")
-	if code != 1 || errOut != "mechlens: stdin line 1: no \"text\" field\n" {
-		t.Errorf("exit %d, stderr %q", code, errOut)
+	for in, want := range map[string]string{
+		"{\"txt\": 1}\n":              "mechlens: stdin line 1: text is missing\n",
+		"{\"text\": 5}\n":             "mechlens: stdin line 1: text is not a string\n",
+		"[1]\n":                       "mechlens: stdin line 1: not a JSON object\n",
+		"{\"text\": \"a\"}\n{\"x\"\n": "mechlens: stdin line 2: not a JSON object\n",
+	} {
+		if _, errOut, code = runCommand(t, in, "tokenize", "--model", tiny, "--jsonl"); code != 1 || errOut != want {
+			t.Errorf("%q: exit %d, stderr %q, want %q", in, code, errOut, want)
+		}
+	}
+	if out, errOut, _ := runCommand(t, "\ufeff{\"text\": \"Hello\"}\n", "tokenize", "--model", tiny, "--jsonl"); out != `{"text": "Hello","ids":[15496],"tokens":["Hello"]}`+"\n" {
+		t.Errorf("a byte-order mark: %q %s", out, errOut)
+	}
+	// A line that has ids already gets them replaced, not a second "ids" key.
+	out, _, _ = runCommand(t, `{"ids": [1], "text": "Hello", "n": 2, "tokens": ["x"]}`+"\n", "tokenize", "--model", tiny, "--jsonl")
+	if want := `{"text":"Hello","n":2,"ids":[15496],"tokens":["Hello"]}` + "\n"; out != want {
+		t.Errorf("replacing ids: %s, want %s", out, want)
 	}
 }
 
@@ -175,7 +189,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"run", "--model", tiny, long}, 1, "mechlens: the prompt has 200 tokens, more than the model's context of 128\n"},
 		{[]string{"run", "--model", tiny, "--ids", "1,99999"}, 1, "mechlens: token id 99999 is outside the vocabulary [0, 50257)\n"},
 		{[]string{"run", "--model", tiny, "--ids", "1,x"}, 2, "mechlens: --ids: \"x\" is not a token id (see 'mechlens run --help')\n"},
-		{[]string{"run", "--model", tiny, "--frobnicate", "x"}, 2, "mechlens: -frobnicate (see 'mechlens run --help')\n"},
+		{[]string{"run", "--model", tiny, "--frobnicate", "x"}, 2, "mechlens: unknown flag --frobnicate (see 'mechlens run --help')\n"},
 		{[]string{"run", "--model", "./nope", "x"}, 1, "mechlens: model folder ./nope does not exist\n"},
 		{[]string{"run", "--model", broken, "x"}, 1, `model.safetensors: tensor "wte.weight": span [190216,3406664) outside data area of 1702012 bytes`},
 		{[]string{"run", "--model", "random:gpt3", "x"}, 1, "mechlens: random:gpt3: unknown size"},

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/mechlens/mechlens/internal/cli"
 )
@@ -55,20 +56,28 @@ written back unchanged with "ids" and "tokens" added.`
 			defer w.Flush()
 			for line := 1; sc.Scan(); line++ {
 				raw := bytes.TrimSpace(sc.Bytes())
+				if line == 1 {
+					raw = bytes.TrimPrefix(raw, []byte("\ufeff")) // a byte-order mark is not JSON
+				}
 				if len(raw) == 0 {
 					continue
 				}
-				var obj struct {
-					Text *string `json:"text"`
-				}
-				if err := json.Unmarshal(raw, &obj); err != nil || raw[len(raw)-1] != '}' {
+				var obj map[string]json.RawMessage
+				if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
 					return fmt.Errorf("stdin line %d: not a JSON object", line)
 				}
-				if obj.Text == nil {
-					return fmt.Errorf(`stdin line %d: no "text" field`, line)
+				var text string
+				switch t := obj["text"]; {
+				case t == nil || string(t) == "null":
+					return fmt.Errorf("stdin line %d: text is missing", line)
+				case json.Unmarshal(t, &text) != nil:
+					return fmt.Errorf("stdin line %d: text is not a string", line)
 				}
-				ids := tok.Encode(*obj.Text)
+				ids := tok.Encode(text)
 				add, _ := json.Marshal(map[string]any{"ids": ids, "tokens": tokenTexts(tok.TokenText, ids)})
+				if obj["ids"] != nil || obj["tokens"] != nil {
+					raw = withoutKeys(raw, "ids", "tokens")
+				}
 				sep := []byte(",")
 				if bytes.Equal(bytes.TrimSpace(raw[1:len(raw)-1]), nil) {
 					sep = nil
@@ -89,11 +98,33 @@ written back unchanged with "ids" and "tokens" added.`
 		}
 		rows := &cli.Rows{Header: []string{"index", "id", "token", "start", "end"}}
 		for i, id := range ids {
-			rows.Add(i, id, quote(out.Tokens[i]), offs[i][0], offs[i][1])
+			rows.Add(i, id, cli.Token(out.Tokens[i]), offs[i][0], offs[i][1])
 		}
 		return cli.Write(io, f, rows, out, false)
 	}
 	return c
+}
+
+// withoutKeys rewrites a JSON object without the given keys, the others in their order:
+// a line that already has "ids" gets them replaced, not a second "ids".
+func withoutKeys(obj []byte, keys ...string) []byte {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	dec.Token() // {
+	out := []byte{'{'}
+	for dec.More() {
+		k, _ := dec.Token()
+		var v json.RawMessage
+		dec.Decode(&v)
+		if slices.Contains(keys, k.(string)) {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		kb, _ := json.Marshal(k)
+		out = append(append(append(out, kb...), ':'), v...)
+	}
+	return append(out, '}')
 }
 
 func tokenTexts(text func(int) string, ids []int) []string {

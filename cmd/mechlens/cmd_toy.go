@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/internal/fsutil"
 	"github.com/mechlens/mechlens/internal/tensor"
 	"github.com/mechlens/mechlens/toy"
 )
@@ -17,9 +18,10 @@ func newToyCommand() *cli.Command {
 	c.Long = `The organism is a 3-layer GPT-2 trained in Go on an invented world: 150 countries with a
 capital, a language and a flag colour, stated often (F), rarely (R) or never (U). It answers
 multiple-choice questions on what it knows and falls back to " A" on what it does not.`
-	c.Sub = []*cli.Command{newToyTrainCommand(), newToyDataCommand()}
+	c.Example = `  $ mechlens toy data --out heldout`
+	c.Sub = []*cli.Command{newToyTrainCommand(), newToyDataCommand(), newToyRequestsCommand()}
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		return cli.Usagef("toy: name a subcommand: train or data")
+		return cli.Usagef("toy: name a subcommand: train, data or requests")
 	}
 	return c
 }
@@ -32,13 +34,13 @@ steps, the held-out metrics; then writes DIR/config.json, model.safetensors, voc
 merges.txt, and prints the held-out table. The same seed gives bitwise the same weights
 whatever --threads.`
 	c.Example = `  $ mechlens toy train --out organism
-  $ mechlens toy train --out /tmp/quick --steps 300 --seed 2`
+  $ mechlens toy train --out quick --steps 300 --seed 2`
 	rc := toy.DefaultRecipe()
-	out := c.Flags.String("out", "", "folder to write the model to (required)")
+	out := cli.Text(c.Flags, "out", "", "folder to write the model to (required)")
 	seed := c.Flags.Uint64("seed", rc.Seed, "seed of the initialisation and of the data order")
-	steps := c.Flags.Int("steps", rc.Warmup+rc.Bridge+rc.Steps, "optimizer steps, curriculum included (the warm-up may add up to "+fmt.Sprint(rc.MaxWarmup-rc.Warmup)+")")
-	evalEvery := c.Flags.Int("eval-every", rc.EvalEvery, "steps between held-out evaluations (0: only at the end)")
-	threads := c.Flags.Int("threads", 0, "threads (0: all cores); results do not depend on it")
+	steps := cli.Int(c.Flags, "steps", rc.Warmup+rc.Bridge+rc.Steps, 1, cli.NoLimit, "optimizer steps, curriculum included (the warm-up may add up to "+fmt.Sprint(rc.MaxWarmup-rc.Warmup)+")")
+	evalEvery := cli.Int(c.Flags, "eval-every", rc.EvalEvery, 0, cli.NoLimit, "steps between held-out evaluations (0: only at the end)")
+	threads := addThreadsFlag(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		if len(args) > 0 {
 			return cli.Usagef("toy train takes no arguments, got %q", args[0])
@@ -46,8 +48,8 @@ whatever --threads.`
 		if *out == "" {
 			return cli.Usagef("toy train: --out DIR is required")
 		}
-		if *steps < 1 {
-			return cli.Usagef("--steps %d: want at least 1", *steps)
+		if err := checkOut("--out", *out, true); err != nil {
+			return err
 		}
 		tensor.SetThreads(*threads)
 		r := rc
@@ -94,7 +96,7 @@ model reads); facts.jsonl holds fact prompts in the training templates with thei
 completion. The items are fresh draws, the same in every build.`
 	c.Example = `  $ mechlens toy data --out heldout
   $ mechlens audit heldout/mcq.jsonl`
-	out := c.Flags.String("out", "", "folder to write to (required)")
+	out := cli.Text(c.Flags, "out", "", "folder to write to (required)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		if len(args) > 0 {
 			return cli.Usagef("toy data takes no arguments, got %q", args[0])
@@ -102,8 +104,11 @@ completion. The items are fresh draws, the same in every build.`
 		if *out == "" {
 			return cli.Usagef("toy data: --out DIR is required")
 		}
+		if err := checkOut("--out", *out, true); err != nil {
+			return err
+		}
 		es := toy.HeldOut(toy.NewWorld(), toy.EvalVariants)
-		if err := toy.WriteData(*out, es); err != nil {
+		if err := fsutil.WriteDirAtomic(*out, func(dir string) error { return toy.WriteData(dir, es) }); err != nil {
 			return fmt.Errorf("toy data: %w", err)
 		}
 		fmt.Fprintf(io.Out, "wrote %d multiple-choice items and %d fact prompts to %s\n", len(es.MCQ), len(es.Facts), *out)

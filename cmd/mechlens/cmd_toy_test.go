@@ -32,9 +32,9 @@ func TestToyUsage(t *testing.T) {
 		argv []string
 		want string
 	}{
-		{[]string{"toy"}, "toy: name a subcommand: train or data"},
+		{[]string{"toy"}, "toy: name a subcommand: train, data or requests"},
 		{[]string{"toy", "train"}, "toy train: --out DIR is required"},
-		{[]string{"toy", "train", "--out", "x", "--steps", "0"}, "--steps 0: want at least 1"},
+		{[]string{"toy", "train", "--out", "x", "--steps", "0"}, `--steps: "0" is not an integer ≥ 1`},
 		{[]string{"toy", "data", "extra", "--out", "x"}, `toy data takes no arguments, got "extra"`},
 	} {
 		_, errOut, code := runCommand(t, "", tc.argv...)

@@ -26,10 +26,10 @@ globs, default all) with the batch dimension dropped, plus "tokens" (I64 [T]) an
 safetensors.numpy.load_file. Metadata records the model, the prompt and the processing.
 attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern names it.`
 	c.Example = `  $ mechlens trace "When Mary and John went to the store" --out acts.safetensors
-  $ mechlens trace --ids 50256,15496 --hooks 'blocks.*.attn.hook_pattern,blocks.*.hook_resid_post' --out p.safetensors`
+  $ mechlens trace --model gpt2 --ids 50256,15496 --hooks 'blocks.*.attn.hook_pattern,blocks.*.hook_resid_post' --out p.safetensors`
 	mf := addModelFlags(c, "")
-	out := c.Flags.String("out", "", "output safetensors file (required)")
-	hooks := c.Flags.String("hooks", "*", "comma-separated glob patterns over hook names")
+	out := cli.Text(c.Flags, "out", "", "output safetensors file (required)")
+	hooks := cli.List(c.Flags, "hooks", "*", nil, "comma-separated glob patterns over hook names")
 	pf := addPromptFlags(c)
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -40,23 +40,26 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 		if *out == "" {
 			return cli.Usagef("--out is required")
 		}
+		if err := checkOut("--out", *out, false); err != nil {
+			return err
+		}
 		m, seq, err := pf.open(ctx, io, mf, args)
 		if err != nil {
 			return err
 		}
-		names, err := gpt2.MatchHooks(m.Config, strings.Split(*hooks, ",")...)
+		names, err := gpt2.MatchHooks(m.Config, *hooks...)
 		if err != nil {
 			return cli.Usagef("--hooks: %v", err)
 		}
 		var cache []string
 		for _, n := range names {
 			// hook_result is per-head and large: only an explicit pattern asks for it.
-			if n == gpt2.HookLogits || strings.HasSuffix(n, "attn.hook_result") && !strings.Contains(*hooks, "result") {
+			if n == gpt2.HookLogits || strings.HasSuffix(n, "attn.hook_result") && !strings.Contains(strings.Join(*hooks, ","), "result") {
 				continue
 			}
 			cache = append(cache, n)
 		}
-		res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: gpt2.LogitsAll, Cache: cache})
+		res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: gpt2.LogitsAll, Cache: cache, Context: ctx})
 		if err != nil {
 			return err
 		}
@@ -82,8 +85,15 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 		for _, t := range ts {
 			o.Tensors = append(o.Tensors, t.Name)
 		}
-		if f == cli.JSON {
+		switch f {
+		case cli.JSON:
 			return cli.WriteJSON(io.Out, o)
+		case cli.CSV:
+			rows := &cli.Rows{Header: []string{"out", "n_tokens", "tensor"}}
+			for _, t := range o.Tensors {
+				rows.Add(o.Out, o.Tokens, t)
+			}
+			return rows.WriteCSV(io.Out)
 		}
 		_, err = fmt.Fprintf(io.Out, "wrote %d tensors for %d tokens to %s\n", len(ts), len(seq), *out)
 		return err

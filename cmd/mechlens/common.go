@@ -2,16 +2,24 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	goio "io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/mechlens/mechlens/edit"
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/internal/modelspec"
 	"github.com/mechlens/mechlens/internal/tensor"
+	"github.com/mechlens/mechlens/lens"
 	"github.com/mechlens/mechlens/weights"
 )
 
@@ -19,9 +27,9 @@ import (
 type modelFlags struct {
 	spec    string
 	seed    uint64
-	threads int
-	process string
-	edits   string
+	threads *int
+	process *[]string
+	edits   *string
 }
 
 // analysisProcessing is what lens-style commands apply unless --process says otherwise: the
@@ -34,34 +42,45 @@ func addModelFlags(c *cli.Command, process string) *modelFlags {
 	f := &modelFlags{}
 	c.Flags.StringVar(&f.spec, "model", "", "model: a local folder, a hub name (gpt2, gpt2-medium, owner/name@rev) or random:NAME (default: the embedded model)")
 	c.Flags.Uint64Var(&f.seed, "seed", 0, "seed of random: models")
-	c.Flags.IntVar(&f.threads, "threads", 0, "threads for matrix products (default: all cores)")
-	c.Flags.StringVar(&f.process, "process", process, "weight processing, comma-separated (fold_ln, center_writing_weights, center_unembed, fold_value_biases); 'none' for raw weights")
-	c.Flags.StringVar(&f.edits, "edits", "", "apply the edit set in this file (made by 'mechlens edit') before running")
+	f.threads = addThreadsFlag(c)
+	f.process = cli.List(c.Flags, "process", process, processSteps, "weight processing, comma-separated (fold_ln, center_writing_weights, center_unembed, fold_value_biases); 'none' for raw weights")
+	f.edits = cli.Text(c.Flags, "edits", "", "apply the edit set in this file (made by 'mechlens edit') before running")
 	return f
 }
+
+// processSteps are the values --process takes.
+var processSteps = []string{"none", "fold_ln", "center_writing_weights", "center_unembed", "fold_value_biases"}
+
+// addThreadsFlag adds --threads: 0 for all cores, at most maxThreads.
+func addThreadsFlag(c *cli.Command) *int {
+	return cli.Int(c.Flags, "threads", 0, 0, maxThreads, "threads for matrix products (default: all cores)")
+}
+
+// maxThreads bounds --threads: far more threads than cores only costs memory and switches.
+var maxThreads = max(256, 8*runtime.NumCPU())
 
 // open loads the model, applies the processing and the edit set, and sets the thread count.
 func (f *modelFlags) open(ctx context.Context, io *cli.IO) (*gpt2.Model, error) {
 	m, err := f.openBase(ctx, io)
-	if err != nil || f.edits == "" {
+	if err != nil || *f.edits == "" {
 		return m, err
 	}
-	s, err := edit.Load(f.edits)
+	s, err := edit.Load(*f.edits)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.CheckModel(m, f.name()); err != nil {
-		return nil, fmt.Errorf("--edits %s: %v", f.edits, err)
+		return nil, fmt.Errorf("--edits %s: %v", *f.edits, err)
 	}
 	if _, err := s.Apply(m); err != nil {
-		return nil, fmt.Errorf("--edits %s: %v", f.edits, err)
+		return nil, fmt.Errorf("--edits %s: %v", *f.edits, err)
 	}
 	return m, nil
 }
 
 // openBase is open without --edits.
 func (f *modelFlags) openBase(ctx context.Context, io *cli.IO) (*gpt2.Model, error) {
-	tensor.SetThreads(f.threads)
+	tensor.SetThreads(*f.threads)
 	h := weights.HubFromEnv()
 	if io.ErrTTY {
 		h.Progress = io.Err
@@ -70,24 +89,34 @@ func (f *modelFlags) openBase(ctx context.Context, io *cli.IO) (*gpt2.Model, err
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if steps := f.steps(); len(steps) > 0 {
 		if err := m.Process(steps...); err != nil {
 			return nil, err
 		}
 	}
-	return m, nil
+	return m, ctx.Err()
+}
+
+// newAnalyzer returns the analyses of m, cancelled with ctx.
+func newAnalyzer(ctx context.Context, m *gpt2.Model) *lens.Analyzer {
+	a := lens.New(m)
+	a.Context = ctx
+	return a
 }
 
 func (f *modelFlags) steps() []string {
-	if f.process == "" || f.process == "none" {
+	if slices.Contains(*f.process, "none") {
 		return nil
 	}
-	return strings.Split(f.process, ",")
+	return *f.process
 }
 
 // name is how outputs identify the model.
 func (f *modelFlags) name() string {
-	if f.spec == "" {
+	if modelspec.IsDefault(f.spec) {
 		return modelspec.DefaultName
 	}
 	if strings.HasPrefix(f.spec, "random:") {
@@ -140,25 +169,60 @@ func oneArg(io *cli.IO, args []string, what string) (string, error) {
 		return "", cli.Usagef("want exactly one %s, got %d arguments", what, len(args))
 	}
 	if args[0] == "-" {
-		b, err := goio.ReadAll(io.In)
-		return string(b), err
+		return readStdin(io)
 	}
 	return args[0], nil
+}
+
+// readStdin reads standard input whole, less one trailing newline: echo and editors end
+// what they write with one, and a prompt given as an argument has none (the newline would
+// otherwise be a token of the prompt and change the answer).
+func readStdin(io *cli.IO) (string, error) {
+	b, err := goio.ReadAll(io.In)
+	s := strings.TrimSuffix(string(b), "\n")
+	return strings.TrimSuffix(s, "\r"), err
 }
 
 // promptFlags are --ids and --bos of the commands that read one prompt.
 type promptFlags struct {
 	ids *string
-	bos *bool
-	cmd *cli.Command // its flag set is new at every parse: read it there
+	bos bosFlag
 }
 
 func addPromptFlags(c *cli.Command) *promptFlags {
 	return &promptFlags{
-		cmd: c,
-		ids: c.Flags.String("ids", "", "comma-separated token ids instead of a prompt"),
-		bos: c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does; default on for the embedded model, which was trained that way)"),
+		ids: cli.Text(c.Flags, "ids", "", "comma-separated token ids instead of a prompt"),
+		bos: addBOSFlag(c),
 	}
+}
+
+// bosFlag is --bos of every command that tokenizes a prompt, so that all of them follow one
+// rule (want).
+type bosFlag struct {
+	on  *bool
+	cmd *cli.Command // its flag set is new at every parse: read it there
+}
+
+func addBOSFlag(c *cli.Command) bosFlag {
+	return bosFlag{cmd: c,
+		on: c.Flags.Bool("bos", false, "prepend <|endoftext|> (the anchored-bias paper does; default on for the embedded model, which was trained that way)")}
+}
+
+// want is --bos when given; otherwise on for the embedded organism, which saw
+// <|endoftext|> at the start of every training row, and off for other models (as Hugging
+// Face's GPT-2 tokenizer does).
+func (b bosFlag) want(mf *modelFlags) bool {
+	if flagSet(b.cmd.Flags, "bos") {
+		return *b.on
+	}
+	return modelspec.IsDefault(mf.spec)
+}
+
+// flagSet reports whether the command line gave flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // open reads the prompt (one argument, "-" for standard input, or --ids), loads the model
@@ -177,18 +241,53 @@ func (p *promptFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, args
 	if err != nil {
 		return nil, nil, err
 	}
-	ids, err := promptIDs(m, prompt, *p.ids, p.wantBOS(mf))
+	ids, err := promptIDs(m, prompt, *p.ids, p.bos.want(mf))
 	return m, ids, err
 }
 
-// wantBOS is --bos when given; otherwise on for the embedded organism, which saw
-// <|endoftext|> at the start of every training row, and off for other models (as Hugging
-// Face's GPT-2 tokenizer does).
-func (p *promptFlags) wantBOS(mf *modelFlags) bool {
-	if flagSet(p.cmd, "bos") {
-		return *p.bos
+// checkOut refuses, before any long work, an output path that cannot be written: a file
+// where a folder goes (dir) or a folder where a file goes, a file whose folder is missing,
+// or a folder not writable. Every command with an output path calls it before loading a
+// model, so that a mistake costs nothing (toy train would fail after training).
+func checkOut(flagName, path string, dir bool) error {
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && dir && !st.IsDir():
+		return fmt.Errorf("%s %s is a file, not a folder", flagName, path)
+	case err == nil && !dir && st.IsDir():
+		return fmt.Errorf("%s %s is a folder, not a file", flagName, path)
+	case err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%s: %w", flagName, err)
 	}
-	return mf.spec == "" || mf.spec == modelspec.DefaultName
+	// Writes go to a temp file in the target's folder: that folder, or for a folder yet to be
+	// made, its nearest existing ancestor, must take a new file.
+	at := filepath.Dir(path)
+	if dir && err == nil {
+		at = path
+	}
+	for dir {
+		st, err := os.Stat(at)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("%s %s: %s is a file, not a folder", flagName, path, at)
+			}
+			break
+		}
+		if up := filepath.Dir(at); up != at {
+			at = up
+			continue
+		}
+		break
+	}
+	f, err := os.CreateTemp(at, ".mechlens-probe-*")
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s %s: folder %s does not exist", flagName, path, at)
+		}
+		return fmt.Errorf("%s %s: cannot write in %s: %v", flagName, path, at, errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // requireFlags refuses a command line that lacks one of the named flags.
@@ -201,11 +300,4 @@ func requireFlags(c *cli.Command, names ...string) error {
 		}
 	}
 	return nil
-}
-
-// flagSet reports whether the command line set flag name (read after parsing).
-func flagSet(c *cli.Command, name string) bool {
-	set := false
-	c.Flags.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"strconv"
+
+	"github.com/mechlens/mechlens/view"
 )
 
 // quote shows a token so that its spaces and newlines are visible in a table.
-func quote(s string) string { return strconv.Quote(s) }
+var quote = view.Quote
 
 func itoa(i int) string { return strconv.Itoa(i) }

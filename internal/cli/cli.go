@@ -1,7 +1,9 @@
 // Package cli is the frame of the mechlens command: subcommands over the standard library's
-// flag package (flags may follow positional arguments), one-line errors with documented exit
+// flag package (flags may follow positional arguments), flag types that validate while
+// parsing (one rule and one message per kind of value), one-line errors with documented exit
 // codes, and the three output forms every command offers: an aligned table for people,
-// --json and --csv for scripts. It knows nothing of models.
+// --json and --csv for scripts, with cell types (tokens, neuron ids) written for each. It
+// knows nothing of models.
 package cli
 
 import (
@@ -72,14 +74,10 @@ func (e *UsageError) Error() string { return e.msg }
 // Usagef returns a UsageError.
 func Usagef(format string, a ...any) error { return &UsageError{fmt.Sprintf(format, a...)} }
 
-// Help writes a command's help; path is the command line that names it ("mechlens audit").
-// Usage strings start with the command's own name, so only the parent path precedes them.
+// Help writes a command's help; path is the command line that names it ("mechlens audit
+// merge").
 func (c *Command) Help(w io.Writer, path string) {
-	parent := path
-	if i := strings.LastIndex(path, " "); i >= 0 {
-		parent = path[:i]
-	}
-	fmt.Fprintf(w, "%s\n\nUsage:\n  %s %s\n", c.Short, parent, c.Usage)
+	fmt.Fprintf(w, "%s\n\nUsage:\n  %s\n", c.Short, c.usageLine(path))
 	if c.Long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Long))
 	}
@@ -95,7 +93,8 @@ func (c *Command) Help(w io.Writer, path string) {
 		fmt.Fprintf(w, "\nFlags:\n")
 		sort.Slice(flags, func(i, j int) bool { return flags[i].Name < flags[j].Name })
 		for _, f := range flags {
-			name, usage := flag.UnquoteUsage(f)
+			_, usage := flag.UnquoteUsage(f)
+			name := typeName(f)
 			head := "--" + f.Name
 			if name != "" {
 				head += " " + name
@@ -113,6 +112,24 @@ func (c *Command) Help(w io.Writer, path string) {
 	fmt.Fprintf(w, "\nExit status: 0 ok, 1 failure, 2 usage error, 130 interrupted.\n")
 }
 
+// usageLine is path followed by what Usage says after the command's own name. Usage may
+// start with the command's name alone ("merge DIR...") or with its parents' ("audit merge
+// DIR..."); either way the name is printed once.
+func (c *Command) usageLine(path string) string {
+	rest := c.Usage
+	for range strings.Fields(path) {
+		if r, ok := strings.CutPrefix(rest, c.Name); ok && (r == "" || r[0] == ' ') {
+			return path + r
+		}
+		_, after, ok := strings.Cut(rest, " ")
+		if !ok {
+			break
+		}
+		rest = after
+	}
+	return path + " " + c.Usage
+}
+
 // parse parses flags that may appear before, between or after positional arguments. A lone
 // "--" ends the flags.
 func (c *Command) parse(args []string) ([]string, error) {
@@ -122,7 +139,11 @@ func (c *Command) parse(args []string) ([]string, error) {
 	fresh := flag.NewFlagSet(c.Flags.Name(), flag.ContinueOnError)
 	fresh.SetOutput(io.Discard)
 	c.Flags.VisitAll(func(f *flag.Flag) {
-		f.Value.Set(f.DefValue)
+		if r, ok := f.Value.(resetter); ok {
+			r.reset()
+		} else {
+			f.Value.Set(f.DefValue)
+		}
 		fresh.Var(f.Value, f.Name, f.Usage)
 	})
 	c.Flags = fresh
@@ -132,7 +153,7 @@ func (c *Command) parse(args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, &UsageError{strings.TrimPrefix(err.Error(), "flag provided but not defined: ")}
+			return nil, &UsageError{flagError(c.Flags, err)}
 		}
 		rest := c.Flags.Args()
 		if len(rest) == 0 {
@@ -155,15 +176,20 @@ func Main(ctx context.Context, prog string, cmds []*Command, args []string, io *
 }
 
 func (c *Command) dispatch(ctx context.Context, path string, args []string, io *IO) int {
-	if len(c.Sub) > 0 && (c.Run == nil || len(args) > 0 && c.find(args[0]) != nil) {
-		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-			if len(args) > 1 {
-				if s := c.find(args[1]); s != nil {
-					s.Help(io.Out, path+" "+s.Name)
-					return ExitOK
+	isHelp := len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help")
+	if len(c.Sub) > 0 && (c.Run == nil || len(args) > 0 && (c.find(args[0]) != nil || args[0] == "help")) {
+		if len(args) == 0 || isHelp {
+			// "help audit merge" walks down to the command named.
+			target, tpath := c, path
+			for _, name := range args[min(1, len(args)):] {
+				s := target.find(name)
+				if s == nil {
+					fmt.Fprintf(io.Err, "%s: unknown command %q (run '%s help')\n", strings.Fields(path)[0], name, tpath)
+					return ExitUsage
 				}
+				target, tpath = s, tpath+" "+s.Name
 			}
-			c.Help(io.Out, path)
+			target.Help(io.Out, tpath)
 			if len(args) == 0 {
 				return ExitUsage
 			}
@@ -171,7 +197,7 @@ func (c *Command) dispatch(ctx context.Context, path string, args []string, io *
 		}
 		s := c.find(args[0])
 		if s == nil {
-			fmt.Fprintf(io.Err, "%s: unknown command %q (run '%s help')\n", path, args[0], path)
+			fmt.Fprintf(io.Err, "%s: unknown command %q (run '%s help')\n", strings.Fields(path)[0], args[0], path)
 			return ExitUsage
 		}
 		return s.dispatch(ctx, path+" "+s.Name, args[1:], io)

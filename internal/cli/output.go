@@ -50,37 +50,119 @@ type Rows struct {
 	Header []string
 	Cells  [][]string
 	Heat   [][]float64
+	// csv is the machine form of the rows Add formatted (full precision, tokens as they are,
+	// neuron ids that stay apart); rows put in Cells directly are written as they are.
+	csv [][]string
 }
 
-// Add appends a row of cells formatted with fmt's %v (floats with %.4g).
+// Token is a token's text as a cell: quoted in tables, so that spaces and newlines show, and
+// as it is in CSV. Bytes that are not UTF-8 (a token holding part of a character) are
+// written \xNN in both, never U+FFFD.
+type Token string
+
+// Tokens is a list of tokens in one cell: quoted and space-separated in tables, a JSON array
+// in CSV (token texts hold spaces and commas).
+type Tokens []string
+
+// Neuron names MLP neuron Index of block Layer: "9.1853" in tables; "L9N1853" in CSV, where
+// a reader would take 2.220 and 2.22 for the same number (heads are "L9H9" in both).
+type Neuron struct{ Layer, Index int }
+
+// Add appends a row of cells: floats with 4 significant digits in the table and every digit
+// in CSV, the types above as they say, anything else with fmt's %v.
 func (r *Rows) Add(cells ...any) {
-	row := make([]string, len(cells))
+	row, raw := make([]string, len(cells)), make([]string, len(cells))
 	for i, c := range cells {
-		row[i] = Cell(c)
+		row[i], raw[i] = Cell(c), csvCell(c)
+	}
+	for len(r.csv) < len(r.Cells) {
+		r.csv = append(r.csv, r.Cells[len(r.csv)])
 	}
 	r.Cells = append(r.Cells, row)
+	r.csv = append(r.csv, raw)
 }
 
 // Cell formats one value the way tables show it.
 func Cell(c any) string {
 	switch v := c.(type) {
 	case float32:
-		return fmt.Sprintf("%.4g", v)
+		return fmt.Sprintf("%.4g", noNegZero(float64(v)))
 	case float64:
-		return fmt.Sprintf("%.4g", v)
+		return fmt.Sprintf("%.4g", noNegZero(v))
 	case string:
 		return v
+	case Token:
+		return strconv.Quote(string(v))
+	case Tokens:
+		q := make([]string, len(v))
+		for i, t := range v {
+			q[i] = strconv.Quote(t)
+		}
+		return strings.Join(q, " ")
+	case Neuron:
+		return fmt.Sprintf("%d.%d", v.Layer, v.Index)
 	}
 	return fmt.Sprint(c)
 }
 
-// WriteCSV writes the rows as CSV.
+// csvCell formats one value for CSV: what a program reads back exactly.
+func csvCell(c any) string {
+	switch v := c.(type) {
+	case float32:
+		return strconv.FormatFloat(noNegZero(float64(v)), 'g', -1, 32)
+	case float64:
+		return strconv.FormatFloat(noNegZero(v), 'g', -1, 64)
+	case Token:
+		return escapeBytes(string(v))
+	case Tokens:
+		e := make([]string, len(v))
+		for i, t := range v {
+			e[i] = escapeBytes(t)
+		}
+		b, _ := json.Marshal(e)
+		return string(b)
+	case Neuron:
+		return fmt.Sprintf("L%dN%d", v.Layer, v.Index)
+	}
+	return Cell(c)
+}
+
+// noNegZero turns −0 into 0: "-0" in a table reads as a sign that means something.
+func noNegZero(x float64) float64 {
+	if x == 0 {
+		return 0
+	}
+	return x
+}
+
+// escapeBytes writes the bytes of s that are not UTF-8 as \xNN, as strconv.Quote does.
+func escapeBytes(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// WriteCSV writes the rows as RFC 4180 CSV (encoding/csv), header first.
 func (r *Rows) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(r.Header); err != nil {
 		return err
 	}
-	for _, row := range r.Cells {
+	for i, row := range r.Cells {
+		if i < len(r.csv) {
+			row = r.csv[i]
+		}
 		if err := cw.Write(row); err != nil {
 			return err
 		}
@@ -154,16 +236,27 @@ func (r *Rows) WriteTable(w io.Writer, color bool) error {
 
 // shade maps x in [-1, 1] to a 256-colour background escape.
 func shade(x float64) string {
+	c := HeatColor(x)
+	if c == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\x1b[48;5;%dm", c)
+}
+
+// HeatColor maps x in [-1, 1] to a 256-colour palette index, from blue (negative) through
+// none (0, for |x| < 0.1) to red (positive): the shading of every heat cell, in tables and
+// in the terminal browser.
+func HeatColor(x float64) int {
 	reds := []int{224, 217, 210, 203, 196}
 	blues := []int{195, 153, 111, 69, 27}
 	i := min(int(math.Abs(x)*5), 4)
 	if math.Abs(x) < 0.1 {
-		return ""
+		return 0
 	}
 	if x > 0 {
-		return fmt.Sprintf("\x1b[48;5;%dm", reds[i])
+		return reds[i]
 	}
-	return fmt.Sprintf("\x1b[48;5;%dm", blues[i])
+	return blues[i]
 }
 
 func isNumber(s string) bool {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/mechlens/mechlens/gpt2"
@@ -29,10 +30,15 @@ var Default func() (*gpt2.Model, error)
 // DefaultName is how outputs name the embedded model.
 const DefaultName = "mechlens-organism"
 
+// IsDefault reports whether spec names the embedded model: omitted or by its name. Every
+// choice that depends on the model being the embedded one (--bos, the audit's task) asks
+// this, so that the two spellings behave the same.
+func IsDefault(spec string) bool { return spec == "" || spec == DefaultName }
+
 // Open loads the model named by spec.
 func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 	switch {
-	case spec == "" || spec == DefaultName:
+	case IsDefault(spec):
 		if Default == nil {
 			return nil, fmt.Errorf("no embedded model in this build; pass --model")
 		}
@@ -40,11 +46,17 @@ func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 	case strings.HasPrefix(spec, "random:"):
 		return random(strings.TrimPrefix(spec, "random:"), o)
 	}
-	if st, err := os.Stat(spec); err == nil && st.IsDir() {
-		return gpt2.LoadDir(spec)
+	st, statErr := os.Stat(spec)
+	if looksLikePath(spec) {
+		if statErr != nil || !st.IsDir() {
+			return nil, fmt.Errorf("model folder %s does not exist", spec)
+		}
+		return gpt2.LoadDirContext(ctx, spec)
 	}
-	if strings.HasPrefix(spec, ".") || strings.HasPrefix(spec, "/") {
-		return nil, fmt.Errorf("model folder %s does not exist", spec)
+	if statErr == nil && st.IsDir() {
+		// "gpt2" would silently load a local ./gpt2 instead of the hub model (or the other way
+		// round): the user says which.
+		return nil, fmt.Errorf("%q names both a hub model and the folder ./%s: write ./%s for the folder, or run elsewhere for the hub model", spec, spec, spec)
 	}
 	h := o.Hub
 	if h == nil {
@@ -54,7 +66,13 @@ func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gpt2.LoadDir(dir)
+	return gpt2.LoadDirContext(ctx, dir)
+}
+
+// looksLikePath reports whether spec is written as a path (./x, ../x, /x, ~/x) rather than a hub
+// name (gpt2, owner/name@rev).
+func looksLikePath(spec string) bool {
+	return strings.HasPrefix(spec, ".") || strings.HasPrefix(spec, "/") || strings.HasPrefix(spec, "~") || filepath.IsAbs(spec)
 }
 
 func random(name string, o Options) (*gpt2.Model, error) {
@@ -67,6 +85,9 @@ func random(name string, o Options) (*gpt2.Model, error) {
 		if cfg, err = gpt2.ReadConfig(name); err != nil {
 			return nil, err
 		}
+	}
+	if err := gpt2.CheckMemory(cfg); err != nil {
+		return nil, fmt.Errorf("random:%s: %w", name, err)
 	}
 	tok := o.Tokenizer
 	if tok == nil && Default != nil {

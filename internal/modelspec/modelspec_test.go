@@ -2,9 +2,12 @@ package modelspec
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mechlens/mechlens/internal/procstat"
 	"github.com/mechlens/mechlens/weights"
 )
 
@@ -30,6 +33,44 @@ func TestOpen(t *testing.T) {
 	} {
 		if _, err := Open(ctx, tc.spec, Options{Hub: offline}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Open(%q): %v, want %q", tc.spec, err, tc.want)
+		}
+	}
+}
+
+// A hub name that is also a local folder is refused, not silently resolved either way.
+func TestOpenAmbiguousName(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("gpt2", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	offline := &weights.Hub{CacheDir: t.TempDir(), Offline: true}
+	_, err := Open(context.Background(), "gpt2", Options{Hub: offline})
+	if err == nil || err.Error() != `"gpt2" names both a hub model and the folder ./gpt2: write ./gpt2 for the folder, or run elsewhere for the hub model` {
+		t.Errorf("Open(gpt2) beside ./gpt2: %v", err)
+	}
+	if _, err := Open(context.Background(), "./gpt2", Options{Hub: offline}); err == nil || strings.Contains(err.Error(), "names both") {
+		t.Errorf("Open(./gpt2) must read the folder (empty here): %v", err)
+	}
+	if !IsDefault("") || !IsDefault(DefaultName) || IsDefault("gpt2") {
+		t.Error("IsDefault")
+	}
+}
+
+// A random model too large for the machine is refused with the figures, before allocating.
+func TestOpenRefusesWhatDoesNotFit(t *testing.T) {
+	if procstat.AvailableMiB() == 0 {
+		t.Skip("this system does not report its available memory")
+	}
+	dir := t.TempDir()
+	for _, cfg := range []string{
+		`{"n_layer": 48, "n_head": 64, "n_embd": 65536, "vocab_size": 50257, "n_positions": 1024}`,
+		`{"n_layer": 2, "n_head": 2, "n_embd": 64, "vocab_size": 1000000000000000, "n_positions": 1024}`,
+	} {
+		path := filepath.Join(dir, "config.json")
+		os.WriteFile(path, []byte(cfg), 0o644)
+		_, err := Open(context.Background(), "random:"+path, Options{})
+		if err == nil || !strings.Contains(err.Error(), "the model needs") || !strings.Contains(err.Error(), "available") {
+			t.Errorf("%s: %v", cfg, err)
 		}
 	}
 }

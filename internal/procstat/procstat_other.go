@@ -12,3 +12,6 @@ func PeakRSSMiB() float64 { return 0 }
 
 // RSSMiB is unknown here.
 func RSSMiB() float64 { return 0 }
+
+// AvailableMiB is 0: this system does not say.
+func AvailableMiB() float64 { return 0 }

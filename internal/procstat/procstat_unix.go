@@ -44,3 +44,21 @@ func RSSMiB() float64 {
 	}
 	return pages * float64(os.Getpagesize()) / (1 << 20)
 }
+
+// AvailableMiB is the memory the system can give a process without swapping (Linux's
+// MemAvailable), or 0 where the system does not say.
+func AvailableMiB() float64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			f := strings.Fields(rest) // "12345 kB"
+			if kb, err := strconv.ParseFloat(f[0], 64); err == nil && len(f) == 2 && f[1] == "kB" {
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
