@@ -17,6 +17,9 @@ type Item struct {
 	Question string   `json:"question"`
 	Choices  []string `json:"choices"`
 	Answer   int      `json:"answer"` // index into Choices of the correct option
+	// Group is the row's "group" field (e.g. the organism's F/R/U classes): metrics are
+	// also reported per group.
+	Group string `json:"group,omitempty"`
 }
 
 // Skip is a bad row that a read with skipBad left out.
@@ -64,6 +67,9 @@ type row struct {
 	line int
 	raw  json.RawMessage
 	err  error // the row is not valid JSON
+	// elem is the row's 1-based index in a JSON array (0 in JSON Lines): array elements
+	// often share a line, so they are named by index.
+	elem int
 }
 
 // Read parses a data set held in memory; errors name the line but not the file.
@@ -100,6 +106,9 @@ func Read(b []byte, skipBad bool) (*Dataset, error) {
 		}
 		if it.ID == "" {
 			it.ID = "line " + strconv.Itoa(r.line)
+			if r.elem > 0 {
+				it.ID = "item " + strconv.Itoa(r.elem)
+			}
 		}
 		ds.Items = append(ds.Items, it)
 	}
@@ -151,7 +160,7 @@ func arrayRows(b []byte) ([]row, error) {
 		if err := dec.Decode(&raw); err != nil {
 			return nil, fmt.Errorf("line %d: not valid JSON: %v", lineAt(off), err)
 		}
-		rows = append(rows, row{line: lineAt(off), raw: raw})
+		rows = append(rows, row{line: lineAt(off), raw: raw, elem: len(rows) + 1})
 	}
 	if _, err := dec.Token(); err != nil {
 		return nil, fmt.Errorf("line %d: the array is not closed", lineAt(dec.InputOffset()))
@@ -195,6 +204,9 @@ func parseRow(schema string, obj map[string]json.RawMessage) (Item, error) {
 		} else if json.Unmarshal(raw, &n) == nil {
 			it.ID = n.String()
 		}
+	}
+	if raw, ok := obj["group"]; ok {
+		json.Unmarshal(raw, &it.Group) // a group that is not a string is no group
 	}
 	var err error
 	switch schema {

@@ -30,9 +30,9 @@ func TestReadSchemas(t *testing.T) {
 			{ID: "NYSEDREGENTS_2015_4_8", Question: "Which tool is used to measure mass?", Choices: []string{"ruler", "balance", "thermometer", "graduated cylinder"}, Answer: 1},
 		}},
 		{"sentence.json", SchemaSentence, []Item{
-			{ID: "line 2", Question: "Then in the morning, Lindsey and Kristen had a long argument, and afterwards Lindsey said to?", Choices: []string{"Lindsey", "Kristen"}, Answer: 1},
-			{ID: "line 6", Question: "Then, Stephen and Samantha had a lot of fun at the station. Stephen gave a necklace to?", Choices: []string{"Stephen", "Samantha"}, Answer: 1},
-			{ID: "line 10", Question: "Which is a primary colour?", Choices: []string{"green", "red", "purple"}, Answer: 1},
+			{ID: "item 1", Question: "Then in the morning, Lindsey and Kristen had a long argument, and afterwards Lindsey said to?", Choices: []string{"Lindsey", "Kristen"}, Answer: 1},
+			{ID: "item 2", Question: "Then, Stephen and Samantha had a lot of fun at the station. Stephen gave a necklace to?", Choices: []string{"Stephen", "Samantha"}, Answer: 1},
+			{ID: "item 3", Question: "Which is a primary colour?", Choices: []string{"green", "red", "purple"}, Answer: 1},
 		}},
 	}
 	for _, tc := range tests {

@@ -83,6 +83,8 @@ type Metrics struct {
 	Lens []Estimate `json:"lens"`
 	// Variants counts the letter spellings chosen ("space", "bare").
 	Variants map[string]int `json:"variants"`
+	// Groups are the same metrics per group when the items carry one (else absent).
+	Groups []GroupMetrics `json:"groups,omitempty"`
 }
 
 // ruleAgg is one item's (or one resample's) counts under one rule.
@@ -303,6 +305,16 @@ func ComputeMetrics(recs []Record, boot int, seed uint64, permuted bool) Metrics
 // ComputeMetricsContext is ComputeMetrics that stops with ctx's error when ctx is cancelled
 // during the bootstrap (a large audit's takes seconds).
 func ComputeMetricsContext(ctx context.Context, recs []Record, boot int, seed uint64, permuted bool) (Metrics, error) {
+	m, err := computeMetrics(ctx, recs, boot, seed, permuted)
+	if err != nil {
+		return m, err
+	}
+	m.Groups, err = groupMetrics(ctx, recs, boot, seed, permuted)
+	return m, err
+}
+
+// computeMetrics is ComputeMetricsContext without the per-group split.
+func computeMetrics(ctx context.Context, recs []Record, boot int, seed uint64, permuted bool) (Metrics, error) {
 	K, L := 0, 0
 	m := Metrics{Variants: map[string]int{}}
 	for _, r := range recs {

@@ -210,6 +210,15 @@ func (s *Summary) CSVRows() [][]string {
 			add(r.name, "consistency", "", *r.m.Consistency)
 		}
 	}
+	for _, g := range s.Groups {
+		add("letters", "group_accuracy", g.Group, g.Letters.Accuracy)
+		if len(g.Letters.Selection) > 0 {
+			add("letters", "group_a_rate", g.Group, g.Letters.Selection[0])
+		}
+		add("letters", "group_anchored", g.Group, g.Letters.Anchored)
+		rows = append(rows, []string{"letters", "group_even_spread", g.Group, num(g.EvenSpread), "", "", strconv.Itoa(g.Letters.Anchored.N)})
+		add("letters", "group_rstd", g.Group, g.Letters.RStd)
+	}
 	add("", "no_letter", "", s.NoLetter)
 	add("", "logit_diff", "", s.LogitDiff)
 	for l, e := range s.Lens {
@@ -240,6 +249,7 @@ func (s *Summary) WriteMarkdown(w io.Writer, plots bool) error {
 	fmt.Fprintf(w, "*vocab*: the prediction is the argmax over the whole vocabulary (the paper's rule); *letters*: the argmax over the options' letters only.\n\n")
 	h, rows := s.Table()
 	writeMarkdownTable(w, h, rows)
+	s.writeGroupsMarkdown(w)
 	fmt.Fprintf(w, "The A rate is compared with chance (the mean of 1/options) by a two-proportion z-test against a chance selector's sample of the same size. "+
 		"*anchored* is over trials whose correct answer is not A; *logit diff* is logit(A) − logit(correct) over the same trials.\n\n")
 	if plots {

@@ -41,6 +41,8 @@ type Record struct {
 	// difference of the two target logits `mechlens lens --target` reports at
 	// blocks.{L+1}.hook_resid_pre (the final residual for the last block), rounded to float32.
 	Lens []float32 `json:"lens"`
+	// Group is the item's group, when the data set gives one.
+	Group string `json:"group,omitempty"`
 }
 
 // Scorer turns items into Records with one model and one prompt format.
@@ -344,6 +346,7 @@ func (s *Scorer) runGroup(jobs []job, items []Item, first int) ([]Record, error)
 		}
 		t := jobs[i].t
 		out[i] = s.record(first+t.item, items[t.item].ID, t, res.Logits[i], lens)
+		out[i].Group = items[t.item].Group
 	})
 	res.Release()
 	return out, nil

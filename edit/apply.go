@@ -144,6 +144,8 @@ func (e Edit) hooks(m *gpt2.Model) []gpt2.Hook {
 				}
 			})
 		}}}
+	case KindClamp:
+		return e.clampHooks()
 	case KindAttention:
 		an := lens.New(m)
 		return []gpt2.Hook{{Name: gpt2.Pattern(e.Layer), Fn: func(a gpt2.Activation) { e.recalibrate(an, a) }}}

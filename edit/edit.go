@@ -22,7 +22,7 @@ const (
 )
 
 // Kinds lists the edit kinds: weight edits first, then run-time interventions.
-var Kinds = []string{KindValueVector, KindScaleNeuron, KindScaleHead, KindProjectOut, KindRankOne, KindSteer, KindAblate, KindAttention}
+var Kinds = []string{KindValueVector, KindScaleNeuron, KindScaleHead, KindProjectOut, KindRankOne, KindSteer, KindAblate, KindAttention, KindClamp}
 
 // Edit is one edit. Which fields count depends on Kind; check documents each. Positions
 // count from the start of the sequence, negative ones from its end (−1 is the last).
@@ -64,7 +64,7 @@ type Edit struct {
 func (e Edit) IsRuntime() bool { return e.runtime() }
 
 func (e Edit) runtime() bool {
-	return e.Kind == KindSteer || e.Kind == KindAblate || e.Kind == KindAttention
+	return e.Kind == KindSteer || e.Kind == KindAblate || e.Kind == KindAttention || e.Kind == KindClamp
 }
 
 // String is the one-line description recorded in gpt2.Model.Edits and shown by `edit show`.
@@ -94,6 +94,8 @@ func (e Edit) String() string {
 			fmt.Fprintf(&b, " head %d", *e.Head)
 		}
 		fmt.Fprintf(&b, " %s%s", e.Mode, posText(e.Positions))
+	case KindClamp:
+		b.WriteString(e.clampString())
 	case KindAttention:
 		fmt.Fprintf(&b, " L%dH%d %s", e.Layer, *e.Head, e.Mode)
 		if e.Mode == "scale" {
@@ -180,6 +182,8 @@ func (e Edit) check() error {
 		add(need(e.Mode != "scale" || (e.Factor != nil && isFinite(*e.Factor) && *e.Factor >= 0), "factor", "must be a number ≥ 0"))
 		add(need(e.Letters || len(e.Positions) > 0, "positions", "are needed (or letters)"))
 		add(need(e.Mode != "swap" || e.Letters || len(e.Positions) == 2, "positions", "must be two keys to swap"))
+	case KindClamp:
+		add(e.checkClamp())
 	default:
 		return fmt.Errorf("kind %q is not known (known: %s)", e.Kind, strings.Join(Kinds, ", "))
 	}
@@ -231,7 +235,7 @@ func (e Edit) validate(m *gpt2.Model) error {
 			return err
 		}
 		return size("v", e.V, p.N)
-	case KindSteer, KindAblate:
+	case KindSteer, KindAblate, KindClamp:
 		names, err := gpt2.MatchHooks(c, e.Hook)
 		if err != nil || len(names) != 1 || names[0] != e.Hook || e.Hook == gpt2.HookLogits {
 			return fmt.Errorf("%s: hook %q is not one writable hook point of this model (e.g. %s)", e.Kind, e.Hook, gpt2.ResidPost(0))
@@ -239,7 +243,7 @@ func (e Edit) validate(m *gpt2.Model) error {
 		if e.Head != nil && !headHook(e.Hook) {
 			return fmt.Errorf("%s: head %d given, but %s has no head dimension", e.Kind, *e.Head, e.Hook)
 		}
-		if e.Kind == KindSteer {
+		if e.Kind == KindSteer || e.Kind == KindClamp {
 			if headHook(e.Hook) && e.Head == nil {
 				return fmt.Errorf("%s: %s needs a head", e.Kind, e.Hook)
 			}
@@ -276,9 +280,9 @@ func Portable(e Edit, from, to []string) error {
 		return refuse(gpt2.FoldValueBiases, "it moves each head's value bias into b_O, which the edit does not touch")
 	case e.Kind == KindRankOne && e.Matrix == gpt2.MatrixWIn && differs(gpt2.FoldLN):
 		return refuse(gpt2.FoldLN, "W_in reads ln_2's output, which fold_ln folds into it")
-	case (e.Kind == KindSteer || e.Kind == KindAblate) && differs(gpt2.FoldLN) && strings.Contains(e.Hook, "hook_normalized"):
+	case (e.Kind == KindSteer || e.Kind == KindAblate || e.Kind == KindClamp) && differs(gpt2.FoldLN) && strings.Contains(e.Hook, "hook_normalized"):
 		return refuse(gpt2.FoldLN, "a layer norm's output differs by its weight and bias")
-	case (e.Kind == KindSteer || e.Kind == KindAblate) && differs(gpt2.FoldValueBiases) && valueHook(e.Hook):
+	case (e.Kind == KindSteer || e.Kind == KindAblate || e.Kind == KindClamp) && differs(gpt2.FoldValueBiases) && valueHook(e.Hook):
 		return refuse(gpt2.FoldValueBiases, "the values and what heads write differ by the value bias")
 	}
 	return nil

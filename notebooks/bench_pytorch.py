@@ -8,9 +8,11 @@ OpenBLAS, Debian's torch falls back to the reference BLAS, some 20 times slower)
 
 --threads N sets both torch's threads and OpenBLAS's (OPENBLAS_NUM_THREADS, which
 torch.set_num_threads does not change: left alone, OpenBLAS uses every core even at
---threads 1), and makes idle OpenMP threads sleep (OMP_WAIT_POLICY=passive): with the default
-active waiting, torch's spinning OpenMP threads take the cores from OpenBLAS's, and 2 threads
-measured 2.3-2.7 times slower than 1 on the project's 2-core machine.
+--threads 1). --wait sets OMP_WAIT_POLICY, passive by default: with active waiting, spinning
+OpenMP threads take the cores from OpenBLAS's pthreads build and from other jobs on a shared
+machine (2 threads measured 2.3-2.7 times slower than 1 with libopenblas0-pthread, and 6-7
+times slower than passive on a loaded machine with libopenblas0-openmp); on a quiet machine
+with libopenblas0-openmp, active measured faster. Try both.
 """
 import argparse
 import os

@@ -44,7 +44,7 @@ func (organismTask) Generate(n int, seed uint64) ([]audit.Item, error) {
 	items := make([]audit.Item, n)
 	for i, it := range facts[:n] {
 		items[i] = audit.Item{ID: fmt.Sprintf("%s-%s-%s-%d", it.Group(), it.Entity, it.Attr, i),
-			Question: it.Question, Choices: it.Choices, Answer: it.Answer}
+			Question: it.Question, Choices: it.Choices, Answer: it.Answer, Group: it.Group()}
 	}
 	return items, nil
 }

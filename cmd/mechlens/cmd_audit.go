@@ -44,7 +44,7 @@ With several models (--model a,b) each gets DIR/<model>/ and a comparison table 
 	mf := addModelFlags(c, analysisProcessing)
 	c.Flags.Lookup("seed").Usage = "seed of random: models, of --generate and of the bootstrap"
 	gen := cli.Text(c.Flags, "generate", "", "generate the items: "+generatorList())
-	n := cli.Int(c.Flags, "n", 200, 0, cli.NoLimit, "items to generate; with DATA, audit only the first N (0: all)")
+	n := cli.Int(c.Flags, "n", 0, 0, cli.NoLimit, "items to generate (default 200); with DATA, audit only the first N (default: all)")
 	out := cli.Text(c.Flags, "out", "", "folder for the output files (default: print the summary only)")
 	permute := cli.Choice(c.Flags, "permute", audit.PermuteNone, []string{audit.PermuteNone, audit.PermuteCyclic, audit.PermuteAll}, "orders of the options: none, cyclic (every rotation) or all (every permutation, up to 5 options)")
 	tmpl := cli.Text(c.Flags, "template", "", "Go text/template file for the prompt (fields .Question, .Options[].Label/.Marker/.Text/.Index, .N)")
@@ -146,6 +146,9 @@ func generatorList() string {
 	return strings.Join(s, "; ")
 }
 
+// defaultGenerate is how many items --generate makes unless --n says.
+const defaultGenerate = 200
+
 // auditItems reads DATA (a file, or standard input for "-") or generates the items, and
 // records where they came from in o.
 func auditItems(io *cli.IO, args []string, gen string, n int, skipBad bool, seed uint64, o *audit.RunOptions) ([]audit.Item, error) {
@@ -180,8 +183,8 @@ func auditItems(io *cli.IO, args []string, gen string, n int, skipBad bool, seed
 	if err != nil {
 		return nil, cli.Usagef("--generate: %v", strings.TrimPrefix(err.Error(), "audit: "))
 	}
-	if n < 1 {
-		return nil, cli.Usagef("--n must be at least 1 to generate items")
+	if n == 0 {
+		n = defaultGenerate
 	}
 	items, err := g.Generate(n, seed)
 	if err != nil {
@@ -271,7 +274,15 @@ func printAudit(io *cli.IO, f cli.Format, sums []*audit.Summary) error {
 		s := sums[0]
 		fmt.Fprintf(io.Out, "%s on %s: %d items, %d trials (orders: %s)\n", s.Model, s.Data, s.Items, s.Trials, s.Permute)
 	}
-	return cli.Write(io, f, r, v, false)
+	if err := cli.Write(io, f, r, v, false); err != nil {
+		return err
+	}
+	if f == cli.Table && len(sums) == 1 && len(sums[0].Groups) > 0 {
+		h, rows := sums[0].GroupTable()
+		fmt.Fprintf(io.Out, "\nby group (letters rule):\n")
+		return (&cli.Rows{Header: h, Cells: rows}).WriteTable(io.Out, false)
+	}
+	return nil
 }
 
 func newAuditMergeCommand() *cli.Command {

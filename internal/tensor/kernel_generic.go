@@ -1,8 +1,8 @@
 package tensor
 
 // kernelSet is one implementation of the inner loops. impl is the one in use: the generic
-// set unless an init (kernel_amd64.go) finds a faster one for this CPU. Tests run every
-// entry of kernelSets by swapping impl.
+// set unless an init (kernel_amd64.go, kernel_arm64.go) finds a faster one for this CPU.
+// kernelSets lists those available, slowest first; tests run every entry by swapping impl.
 type kernelSet struct {
 	name string
 	// mt and np are the register tile: up to mt rows (a multiple of tileM) by np B
@@ -22,8 +22,8 @@ type kernelSet struct {
 	maxf   func(x []float32) float32
 	expSum func(x []float32, m float32) float64
 	scale  func(x []float32, s float32)
-	// peak runs n rounds of 96 independent multiply-adds (192·n flops) as fast as this
-	// kernel set can: the roofline its products are judged against.
+	// peak runs n rounds of 96 independent multiply-adds (192·n flops, n a multiple of
+	// blockK) as fast as this kernel set can: the roofline its products are judged against.
 	peak func(n int)
 }
 
@@ -201,18 +201,18 @@ func axpyGeneric(alpha float32, x, y []float32) {
 	}
 }
 
-// peakSink keeps peakGeneric's result alive so the compiler cannot drop the loop.
-var peakSink float32
+// peakA, peakB and peakC are the L1-resident operands of peakGeneric.
+var (
+	peakA, peakB = make([]float32, blockK*tileM), make([]float32, blockK*tileN)
+	peakC        [tileM * tileN]float32
+)
 
+// peakGeneric runs the generic micro-kernel itself on one tile in L1, n/blockK times:
+// 192·n flops (n a multiple of blockK). Plain Go has no faster multiply-add loop than the
+// kernel (a loop of independent chains over an array measured a third of its speed), so
+// this is the roofline its products are judged against.
 func peakGeneric(n int) {
-	var acc [12]float32
-	x, y := float32(0.999), float32(1e-3)
-	for i := 0; i < n; i++ {
-		for r := 0; r < 8; r++ { // 8 × 12 = 96 multiply-adds a round, as the AVX2 loop
-			for j := range acc {
-				acc[j] = acc[j]*x + y
-			}
-		}
+	for range n / blockK {
+		tileGeneric(tileM, 1, blockK, peakA, 0, 0, peakB, 0, peakC[:], tileN, nil, initZero)
 	}
-	peakSink = acc[0] + acc[11]
 }

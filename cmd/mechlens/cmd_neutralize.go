@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	goio "io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mechlens/mechlens/audit"
+	"github.com/mechlens/mechlens/debias"
+	"github.com/mechlens/mechlens/edit"
+	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/internal/fsutil"
+	"github.com/mechlens/mechlens/internal/modelspec"
+	"github.com/mechlens/mechlens/toy"
+)
+
+func init() { register(newNeutralizeCommand()) }
+
+// organismFacts is how many items neutralize generates on the embedded model by default:
+// every held-out fact question of its world (the fact items of `toy data`), so that each
+// class has enough items in both splits.
+const organismFacts = 1800
+
+// minSplit is the fewest items a fit or eval split may have.
+const minSplit = 10
+
+// neutralText is the default neutral text of models other than the embedded one.
+var neutralText = []string{
+	"The Eiffel Tower is in Paris, the capital of France.",
+	"When Mary and John went to the store, John gave a drink to Mary.",
+	"The quick brown fox jumps over the lazy dog.",
+	"Water boils at one hundred degrees Celsius at sea level.",
+	"She opened the door and walked into the garden.",
+}
+
+func newNeutralizeCommand() *cli.Command {
+	c := cli.NewCommand("neutralize", "neutralize [DATA] --out DIR [--fit FILE --eval FILE] [flags]",
+		"Find edits that remove the anchored answer on one split and measure them on another")
+	c.Long = `Splits the items (seeded, each group in the same proportion; or --fit and --eval files),
+traces the fit split (as trace-bias does) and builds candidate edits from it: an anchor
+calibration (a run-time steer of the final layer norm's output that lowers the anchor's logit
+alone at the last position), a clamp of the route head's output along the direction later
+layers read the anchor from, scaling that head, projecting the anchor direction out of it,
+rescaling its attention to the option letters, the paper's value-vector rule and a
+label-free projection on the most flagged neurons, and a clamp plus a calibration. Strengths
+are searched on the fit split only; the objective brings the fallback groups' anchor rate to
+chance (groups answered with the anchor ≥ 90% of the time, or --fallback) while the other
+groups keep their accuracy (--tol) and their anchored rate stays at or below even spread.
+
+Writes DIR/edits.json (the chosen set: --edits FILE elsewhere), DIR/fit.jsonl and
+DIR/eval.jsonl (the splits, audit's generic schema), DIR/report.md, trace.png,
+before_after.png, accuracy_by_position.png and candidates.png: the eval split before and
+after with bootstrap intervals, fact recall (--facts; the organism's facts on the embedded
+model), KL on neutral text (--neutral) and greedy samples, and every candidate's row.`
+	c.Example = `  $ mechlens neutralize --n 300 --out fix
+  $ mechlens audit fix/eval.jsonl --edits fix/edits.json`
+	mf := addModelFlags(c, analysisProcessing)
+	c.Flags.Lookup("seed").Usage = "seed of random: models, of --generate, of the split and of the bootstrap"
+	df := addDataFlags(c)
+	out := cli.Text(c.Flags, "out", "", "folder for edits.json, the splits, report.md and the plots (required)")
+	fitFile := cli.Text(c.Flags, "fit", "", "items to fit on (with --eval, instead of splitting DATA)")
+	evalFile := cli.Text(c.Flags, "eval", "", "items to measure on (with --fit)")
+	split := cli.Float(c.Flags, "split", 0.5, 0, 1, "share of each group's items that go to the fit split (strictly between 0 and 1)")
+	fallback := cli.List(c.Flags, "fallback", "", nil, "comma-separated groups to bring to chance (default: groups answered with the anchor ≥ 90% of the time)")
+	tol := cli.Float(c.Flags, "tol", 0.01, 0, 1, "accuracy loss tolerated per kept group on the fit split")
+	facts := cli.Text(c.Flags, "facts", "", "JSONL of {prompt, completion, class} for fact recall (default on the embedded model: its facts)")
+	neutral := cli.Text(c.Flags, "neutral", "", "text file, one neutral text a line, for the KL (default: built-in)")
+	boot := cli.Int(c.Flags, "bootstrap", 1000, 0, cli.NoLimit, "bootstrap resamples for the eval split's 95% intervals")
+	format := cli.OutputFlags(c)
+	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		f, err := format()
+		if err != nil {
+			return err
+		}
+		switch {
+		case *out == "":
+			return cli.Usagef("--out DIR is required")
+		case (*fitFile == "") != (*evalFile == ""):
+			return cli.Usagef("--fit and --eval go together")
+		case *fitFile != "" && (len(args) > 0 || *df.gen != ""):
+			return cli.Usagef("give DATA (or --generate) or --fit and --eval, not both")
+		case len(args) > 1:
+			return cli.Usagef("want at most one data file, got %d arguments", len(args))
+		case *split <= 0 || *split >= 1:
+			return cli.Usagef("--split must be between 0 and 1, got %g", *split)
+		}
+		if err := checkOut("--out", *out, true); err != nil {
+			return err
+		}
+		var fitItems, evalItems []audit.Item
+		var pf audit.Format
+		var data string
+		if *fitFile != "" {
+			if fitItems, pf, _, err = df.items(io, []string{*fitFile}, mf); err != nil {
+				return err
+			}
+			if evalItems, _, _, err = df.items(io, []string{*evalFile}, mf); err != nil {
+				return err
+			}
+			data = fmt.Sprintf("fit %s, eval %s", *fitFile, *evalFile)
+		} else {
+			if len(args) == 0 && *df.n == 0 && modelspec.IsDefault(mf.spec) && (*df.gen == "" || *df.gen == audit.EmbeddedGenerator) {
+				*df.n = organismFacts
+			}
+			var items []audit.Item
+			if items, pf, data, err = df.items(io, args, mf); err != nil {
+				return err
+			}
+			fitItems, evalItems = debias.Split(items, *split, mf.seed)
+			data += fmt.Sprintf(", split %g seed %d", *split, mf.seed)
+		}
+		if len(fitItems) < minSplit || len(evalItems) < minSplit {
+			return fmt.Errorf("the fit split has %d items and the eval split %d: each needs at least %d", len(fitItems), len(evalItems), minSplit)
+		}
+		m, err := mf.open(ctx, io)
+		if err != nil {
+			return err
+		}
+		fit, anchor, err := df.prompts(m, fitItems, pf)
+		if err != nil {
+			return err
+		}
+		eval, _, err := df.prompts(m, evalItems, pf)
+		if err != nil {
+			return err
+		}
+		var groups []string
+		if len(*fallback) > 0 {
+			groups = *fallback
+		}
+		progress := func(string) {}
+		if io.ErrTTY {
+			progress = func(s string) { fmt.Fprintf(io.Err, "neutralize: %s\n", s) }
+		}
+		progress("trace")
+		tr, err := debias.Trace(ctx, m, fit, debias.TraceOptions{Anchor: anchor, TopNeurons: 10, Gap: 4, Neurons: 15})
+		if err != nil {
+			return err
+		}
+		sr, err := debias.Neutralize(ctx, m, fit, eval, debias.NeutralizeOptions{Anchor: anchor, ModelName: mf.name(),
+			Fallback: groups, Tol: *tol, Trace: tr, Progress: progress})
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return err
+		}
+		if err := sr.Set.Save(filepath.Join(*out, "edits.json")); err != nil {
+			return err
+		}
+		for name, items := range map[string][]audit.Item{"fit.jsonl": fitItems, "eval.jsonl": evalItems} {
+			if err := writeItems(filepath.Join(*out, name), items); err != nil {
+				return err
+			}
+		}
+		progress("before and after")
+		rep := &debias.Report{Model: mf.name(), Processing: orEmpty(m.Processing), Data: data, FitItems: len(fit), EvalItems: len(eval),
+			Trace: tr, Search: sr}
+		for _, e := range sr.Set.Edits {
+			rep.Edits = append(rep.Edits, e.String())
+		}
+		apply := func() (func() error, error) {
+			ap, err := sr.Set.Apply(m)
+			if err != nil {
+				return nil, err
+			}
+			return ap.Revert, nil
+		}
+		before, err := debias.Score(ctx, m, eval, nil)
+		if err != nil {
+			return err
+		}
+		undo, err := apply()
+		if err != nil {
+			return err
+		}
+		after, err := debias.Score(ctx, m, eval, nil)
+		if uerr := undo(); err == nil {
+			err = uerr
+		}
+		if err != nil {
+			return err
+		}
+		rep.Before = debias.Measure(before, sr.Fallback, sr.Kept, *boot, mf.seed)
+		rep.After = debias.Measure(after, sr.Fallback, sr.Kept, *boot, mf.seed)
+		fs, texts, samples, err := sideInputs(m, mf, *facts, *neutral, eval)
+		if err != nil {
+			return err
+		}
+		progress("side effects")
+		if rep.Side, err = debias.Sides(ctx, m, fs, texts, samples, pf.BOS, apply); err != nil {
+			return err
+		}
+		if err := debias.WriteReport(*out, rep); err != nil {
+			return err
+		}
+		h, rows := rep.BeforeAfterTable()
+		r := &cli.Rows{Header: h, Cells: rows}
+		if f == cli.Table {
+			best := sr.Candidates[sr.Best]
+			fmt.Fprintf(io.Out, "%s on %s: chose %s (%s) among %d candidates; eval split before → after:\n", rep.Model, data, best.Name, best.Family, len(sr.Candidates))
+		}
+		if err := cli.Write(io, f, r, rep, false); err != nil {
+			return err
+		}
+		if f == cli.Table {
+			fmt.Fprintf(io.Out, "\nwrote %s (edits.json, fit.jsonl, eval.jsonl, report.md, plots)\n", *out)
+		}
+		return nil
+	}
+	return c
+}
+
+// writeItems writes items as JSON Lines in audit's generic schema.
+func writeItems(path string, items []audit.Item) error {
+	return fsutil.WriteFileAtomic(path, func(w goio.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for i := range items {
+			if err := enc.Encode(&items[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// sideInputs are the fact prompts, neutral texts and sample prompts of the side effects:
+// the files given, else the organism's own facts and statements on the embedded model, or
+// built-in text on others.
+func sideInputs(m *gpt2.Model, mf *modelFlags, factsFile, neutralFile string, eval []debias.Prompt) ([]debias.Fact, []string, []string, error) {
+	var facts []debias.Fact
+	var texts []string
+	if factsFile != "" {
+		b, err := os.ReadFile(factsFile)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			var f debias.Fact
+			if err := json.Unmarshal([]byte(line), &f); err != nil || f.Prompt == "" || f.Completion == "" {
+				return nil, nil, nil, fmt.Errorf("%s: line %d: want {\"prompt\", \"completion\", \"class\"}", factsFile, i+1)
+			}
+			if _, err := edit.TokenID(m, f.Completion); err != nil {
+				return nil, nil, nil, fmt.Errorf("%s: line %d: completion %v", factsFile, i+1, err)
+			}
+			facts = append(facts, f)
+		}
+	} else if modelspec.IsDefault(mf.spec) {
+		for _, f := range toy.HeldOut(toy.NewWorld(), 1).Facts {
+			facts = append(facts, debias.Fact{Prompt: f.Prompt, Completion: f.Completion, Class: f.Class})
+		}
+	}
+	switch {
+	case neutralFile != "":
+		fh, err := os.Open(neutralFile)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		defer fh.Close()
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			if t := strings.TrimSpace(sc.Text()); t != "" {
+				texts = append(texts, t)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, nil, nil, err
+		}
+		if len(texts) == 0 {
+			return nil, nil, nil, fmt.Errorf("%s: no text", neutralFile)
+		}
+	case modelspec.IsDefault(mf.spec) && len(facts) > 0:
+		for i := 0; i < len(facts) && len(texts) < 200; i += 9 {
+			texts = append(texts, facts[i].Prompt+facts[i].Completion+".")
+		}
+	default:
+		texts = neutralText
+	}
+	var samples []string
+	for i := 0; i < len(facts) && len(samples) < 3; i += len(facts)/3 + 1 {
+		samples = append(samples, facts[i].Prompt)
+	}
+	if len(samples) == 0 {
+		samples = texts[:min(2, len(texts))]
+	}
+	if len(eval) > 0 {
+		samples = append(samples, eval[0].Question)
+	}
+	return facts, texts, samples, nil
+}
