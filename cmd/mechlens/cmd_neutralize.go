@@ -105,7 +105,7 @@ model), KL on neutral text (--neutral) and greedy samples, and every candidate's
 			}
 			data = fmt.Sprintf("fit %s, eval %s", *fitFile, *evalFile)
 		} else {
-			if len(args) == 0 && *df.n == 0 && modelspec.IsDefault(mf.spec) && (*df.gen == "" || *df.gen == audit.EmbeddedGenerator) {
+			if len(args) == 0 && *df.n == 0 && modelspec.IsDefault(mf.spec) && (*df.gen == "" || *df.gen == toy.AuditTask) {
 				*df.n = organismFacts
 			}
 			var items []audit.Item

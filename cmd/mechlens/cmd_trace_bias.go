@@ -10,6 +10,7 @@ import (
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/internal/cli"
 	"github.com/mechlens/mechlens/internal/modelspec"
+	"github.com/mechlens/mechlens/toy"
 )
 
 func init() { register(newTraceBiasCommand()) }
@@ -45,8 +46,8 @@ func (d *dataFlags) items(io *cli.IO, args []string, mf *modelFlags) ([]audit.It
 	g := *d.gen
 	if g == "" && len(args) == 0 {
 		g = audit.DefaultGenerator
-		if modelspec.IsDefault(mf.spec) && audit.EmbeddedGenerator != "" {
-			g = audit.EmbeddedGenerator
+		if modelspec.IsDefault(mf.spec) {
+			g = toy.AuditTask
 		}
 	}
 	items, err := auditItems(io, args, g, *d.n, d.skipBad, mf.seed, &o)
