@@ -127,32 +127,19 @@ func cacheRows(ctx context.Context, m *gpt2.Model, ps []Prompt, names []string, 
 	for _, n := range names {
 		out[n] = make([][]float32, len(ps))
 	}
-	for b := 0; b < len(ps); b += evalBatch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		batch := ps[b:min(b+evalBatch, len(ps))]
-		seqs := make([][]int, len(batch))
-		for i := range batch {
-			seqs[i] = batch[i].IDs
-		}
-		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Cache: names})
-		if err != nil {
-			return nil, err
-		}
-		for i := range batch {
+	err := inBatches(ctx, m, ps, wholePrompt,
+		func(b, n int) gpt2.RunOptions { return gpt2.RunOptions{Logits: gpt2.LogitsNone, Cache: names} },
+		func(i int, res *gpt2.Result, s int) {
 			for _, n := range names {
-				d := res.Cache[i][n].Data
+				d := res.Cache[s][n].Data
 				if last {
-					T := len(seqs[i])
+					T := len(ps[i].IDs)
 					d = d[(T-1)*len(d)/T:]
 				}
-				out[n][b+i] = append([]float32(nil), d...)
+				out[n][i] = append([]float32(nil), d...)
 			}
-		}
-		res.Release()
-	}
-	return out, nil
+		})
+	return out, err
 }
 
 // projections are the rows' projections on dir (head's slice when head ≥ 0).

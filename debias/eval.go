@@ -17,26 +17,42 @@ const evalBatch = 128
 // numbers here are the audit's.
 func Score(ctx context.Context, m *gpt2.Model, ps []Prompt, hooks []gpt2.Hook) ([]audit.Record, error) {
 	out := make([]audit.Record, len(ps))
+	err := inBatches(ctx, m, ps, wholePrompt,
+		func(b, n int) gpt2.RunOptions { return gpt2.RunOptions{Logits: gpt2.LogitsLast, Hooks: hooks} },
+		func(i int, res *gpt2.Result, s int) { out[i] = record(i, &ps[i], res.Logits[s]) })
+	return out, err
+}
+
+// inBatches runs the prompts evalBatch at a time, checking ctx between batches: seq picks
+// each prompt's tokens (whole, its prefix, its last token), opts gives the options of the
+// batch of n prompts from b, and read takes prompt i's part (sequence s) of the result
+// before it is released.
+func inBatches(ctx context.Context, m *gpt2.Model, ps []Prompt, seq func(p *Prompt) []int,
+	opts func(b, n int) gpt2.RunOptions, read func(i int, res *gpt2.Result, s int)) error {
 	for b := 0; b < len(ps); b += evalBatch {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		batch := ps[b:min(b+evalBatch, len(ps))]
 		seqs := make([][]int, len(batch))
 		for i := range batch {
-			seqs[i] = batch[i].IDs
+			seqs[i] = seq(&batch[i])
 		}
-		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast, Hooks: hooks})
+		o := opts(b, len(batch))
+		o.Context = ctx
+		res, err := m.Run(seqs, o)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for i := range batch {
-			out[b+i] = record(b+i, &batch[i], res.Logits[i])
+		for s := range batch {
+			read(b+s, res, s)
 		}
 		res.Release()
 	}
-	return out, nil
+	return nil
 }
+
+func wholePrompt(p *Prompt) []int { return p.IDs }
 
 func record(idx int, p *Prompt, logits []float32) audit.Record {
 	n := len(p.Letters)

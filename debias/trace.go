@@ -395,49 +395,29 @@ func anchorDiffs(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt []int
 // prefixCaches runs every prompt but its last token into a KV cache of its own.
 func prefixCaches(ctx context.Context, m *gpt2.Model, ps []Prompt) ([]*gpt2.KVCache, error) {
 	out := make([]*gpt2.KVCache, len(ps))
-	for b := 0; b < len(ps); b += evalBatch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		batch := ps[b:min(b+evalBatch, len(ps))]
-		seqs := make([][]int, len(batch))
-		for i := range batch {
-			seqs[i] = batch[i].IDs[:len(batch[i].IDs)-1]
-			out[b+i] = m.NewKVCache()
-		}
-		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: out[b : b+len(batch)]})
-		if err != nil {
-			return nil, err
-		}
-		res.Release()
+	for i := range out {
+		out[i] = m.NewKVCache()
 	}
-	return out, nil
+	err := inBatches(ctx, m, ps, func(p *Prompt) []int { return p.IDs[:len(p.IDs)-1] },
+		func(b, n int) gpt2.RunOptions { return gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: out[b : b+n]} },
+		func(int, *gpt2.Result, int) {})
+	return out, err
 }
 
 // lastTokenDiffs runs each prompt's last token from a copy of its prefix's cache (with
 // hooks) and returns its anchor difference.
 func lastTokenDiffs(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt []int, prefixes []*gpt2.KVCache, hooks []gpt2.Hook) ([]float64, error) {
 	out := make([]float64, len(ps))
-	for b := 0; b < len(ps); b += evalBatch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		batch := ps[b:min(b+evalBatch, len(ps))]
-		seqs := make([][]int, len(batch))
-		past := make([]*gpt2.KVCache, len(batch))
-		for i := range batch {
-			seqs[i] = batch[i].IDs[len(batch[i].IDs)-1:]
-			past[i] = prefixes[b+i].Clone()
-		}
-		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: past, Hooks: hooks})
-		if err != nil {
-			return nil, err
-		}
-		for i := range batch {
-			r := record(b+i, &batch[i], res.Logits[i])
-			out[b+i] = anchorDiff(r.Logits, anchorAt[b+i])
-		}
-		res.Release()
-	}
-	return out, nil
+	err := inBatches(ctx, m, ps, func(p *Prompt) []int { return p.IDs[len(p.IDs)-1:] },
+		func(b, n int) gpt2.RunOptions {
+			past := make([]*gpt2.KVCache, n)
+			for i := range past {
+				past[i] = prefixes[b+i].Clone()
+			}
+			return gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: past, Hooks: hooks}
+		},
+		func(i int, res *gpt2.Result, s int) {
+			out[i] = anchorDiff(record(i, &ps[i], res.Logits[s]).Logits, anchorAt[i])
+		})
+	return out, err
 }
