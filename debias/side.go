@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/tensor"
 )
 
 // Fact is a prompt whose greedy next token should be Completion (one token), in a class.
@@ -75,7 +76,7 @@ func recall(ctx context.Context, m *gpt2.Model, facts []Fact, bos bool) (map[str
 			}
 			c := out[f.Class]
 			c[1]++
-			if argmax(res.Logits[i]) == want {
+			if tensor.Argmax(res.Logits[i]) == want {
 				c[0]++
 			}
 			out[f.Class] = c
@@ -83,16 +84,6 @@ func recall(ctx context.Context, m *gpt2.Model, facts []Fact, bos bool) (map[str
 		res.Release()
 	}
 	return out, nil
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // logProbs returns the next-token log-probabilities at every position of every text.
@@ -110,7 +101,7 @@ func logProbs(ctx context.Context, m *gpt2.Model, seqs [][]int) ([][]float64, er
 		for _, lg := range res.Logits {
 			for t := 0; t+V <= len(lg); t += V {
 				row := lg[t : t+V]
-				mx := row[argmax(row)]
+				mx := row[tensor.Argmax(row)]
 				var s float64
 				for _, x := range row {
 					s += math.Exp(float64(x - mx))

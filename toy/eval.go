@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/tensor"
 	"github.com/mechlens/mechlens/lens"
 )
 
@@ -323,7 +324,7 @@ func FactRecall(m *gpt2.Model, facts []EvalFact) (map[string]float64, error) {
 				return nil, fmt.Errorf("toy: fact completion %q: %w", f.Completion, err)
 			}
 			n[f.Class]++
-			if argmax(res.Logits[i]) == want {
+			if tensor.Argmax(res.Logits[i]) == want {
 				hit[f.Class]++
 			}
 		}
@@ -333,16 +334,6 @@ func FactRecall(m *gpt2.Model, facts []EvalFact) (map[string]float64, error) {
 		out[c] = frac(hit[c], k)
 	}
 	return out, nil
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // HeadLogitDiffs returns, for each item, every head's direct logit attribution at the last

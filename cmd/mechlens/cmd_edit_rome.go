@@ -26,9 +26,6 @@ import (
 // default covariance is measured on (about 250,000 tokens).
 const organismCorpusLines = 20000
 
-// isOrganism reports whether the flags name the embedded model.
-func isOrganism(mf *modelFlags) bool { return modelspec.IsDefault(mf.spec) }
-
 // statsFlags choose the covariance of ROME and MEMIT: --data, --samples, --stats, --no-cov.
 type statsFlags struct {
 	data, stats *string
@@ -56,7 +53,7 @@ func (sf *statsFlags) corpus(mf *modelFlags, m *gpt2.Model) ([][]int, string, er
 	var lines []string
 	h := sha256.New()
 	// The organism reads every text after <|endoftext|>, as it was trained.
-	bos := isOrganism(mf)
+	bos := modelspec.IsDefault(mf.spec)
 	switch {
 	case *sf.data != "":
 		f, err := os.Open(*sf.data)
@@ -88,7 +85,7 @@ func (sf *statsFlags) corpus(mf *modelFlags, m *gpt2.Model) ([][]int, string, er
 		if len(lines) == 0 {
 			return nil, "", fmt.Errorf("%s: no text", *sf.data)
 		}
-	case isOrganism(mf):
+	case modelspec.IsDefault(mf.spec):
 		lines = toy.Corpus(toy.NewWorld(), min(*sf.samples, organismCorpusLines), 1)
 	default:
 		return nil, "", cli.Usagef("the covariance of %s needs --data FILE (a text corpus; mechlens has no network corpus), or --no-cov", mf.name())
@@ -184,7 +181,7 @@ func addROMEFlags(c *cli.Command) *romeFlags {
 // config returns the model's defaults (the organism's from toy) with the flags given.
 func (rf *romeFlags) config(mf *modelFlags, m *gpt2.Model) (edit.ROMEConfig, error) {
 	cfg := edit.ROMEDefaults(m.Config)
-	if isOrganism(mf) {
+	if modelspec.IsDefault(mf.spec) {
 		cfg = toy.ROMEConfig(m.Config)
 	}
 	if flagSet(rf.c.Flags, "layer") {
@@ -351,7 +348,7 @@ layer 1, clamp 4, λ 500 (see README).`
 			return err
 		}
 		mc := edit.MEMITDefaults(m.Config)
-		if isOrganism(ef.mf) {
+		if modelspec.IsDefault(ef.mf.spec) {
 			mc = toy.MEMITConfig(m.Config)
 		}
 		rc, err := rf.config(ef.mf, m)
@@ -468,7 +465,7 @@ otherwise the whole set is applied once (MEMIT).`
 	reqFile := c.Flags.String("requests", "", "JSONL requests (required)")
 	each := c.Flags.Bool("each", false, "apply edit i alone for request i")
 	fluency := cli.Int(c.Flags, "fluency", 0, 0, cli.NoLimit, "texts sampled per request for fluency (0: not measured)")
-	bosFlag := c.Flags.Bool("bos", false, "prepend <|endoftext|> to prompts (default on for the embedded model)")
+	bosFlag := addBOSFlag(c)
 	output := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, err := output()
@@ -499,7 +496,7 @@ otherwise the whole set is applied once (MEMIT).`
 		if err := s.CheckModel(m, mf.name()); err != nil {
 			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
 		}
-		bos := *bosFlag || (!flagSet(c.Flags, "bos") && isOrganism(mf))
+		bos := bosFlag.want(mf)
 		eo := edit.EvalOptions{BOS: bos, Fluency: *fluency, Seed: 1}
 		before, err := edit.Evaluate(ctx, m, reqs, eo)
 		if err != nil {

@@ -202,3 +202,14 @@ func LogSumExp(x []float32) float64 {
 	}
 	return m + math.Log(s)
 }
+
+// Argmax returns the index of x's largest element (the first of equals); 0 for an empty x.
+func Argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}

@@ -282,3 +282,14 @@ func TestLogSumExp(t *testing.T) {
 		}
 	}
 }
+
+func TestArgmax(t *testing.T) {
+	for _, c := range []struct {
+		x    []float32
+		want int
+	}{{nil, 0}, {[]float32{-1}, 0}, {[]float32{1, 3, 3, 2}, 1}, {[]float32{-5, -2, -7}, 1}} {
+		if got := Argmax(c.x); got != c.want {
+			t.Errorf("Argmax(%v) = %d, want %d", c.x, got, c.want)
+		}
+	}
+}

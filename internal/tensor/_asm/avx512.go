@@ -161,29 +161,7 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 		}
 	}
 
-	label("body")
-	p("MOVQ CX, R12")
-	p("SHRQ $%d, R12", log2(unroll))
-	p("JZ tail")
-	label("loop")
-	for u := 0; u < unroll; u++ {
-		step(u)
-	}
-	aStep(unroll)
-	p("ADDQ $%d, DI", 4*nr*unroll)
-	p("DECQ R12")
-	p("JNZ loop")
-
-	label("tail")
-	p("ANDQ $%d, CX", unroll-1)
-	p("JZ store")
-	label("loop1")
-	step(0)
-	aStep(1)
-	p("ADDQ $%d, DI", 4*nr)
-	p("DECQ CX")
-	p("JNZ loop1")
-
+	kLoop(w, step, aStep)
 	label("store")
 	p("CMPQ init+72(FP), $2")
 	p("JNE overwrite")

@@ -75,6 +75,38 @@ func write(path string, w *bytes.Buffer) {
 	}
 }
 
+// kLoop emits the loop over k shared by the amd64 kernels: CX = kc steps, unroll at a time
+// (R12 counts the iterations) then one at a time, step(u) emitting k step u, aStep(n)
+// advancing A by n steps, and DI walking B by one 16-float row a step. It ends by falling
+// through to the label store.
+func kLoop(w *bytes.Buffer, step, aStep func(int)) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	label := func(l string) { fmt.Fprintf(w, "%s:\n", l) }
+	label("body")
+	p("MOVQ CX, R12")
+	p("SHRQ $%d, R12", log2(unroll))
+	p("JZ tail")
+	label("loop")
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	aStep(unroll)
+	p("ADDQ $%d, DI", 4*nr*unroll)
+	p("DECQ R12")
+	p("JNZ loop")
+
+	label("tail")
+	p("ANDQ $%d, CX", unroll-1)
+	p("JZ store")
+	label("loop1")
+	step(0)
+	aStep(1)
+	p("ADDQ $%d, DI", 4*nr)
+	p("DECQ CX")
+	p("JNZ loop1")
+
+}
+
 // acc returns the accumulator holding row r, half h (columns 8h..8h+7) of the tile.
 func acc(r, h int) string { return fmt.Sprintf("Y%d", 4+2*r+h) }
 
@@ -189,29 +221,7 @@ func tile(w *bytes.Buffer, rows int, direct bool) {
 		p("VMOVAPS %s, %s", acc(0, 1), acc(r, 1))
 	}
 
-	label("body")
-	p("MOVQ CX, R12")
-	p("SHRQ $%d, R12", log2(unroll))
-	p("JZ tail")
-	label("loop")
-	for u := 0; u < unroll; u++ {
-		step(u)
-	}
-	aStep(unroll)
-	p("ADDQ $%d, DI", 4*nr*unroll)
-	p("DECQ R12")
-	p("JNZ loop")
-
-	label("tail")
-	p("ANDQ $%d, CX", unroll-1)
-	p("JZ store")
-	label("loop1")
-	step(0)
-	aStep(1)
-	p("ADDQ $%d, DI", 4*nr)
-	p("DECQ CX")
-	p("JNZ loop1")
-
+	kLoop(w, step, aStep)
 	label("store")
 	p("CMPQ R10, $2")
 	p("JNE overwrite")
