@@ -73,6 +73,10 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 		p("VMOVUPS %d(DI), Z0", bo)
 		if np > 1 {
 			p("VMOVUPS %d(DI)(R10*1), Z1", bo)
+			if !direct {
+				p("PREFETCHT1 %d(DI)(R10*2)", bo)
+				p("PREFETCHT1 %d(DI)(R13*1)", bo)
+			}
 		}
 		for r := 0; r < rows; r++ {
 			for h := 0; h < np; h++ {
@@ -130,6 +134,9 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 	if np > 1 {
 		p("MOVQ bstride+40(FP), R10")
 		p("SHLQ $2, R10")
+		if !direct {
+			p("LEAQ (R10)(R10*2), R13")
+		}
 	}
 	p("MOVQ c+48(FP), DX")
 	p("MOVQ ldc+56(FP), R8")
