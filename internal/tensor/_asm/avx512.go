@@ -30,6 +30,12 @@ const (
 // with AX = lda in bytes: rows are (SI), (SI)(AX*1), (SI)(AX*2), (BX) = 3 rows on,
 // (SI)(AX*4), (BX)(AX*2), (R13) = 6 rows on, (BX)(AX*4), (SI)(AX*8), (R9) = 9 rows on,
 // (R9)(AX*1), (BX)(AX*8).
+//
+// The packed-A kernels also prefetch, a line per panel and k step, the same k block of the
+// next 32 columns (R13 = 3·bstride bytes: panels 2 and 3) into L2. block runs a column of
+// tiles against one B tile, so that tile's misses are paid once; at short sequences the
+// weights stream from memory and, without this, each column's first tile waits for them.
+// A prefetch past the end of B is harmless (it never faults).
 func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	label := func(l string) { fmt.Fprintf(w, "%s:\n", l) }
