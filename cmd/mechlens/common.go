@@ -238,20 +238,41 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 // open reads the prompt (one argument, "-" for standard input, or --ids), loads the model
 // and tokenizes the prompt, refusing one longer than the context.
 func (p *promptFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, args []string) (*gpt2.Model, []int, error) {
-	prompt := ""
-	if *p.ids == "" {
-		var err error
-		if prompt, err = oneArg(io, args, "prompt"); err != nil {
-			return nil, nil, err
-		}
-	} else if len(args) > 0 {
-		return nil, nil, cli.Usagef("give a prompt or --ids, not both")
+	in, err := p.input(io, mf, args)
+	if err != nil {
+		return nil, nil, err
 	}
+	return in.open(ctx, io, mf)
+}
+
+// promptInput is the prompt in a command's options: its text or --ids, and --bos as want
+// decided it.
+type promptInput struct {
+	text, ids string
+	bos       bool
+}
+
+// input reads the prompt off the command line: one argument ("-" for standard input) or
+// --ids, not both.
+func (p *promptFlags) input(io *cli.IO, mf *modelFlags, args []string) (promptInput, error) {
+	in := promptInput{ids: *p.ids, bos: p.bos.want(mf)}
+	if in.ids != "" && len(args) > 0 {
+		return in, cli.Usagef("give a prompt or --ids, not both")
+	}
+	var err error
+	if in.ids == "" {
+		in.text, err = oneArg(io, args, "prompt")
+	}
+	return in, err
+}
+
+// open loads the model and tokenizes the prompt, refusing one longer than the context.
+func (in promptInput) open(ctx context.Context, io *cli.IO, mf *modelFlags) (*gpt2.Model, []int, error) {
 	m, err := mf.open(ctx, io)
 	if err != nil {
 		return nil, nil, err
 	}
-	ids, err := promptIDs(m, prompt, *p.ids, p.bos.want(mf))
+	ids, err := promptIDs(m, in.text, in.ids, in.bos)
 	return m, ids, err
 }
 
