@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/mechlens/mechlens/audit"
 	"github.com/mechlens/mechlens/internal/cli"
+	"github.com/mechlens/mechlens/internal/tensor"
 )
 
 // Each command is its flags bound to an options struct and a run function; these tests call
@@ -50,5 +52,34 @@ func TestRunAuditEqualsCLI(t *testing.T) {
 	o.resume = true
 	if err := runAudit(context.Background(), &cli.IO{}, o); err == nil || err.Error() != "--resume needs --out" {
 		t.Errorf("--resume without --out: %v", err)
+	}
+}
+
+func TestRunBench(t *testing.T) {
+	o := benchOptions{model: testModelFlags("mechlens-organism", ""), seqs: []string{"1", "4"}, runs: 1, past: 2, pastGiven: true, cache: "all", format: cli.JSON}
+	var b benchOutput
+	decodeStrict(t, runTo(t, func(io *cli.IO) error { return runBench(context.Background(), io, o) }), &b)
+	modes := []string{}
+	for _, r := range b.Rows {
+		modes = append(modes, fmt.Sprint(r.Tokens, r.Mode))
+		if !(r.MedianMS > 0 && r.TokensPS > 0 && r.GFLOPS > 0 && r.Runs == 1) {
+			t.Errorf("row %+v has a zero figure", r)
+		}
+	}
+	if got := strings.Join(modes, ","); b.Model != "mechlens-organism" || got != "1forward,1forward+cache,4forward,4forward+cache,3decode" {
+		t.Errorf("model %q, rows %s", b.Model, got)
+	}
+	if b.Kernel != tensor.Kernel() || b.Threads != tensor.Threads() || b.PeakCore <= 0 || b.LoadMS <= 0 {
+		t.Errorf("header %+v", b)
+	}
+	// Without pastGiven, --decode-past shrinks to fit the context as the CLI's default does.
+	o.seqs, o.cache, o.past, o.pastGiven = []string{"1"}, "", 1<<20, false
+	decodeStrict(t, runTo(t, func(io *cli.IO) error { return runBench(context.Background(), io, o) }), &b)
+	if last := b.Rows[len(b.Rows)-1]; last.Mode != "decode" || last.Tokens >= 1<<20 {
+		t.Errorf("decode row %+v", last)
+	}
+	o.seqs = []string{"0"}
+	if err := runBench(context.Background(), &cli.IO{}, o); err == nil || err.Error() != `--seq: "0" is not a positive length` {
+		t.Errorf("--seq 0: %v", err)
 	}
 }
