@@ -462,14 +462,17 @@ otherwise the whole set is applied once (MEMIT).`
   $ mechlens edit rome --prompt "The capital of {} is" --subject Fizeia --target " Nogax" --to rome.json
   $ mechlens edit eval --edits rome.json --requests requests.jsonl --fluency 1`
 	mf := addModelFlags(c, analysisProcessing)
-	reqFile := c.Flags.String("requests", "", "JSONL requests (required)")
-	each := c.Flags.Bool("each", false, "apply edit i alone for request i")
-	fluency := cli.Int(c.Flags, "fluency", 0, 0, cli.NoLimit, "texts sampled per request for fluency (0: not measured)")
+	o := &editEvalOptions{}
+	c.Flags.StringVar(&o.requests, "requests", "", "JSONL requests (required)")
+	c.Flags.BoolVar(&o.each, "each", false, "apply edit i alone for request i")
+	cli.IntVar(c.Flags, &o.fluency, "fluency", 0, 0, cli.NoLimit, "texts sampled per request for fluency (0: not measured)")
 	bosFlag := addBOSFlag(c)
 	output := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := output()
-		if err != nil {
+		opts := *o
+		opts.model, opts.bos = *mf, bosFlag.want(mf)
+		var err error
+		if opts.format, err = output(); err != nil {
 			return err
 		}
 		if len(args) > 0 {
@@ -478,82 +481,99 @@ otherwise the whole set is applied once (MEMIT).`
 		if err := requireFlags(c, "edits", "requests"); err != nil {
 			return err
 		}
-		reqs, err := edit.LoadRequests(*reqFile)
-		if err != nil {
-			return err
-		}
-		s, err := edit.Load(*mf.edits)
-		if err != nil {
-			return err
-		}
-		if *each && len(s.Edits) != len(reqs) {
-			return fmt.Errorf("--each: %s has %d edits for %d requests", *mf.edits, len(s.Edits), len(reqs))
-		}
-		m, err := mf.openBase(ctx, io)
-		if err != nil {
-			return err
-		}
-		if err := s.CheckModel(m, mf.name()); err != nil {
-			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
-		}
-		bos := bosFlag.want(mf)
-		eo := edit.EvalOptions{BOS: bos, Fluency: *fluency, Seed: 1}
-		before, err := edit.Evaluate(ctx, m, reqs, eo)
-		if err != nil {
-			return err
-		}
-		var after *edit.Report
-		if *each {
-			var parts []*edit.Report
-			for i, e := range s.Edits {
-				a, err := edit.ApplyEdit(m, e)
-				if err != nil {
-					return fmt.Errorf("edit %d: %v", i+1, err)
-				}
-				r, err := edit.Evaluate(ctx, m, reqs[i:i+1], eo)
-				if err != nil {
-					return err
-				}
-				if err := a.Revert(); err != nil {
-					return err
-				}
-				parts = append(parts, r)
-			}
-			after = edit.MergeReports(parts)
-		} else {
-			a, err := s.Apply(m)
+		return runEditEval(ctx, io, opts)
+	}
+	return c
+}
+
+// editEvalOptions are mechlens edit eval's flags: the edit set is model.edits.
+type editEvalOptions struct {
+	model     modelFlags
+	requests  string
+	each, bos bool
+	fluency   int
+	format    cli.Format
+}
+
+// runEditEval scores the requests before and after the edits and prints the metrics.
+func runEditEval(ctx context.Context, io *cli.IO, o editEvalOptions) error {
+	mf := &o.model
+	reqs, err := edit.LoadRequests(o.requests)
+	if err != nil {
+		return err
+	}
+	s, err := edit.Load(*mf.edits)
+	if err != nil {
+		return err
+	}
+	if o.each && len(s.Edits) != len(reqs) {
+		return fmt.Errorf("--each: %s has %d edits for %d requests", *mf.edits, len(s.Edits), len(reqs))
+	}
+	m, err := mf.openBase(ctx, io)
+	if err != nil {
+		return err
+	}
+	if err := s.CheckModel(m, mf.name()); err != nil {
+		return fmt.Errorf("--edits %s: %v", *mf.edits, err)
+	}
+	eo := edit.EvalOptions{BOS: o.bos, Fluency: o.fluency, Seed: 1}
+	before, err := edit.Evaluate(ctx, m, reqs, eo)
+	if err != nil {
+		return err
+	}
+	var after *edit.Report
+	if o.each {
+		var parts []*edit.Report
+		for i, e := range s.Edits {
+			a, err := edit.ApplyEdit(m, e)
 			if err != nil {
-				return fmt.Errorf("--edits %s: %v", *mf.edits, err)
+				return fmt.Errorf("edit %d: %v", i+1, err)
 			}
-			if after, err = edit.Evaluate(ctx, m, reqs, eo); err != nil {
+			r, err := edit.Evaluate(ctx, m, reqs[i:i+1], eo)
+			if err != nil {
 				return err
 			}
 			if err := a.Revert(); err != nil {
 				return err
 			}
+			parts = append(parts, r)
 		}
-		out := struct {
-			Model    string       `json:"model"`
-			Edits    string       `json:"edits"`
-			Each     bool         `json:"each"`
-			Requests int          `json:"requests"`
-			Before   *edit.Report `json:"before"`
-			After    *edit.Report `json:"after"`
-		}{mf.name(), *mf.edits, *each, len(reqs), before, after}
-		rows := &cli.Rows{Header: []string{"metric", "n", "before", "after", "diff before", "diff after"}}
-		for _, x := range []struct {
-			name string
-			b, a edit.Metric
-		}{{"efficacy", before.Efficacy, after.Efficacy}, {"paraphrase", before.Paraphrase, after.Paraphrase},
-			{"neighborhood", before.Neighborhood, after.Neighborhood}, {"mcq", before.MCQ, after.MCQ}} {
-			if x.a.N > 0 {
-				rows.Add(x.name, x.a.N, x.b.Success, x.a.Success, x.b.Diff, x.a.Diff)
-			}
+		after = edit.MergeReports(parts)
+	} else {
+		a, err := s.Apply(m)
+		if err != nil {
+			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
 		}
-		if *fluency > 0 {
-			rows.Add("fluency (bits)", len(reqs), before.Fluency, after.Fluency, "", "")
+		if after, err = edit.Evaluate(ctx, m, reqs, eo); err != nil {
+			return err
 		}
-		return cli.Write(io, f, rows, out, false)
+		if err := a.Revert(); err != nil {
+			return err
+		}
 	}
-	return c
+	out := editEvalOutput{mf.name(), *mf.edits, o.each, len(reqs), before, after}
+	rows := &cli.Rows{Header: []string{"metric", "n", "before", "after", "diff before", "diff after"}}
+	for _, x := range []struct {
+		name string
+		b, a edit.Metric
+	}{{"efficacy", before.Efficacy, after.Efficacy}, {"paraphrase", before.Paraphrase, after.Paraphrase},
+		{"neighborhood", before.Neighborhood, after.Neighborhood}, {"mcq", before.MCQ, after.MCQ}} {
+		if x.a.N > 0 {
+			rows.Add(x.name, x.a.N, x.b.Success, x.a.Success, x.b.Diff, x.a.Diff)
+		}
+	}
+	if o.fluency > 0 {
+		rows.Add("fluency (bits)", len(reqs), before.Fluency, after.Fluency, "", "")
+	}
+	return cli.Write(io, o.format, rows, out, false)
+}
+
+// editEvalOutput is the JSON of mechlens edit eval.
+type editEvalOutput struct {
+	Model    string       `json:"model"`
+	Edits    string       `json:"edits"`
+	Each     bool         `json:"each"`
+	Requests int          `json:"requests"`
+	Before   *edit.Report `json:"before"`
+	After    *edit.Report `json:"after"`
 }

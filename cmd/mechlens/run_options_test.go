@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -81,5 +83,33 @@ func TestRunBench(t *testing.T) {
 	o.seqs = []string{"0"}
 	if err := runBench(context.Background(), &cli.IO{}, o); err == nil || err.Error() != `--seq: "0" is not a positive length` {
 		t.Errorf("--seq 0: %v", err)
+	}
+}
+
+// runEditEval with the options the CLI would fill prints what `edit eval` prints, and the
+// ROME edit it scores works.
+func TestRunEditEvalEqualsCLI(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", dir)
+	all, reqs, set := filepath.Join(dir, "all.jsonl"), filepath.Join(dir, "r.jsonl"), filepath.Join(dir, "e.json")
+	mustRun(t, "toy", "requests", "--out", all, "--attrs", "capital")
+	data, err := os.ReadFile(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(reqs, []byte(strings.SplitAfter(string(data), "\n")[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "edit", "rome", "--requests", reqs, "--no-cov", "--steps", "8", "--to", set)
+	o := editEvalOptions{model: testModelFlags("", analysisProcessing), requests: reqs, each: true, bos: true, format: cli.JSON}
+	*o.model.edits = set
+	got := runTo(t, func(io *cli.IO) error { return runEditEval(context.Background(), io, o) })
+	if want := mustRun(t, "edit", "eval", "--edits", set, "--requests", reqs, "--each", "--json"); got != want {
+		t.Errorf("runEditEval printed\n%s\nthe CLI\n%s", got, want)
+	}
+	var rep editEvalOutput
+	decodeStrict(t, got, &rep)
+	if rep.Requests != 1 || !rep.Each || rep.Edits != set || rep.Before.Efficacy.Success != 0 || rep.After.Efficacy.Success != 1 {
+		t.Errorf("report %+v: efficacy %g before, %g after", rep, rep.Before.Efficacy.Success, rep.After.Efficacy.Success)
 	}
 }
