@@ -325,65 +325,81 @@ each in place, with a comparison table.`
 	c.Example = `  $ mechlens audit --shard 0/2 --out node1
   $ mechlens audit --shard 1/2 --out node2
   $ mechlens audit merge node1 node2 --out results`
-	out := cli.Text(c.Flags, "out", "", "folder for the merged outputs (default: the first DIR)")
-	noPlots := c.Flags.Bool("no-plots", false, "do not write the PNG plots")
+	o := &auditMergeOptions{}
+	cli.TextVar(c.Flags, &o.out, "out", "", "folder for the merged outputs (default: the first DIR)")
+	c.Flags.BoolVar(&o.noPlots, "no-plots", false, "do not write the PNG plots")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
+		opts := *o
+		var err error
+		if opts.format, err = format(); err != nil {
 			return err
 		}
 		if len(args) == 0 {
 			return cli.Usagef("want at least one folder")
 		}
-		dst := *out
-		if dst == "" {
-			dst = args[0]
-		}
-		if err := checkOut("--out", dst, true); err != nil {
-			return err
-		}
-		found := false
-		for _, d := range args {
-			found = found || audit.HasShards(d)
-		}
-		if found || len(args) > 1 {
-			s, err := audit.Merge(args, dst, !*noPlots)
-			if err != nil {
-				return err
-			}
-			return printAudit(io, f, []*audit.Summary{s})
-		}
-		// One folder of per-model subfolders.
-		entries, err := os.ReadDir(args[0])
-		if err != nil {
-			return fmt.Errorf("audit merge: %w", err)
-		}
-		var sums []*audit.Summary
-		for _, e := range entries {
-			sub := filepath.Join(args[0], e.Name())
-			if !e.IsDir() || !audit.HasShards(sub) {
-				continue
-			}
-			subOut := sub
-			if *out != "" {
-				subOut = filepath.Join(*out, e.Name())
-			}
-			s, err := audit.Merge([]string{sub}, subOut, !*noPlots)
-			if err != nil {
-				return err
-			}
-			sums = append(sums, s)
-		}
-		if len(sums) == 0 {
-			return fmt.Errorf("audit merge: no shard files (meta-shard-K-of-N.json) in %s or its subfolders", args[0])
-		}
-		if len(sums) > 1 {
-			if err := audit.WriteCompare(dst, sums); err != nil {
-				return err
-			}
-		}
-		return printAudit(io, f, sums)
+		opts.dirs = args
+		return runAuditMerge(ctx, io, opts)
 	}
 	return c
+}
+
+// auditMergeOptions are mechlens audit merge's flags and folders.
+type auditMergeOptions struct {
+	dirs    []string
+	out     string
+	noPlots bool
+	format  cli.Format
+}
+
+// runAuditMerge merges the shards in o.dirs, or in the per-model subfolders of o.dirs[0].
+func runAuditMerge(_ context.Context, io *cli.IO, o auditMergeOptions) error {
+	dst := o.out
+	if dst == "" {
+		dst = o.dirs[0]
+	}
+	if err := checkOut("--out", dst, true); err != nil {
+		return err
+	}
+	found := false
+	for _, d := range o.dirs {
+		found = found || audit.HasShards(d)
+	}
+	if found || len(o.dirs) > 1 {
+		s, err := audit.Merge(o.dirs, dst, !o.noPlots)
+		if err != nil {
+			return err
+		}
+		return printAudit(io, o.format, []*audit.Summary{s})
+	}
+	// One folder of per-model subfolders.
+	entries, err := os.ReadDir(o.dirs[0])
+	if err != nil {
+		return fmt.Errorf("audit merge: %w", err)
+	}
+	var sums []*audit.Summary
+	for _, e := range entries {
+		sub := filepath.Join(o.dirs[0], e.Name())
+		if !e.IsDir() || !audit.HasShards(sub) {
+			continue
+		}
+		subOut := sub
+		if o.out != "" {
+			subOut = filepath.Join(o.out, e.Name())
+		}
+		s, err := audit.Merge([]string{sub}, subOut, !o.noPlots)
+		if err != nil {
+			return err
+		}
+		sums = append(sums, s)
+	}
+	if len(sums) == 0 {
+		return fmt.Errorf("audit merge: no shard files (meta-shard-K-of-N.json) in %s or its subfolders", o.dirs[0])
+	}
+	if len(sums) > 1 {
+		if err := audit.WriteCompare(dst, sums); err != nil {
+			return err
+		}
+	}
+	return printAudit(io, o.format, sums)
 }
