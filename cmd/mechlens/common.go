@@ -221,11 +221,20 @@ func addBOSFlag(c *cli.Command) bosFlag {
 // want is --bos when given; otherwise on for the embedded organism, which saw
 // <|endoftext|> at the start of every training row, and off for other models (as Hugging
 // Face's GPT-2 tokenizer does).
-func (b bosFlag) want(mf *modelFlags) bool {
-	if flagSet(b.cmd.Flags, "bos") {
-		return *b.on
+func (b bosFlag) want(mf *modelFlags) bool { return b.choice().want(mf.spec) }
+
+// bosChoice is --bos as the command line gave it, for the options of a command that learns
+// its model late (edit diff reads it from the edit set).
+type bosChoice struct{ given, on bool }
+
+func (b bosFlag) choice() bosChoice { return bosChoice{given: flagSet(b.cmd.Flags, "bos"), on: *b.on} }
+
+// want follows bosFlag.want's rule for the model spec.
+func (c bosChoice) want(spec string) bool {
+	if c.given {
+		return c.on
 	}
-	return modelspec.IsDefault(mf.spec)
+	return modelspec.IsDefault(spec)
 }
 
 // flagSet reports whether the command line gave flag name.
