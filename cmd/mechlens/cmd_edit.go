@@ -64,30 +64,56 @@ func addEditFlags(c *cli.Command) *editFlags {
 		note: c.Flags.String("note", "", "a note kept with the edit")}
 }
 
+// editSetOptions are the options of every edit-making command: the model, the set file the
+// edit is appended to (--to) and --note.
+type editSetOptions struct {
+	model    modelFlags
+	to, note string
+}
+
+func (ef *editFlags) options() editSetOptions {
+	return editSetOptions{model: *ef.mf, to: *ef.to, note: *ef.note}
+}
+
+// check refuses arguments, and a command line without --to or one of the required flags.
+func (ef *editFlags) check(args []string, required ...string) error {
+	if len(args) > 0 {
+		return cli.Usagef("%s takes no arguments, got %q", ef.c.Name, args[0])
+	}
+	return requireFlags(ef.c, append([]string{"to"}, required...)...)
+}
+
 // open checks the flags, loads the model and the set to append to.
 func (ef *editFlags) open(ctx context.Context, io *cli.IO, args []string, required ...string) (*gpt2.Model, *edit.Set, error) {
-	if len(args) > 0 {
-		return nil, nil, cli.Usagef("%s takes no arguments, got %q", ef.c.Name, args[0])
-	}
-	if err := requireFlags(ef.c, append([]string{"to"}, required...)...); err != nil {
+	if err := ef.check(args, required...); err != nil {
 		return nil, nil, err
 	}
-	m, err := ef.mf.open(ctx, io)
+	return ef.options().open(ctx, io)
+}
+
+// save appends e to the set and writes it.
+func (ef *editFlags) save(io *cli.IO, m *gpt2.Model, s *edit.Set, e edit.Edit) error {
+	return ef.options().save(io, m, s, e)
+}
+
+// open loads the model and the set to append to (a new one when o.to does not exist).
+func (o editSetOptions) open(ctx context.Context, io *cli.IO) (*gpt2.Model, *edit.Set, error) {
+	m, err := o.model.open(ctx, io)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := edit.Load(*ef.to)
+	s, err := edit.Load(o.to)
 	switch {
 	case err == nil:
-		if err := s.CheckModel(m, ef.mf.name()); err != nil {
-			return nil, nil, fmt.Errorf("--to %s: %v", *ef.to, err)
+		if err := s.CheckModel(m, o.model.name()); err != nil {
+			return nil, nil, fmt.Errorf("--to %s: %v", o.to, err)
 		}
 		if strings.Join(s.Processing, ",") != strings.Join(m.Processing, ",") {
 			return nil, nil, fmt.Errorf("--to %s: its edits were made under processing %q, this command runs under %q: pass --process %s",
-				*ef.to, strings.Join(s.Processing, ","), strings.Join(m.Processing, ","), orNone(s.Processing))
+				o.to, strings.Join(s.Processing, ","), strings.Join(m.Processing, ","), orNone(s.Processing))
 		}
-	case errors.Is(err, fs.ErrNotExist) || !exists(*ef.to):
-		s = edit.NewSet(m, ef.mf.name())
+	case errors.Is(err, fs.ErrNotExist) || !exists(o.to):
+		s = edit.NewSet(m, o.model.name())
 	default:
 		return nil, nil, err
 	}
@@ -95,16 +121,16 @@ func (ef *editFlags) open(ctx context.Context, io *cli.IO, args []string, requir
 }
 
 // save appends e to the set and writes it.
-func (ef *editFlags) save(io *cli.IO, m *gpt2.Model, s *edit.Set, e edit.Edit) error {
-	e.Note = strings.TrimSpace(strings.Join([]string{e.Note, *ef.note}, " "))
+func (o editSetOptions) save(io *cli.IO, m *gpt2.Model, s *edit.Set, e edit.Edit) error {
+	e.Note = strings.TrimSpace(strings.Join([]string{e.Note, o.note}, " "))
 	e.Provenance = "mechlens " + strings.Join(os.Args[1:], " ")
 	if err := s.Append(m, e); err != nil {
 		return err
 	}
-	if err := s.Save(*ef.to); err != nil {
+	if err := s.Save(o.to); err != nil {
 		return err
 	}
-	fmt.Fprintf(io.Out, "%s: edit %d: %s\n", *ef.to, len(s.Edits), e)
+	fmt.Fprintf(io.Out, "%s: edit %d: %s\n", o.to, len(s.Edits), e)
 	return nil
 }
 
