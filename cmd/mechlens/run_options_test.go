@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,5 +112,57 @@ func TestRunEditEvalEqualsCLI(t *testing.T) {
 	decodeStrict(t, got, &rep)
 	if rep.Requests != 1 || !rep.Each || rep.Edits != set || rep.Before.Efficacy.Success != 0 || rep.After.Efficacy.Success != 1 {
 		t.Errorf("report %+v: efficacy %g before, %g after", rep, rep.Before.Efficacy.Success, rep.After.Efficacy.Success)
+	}
+}
+
+// The run functions check their options with the usage errors the command line gets, before
+// loading anything.
+func TestRunOptionErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		run  func(io *cli.IO) error
+		want string
+	}{
+		{func(io *cli.IO) error {
+			return runAudit(ctx, io, auditOptions{data: "items.jsonl", generate: "ioi", letters: audit.DefaultStyle})
+		}, "give a data file or --generate, not both"},
+		{func(io *cli.IO) error { return runPatch(ctx, io, patchOptions{corrupt: "b", target: " A"}) },
+			"give --clean or --clean-ids, and --corrupt or --corrupt-ids"},
+		{func(io *cli.IO) error { return runNeurons(ctx, io, neuronsOptions{promote: " A", correct: " B"}) },
+			"--promote and --correct are two different searches: give one"},
+		{func(io *cli.IO) error { return runNeurons(ctx, io, neuronsOptions{}) }, "give --promote TOKEN, or a prompt and --correct TOKEN"},
+		{func(io *cli.IO) error { return runCausalTrace(ctx, io, causalTraceOptions{subject: "x", noise: "3x"}) },
+			`--noise "3x": want a positive number, or Ns for N × the std of the token embeddings`},
+		{func(io *cli.IO) error {
+			return runEditMEMIT(ctx, io, editMEMITOptions{requests: "r.jsonl", lambdaGiven: true})
+		},
+			"--lambda 0: want a positive number"},
+		{func(io *cli.IO) error { return runToyTrain(ctx, io, toyTrainOptions{}) }, "toy train: --out DIR is required"},
+		{func(io *cli.IO) error {
+			return runEditROME(ctx, io, editROMEOptions{prompt: "The capital of X is", subject: "X", target: " Y"})
+		},
+			`--prompt "The capital of X is" has no {} for the subject`},
+	} {
+		err := tc.run(&cli.IO{})
+		var ue *cli.UsageError
+		if !errors.As(err, &ue) || err.Error() != tc.want {
+			t.Errorf("got %v, want the usage error %q", err, tc.want)
+		}
+	}
+}
+
+// A prompt's options: the text and --bos as the command line decides it for the embedded
+// model (on).
+func TestRunLensEqualsCLI(t *testing.T) {
+	o := lensOptions{model: testModelFlags("", analysisProcessing), prompt: promptInput{text: fizeiaPrompt, bos: true},
+		targets: []string{" A", " B"}, norm: "own", pos: "last", top: 3, mid: true, format: cli.JSON}
+	got := runTo(t, func(io *cli.IO) error { return runLens(context.Background(), io, o) })
+	if want := mustRun(t, "lens", fizeiaPrompt, "--target", " A", "--target", " B", "--top", "3", "--json"); got != want {
+		t.Errorf("runLens printed\n%s\nthe CLI\n%s", got, want)
+	}
+	var out lensOutput
+	decodeStrict(t, got, &out)
+	if out.Tokens[0].Text != "<|endoftext|>" || len(out.Rows) == 0 || len(out.Rows[0].Targets) != 2 {
+		t.Errorf("tokens %v, %d rows", out.Tokens[:1], len(out.Rows))
 	}
 }
