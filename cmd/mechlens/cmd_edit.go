@@ -91,7 +91,7 @@ func (ef *editFlags) open(ctx context.Context, io *cli.IO, args []string, requir
 	return ef.options().open(ctx, io)
 }
 
-// save appends e to the set and writes it.
+// save appends e to the set of this run's --to and writes it.
 func (ef *editFlags) save(io *cli.IO, m *gpt2.Model, s *edit.Set, e edit.Edit) error {
 	return ef.options().save(io, m, s, e)
 }
