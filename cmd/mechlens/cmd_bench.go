@@ -153,35 +153,46 @@ func runBench(ctx context.Context, io *cli.IO, o benchOptions) error {
 		past = max(0, min(past, m.Config.NCtx-o.runs-1))
 	}
 	if past >= 0 {
-		if past+o.runs+1 > m.Config.NCtx {
-			return fmt.Errorf("--decode-past %d leaves no room for %d decode steps in the context of %d", past, o.runs+1, m.Config.NCtx)
-		}
-		kv := m.NewKVCache()
-		if past > 0 {
-			if _, err := m.Run([][]int{benchIDs(m, past)}, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: []*gpt2.KVCache{kv}}); err != nil {
-				return err
-			}
-		}
-		// Consecutive steps of one generation, each adding a position to the cache.
-		kv.Grow(o.runs + 1)
-		med, _, err := timeMedians(ctx, o.runs, func() error {
-			res, err := m.Run([][]int{{1}}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: []*gpt2.KVCache{kv}})
-			if err == nil {
-				res.Release()
-			}
-			return err
-		})
+		r, err := benchDecode(ctx, m, past, o.runs, peak)
 		if err != nil {
 			return err
 		}
-		gf := forwardFLOPs(m.Config, 1, past) / med[0].Seconds() / 1e9
-		gb := decodeBytes(m.Config, past) / med[0].Seconds() / 1e9
-		out.Rows = append(out.Rows, benchRow{past + 1, "decode", ms(med[0]), 1 / med[0].Seconds(), gf, gf / peak, o.runs, 0, gb})
+		out.Rows = append(out.Rows, r)
 	}
 	out.PeakRSSMB = procstat.PeakRSSMiB()
 	return printBench(io, o.format, out)
 }
 
+// benchDecode times runs decode steps after past cached positions (peak: the FMA peak of
+// the threads, in GFLOP/s).
+func benchDecode(ctx context.Context, m *gpt2.Model, past, runs int, peak float64) (benchRow, error) {
+	if past+runs+1 > m.Config.NCtx {
+		return benchRow{}, fmt.Errorf("--decode-past %d leaves no room for %d decode steps in the context of %d", past, runs+1, m.Config.NCtx)
+	}
+	kv := m.NewKVCache()
+	if past > 0 {
+		if _, err := m.Run([][]int{benchIDs(m, past)}, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: []*gpt2.KVCache{kv}}); err != nil {
+			return benchRow{}, err
+		}
+	}
+	// Consecutive steps of one generation, each adding a position to the cache.
+	kv.Grow(runs + 1)
+	med, _, err := timeMedians(ctx, runs, func() error {
+		res, err := m.Run([][]int{{1}}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: []*gpt2.KVCache{kv}})
+		if err == nil {
+			res.Release()
+		}
+		return err
+	})
+	if err != nil {
+		return benchRow{}, err
+	}
+	gf := forwardFLOPs(m.Config, 1, past) / med[0].Seconds() / 1e9
+	gb := decodeBytes(m.Config, past) / med[0].Seconds() / 1e9
+	return benchRow{past + 1, "decode", ms(med[0]), 1 / med[0].Seconds(), gf, gf / peak, runs, 0, gb}, nil
+}
+
+// printBench prints out as JSON, CSV or a table under a line on the machine and the load.
 func printBench(io *cli.IO, f cli.Format, out benchOutput) error {
 	if f == cli.JSON {
 		return cli.WriteJSON(io.Out, out)
