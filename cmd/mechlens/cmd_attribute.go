@@ -37,73 +37,94 @@ and each layer's neurons plus its b_out part add up to its MLP part.`
   $ mechlens attribute --model gpt2 "The Eiffel Tower is in" --target " Paris" --neurons all --top 5 --json`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
-	target := cli.Text(c.Flags, "target", "", "the token whose logit is attributed (exactly one token; required)")
-	baseline := cli.Text(c.Flags, "baseline", "", "subtract this token's logit (exactly one token)")
-	pos := cli.Int(c.Flags, "pos", -1, -cli.NoLimit, cli.NoLimit, "position (negative counts from the end)")
-	neurons := cli.Text(c.Flags, "neurons", "", "split the MLPs of these layers into neurons: a comma-separated list or all")
-	top := cli.Int(c.Flags, "top", 0, 1, cli.NoLimit, "parts: keep the N largest |value| (default: all, in model order); neurons: promoters and suppressors listed (default 10)")
-	sorted := c.Flags.Bool("sort", false, "order parts by decreasing |value|")
+	o := &attributeOptions{}
+	cli.TextVar(c.Flags, &o.target, "target", "", "the token whose logit is attributed (exactly one token; required)")
+	cli.TextVar(c.Flags, &o.baseline, "baseline", "", "subtract this token's logit (exactly one token)")
+	cli.IntVar(c.Flags, &o.pos, "pos", -1, -cli.NoLimit, cli.NoLimit, "position (negative counts from the end)")
+	cli.TextVar(c.Flags, &o.neurons, "neurons", "", "split the MLPs of these layers into neurons: a comma-separated list or all")
+	cli.IntVar(c.Flags, &o.top, "top", 0, 1, cli.NoLimit, "parts: keep the N largest |value| (default: all, in model order); neurons: promoters and suppressors listed (default 10)")
+	c.Flags.BoolVar(&o.sort, "sort", false, "order parts by decreasing |value|")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, useColor, err := output(io)
-		if err != nil {
+		opts := *o
+		opts.model = *mf
+		var err error
+		if opts.format, opts.color, err = output(io); err != nil {
 			return err
 		}
-		if *target == "" {
+		if opts.target == "" {
 			return cli.Usagef("--target is required")
 		}
-		m, ids, err := pf.open(ctx, io, mf, args)
-		if err != nil {
+		if opts.prompt, err = pf.input(io, mf, args); err != nil {
 			return err
 		}
-		t, err := lensTokenID(m, "--target", *target)
-		if err != nil {
-			return err
-		}
-		b := -1
-		if *baseline != "" {
-			if b, err = lensTokenID(m, "--baseline", *baseline); err != nil {
-				return err
-			}
-		}
-		var layers []int
-		if *neurons != "" {
-			if layers, err = attributeLayers(*neurons, m.Config.NLayers); err != nil {
-				return err
-			}
-		}
-		a := newAnalyzer(ctx, m)
-		tr, err := a.Trace(ids, lens.TraceOptions{AllLogits: *pos != -1, Heads: true})
-		if err != nil {
-			return err
-		}
-		at, err := a.Attribute(tr, *pos, t, b)
-		if err != nil {
-			return err
-		}
-		out := attributeOutput{analysisHeader: header(mf, m, a.Tokens(ids)), Attribution: at}
-		var rows *cli.Rows
-		if layers != nil {
-			k := *top
-			if k == 0 {
-				k = 10
-			}
-			if out.Neurons, err = a.AttributeNeurons(tr, layers, *pos, t, b, k); err != nil {
-				return err
-			}
-			rows = view.NeuronRows(out.Neurons)
-		} else {
-			rows = view.PartRows(at, *sorted, *top)
-		}
-		if err := cli.Write(io, f, rows, out, useColor); err != nil {
-			return err
-		}
-		if f == cli.Table {
-			return attributeSummary(io, at, out.Neurons)
-		}
-		return nil
+		return runAttribute(ctx, io, opts)
 	}
 	return c
+}
+
+// attributeOptions are mechlens attribute's flags and prompt.
+type attributeOptions struct {
+	model                     modelFlags
+	prompt                    promptInput
+	target, baseline, neurons string
+	pos, top                  int
+	sort, color               bool
+	format                    cli.Format
+}
+
+// runAttribute attributes the target's logit (difference) and prints the parts or neurons.
+func runAttribute(ctx context.Context, io *cli.IO, o attributeOptions) error {
+	m, ids, err := o.prompt.open(ctx, io, &o.model)
+	if err != nil {
+		return err
+	}
+	t, err := lensTokenID(m, "--target", o.target)
+	if err != nil {
+		return err
+	}
+	b := -1
+	if o.baseline != "" {
+		if b, err = lensTokenID(m, "--baseline", o.baseline); err != nil {
+			return err
+		}
+	}
+	var layers []int
+	if o.neurons != "" {
+		if layers, err = attributeLayers(o.neurons, m.Config.NLayers); err != nil {
+			return err
+		}
+	}
+	a := newAnalyzer(ctx, m)
+	tr, err := a.Trace(ids, lens.TraceOptions{AllLogits: o.pos != -1, Heads: true})
+	if err != nil {
+		return err
+	}
+	at, err := a.Attribute(tr, o.pos, t, b)
+	if err != nil {
+		return err
+	}
+	out := attributeOutput{analysisHeader: header(&o.model, m, a.Tokens(ids)), Attribution: at}
+	var rows *cli.Rows
+	if layers != nil {
+		k := o.top
+		if k == 0 {
+			k = 10
+		}
+		if out.Neurons, err = a.AttributeNeurons(tr, layers, o.pos, t, b, k); err != nil {
+			return err
+		}
+		rows = view.NeuronRows(out.Neurons)
+	} else {
+		rows = view.PartRows(at, o.sort, o.top)
+	}
+	if err := cli.Write(io, o.format, rows, out, o.color); err != nil {
+		return err
+	}
+	if o.format == cli.Table {
+		return attributeSummary(io, at, out.Neurons)
+	}
+	return nil
 }
 
 // attributeLayers parses --neurons: "all" or a comma-separated list of layers.

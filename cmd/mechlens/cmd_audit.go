@@ -43,99 +43,129 @@ With several models (--model a,b) each gets DIR/<model>/ and a comparison table 
   $ mechlens audit merge results`
 	mf := addModelFlags(c, analysisProcessing)
 	c.Flags.Lookup("seed").Usage = "seed of random: models, of --generate and of the bootstrap"
-	gen := cli.Text(c.Flags, "generate", "", "generate the items: "+generatorList())
-	n := cli.Int(c.Flags, "n", 0, 0, cli.NoLimit, "items to generate (default 200); with DATA, audit only the first N (default: all)")
-	out := cli.Text(c.Flags, "out", "", "folder for the output files (default: print the summary only)")
-	permute := cli.Choice(c.Flags, "permute", audit.PermuteNone, []string{audit.PermuteNone, audit.PermuteCyclic, audit.PermuteAll}, "orders of the options: none, cyclic (every rotation) or all (every permutation, up to 5 options)")
-	tmpl := cli.Text(c.Flags, "template", "", "Go text/template file for the prompt (fields .Question, .Options[].Label/.Marker/.Text/.Index, .N)")
-	letters := cli.Text(c.Flags, "letters", audit.DefaultStyle, "how labels are written: A:, (A), A. or any text with one A")
-	labels := cli.List(c.Flags, "labels", "", nil, "comma-separated option labels (default A,B,C,...)")
-	bos := c.Flags.Bool("bos", true, "prepend <|endoftext|> as the paper does (--bos=false to leave it out)")
-	skipBad := c.Flags.Bool("skip-bad", false, "skip bad rows of DATA (listed in the summary) instead of failing")
-	resume := c.Flags.Bool("resume", false, "continue the interrupted run in --out")
-	shard := cli.Text(c.Flags, "shard", "", "audit slice K of N: K/N (K from 0), auto (SLURM_ARRAY_TASK_ID/COUNT) or auto/N (JOB_COMPLETION_INDEX)")
-	boot := cli.Int(c.Flags, "bootstrap", 1000, 0, cli.NoLimit, "bootstrap resamples for the 95% intervals (0: none)")
-	noPlots := c.Flags.Bool("no-plots", false, "do not write the PNG plots")
+	o := &auditOptions{}
+	cli.TextVar(c.Flags, &o.generate, "generate", "", "generate the items: "+generatorList())
+	cli.IntVar(c.Flags, &o.n, "n", 0, 0, cli.NoLimit, "items to generate (default 200); with DATA, audit only the first N (default: all)")
+	cli.TextVar(c.Flags, &o.out, "out", "", "folder for the output files (default: print the summary only)")
+	cli.ChoiceVar(c.Flags, &o.permute, "permute", audit.PermuteNone, []string{audit.PermuteNone, audit.PermuteCyclic, audit.PermuteAll}, "orders of the options: none, cyclic (every rotation) or all (every permutation, up to 5 options)")
+	cli.TextVar(c.Flags, &o.template, "template", "", "Go text/template file for the prompt (fields .Question, .Options[].Label/.Marker/.Text/.Index, .N)")
+	cli.TextVar(c.Flags, &o.letters, "letters", audit.DefaultStyle, "how labels are written: A:, (A), A. or any text with one A")
+	cli.ListVar(c.Flags, &o.labels, "labels", "", nil, "comma-separated option labels (default A,B,C,...)")
+	c.Flags.BoolVar(&o.bos, "bos", true, "prepend <|endoftext|> as the paper does (--bos=false to leave it out)")
+	c.Flags.BoolVar(&o.skipBad, "skip-bad", false, "skip bad rows of DATA (listed in the summary) instead of failing")
+	c.Flags.BoolVar(&o.resume, "resume", false, "continue the interrupted run in --out")
+	cli.TextVar(c.Flags, &o.shard, "shard", "", "audit slice K of N: K/N (K from 0), auto (SLURM_ARRAY_TASK_ID/COUNT) or auto/N (JOB_COMPLETION_INDEX)")
+	cli.IntVar(c.Flags, &o.bootstrap, "bootstrap", 1000, 0, cli.NoLimit, "bootstrap resamples for the 95% intervals (0: none)")
+	c.Flags.BoolVar(&o.noPlots, "no-plots", false, "do not write the PNG plots")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
+		opts := *o
+		opts.model = *mf
+		var err error
+		if opts.format, err = format(); err != nil {
 			return err
 		}
-		if len(args) > 1 {
+		switch {
+		case len(args) > 1:
 			return cli.Usagef("want at most one data file, got %d arguments", len(args))
+		case len(args) == 1 && args[0] == "":
+			return cli.Usagef("the data file's name is empty")
+		case len(args) == 1:
+			opts.data = args[0]
 		}
-		if len(args) == 1 && *gen != "" {
-			return cli.Usagef("give a data file or --generate, not both")
-		}
-		if *resume && *out == "" {
-			return cli.Usagef("--resume needs --out")
-		}
-		if *out != "" {
-			if err := checkOut("--out", *out, true); err != nil {
-				return err
-			}
-		}
-		o := audit.RunOptions{Out: *out, Resume: *resume, NoPlots: *noPlots}
-		o.Permute, o.Bootstrap, o.Seed = *permute, *boot, mf.seed
-		o.Format = audit.Format{Style: *letters, BOS: *bos, Labels: *labels}
-		if err := o.Format.Check(); err != nil {
-			return cli.Usagef("%s", strings.TrimPrefix(err.Error(), "audit: "))
-		}
-		if *shard != "" {
-			if o.Shard, o.Shards, err = audit.ParseShard(*shard, os.Getenv); err != nil {
-				return cli.Usagef("%v", err)
-			}
-			if *out == "" {
-				return cli.Usagef("--shard needs --out (the slices are merged from there)")
-			}
-		}
-		g := *gen
-		if g == "" && len(args) == 0 {
-			g = audit.DefaultGenerator
-			if modelspec.IsDefault(mf.spec) {
-				g = toy.AuditTask
-			}
-		}
-		items, err := auditItems(io, args, g, *n, *skipBad, mf.seed, &o)
-		if err != nil {
-			return err
-		}
-		if *tmpl != "" {
-			if o.Format.Template, err = audit.ReadTemplate(*tmpl); err != nil {
-				return err
-			}
-		}
-		specs := strings.Split(mf.spec, ",")
-		var sums []*audit.Summary
-		for i, spec := range specs {
-			g := *mf
-			g.spec = strings.TrimSpace(spec)
-			m, err := g.open(ctx, io)
-			if err != nil {
-				return err
-			}
-			mo := o
-			mo.Model = g.name()
-			if len(specs) > 1 && *out != "" {
-				mo.Out = filepath.Join(*out, modelSlug(g.spec, i, specs))
-			}
-			mo.Progress = progressBar(io, mo.Model)
-			s, err := audit.Run(ctx, m, items, mo)
-			if err != nil {
-				return err
-			}
-			sums = append(sums, s)
-		}
-		if len(sums) > 1 && *out != "" && o.Shards == 0 {
-			if err := audit.WriteCompare(*out, sums); err != nil {
-				return err
-			}
-		}
-		return printAudit(io, f, sums)
+		return runAudit(ctx, io, opts)
 	}
 	c.Sub = []*cli.Command{newAuditMergeCommand()}
 	return c
+}
+
+// auditOptions are mechlens audit's flags and DATA argument.
+type auditOptions struct {
+	model                         modelFlags
+	data                          string // DATA: a file, "-" for standard input, "" to generate
+	generate, out, permute, shard string
+	template, letters             string
+	labels                        []string
+	n, bootstrap                  int
+	bos, skipBad, resume, noPlots bool
+	format                        cli.Format
+}
+
+// runAudit audits every model of o.model.spec (comma-separated) and prints the summary.
+func runAudit(ctx context.Context, io *cli.IO, o auditOptions) error {
+	if o.data != "" && o.generate != "" {
+		return cli.Usagef("give a data file or --generate, not both")
+	}
+	if o.resume && o.out == "" {
+		return cli.Usagef("--resume needs --out")
+	}
+	if o.out != "" {
+		if err := checkOut("--out", o.out, true); err != nil {
+			return err
+		}
+	}
+	ro := audit.RunOptions{Out: o.out, Resume: o.resume, NoPlots: o.noPlots}
+	ro.Permute, ro.Bootstrap, ro.Seed = o.permute, o.bootstrap, o.model.seed
+	ro.Format = audit.Format{Style: o.letters, BOS: o.bos, Labels: o.labels}
+	if err := ro.Format.Check(); err != nil {
+		return cli.Usagef("%s", strings.TrimPrefix(err.Error(), "audit: "))
+	}
+	if o.shard != "" {
+		var err error
+		if ro.Shard, ro.Shards, err = audit.ParseShard(o.shard, os.Getenv); err != nil {
+			return cli.Usagef("%v", err)
+		}
+		if o.out == "" {
+			return cli.Usagef("--shard needs --out (the slices are merged from there)")
+		}
+	}
+	g := o.generate
+	if g == "" && o.data == "" {
+		g = audit.DefaultGenerator
+		if modelspec.IsDefault(o.model.spec) {
+			g = toy.AuditTask
+		}
+	}
+	var args []string // DATA as auditItems takes it, from the command line
+	if o.data != "" {
+		args = []string{o.data}
+	}
+	items, err := auditItems(io, args, g, o.n, o.skipBad, o.model.seed, &ro)
+	if err != nil {
+		return err
+	}
+	if o.template != "" {
+		if ro.Format.Template, err = audit.ReadTemplate(o.template); err != nil {
+			return err
+		}
+	}
+	specs := strings.Split(o.model.spec, ",")
+	var sums []*audit.Summary
+	for i, spec := range specs {
+		g := o.model
+		g.spec = strings.TrimSpace(spec)
+		m, err := g.open(ctx, io)
+		if err != nil {
+			return err
+		}
+		mo := ro
+		mo.Model = g.name()
+		if len(specs) > 1 && o.out != "" {
+			mo.Out = filepath.Join(o.out, modelSlug(g.spec, i, specs))
+		}
+		mo.Progress = progressBar(io, mo.Model)
+		s, err := audit.Run(ctx, m, items, mo)
+		if err != nil {
+			return err
+		}
+		sums = append(sums, s)
+	}
+	if len(sums) > 1 && o.out != "" && ro.Shards == 0 {
+		if err := audit.WriteCompare(o.out, sums); err != nil {
+			return err
+		}
+	}
+	return printAudit(io, o.format, sums)
 }
 
 func generatorList() string {
@@ -295,65 +325,81 @@ each in place, with a comparison table.`
 	c.Example = `  $ mechlens audit --shard 0/2 --out node1
   $ mechlens audit --shard 1/2 --out node2
   $ mechlens audit merge node1 node2 --out results`
-	out := cli.Text(c.Flags, "out", "", "folder for the merged outputs (default: the first DIR)")
-	noPlots := c.Flags.Bool("no-plots", false, "do not write the PNG plots")
+	o := &auditMergeOptions{}
+	cli.TextVar(c.Flags, &o.out, "out", "", "folder for the merged outputs (default: the first DIR)")
+	c.Flags.BoolVar(&o.noPlots, "no-plots", false, "do not write the PNG plots")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
+		opts := *o
+		var err error
+		if opts.format, err = format(); err != nil {
 			return err
 		}
 		if len(args) == 0 {
 			return cli.Usagef("want at least one folder")
 		}
-		dst := *out
-		if dst == "" {
-			dst = args[0]
-		}
-		if err := checkOut("--out", dst, true); err != nil {
-			return err
-		}
-		found := false
-		for _, d := range args {
-			found = found || audit.HasShards(d)
-		}
-		if found || len(args) > 1 {
-			s, err := audit.Merge(args, dst, !*noPlots)
-			if err != nil {
-				return err
-			}
-			return printAudit(io, f, []*audit.Summary{s})
-		}
-		// One folder of per-model subfolders.
-		entries, err := os.ReadDir(args[0])
-		if err != nil {
-			return fmt.Errorf("audit merge: %w", err)
-		}
-		var sums []*audit.Summary
-		for _, e := range entries {
-			sub := filepath.Join(args[0], e.Name())
-			if !e.IsDir() || !audit.HasShards(sub) {
-				continue
-			}
-			subOut := sub
-			if *out != "" {
-				subOut = filepath.Join(*out, e.Name())
-			}
-			s, err := audit.Merge([]string{sub}, subOut, !*noPlots)
-			if err != nil {
-				return err
-			}
-			sums = append(sums, s)
-		}
-		if len(sums) == 0 {
-			return fmt.Errorf("audit merge: no shard files (meta-shard-K-of-N.json) in %s or its subfolders", args[0])
-		}
-		if len(sums) > 1 {
-			if err := audit.WriteCompare(dst, sums); err != nil {
-				return err
-			}
-		}
-		return printAudit(io, f, sums)
+		opts.dirs = args
+		return runAuditMerge(ctx, io, opts)
 	}
 	return c
+}
+
+// auditMergeOptions are mechlens audit merge's flags and folders.
+type auditMergeOptions struct {
+	dirs    []string
+	out     string
+	noPlots bool
+	format  cli.Format
+}
+
+// runAuditMerge merges the shards in o.dirs, or in the per-model subfolders of o.dirs[0].
+func runAuditMerge(_ context.Context, io *cli.IO, o auditMergeOptions) error {
+	dst := o.out
+	if dst == "" {
+		dst = o.dirs[0]
+	}
+	if err := checkOut("--out", dst, true); err != nil {
+		return err
+	}
+	found := false
+	for _, d := range o.dirs {
+		found = found || audit.HasShards(d)
+	}
+	if found || len(o.dirs) > 1 {
+		s, err := audit.Merge(o.dirs, dst, !o.noPlots)
+		if err != nil {
+			return err
+		}
+		return printAudit(io, o.format, []*audit.Summary{s})
+	}
+	// One folder of per-model subfolders.
+	entries, err := os.ReadDir(o.dirs[0])
+	if err != nil {
+		return fmt.Errorf("audit merge: %w", err)
+	}
+	var sums []*audit.Summary
+	for _, e := range entries {
+		sub := filepath.Join(o.dirs[0], e.Name())
+		if !e.IsDir() || !audit.HasShards(sub) {
+			continue
+		}
+		subOut := sub
+		if o.out != "" {
+			subOut = filepath.Join(o.out, e.Name())
+		}
+		s, err := audit.Merge([]string{sub}, subOut, !o.noPlots)
+		if err != nil {
+			return err
+		}
+		sums = append(sums, s)
+	}
+	if len(sums) == 0 {
+		return fmt.Errorf("audit merge: no shard files (meta-shard-K-of-N.json) in %s or its subfolders", o.dirs[0])
+	}
+	if len(sums) > 1 {
+		if err := audit.WriteCompare(dst, sums); err != nil {
+			return err
+		}
+	}
+	return printAudit(io, o.format, sums)
 }

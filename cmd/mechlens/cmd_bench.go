@@ -58,127 +58,162 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
   $ mechlens bench --model random:gpt2-xl --seq 1 --runs 3 --json`
 	mf := addModelFlags(c, "")
 	c.Flags.Lookup("model").Usage = "model: a local folder, a hub name, random:NAME, or mechlens-organism for the embedded model (default random:gpt2)"
-	seqs := cli.List(c.Flags, "seq", "1,16,64,256,1024", nil, "comma-separated sequence lengths")
-	cache := cli.Choice(c.Flags, "cache", "", []string{"all"}, `"all" to cache every activation as well`)
-	runs := cli.Int(c.Flags, "runs", 7, 1, cli.NoLimit, "timed runs per length (median reported)")
-	past := cli.Int(c.Flags, "decode-past", 128, -1, cli.NoLimit, "cached positions before the timed decode step (-1: no decode row; the default shrinks to fit a short context)")
-	kernel := cli.Text(c.Flags, "kernel", "", "micro-kernels to use instead of the fastest: "+strings.Join(tensor.Kernels(), ", "))
+	o := &benchOptions{}
+	cli.ListVar(c.Flags, &o.seqs, "seq", "1,16,64,256,1024", nil, "comma-separated sequence lengths")
+	cli.ChoiceVar(c.Flags, &o.cache, "cache", "", []string{"all"}, `"all" to cache every activation as well`)
+	cli.IntVar(c.Flags, &o.runs, "runs", 7, 1, cli.NoLimit, "timed runs per length (median reported)")
+	cli.IntVar(c.Flags, &o.past, "decode-past", 128, -1, cli.NoLimit, "cached positions before the timed decode step (-1: no decode row; the default shrinks to fit a short context)")
+	cli.TextVar(c.Flags, &o.kernel, "kernel", "", "micro-kernels to use instead of the fastest: "+strings.Join(tensor.Kernels(), ", "))
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
+		opts := *o
+		opts.model, opts.pastGiven = *mf, flagSet(c.Flags, "decode-past")
+		var err error
+		if opts.format, err = format(); err != nil {
 			return err
 		}
 		if len(args) > 0 {
 			return cli.Usagef("bench takes no argument")
 		}
-		var lengths []int
-		for _, s := range *seqs {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n < 1 {
-				return cli.Usagef("--seq: %q is not a positive length", s)
-			}
-			lengths = append(lengths, n)
+		return runBench(ctx, io, opts)
+	}
+	return c
+}
+
+// benchOptions are mechlens bench's flags.
+type benchOptions struct {
+	model         modelFlags
+	seqs          []string
+	cache, kernel string
+	runs, past    int
+	pastGiven     bool // --decode-past was given: it is not shrunk to fit the context
+	format        cli.Format
+}
+
+// runBench times the model of o (default random:gpt2) and prints the table.
+func runBench(ctx context.Context, io *cli.IO, o benchOptions) error {
+	var lengths []int
+	for _, s := range o.seqs {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return cli.Usagef("--seq: %q is not a positive length", s)
 		}
-		if *kernel != "" {
-			defer tensor.SetKernel(tensor.Kernel())
-			if err := tensor.SetKernel(*kernel); err != nil {
-				return cli.Usagef("--kernel: %v", err)
-			}
+		lengths = append(lengths, n)
+	}
+	if o.kernel != "" {
+		defer tensor.SetKernel(tensor.Kernel())
+		if err := tensor.SetKernel(o.kernel); err != nil {
+			return cli.Usagef("--kernel: %v", err)
 		}
-		if mf.spec == "" {
-			mf.spec = "random:gpt2"
+	}
+	mf := &o.model
+	if mf.spec == "" {
+		mf.spec = "random:gpt2"
+	}
+	t0 := time.Now()
+	m, err := mf.open(ctx, io)
+	if err != nil {
+		return err
+	}
+	out := benchOutput{Model: mf.name(), Kernel: tensor.Kernel(), Threads: tensor.Threads(), LoadMS: ms(time.Since(t0)), LoadRSSMB: procstat.RSSMiB()}
+	out.PeakCore = tensor.PeakGFLOPS(200 * time.Millisecond)
+	peak := out.PeakCore * float64(out.Threads)
+	for _, T := range lengths {
+		if T > m.Config.NCtx {
+			return fmt.Errorf("--seq %d is longer than the context of %d", T, m.Config.NCtx)
 		}
-		t0 := time.Now()
-		m, err := mf.open(ctx, io)
-		if err != nil {
-			return err
-		}
-		out := benchOutput{Model: mf.name(), Kernel: tensor.Kernel(), Threads: tensor.Threads(), LoadMS: ms(time.Since(t0)), LoadRSSMB: procstat.RSSMiB()}
-		out.PeakCore = tensor.PeakGFLOPS(200 * time.Millisecond)
-		peak := out.PeakCore * float64(out.Threads)
-		for _, T := range lengths {
-			if T > m.Config.NCtx {
-				return fmt.Errorf("--seq %d is longer than the context of %d", T, m.Config.NCtx)
-			}
-			ids := benchIDs(m, T)
-			// Each result is released, as a loop of runs would (PyTorch's allocator recycles
-			// a freed tensor's memory the same way).
-			pass := func(o gpt2.RunOptions) func() error {
-				return func() error {
-					res, err := m.Run([][]int{ids}, o)
-					if err == nil {
-						res.Release()
-					}
-					return err
-				}
-			}
-			passes := []func() error{pass(gpt2.RunOptions{Logits: gpt2.LogitsAll})}
-			if *cache == "all" {
-				passes = append(passes, pass(gpt2.RunOptions{Logits: gpt2.LogitsAll, Cache: cacheAll(m)}))
-			}
-			med, ratio, err := timeMedians(ctx, *runs, passes...)
-			if err != nil {
-				return err
-			}
-			gf := forwardFLOPs(m.Config, T, 0) / 1e9
-			out.Rows = append(out.Rows, benchRow{T, "forward", ms(med[0]), float64(T) / med[0].Seconds(), gf / med[0].Seconds(), gf / med[0].Seconds() / peak, *runs, 0, 0})
-			if len(med) > 1 {
-				out.Rows = append(out.Rows, benchRow{T, "forward+cache", ms(med[1]), float64(T) / med[1].Seconds(), gf / med[1].Seconds(), gf / med[1].Seconds() / peak, *runs, ratio - 1, 0})
-			}
-		}
-		if !flagSet(c.Flags, "decode-past") {
-			*past = max(0, min(*past, m.Config.NCtx-*runs-1))
-		}
-		if *past >= 0 {
-			if *past+*runs+1 > m.Config.NCtx {
-				return fmt.Errorf("--decode-past %d leaves no room for %d decode steps in the context of %d", *past, *runs+1, m.Config.NCtx)
-			}
-			kv := m.NewKVCache()
-			if *past > 0 {
-				if _, err := m.Run([][]int{benchIDs(m, *past)}, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: []*gpt2.KVCache{kv}}); err != nil {
-					return err
-				}
-			}
-			// Consecutive steps of one generation, each adding a position to the cache.
-			kv.Grow(*runs + 1)
-			med, _, err := timeMedians(ctx, *runs, func() error {
-				res, err := m.Run([][]int{{1}}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: []*gpt2.KVCache{kv}})
+		ids := benchIDs(m, T)
+		// Each result is released, as a loop of runs would (PyTorch's allocator recycles
+		// a freed tensor's memory the same way).
+		pass := func(ro gpt2.RunOptions) func() error {
+			return func() error {
+				res, err := m.Run([][]int{ids}, ro)
 				if err == nil {
 					res.Release()
 				}
 				return err
-			})
-			if err != nil {
-				return err
 			}
-			gf := forwardFLOPs(m.Config, 1, *past) / med[0].Seconds() / 1e9
-			gb := decodeBytes(m.Config, *past) / med[0].Seconds() / 1e9
-			out.Rows = append(out.Rows, benchRow{*past + 1, "decode", ms(med[0]), 1 / med[0].Seconds(), gf, gf / peak, *runs, 0, gb})
 		}
-		out.PeakRSSMB = procstat.PeakRSSMiB()
-		if f == cli.JSON {
-			return cli.WriteJSON(io.Out, out)
+		passes := []func() error{pass(gpt2.RunOptions{Logits: gpt2.LogitsAll})}
+		if o.cache == "all" {
+			passes = append(passes, pass(gpt2.RunOptions{Logits: gpt2.LogitsAll, Cache: cacheAll(m)}))
 		}
-		rows := &cli.Rows{Header: []string{"tokens", "mode", "median ms", "tokens/s", "GFLOP/s", "of peak", "cache overhead", "GB/s read"}}
-		for _, r := range out.Rows {
-			over, gb := "", ""
-			if r.Mode == "forward+cache" {
-				over = fmt.Sprintf("%+.1f%%", 100*r.Overhead)
-			}
-			if r.Mode == "decode" {
-				gb = fmt.Sprintf("%.1f", r.GBps)
-			}
-			rows.Add(r.Tokens, r.Mode, fmt.Sprintf("%.2f", r.MedianMS), fmt.Sprintf("%.0f", r.TokensPS), fmt.Sprintf("%.1f", r.GFLOPS), fmt.Sprintf("%.0f%%", 100*r.PeakShare), over, gb)
+		med, ratio, err := timeMedians(ctx, o.runs, passes...)
+		if err != nil {
+			return err
 		}
-		if f == cli.CSV {
-			return rows.WriteCSV(io.Out)
+		gf := forwardFLOPs(m.Config, T, 0) / 1e9
+		out.Rows = append(out.Rows, benchRow{T, "forward", ms(med[0]), float64(T) / med[0].Seconds(), gf / med[0].Seconds(), gf / med[0].Seconds() / peak, o.runs, 0, 0})
+		if len(med) > 1 {
+			out.Rows = append(out.Rows, benchRow{T, "forward+cache", ms(med[1]), float64(T) / med[1].Seconds(), gf / med[1].Seconds(), gf / med[1].Seconds() / peak, o.runs, ratio - 1, 0})
 		}
-		fmt.Fprintf(io.Out, "%s, kernel %s, %d threads, FMA peak %.1f GFLOP/s per core, load %.0f ms, RSS %.0f MB loaded, %.0f MB peak\n",
-			out.Model, out.Kernel, out.Threads, out.PeakCore, out.LoadMS, out.LoadRSSMB, out.PeakRSSMB)
-		return rows.WriteTable(io.Out, false)
 	}
-	return c
+	past := o.past
+	if !o.pastGiven {
+		past = max(0, min(past, m.Config.NCtx-o.runs-1))
+	}
+	if past >= 0 {
+		r, err := benchDecode(ctx, m, past, o.runs, peak)
+		if err != nil {
+			return err
+		}
+		out.Rows = append(out.Rows, r)
+	}
+	out.PeakRSSMB = procstat.PeakRSSMiB()
+	return printBench(io, o.format, out)
+}
+
+// benchDecode times runs decode steps after past cached positions (peak: the FMA peak of
+// the threads, in GFLOP/s).
+func benchDecode(ctx context.Context, m *gpt2.Model, past, runs int, peak float64) (benchRow, error) {
+	if past+runs+1 > m.Config.NCtx {
+		return benchRow{}, fmt.Errorf("--decode-past %d leaves no room for %d decode steps in the context of %d", past, runs+1, m.Config.NCtx)
+	}
+	kv := m.NewKVCache()
+	if past > 0 {
+		if _, err := m.Run([][]int{benchIDs(m, past)}, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: []*gpt2.KVCache{kv}}); err != nil {
+			return benchRow{}, err
+		}
+	}
+	// Consecutive steps of one generation, each adding a position to the cache.
+	kv.Grow(runs + 1)
+	med, _, err := timeMedians(ctx, runs, func() error {
+		res, err := m.Run([][]int{{1}}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: []*gpt2.KVCache{kv}})
+		if err == nil {
+			res.Release()
+		}
+		return err
+	})
+	if err != nil {
+		return benchRow{}, err
+	}
+	gf := forwardFLOPs(m.Config, 1, past) / med[0].Seconds() / 1e9
+	gb := decodeBytes(m.Config, past) / med[0].Seconds() / 1e9
+	return benchRow{past + 1, "decode", ms(med[0]), 1 / med[0].Seconds(), gf, gf / peak, runs, 0, gb}, nil
+}
+
+// printBench prints out as JSON, CSV or a table under a line on the machine and the load.
+func printBench(io *cli.IO, f cli.Format, out benchOutput) error {
+	if f == cli.JSON {
+		return cli.WriteJSON(io.Out, out)
+	}
+	rows := &cli.Rows{Header: []string{"tokens", "mode", "median ms", "tokens/s", "GFLOP/s", "of peak", "cache overhead", "GB/s read"}}
+	for _, r := range out.Rows {
+		over, gb := "", ""
+		if r.Mode == "forward+cache" {
+			over = fmt.Sprintf("%+.1f%%", 100*r.Overhead)
+		}
+		if r.Mode == "decode" {
+			gb = fmt.Sprintf("%.1f", r.GBps)
+		}
+		rows.Add(r.Tokens, r.Mode, fmt.Sprintf("%.2f", r.MedianMS), fmt.Sprintf("%.0f", r.TokensPS), fmt.Sprintf("%.1f", r.GFLOPS), fmt.Sprintf("%.0f%%", 100*r.PeakShare), over, gb)
+	}
+	if f == cli.CSV {
+		return rows.WriteCSV(io.Out)
+	}
+	fmt.Fprintf(io.Out, "%s, kernel %s, %d threads, FMA peak %.1f GFLOP/s per core, load %.0f ms, RSS %.0f MB loaded, %.0f MB peak\n",
+		out.Model, out.Kernel, out.Threads, out.PeakCore, out.LoadMS, out.LoadRSSMB, out.PeakRSSMB)
+	return rows.WriteTable(io.Out, false)
 }
 
 // benchIDs is a fixed token sequence of length T.

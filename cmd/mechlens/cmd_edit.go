@@ -64,30 +64,56 @@ func addEditFlags(c *cli.Command) *editFlags {
 		note: c.Flags.String("note", "", "a note kept with the edit")}
 }
 
+// editSetOptions are the options of every edit-making command: the model, the set file the
+// edit is appended to (--to) and --note.
+type editSetOptions struct {
+	model    modelFlags
+	to, note string
+}
+
+func (ef *editFlags) options() editSetOptions {
+	return editSetOptions{model: *ef.mf, to: *ef.to, note: *ef.note}
+}
+
+// check refuses arguments, and a command line without --to or one of the required flags.
+func (ef *editFlags) check(args []string, required ...string) error {
+	if len(args) > 0 {
+		return cli.Usagef("%s takes no arguments, got %q", ef.c.Name, args[0])
+	}
+	return requireFlags(ef.c, append([]string{"to"}, required...)...)
+}
+
 // open checks the flags, loads the model and the set to append to.
 func (ef *editFlags) open(ctx context.Context, io *cli.IO, args []string, required ...string) (*gpt2.Model, *edit.Set, error) {
-	if len(args) > 0 {
-		return nil, nil, cli.Usagef("%s takes no arguments, got %q", ef.c.Name, args[0])
-	}
-	if err := requireFlags(ef.c, append([]string{"to"}, required...)...); err != nil {
+	if err := ef.check(args, required...); err != nil {
 		return nil, nil, err
 	}
-	m, err := ef.mf.open(ctx, io)
+	return ef.options().open(ctx, io)
+}
+
+// save appends e to the set of this run's --to and writes it.
+func (ef *editFlags) save(io *cli.IO, m *gpt2.Model, s *edit.Set, e edit.Edit) error {
+	return ef.options().save(io, m, s, e)
+}
+
+// open loads the model and the set to append to (a new one when o.to does not exist).
+func (o editSetOptions) open(ctx context.Context, io *cli.IO) (*gpt2.Model, *edit.Set, error) {
+	m, err := o.model.open(ctx, io)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := edit.Load(*ef.to)
+	s, err := edit.Load(o.to)
 	switch {
 	case err == nil:
-		if err := s.CheckModel(m, ef.mf.name()); err != nil {
-			return nil, nil, fmt.Errorf("--to %s: %v", *ef.to, err)
+		if err := s.CheckModel(m, o.model.name()); err != nil {
+			return nil, nil, fmt.Errorf("--to %s: %v", o.to, err)
 		}
 		if strings.Join(s.Processing, ",") != strings.Join(m.Processing, ",") {
 			return nil, nil, fmt.Errorf("--to %s: its edits were made under processing %q, this command runs under %q: pass --process %s",
-				*ef.to, strings.Join(s.Processing, ","), strings.Join(m.Processing, ","), orNone(s.Processing))
+				o.to, strings.Join(s.Processing, ","), strings.Join(m.Processing, ","), orNone(s.Processing))
 		}
-	case errors.Is(err, fs.ErrNotExist) || !exists(*ef.to):
-		s = edit.NewSet(m, ef.mf.name())
+	case errors.Is(err, fs.ErrNotExist) || !exists(o.to):
+		s = edit.NewSet(m, o.model.name())
 	default:
 		return nil, nil, err
 	}
@@ -95,16 +121,16 @@ func (ef *editFlags) open(ctx context.Context, io *cli.IO, args []string, requir
 }
 
 // save appends e to the set and writes it.
-func (ef *editFlags) save(io *cli.IO, m *gpt2.Model, s *edit.Set, e edit.Edit) error {
-	e.Note = strings.TrimSpace(strings.Join([]string{e.Note, *ef.note}, " "))
+func (o editSetOptions) save(io *cli.IO, m *gpt2.Model, s *edit.Set, e edit.Edit) error {
+	e.Note = strings.TrimSpace(strings.Join([]string{e.Note, o.note}, " "))
 	e.Provenance = "mechlens " + strings.Join(os.Args[1:], " ")
 	if err := s.Append(m, e); err != nil {
 		return err
 	}
-	if err := s.Save(*ef.to); err != nil {
+	if err := s.Save(o.to); err != nil {
 		return err
 	}
-	fmt.Fprintf(io.Out, "%s: edit %d: %s\n", *ef.to, len(s.Edits), e)
+	fmt.Fprintf(io.Out, "%s: edit %d: %s\n", o.to, len(s.Edits), e)
 	return nil
 }
 
@@ -393,21 +419,34 @@ two keys' weights. The row is renormalized to sum to one.`
 	return c
 }
 
+// givenFlags records which of --model and --process a command line gave: a command that
+// reads an edit set takes the others from the set.
+type givenFlags struct{ model, process bool }
+
+func givenModelFlags(c *cli.Command) givenFlags {
+	return givenFlags{model: flagSet(c.Flags, "model"), process: flagSet(c.Flags, "process")}
+}
+
 // loadSetModel loads the model named by --model (or, when not given, the set's own model)
-// under --process, else the set's processing (raw weights when raw), and the set.
-func loadSetModel(ctx context.Context, io *cli.IO, c *cli.Command, mf *modelFlags, path string, raw bool) (*gpt2.Model, *edit.Set, error) {
+// under --process, else the set's processing (raw weights when raw), and the set. It sets
+// mf to what it loaded: pass a copy.
+func loadSetModel(ctx context.Context, io *cli.IO, mf *modelFlags, given givenFlags, path string, raw bool) (*gpt2.Model, *edit.Set, error) {
 	s, err := edit.Load(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !flagSet(c.Flags, "model") && !strings.HasPrefix(s.Model.Name, "random:") {
+	if !given.model && !strings.HasPrefix(s.Model.Name, "random:") {
 		mf.spec = s.Model.Name
 	}
+	var process []string
 	switch {
 	case raw:
-		*mf.process = []string{"none"}
-	case !flagSet(c.Flags, "process"):
-		*mf.process = strings.Split(orNone(s.Processing), ",")
+		process = []string{"none"}
+	case !given.process:
+		process = strings.Split(orNone(s.Processing), ",")
+	}
+	if process != nil {
+		mf.process = &process
 	}
 	m, err := mf.openBase(ctx, io)
 	if err != nil {
@@ -442,7 +481,8 @@ func newEditShowCommand() *cli.Command {
 		if err := requireFlags(c, "edits"); err != nil {
 			return err
 		}
-		m, s, err := loadSetModel(ctx, io, c, mf, *mf.edits, false)
+		g := *mf
+		m, s, err := loadSetModel(ctx, io, &g, givenModelFlags(c), *mf.edits, false)
 		if err != nil {
 			return err
 		}
@@ -481,13 +521,16 @@ func newEditDiffCommand() *cli.Command {
 	c.Example = `  $ mechlens edit scale-head --layer 1 --head 2 --factor 0 --to edits.json
   $ mechlens edit diff --edits edits.json "Question: What is the capital of Fizeia? Answer Choices: A: Drebirk B: Deras Answer:" --pair " B"," A"`
 	mf := addModelFlags(c, "")
-	top := cli.Int(c.Flags, "top", 5, 1, 1000, "tokens shown per model")
-	pair := c.Flags.String("pair", "", "two tokens, comma-separated: report logit(first) − logit(second)")
+	o := &editDiffOptions{}
+	cli.IntVar(c.Flags, &o.top, "top", 5, 1, 1000, "tokens shown per model")
+	c.Flags.StringVar(&o.pair, "pair", "", "two tokens, comma-separated: report logit(first) − logit(second)")
 	bos := addBOSFlag(c)
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
+		opts := *o
+		opts.model, opts.given, opts.bos, opts.prompts = *mf, givenModelFlags(c), bos.choice(), args
+		var err error
+		if opts.format, err = format(); err != nil {
 			return err
 		}
 		if err := requireFlags(c, "edits"); err != nil {
@@ -496,67 +539,84 @@ func newEditDiffCommand() *cli.Command {
 		if len(args) == 0 {
 			return cli.Usagef("diff: give at least one prompt")
 		}
-		base, s, err := loadSetModel(ctx, io, c, mf, *mf.edits, false)
+		return runEditDiff(ctx, io, opts)
+	}
+	return c
+}
+
+// editDiffOptions are mechlens edit diff's flags and prompts; the edit set is model.edits.
+type editDiffOptions struct {
+	model   modelFlags
+	given   givenFlags
+	prompts []string
+	pair    string
+	top     int
+	bos     bosChoice // decided for the model the set names when --model is not given
+	format  cli.Format
+}
+
+// runEditDiff runs each prompt on the base and the edited model and prints both top-k
+// lists, their KL and the --pair logit difference.
+func runEditDiff(ctx context.Context, io *cli.IO, o editDiffOptions) error {
+	mf := &o.model
+	base, s, err := loadSetModel(ctx, io, mf, o.given, *mf.edits, false)
+	if err != nil {
+		return err
+	}
+	ed := base.Clone()
+	if _, err := s.Apply(ed); err != nil {
+		return err
+	}
+	var pairIDs []int
+	if o.pair != "" {
+		a, b, ok := strings.Cut(o.pair, ",")
+		if !ok {
+			return cli.Usagef("--pair %q: want TARGET,DISTRACTOR", o.pair)
+		}
+		for _, t := range []string{a, b} {
+			id, err := edit.TokenID(base, t)
+			if err != nil {
+				return cli.Usagef("--pair: %v", err)
+			}
+			pairIDs = append(pairIDs, id)
+		}
+	}
+	out := struct {
+		Model      string           `json:"model"`
+		Processing []string         `json:"processing"`
+		Edits      []string         `json:"edits"`
+		Prompts    []editDiffPrompt `json:"prompts"`
+	}{mf.name(), orEmpty(base.Processing), ed.Edits, nil}
+	rows := &cli.Rows{Header: []string{"prompt", "rank", "base", "base_prob", "edited", "edited_prob", "kl"}}
+	for _, p := range o.prompts {
+		ids, err := promptIDs(base, p, "", o.bos.want(mf.spec))
 		if err != nil {
 			return err
 		}
-		ed := base.Clone()
-		if _, err := s.Apply(ed); err != nil {
-			return err
-		}
-		var pairIDs []int
-		if *pair != "" {
-			a, b, ok := strings.Cut(*pair, ",")
-			if !ok {
-				return cli.Usagef("--pair %q: want TARGET,DISTRACTOR", *pair)
-			}
-			for _, t := range []string{a, b} {
-				id, err := edit.TokenID(base, t)
-				if err != nil {
-					return cli.Usagef("--pair: %v", err)
-				}
-				pairIDs = append(pairIDs, id)
-			}
-		}
-		withBOS := bos.want(mf)
-		out := struct {
-			Model      string           `json:"model"`
-			Processing []string         `json:"processing"`
-			Edits      []string         `json:"edits"`
-			Prompts    []editDiffPrompt `json:"prompts"`
-		}{mf.name(), orEmpty(base.Processing), ed.Edits, nil}
-		rows := &cli.Rows{Header: []string{"prompt", "rank", "base", "base_prob", "edited", "edited_prob", "kl"}}
-		for _, p := range args {
-			ids, err := promptIDs(base, p, "", withBOS)
+		var logits [2][]float32
+		for i, m := range []*gpt2.Model{base, ed} {
+			res, err := m.Run([][]int{ids}, gpt2.RunOptions{Logits: gpt2.LogitsLast})
 			if err != nil {
 				return err
 			}
-			var logits [2][]float32
-			for i, m := range []*gpt2.Model{base, ed} {
-				res, err := m.Run([][]int{ids}, gpt2.RunOptions{Logits: gpt2.LogitsLast})
-				if err != nil {
-					return err
-				}
-				logits[i] = append([]float32(nil), res.Logits[0]...)
-				res.Release()
-			}
-			d := editDiffPrompt{Prompt: p, Base: topK(base, logits[0], *top), Edited: topK(ed, logits[1], *top), KL: kl(logits[0], logits[1])}
-			if pairIDs != nil {
-				b := float64(logits[0][pairIDs[0]] - logits[0][pairIDs[1]])
-				e := float64(logits[1][pairIDs[0]] - logits[1][pairIDs[1]])
-				d.BaseDiff, d.EditDiff = &b, &e
-			}
-			out.Prompts = append(out.Prompts, d)
-			for r := range d.Base {
-				rows.Add(p, r+1, quote(d.Base[r].Token), d.Base[r].Prob, quote(d.Edited[r].Token), d.Edited[r].Prob, d.KL)
-			}
-			if pairIDs != nil {
-				rows.Add(p, "diff", *pair, *d.BaseDiff, *pair, *d.EditDiff, d.KL)
-			}
+			logits[i] = append([]float32(nil), res.Logits[0]...)
+			res.Release()
 		}
-		return cli.Write(io, f, rows, out, false)
+		d := editDiffPrompt{Prompt: p, Base: topK(base, logits[0], o.top), Edited: topK(ed, logits[1], o.top), KL: kl(logits[0], logits[1])}
+		if pairIDs != nil {
+			b := float64(logits[0][pairIDs[0]] - logits[0][pairIDs[1]])
+			e := float64(logits[1][pairIDs[0]] - logits[1][pairIDs[1]])
+			d.BaseDiff, d.EditDiff = &b, &e
+		}
+		out.Prompts = append(out.Prompts, d)
+		for r := range d.Base {
+			rows.Add(p, r+1, quote(d.Base[r].Token), d.Base[r].Prob, quote(d.Edited[r].Token), d.Edited[r].Prob, d.KL)
+		}
+		if pairIDs != nil {
+			rows.Add(p, "diff", o.pair, *d.BaseDiff, o.pair, *d.EditDiff, d.KL)
+		}
 	}
-	return c
+	return cli.Write(io, o.format, rows, out, false)
 }
 
 // kl is KL(softmax(p) ‖ softmax(q)).
@@ -601,7 +661,8 @@ it). Run-time interventions cannot be exported: a set holding one is refused by 
 				return fmt.Errorf("edit %d (%s) is a run-time intervention, which a checkpoint cannot hold: apply the set with --edits instead, or remove it", i+1, e)
 			}
 		}
-		m, s, err := loadSetModel(ctx, io, c, mf, *mf.edits, true)
+		g := *mf
+		m, s, err := loadSetModel(ctx, io, &g, givenModelFlags(c), *mf.edits, true)
 		if err != nil {
 			return err
 		}

@@ -26,27 +26,27 @@ import (
 // default covariance is measured on (about 250,000 tokens).
 const organismCorpusLines = 20000
 
-// statsFlags choose the covariance of ROME and MEMIT: --data, --samples, --stats, --no-cov.
-type statsFlags struct {
-	data, stats *string
-	samples     *int
-	noCov       *bool
+// statsOptions choose the covariance of ROME and MEMIT: --data, --samples, --stats, --no-cov.
+type statsOptions struct {
+	data, stats string
+	samples     int
+	noCov       bool
 }
 
-func addStatsFlags(c *cli.Command, withNoCov bool) *statsFlags {
-	sf := &statsFlags{
-		data:    c.Flags.String("data", "", "text corpus for the covariance: a .txt file (one text per line) or JSONL with \"text\" (default for the embedded model: its training corpus)"),
-		stats:   c.Flags.String("stats", "", "covariance file to use or create (default: the cache, keyed by model hash, layer and data hash)"),
-		samples: cli.Int(c.Flags, "samples", 100000, 1, cli.NoLimit, "texts of --data read at most (ROME: 100000)"),
-	}
+// addStatsFlags binds the flags to the options it returns; --no-cov only withNoCov.
+func addStatsFlags(c *cli.Command, withNoCov bool) *statsOptions {
+	sf := &statsOptions{}
+	c.Flags.StringVar(&sf.data, "data", "", "text corpus for the covariance: a .txt file (one text per line) or JSONL with \"text\" (default for the embedded model: its training corpus)")
+	c.Flags.StringVar(&sf.stats, "stats", "", "covariance file to use or create (default: the cache, keyed by model hash, layer and data hash)")
+	cli.IntVar(c.Flags, &sf.samples, "samples", 100000, 1, cli.NoLimit, "texts of --data read at most (ROME: 100000)")
 	if withNoCov {
-		sf.noCov = c.Flags.Bool("no-cov", false, "C = I instead of the covariance (weaker: the edit leaks into other facts)")
+		c.Flags.BoolVar(&sf.noCov, "no-cov", false, "C = I instead of the covariance (weaker: the edit leaks into other facts)")
 	}
 	return sf
 }
 
 // corpus returns the texts as token ids and a hash naming them.
-func (sf *statsFlags) corpus(mf *modelFlags, m *gpt2.Model) ([][]int, string, error) {
+func (sf statsOptions) corpus(mf *modelFlags, m *gpt2.Model) ([][]int, string, error) {
 	if m.Tokenizer == nil {
 		return nil, "", fmt.Errorf("the covariance needs a model with a tokenizer")
 	}
@@ -55,23 +55,23 @@ func (sf *statsFlags) corpus(mf *modelFlags, m *gpt2.Model) ([][]int, string, er
 	// The organism reads every text after <|endoftext|>, as it was trained.
 	bos := modelspec.IsDefault(mf.spec)
 	switch {
-	case *sf.data != "":
-		f, err := os.Open(*sf.data)
+	case sf.data != "":
+		f, err := os.Open(sf.data)
 		if err != nil {
 			return nil, "", err
 		}
 		defer f.Close()
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 1<<20), 1<<26)
-		jsonl := strings.HasSuffix(*sf.data, ".jsonl")
-		for n := 1; sc.Scan() && len(lines) < *sf.samples; n++ {
+		jsonl := strings.HasSuffix(sf.data, ".jsonl")
+		for n := 1; sc.Scan() && len(lines) < sf.samples; n++ {
 			line := sc.Text()
 			if jsonl {
 				var rec struct {
 					Text *string `json:"text"`
 				}
 				if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Text == nil {
-					return nil, "", fmt.Errorf("%s:%d: want a JSON object with \"text\"", *sf.data, n)
+					return nil, "", fmt.Errorf("%s:%d: want a JSON object with \"text\"", sf.data, n)
 				}
 				line = *rec.Text
 			}
@@ -80,13 +80,13 @@ func (sf *statsFlags) corpus(mf *modelFlags, m *gpt2.Model) ([][]int, string, er
 			}
 		}
 		if err := sc.Err(); err != nil {
-			return nil, "", fmt.Errorf("%s: %v", *sf.data, err)
+			return nil, "", fmt.Errorf("%s: %v", sf.data, err)
 		}
 		if len(lines) == 0 {
-			return nil, "", fmt.Errorf("%s: no text", *sf.data)
+			return nil, "", fmt.Errorf("%s: no text", sf.data)
 		}
 	case modelspec.IsDefault(mf.spec):
-		lines = toy.Corpus(toy.NewWorld(), min(*sf.samples, organismCorpusLines), 1)
+		lines = toy.Corpus(toy.NewWorld(), min(sf.samples, organismCorpusLines), 1)
 	default:
 		return nil, "", cli.Usagef("the covariance of %s needs --data FILE (a text corpus; mechlens has no network corpus), or --no-cov", mf.name())
 	}
@@ -106,21 +106,21 @@ func (sf *statsFlags) corpus(mf *modelFlags, m *gpt2.Model) ([][]int, string, er
 
 // open returns the covariance of layer l, from --stats or the cache when there, measured
 // and saved otherwise; nil with --no-cov.
-func (sf *statsFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, m *gpt2.Model, l int) (*edit.Cov, error) {
-	if sf.noCov != nil && *sf.noCov {
-		if *sf.data != "" || *sf.stats != "" {
+func (sf statsOptions) open(ctx context.Context, io *cli.IO, mf *modelFlags, m *gpt2.Model, l int) (*edit.Cov, error) {
+	if sf.noCov {
+		if sf.data != "" || sf.stats != "" {
 			return nil, cli.Usagef("--no-cov takes no --data or --stats")
 		}
 		return nil, nil
 	}
-	if *sf.stats != "" && *sf.data == "" && exists(*sf.stats) {
-		return edit.LoadCov(*sf.stats, m.Hash, l)
+	if sf.stats != "" && sf.data == "" && exists(sf.stats) {
+		return edit.LoadCov(sf.stats, m.Hash, l)
 	}
 	texts, dataHash, err := sf.corpus(mf, m)
 	if err != nil {
 		return nil, err
 	}
-	path := *sf.stats
+	path := sf.stats
 	if path == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {
@@ -154,47 +154,62 @@ func (sf *statsFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, m *g
 	return cov, nil
 }
 
-// romeFlags are the hyperparameters ROME and MEMIT share.
+// romeOptions are the hyperparameters ROME and MEMIT share. Layer, clamp and the fact token
+// default to the model's: the given fields say which of them the command line set.
+type romeOptions struct {
+	layer, steps                           int
+	clamp, lr, kl, wd                      float64
+	factToken                              string
+	prefixKeys                             bool
+	prefixSeed                             uint64
+	layerGiven, clampGiven, factTokenGiven bool
+}
+
+// romeFlags are romeOptions bound to a command's flags.
 type romeFlags struct {
-	layer, steps      *int
-	clamp, lr, kl, wd *float64
-	factToken         *string
-	prefixKeys        *bool
-	prefixSeed        *uint64
-	c                 *cli.Command
+	o romeOptions
+	c *cli.Command
 }
 
 func addROMEFlags(c *cli.Command) *romeFlags {
-	return &romeFlags{c: c,
-		layer:      c.Flags.Int("layer", 0, "layer whose W_out is edited (default: the model's, see README)"),
-		steps:      cli.Int(c.Flags, "steps", 20, 1, cli.NoLimit, "Adam steps of the v* optimisation"),
-		clamp:      c.Flags.Float64("clamp", 0, "clamp_norm_factor: ‖δ‖ ≤ clamp × ‖v₀‖ (default: the model's)"),
-		lr:         c.Flags.Float64("lr", 0.5, "Adam's learning rate"),
-		kl:         c.Flags.Float64("kl", 0.0625, "weight of the KL term"),
-		wd:         c.Flags.Float64("weight-decay", 0.5, "weight of ‖δ‖/‖v₀‖²"),
-		factToken:  c.Flags.String("fact-token", "", "where the key is read: subject_last or last (default: the model's)"),
-		prefixKeys: c.Flags.Bool("prefix-keys", false, "closed form with the key averaged over the prefixes (r-ROME), not the bare prompt's"),
-		prefixSeed: c.Flags.Uint64("prefix-seed", 1, "seed of the generated context prefixes"),
-	}
+	rf := &romeFlags{c: c}
+	o := &rf.o
+	c.Flags.IntVar(&o.layer, "layer", 0, "layer whose W_out is edited (default: the model's, see README)")
+	cli.IntVar(c.Flags, &o.steps, "steps", 20, 1, cli.NoLimit, "Adam steps of the v* optimisation")
+	c.Flags.Float64Var(&o.clamp, "clamp", 0, "clamp_norm_factor: ‖δ‖ ≤ clamp × ‖v₀‖ (default: the model's)")
+	c.Flags.Float64Var(&o.lr, "lr", 0.5, "Adam's learning rate")
+	c.Flags.Float64Var(&o.kl, "kl", 0.0625, "weight of the KL term")
+	c.Flags.Float64Var(&o.wd, "weight-decay", 0.5, "weight of ‖δ‖/‖v₀‖²")
+	c.Flags.StringVar(&o.factToken, "fact-token", "", "where the key is read: subject_last or last (default: the model's)")
+	c.Flags.BoolVar(&o.prefixKeys, "prefix-keys", false, "closed form with the key averaged over the prefixes (r-ROME), not the bare prompt's")
+	c.Flags.Uint64Var(&o.prefixSeed, "prefix-seed", 1, "seed of the generated context prefixes")
+	return rf
 }
 
-// config returns the model's defaults (the organism's from toy) with the flags given.
-func (rf *romeFlags) config(mf *modelFlags, m *gpt2.Model) (edit.ROMEConfig, error) {
+// options returns the values of this run's command line.
+func (rf *romeFlags) options() romeOptions {
+	o := rf.o
+	o.layerGiven, o.clampGiven, o.factTokenGiven = flagSet(rf.c.Flags, "layer"), flagSet(rf.c.Flags, "clamp"), flagSet(rf.c.Flags, "fact-token")
+	return o
+}
+
+// config returns the model's defaults (the organism's from toy) with the options given.
+func (rf romeOptions) config(mf *modelFlags, m *gpt2.Model) (edit.ROMEConfig, error) {
 	cfg := edit.ROMEDefaults(m.Config)
 	if modelspec.IsDefault(mf.spec) {
 		cfg = toy.ROMEConfig(m.Config)
 	}
-	if flagSet(rf.c.Flags, "layer") {
-		cfg.Layer = *rf.layer
+	if rf.layerGiven {
+		cfg.Layer = rf.layer
 	}
-	if flagSet(rf.c.Flags, "clamp") {
-		cfg.Clamp = *rf.clamp
+	if rf.clampGiven {
+		cfg.Clamp = rf.clamp
 	}
-	if *rf.factToken != "" {
-		cfg.FactToken = *rf.factToken
+	if rf.factToken != "" {
+		cfg.FactToken = rf.factToken
 	}
-	cfg.Steps, cfg.LR, cfg.KLFactor, cfg.WeightDecay = *rf.steps, *rf.lr, *rf.kl, *rf.wd
-	cfg.PrefixKeys, cfg.Seed = *rf.prefixKeys, *rf.prefixSeed
+	cfg.Steps, cfg.LR, cfg.KLFactor, cfg.WeightDecay = rf.steps, rf.lr, rf.kl, rf.wd
+	cfg.PrefixKeys, cfg.Seed = rf.prefixKeys, rf.prefixSeed
 	for _, x := range []struct {
 		name string
 		v    float64
@@ -209,8 +224,8 @@ func (rf *romeFlags) config(mf *modelFlags, m *gpt2.Model) (edit.ROMEConfig, err
 	return cfg, nil
 }
 
-// requests reads --requests, or the single request of --prompt, --subject, --target.
-func readRequests(c *cli.Command, file, prompt, subject, target, truth string) ([]edit.Request, error) {
+// readRequests reads --requests, or the single request of --prompt, --subject, --target.
+func readRequests(cmd, file, prompt, subject, target, truth string) ([]edit.Request, error) {
 	if file != "" {
 		if prompt != "" || subject != "" || target != "" {
 			return nil, cli.Usagef("give --requests, or --prompt, --subject and --target, not both")
@@ -218,7 +233,7 @@ func readRequests(c *cli.Command, file, prompt, subject, target, truth string) (
 		return edit.LoadRequests(file)
 	}
 	if prompt == "" || subject == "" || target == "" {
-		return nil, cli.Usagef("%s: give --prompt (with {} for the subject), --subject and --target, or --requests FILE", c.Name)
+		return nil, cli.Usagef("%s: give --prompt (with {} for the subject), --subject and --target, or --requests FILE", cmd)
 	}
 	if !strings.Contains(prompt, "{}") {
 		return nil, cli.Usagef("--prompt %q has no {} for the subject", prompt)
@@ -246,71 +261,92 @@ README).`
 	ef := addEditFlags(c)
 	rf := addROMEFlags(c)
 	sf := addStatsFlags(c, true)
-	reqFile := c.Flags.String("requests", "", "JSONL requests (mechlens toy requests writes some), one edit each")
-	prompt := c.Flags.String("prompt", "", "the prompt, {} standing for the subject")
-	subject := c.Flags.String("subject", "", "the subject")
-	target := c.Flags.String("target", "", "the new answer, with its leading space")
+	o := &editROMEOptions{}
+	c.Flags.StringVar(&o.requests, "requests", "", "JSONL requests (mechlens toy requests writes some), one edit each")
+	c.Flags.StringVar(&o.prompt, "prompt", "", "the prompt, {} standing for the subject")
+	c.Flags.StringVar(&o.subject, "subject", "", "the subject")
+	c.Flags.StringVar(&o.target, "target", "", "the new answer, with its leading space")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		reqs, err := readRequests(c, *reqFile, *prompt, *subject, *target, "")
-		if err != nil {
+		opts := *o
+		opts.set, opts.rome, opts.stats = ef.options(), rf.options(), *sf
+		if err := ef.check(args); err != nil {
 			return err
 		}
-		m, s, err := ef.open(ctx, io, args)
-		if err != nil {
-			return err
-		}
-		cfg, err := rf.config(ef.mf, m)
-		if err != nil {
-			return err
-		}
-		cov, err := sf.open(ctx, io, ef.mf, m, cfg.Layer)
-		if err != nil {
-			return err
-		}
-		prefixes, err := edit.Prefixes(m, cfg)
-		if err != nil {
-			return err
-		}
-		g := gpt2.NewModelGrad(m)
-		var edits []edit.Edit
-		progress := progressBar(io, "rome")
-		for i, q := range reqs {
-			r, err := edit.ROME(m, g, q, cfg, cov, prefixes)
-			if err != nil {
-				return fmt.Errorf("request %d (%s): %w", i+1, q.Subject, err)
-			}
-			e := edit.RankOne(r.Layer, gpt2.MatrixWOut, r.U, r.V)
-			e.Note = fmt.Sprintf("ROME: %s → %q (%d steps, loss %.3g → %.3g)", q.Text(), q.TargetNew, len(r.Losses), r.Losses[0], r.Losses[len(r.Losses)-1])
-			edits = append(edits, e)
-			if progress != nil {
-				progress(i+1, len(reqs))
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		return ef.saveAll(io, m, s, edits)
+		return runEditROME(ctx, io, opts)
 	}
 	return c
 }
 
+// editROMEOptions are mechlens edit rome's flags: the requests are a file or one request.
+type editROMEOptions struct {
+	set                               editSetOptions
+	rome                              romeOptions
+	stats                             statsOptions
+	requests, prompt, subject, target string
+}
+
+// runEditROME computes one ROME edit per request, each on the unedited model, and appends
+// them to the set.
+func runEditROME(ctx context.Context, io *cli.IO, o editROMEOptions) error {
+	reqs, err := readRequests("rome", o.requests, o.prompt, o.subject, o.target, "")
+	if err != nil {
+		return err
+	}
+	mf := &o.set.model
+	m, s, err := o.set.open(ctx, io)
+	if err != nil {
+		return err
+	}
+	cfg, err := o.rome.config(mf, m)
+	if err != nil {
+		return err
+	}
+	cov, err := o.stats.open(ctx, io, mf, m, cfg.Layer)
+	if err != nil {
+		return err
+	}
+	prefixes, err := edit.Prefixes(m, cfg)
+	if err != nil {
+		return err
+	}
+	g := gpt2.NewModelGrad(m)
+	var edits []edit.Edit
+	progress := progressBar(io, "rome")
+	for i, q := range reqs {
+		r, err := edit.ROME(m, g, q, cfg, cov, prefixes)
+		if err != nil {
+			return fmt.Errorf("request %d (%s): %w", i+1, q.Subject, err)
+		}
+		e := edit.RankOne(r.Layer, gpt2.MatrixWOut, r.U, r.V)
+		e.Note = fmt.Sprintf("ROME: %s → %q (%d steps, loss %.3g → %.3g)", q.Text(), q.TargetNew, len(r.Losses), r.Losses[0], r.Losses[len(r.Losses)-1])
+		edits = append(edits, e)
+		if progress != nil {
+			progress(i+1, len(reqs))
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return o.set.saveAll(io, m, s, edits)
+}
+
 // saveAll appends edits to the set and writes it once.
-func (ef *editFlags) saveAll(io *cli.IO, m *gpt2.Model, s *edit.Set, edits []edit.Edit) error {
+func (ef editSetOptions) saveAll(io *cli.IO, m *gpt2.Model, s *edit.Set, edits []edit.Edit) error {
 	if len(edits) == 1 {
 		return ef.save(io, m, s, edits[0])
 	}
 	prov := "mechlens " + strings.Join(os.Args[1:], " ")
 	for i := range edits {
-		edits[i].Note = strings.TrimSpace(strings.Join([]string{edits[i].Note, *ef.note}, " "))
+		edits[i].Note = strings.TrimSpace(strings.Join([]string{edits[i].Note, ef.note}, " "))
 		edits[i].Provenance = prov
 	}
 	if err := s.Append(m, edits...); err != nil {
 		return err
 	}
-	if err := s.Save(*ef.to); err != nil {
+	if err := s.Save(ef.to); err != nil {
 		return err
 	}
-	fmt.Fprintf(io.Out, "%s: %d edits added (%d in the set)\n", *ef.to, len(edits), len(s.Edits))
+	fmt.Fprintf(io.Out, "%s: %d edits added (%d in the set)\n", ef.to, len(edits), len(s.Edits))
 	return nil
 }
 
@@ -329,67 +365,89 @@ layer 1, clamp 4, λ 500 (see README).`
 	ef := addEditFlags(c)
 	rf := addROMEFlags(c)
 	sf := addStatsFlags(c, true)
-	reqFile := c.Flags.String("requests", "", "JSONL requests (required)")
-	layers := c.Flags.String("layers", "", "layers written, increasing (default: the model's)")
-	lambda := c.Flags.Float64("lambda", 0, "λ, the covariance's weight (mom2_update_weight; default: the model's, 20000, 500 for the organism)")
+	o := &editMEMITOptions{}
+	c.Flags.StringVar(&o.requests, "requests", "", "JSONL requests (required)")
+	c.Flags.StringVar(&o.layers, "layers", "", "layers written, increasing (default: the model's)")
+	c.Flags.Float64Var(&o.lambda, "lambda", 0, "λ, the covariance's weight (mom2_update_weight; default: the model's, 20000, 500 for the organism)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		if *reqFile == "" {
+		opts := *o
+		opts.set, opts.rome, opts.stats, opts.lambdaGiven = ef.options(), rf.options(), *sf, flagSet(c.Flags, "lambda")
+		if opts.requests == "" {
 			return cli.Usagef("memit: --requests FILE is required")
 		}
-		if flagSet(c.Flags, "lambda") && !(*lambda > 0 && !math.IsInf(*lambda, 0)) {
-			return cli.Usagef("--lambda %v: want a positive number", *lambda)
-		}
-		reqs, err := edit.LoadRequests(*reqFile)
-		if err != nil {
+		if err := ef.check(args); err != nil {
 			return err
 		}
-		m, s, err := ef.open(ctx, io, args)
-		if err != nil {
-			return err
-		}
-		mc := edit.MEMITDefaults(m.Config)
-		if modelspec.IsDefault(ef.mf.spec) {
-			mc = toy.MEMITConfig(m.Config)
-		}
-		rc, err := rf.config(ef.mf, m)
-		if err != nil {
-			return err
-		}
-		if !flagSet(c.Flags, "clamp") {
-			rc.Clamp = mc.Clamp
-		}
-		if !flagSet(c.Flags, "fact-token") {
-			rc.FactToken = mc.FactToken
-		}
-		mc.ROMEConfig = rc
-		if flagSet(c.Flags, "lambda") {
-			mc.Lambda = *lambda
-		}
-		if *layers != "" {
-			if mc.Layers, err = intList("layers", *layers); err != nil {
-				return err
-			}
-		}
-		covs := map[int]*edit.Cov{}
-		for _, l := range mc.Layers {
-			if l < 0 || l >= m.Config.NLayers {
-				return cli.Usagef("--layers: layer %d outside 0..%d", l, m.Config.NLayers-1)
-			}
-			if covs[l], err = sf.open(ctx, io, ef.mf, m, l); err != nil {
-				return err
-			}
-		}
-		prefixes, err := edit.Prefixes(m, mc.ROMEConfig)
-		if err != nil {
-			return err
-		}
-		edits, err := edit.MEMIT(ctx, m, gpt2.NewModelGrad(m), reqs, mc, covs, prefixes)
-		if err != nil {
-			return err
-		}
-		return ef.saveAll(io, m, s, edits)
+		return runEditMEMIT(ctx, io, opts)
 	}
 	return c
+}
+
+// editMEMITOptions are mechlens edit memit's flags.
+type editMEMITOptions struct {
+	set              editSetOptions
+	rome             romeOptions
+	stats            statsOptions
+	requests, layers string
+	lambda           float64
+	lambdaGiven      bool // else λ is the model's
+}
+
+// runEditMEMIT writes every request at once over the layers and appends the edits.
+func runEditMEMIT(ctx context.Context, io *cli.IO, o editMEMITOptions) error {
+	if o.lambdaGiven && !(o.lambda > 0 && !math.IsInf(o.lambda, 0)) {
+		return cli.Usagef("--lambda %v: want a positive number", o.lambda)
+	}
+	reqs, err := edit.LoadRequests(o.requests)
+	if err != nil {
+		return err
+	}
+	mf := &o.set.model
+	m, s, err := o.set.open(ctx, io)
+	if err != nil {
+		return err
+	}
+	mc := edit.MEMITDefaults(m.Config)
+	if modelspec.IsDefault(mf.spec) {
+		mc = toy.MEMITConfig(m.Config)
+	}
+	rc, err := o.rome.config(mf, m)
+	if err != nil {
+		return err
+	}
+	if !o.rome.clampGiven {
+		rc.Clamp = mc.Clamp
+	}
+	if !o.rome.factTokenGiven {
+		rc.FactToken = mc.FactToken
+	}
+	mc.ROMEConfig = rc
+	if o.lambdaGiven {
+		mc.Lambda = o.lambda
+	}
+	if o.layers != "" {
+		if mc.Layers, err = intList("layers", o.layers); err != nil {
+			return err
+		}
+	}
+	covs := map[int]*edit.Cov{}
+	for _, l := range mc.Layers {
+		if l < 0 || l >= m.Config.NLayers {
+			return cli.Usagef("--layers: layer %d outside 0..%d", l, m.Config.NLayers-1)
+		}
+		if covs[l], err = o.stats.open(ctx, io, mf, m, l); err != nil {
+			return err
+		}
+	}
+	prefixes, err := edit.Prefixes(m, mc.ROMEConfig)
+	if err != nil {
+		return err
+	}
+	edits, err := edit.MEMIT(ctx, m, gpt2.NewModelGrad(m), reqs, mc, covs, prefixes)
+	if err != nil {
+		return err
+	}
+	return o.set.saveAll(io, m, s, edits)
 }
 
 func newEditStatsCommand() *cli.Command {
@@ -462,14 +520,17 @@ otherwise the whole set is applied once (MEMIT).`
   $ mechlens edit rome --prompt "The capital of {} is" --subject Fizeia --target " Nogax" --to rome.json
   $ mechlens edit eval --edits rome.json --requests requests.jsonl --fluency 1`
 	mf := addModelFlags(c, analysisProcessing)
-	reqFile := c.Flags.String("requests", "", "JSONL requests (required)")
-	each := c.Flags.Bool("each", false, "apply edit i alone for request i")
-	fluency := cli.Int(c.Flags, "fluency", 0, 0, cli.NoLimit, "texts sampled per request for fluency (0: not measured)")
+	o := &editEvalOptions{}
+	c.Flags.StringVar(&o.requests, "requests", "", "JSONL requests (required)")
+	c.Flags.BoolVar(&o.each, "each", false, "apply edit i alone for request i")
+	cli.IntVar(c.Flags, &o.fluency, "fluency", 0, 0, cli.NoLimit, "texts sampled per request for fluency (0: not measured)")
 	bosFlag := addBOSFlag(c)
 	output := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := output()
-		if err != nil {
+		opts := *o
+		opts.model, opts.bos = *mf, bosFlag.want(mf)
+		var err error
+		if opts.format, err = output(); err != nil {
 			return err
 		}
 		if len(args) > 0 {
@@ -478,82 +539,99 @@ otherwise the whole set is applied once (MEMIT).`
 		if err := requireFlags(c, "edits", "requests"); err != nil {
 			return err
 		}
-		reqs, err := edit.LoadRequests(*reqFile)
-		if err != nil {
-			return err
-		}
-		s, err := edit.Load(*mf.edits)
-		if err != nil {
-			return err
-		}
-		if *each && len(s.Edits) != len(reqs) {
-			return fmt.Errorf("--each: %s has %d edits for %d requests", *mf.edits, len(s.Edits), len(reqs))
-		}
-		m, err := mf.openBase(ctx, io)
-		if err != nil {
-			return err
-		}
-		if err := s.CheckModel(m, mf.name()); err != nil {
-			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
-		}
-		bos := bosFlag.want(mf)
-		eo := edit.EvalOptions{BOS: bos, Fluency: *fluency, Seed: 1}
-		before, err := edit.Evaluate(ctx, m, reqs, eo)
-		if err != nil {
-			return err
-		}
-		var after *edit.Report
-		if *each {
-			var parts []*edit.Report
-			for i, e := range s.Edits {
-				a, err := edit.ApplyEdit(m, e)
-				if err != nil {
-					return fmt.Errorf("edit %d: %v", i+1, err)
-				}
-				r, err := edit.Evaluate(ctx, m, reqs[i:i+1], eo)
-				if err != nil {
-					return err
-				}
-				if err := a.Revert(); err != nil {
-					return err
-				}
-				parts = append(parts, r)
-			}
-			after = edit.MergeReports(parts)
-		} else {
-			a, err := s.Apply(m)
+		return runEditEval(ctx, io, opts)
+	}
+	return c
+}
+
+// editEvalOptions are mechlens edit eval's flags: the edit set is model.edits.
+type editEvalOptions struct {
+	model     modelFlags
+	requests  string
+	each, bos bool
+	fluency   int
+	format    cli.Format
+}
+
+// runEditEval scores the requests before and after the edits and prints the metrics.
+func runEditEval(ctx context.Context, io *cli.IO, o editEvalOptions) error {
+	mf := &o.model
+	reqs, err := edit.LoadRequests(o.requests)
+	if err != nil {
+		return err
+	}
+	s, err := edit.Load(*mf.edits)
+	if err != nil {
+		return err
+	}
+	if o.each && len(s.Edits) != len(reqs) {
+		return fmt.Errorf("--each: %s has %d edits for %d requests", *mf.edits, len(s.Edits), len(reqs))
+	}
+	m, err := mf.openBase(ctx, io)
+	if err != nil {
+		return err
+	}
+	if err := s.CheckModel(m, mf.name()); err != nil {
+		return fmt.Errorf("--edits %s: %v", *mf.edits, err)
+	}
+	eo := edit.EvalOptions{BOS: o.bos, Fluency: o.fluency, Seed: 1}
+	before, err := edit.Evaluate(ctx, m, reqs, eo)
+	if err != nil {
+		return err
+	}
+	var after *edit.Report
+	if o.each {
+		var parts []*edit.Report
+		for i, e := range s.Edits {
+			a, err := edit.ApplyEdit(m, e)
 			if err != nil {
-				return fmt.Errorf("--edits %s: %v", *mf.edits, err)
+				return fmt.Errorf("edit %d: %v", i+1, err)
 			}
-			if after, err = edit.Evaluate(ctx, m, reqs, eo); err != nil {
+			r, err := edit.Evaluate(ctx, m, reqs[i:i+1], eo)
+			if err != nil {
 				return err
 			}
 			if err := a.Revert(); err != nil {
 				return err
 			}
+			parts = append(parts, r)
 		}
-		out := struct {
-			Model    string       `json:"model"`
-			Edits    string       `json:"edits"`
-			Each     bool         `json:"each"`
-			Requests int          `json:"requests"`
-			Before   *edit.Report `json:"before"`
-			After    *edit.Report `json:"after"`
-		}{mf.name(), *mf.edits, *each, len(reqs), before, after}
-		rows := &cli.Rows{Header: []string{"metric", "n", "before", "after", "diff before", "diff after"}}
-		for _, x := range []struct {
-			name string
-			b, a edit.Metric
-		}{{"efficacy", before.Efficacy, after.Efficacy}, {"paraphrase", before.Paraphrase, after.Paraphrase},
-			{"neighborhood", before.Neighborhood, after.Neighborhood}, {"mcq", before.MCQ, after.MCQ}} {
-			if x.a.N > 0 {
-				rows.Add(x.name, x.a.N, x.b.Success, x.a.Success, x.b.Diff, x.a.Diff)
-			}
+		after = edit.MergeReports(parts)
+	} else {
+		a, err := s.Apply(m)
+		if err != nil {
+			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
 		}
-		if *fluency > 0 {
-			rows.Add("fluency (bits)", len(reqs), before.Fluency, after.Fluency, "", "")
+		if after, err = edit.Evaluate(ctx, m, reqs, eo); err != nil {
+			return err
 		}
-		return cli.Write(io, f, rows, out, false)
+		if err := a.Revert(); err != nil {
+			return err
+		}
 	}
-	return c
+	out := editEvalOutput{mf.name(), *mf.edits, o.each, len(reqs), before, after}
+	rows := &cli.Rows{Header: []string{"metric", "n", "before", "after", "diff before", "diff after"}}
+	for _, x := range []struct {
+		name string
+		b, a edit.Metric
+	}{{"efficacy", before.Efficacy, after.Efficacy}, {"paraphrase", before.Paraphrase, after.Paraphrase},
+		{"neighborhood", before.Neighborhood, after.Neighborhood}, {"mcq", before.MCQ, after.MCQ}} {
+		if x.a.N > 0 {
+			rows.Add(x.name, x.a.N, x.b.Success, x.a.Success, x.b.Diff, x.a.Diff)
+		}
+	}
+	if o.fluency > 0 {
+		rows.Add("fluency (bits)", len(reqs), before.Fluency, after.Fluency, "", "")
+	}
+	return cli.Write(io, o.format, rows, out, false)
+}
+
+// editEvalOutput is the JSON of mechlens edit eval.
+type editEvalOutput struct {
+	Model    string       `json:"model"`
+	Edits    string       `json:"edits"`
+	Each     bool         `json:"each"`
+	Requests int          `json:"requests"`
+	Before   *edit.Report `json:"before"`
+	After    *edit.Report `json:"after"`
 }

@@ -29,48 +29,70 @@ position it can see.`
   $ mechlens heads --model gpt2 "When Mary and John went to the store, John gave a drink to" --layer 9 --head 9`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
-	layer := cli.Int(c.Flags, "layer", -1, 0, cli.NoLimit, "show this layer's head --head")
-	head := cli.Int(c.Flags, "head", -1, 0, cli.NoLimit, "show this head of --layer")
-	query := cli.Int(c.Flags, "query", -1, -cli.NoLimit, cli.NoLimit, "query position (negative counts from the end)")
-	marker := cli.Text(c.Flags, "marker", lens.DefaultMarker, "text that precedes the answer options")
+	o := &headsOptions{}
+	cli.IntVar(c.Flags, &o.layer, "layer", -1, 0, cli.NoLimit, "show this layer's head --head")
+	cli.IntVar(c.Flags, &o.head, "head", -1, 0, cli.NoLimit, "show this head of --layer")
+	cli.IntVar(c.Flags, &o.query, "query", -1, -cli.NoLimit, cli.NoLimit, "query position (negative counts from the end)")
+	cli.TextVar(c.Flags, &o.marker, "marker", lens.DefaultMarker, "text that precedes the answer options")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, useColor, err := output(io)
-		if err != nil {
+		opts := *o
+		opts.model = *mf
+		var err error
+		if opts.format, opts.color, err = output(io); err != nil {
 			return err
 		}
-		if (*layer < 0) != (*head < 0) {
+		if (opts.layer < 0) != (opts.head < 0) {
 			return cli.Usagef("--layer and --head go together")
 		}
-		m, ids, err := pf.open(ctx, io, mf, args)
-		if err != nil {
+		if opts.prompt, err = pf.input(io, mf, args); err != nil {
 			return err
 		}
-		a := newAnalyzer(ctx, m)
-		out := headsOutput{analysisHeader: header(mf, m, a.Tokens(ids))}
-		var options []lens.Option
-		if *layer < 0 {
-			if options, err = a.FindOptions(ids, *marker); err != nil {
-				return err
-			}
-		}
-		tr, err := a.Trace(ids, lens.TraceOptions{Patterns: true})
-		if err != nil {
-			return err
-		}
-		var rows *cli.Rows
-		if *layer >= 0 {
-			if out.Pattern, err = a.Pattern(tr, *layer, *head, *query); err != nil {
-				return err
-			}
-			rows = view.PatternRows(out.Pattern)
-		} else {
-			if out.Options, err = a.OptionAttention(tr, options, *query); err != nil {
-				return err
-			}
-			rows = view.OptionRows(options, out.Options)
-		}
-		return cli.Write(io, f, rows, out, useColor)
+		return runHeads(ctx, io, opts)
 	}
 	return c
+}
+
+// headsOptions are mechlens heads's flags and prompt; layer and head are -1 for the
+// attention to the options.
+type headsOptions struct {
+	model              modelFlags
+	prompt             promptInput
+	layer, head, query int
+	marker             string
+	color              bool
+	format             cli.Format
+}
+
+// runHeads prints one head's pattern, or every head's attention to the options.
+func runHeads(ctx context.Context, io *cli.IO, o headsOptions) error {
+	m, ids, err := o.prompt.open(ctx, io, &o.model)
+	if err != nil {
+		return err
+	}
+	a := newAnalyzer(ctx, m)
+	out := headsOutput{analysisHeader: header(&o.model, m, a.Tokens(ids))}
+	var options []lens.Option
+	if o.layer < 0 {
+		if options, err = a.FindOptions(ids, o.marker); err != nil {
+			return err
+		}
+	}
+	tr, err := a.Trace(ids, lens.TraceOptions{Patterns: true})
+	if err != nil {
+		return err
+	}
+	var rows *cli.Rows
+	if o.layer >= 0 {
+		if out.Pattern, err = a.Pattern(tr, o.layer, o.head, o.query); err != nil {
+			return err
+		}
+		rows = view.PatternRows(out.Pattern)
+	} else {
+		if out.Options, err = a.OptionAttention(tr, options, o.query); err != nil {
+			return err
+		}
+		rows = view.OptionRows(options, out.Options)
+	}
+	return cli.Write(io, o.format, rows, out, o.color)
 }

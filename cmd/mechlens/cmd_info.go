@@ -52,70 +52,82 @@ func newInfoCommand() *cli.Command {
 	mf := addModelFlags(c, "")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
+		o := infoOptions{model: *mf}
+		var err error
+		if o.format, err = format(); err != nil {
 			return err
 		}
 		if len(args) > 0 {
 			return cli.Usagef("info takes no argument (use --model)")
 		}
-		m, err := mf.open(ctx, io)
+		return runInfo(ctx, io, o)
+	}
+	return c
+}
+
+// infoOptions are mechlens info's flags.
+type infoOptions struct {
+	model  modelFlags
+	format cli.Format
+}
+
+// runInfo prints the model's config, parameter count and files.
+func runInfo(ctx context.Context, io *cli.IO, o infoOptions) error {
+	m, err := o.model.open(ctx, io)
+	if err != nil {
+		return err
+	}
+	out := infoOutput{Model: o.model.name(), Config: m.Config, Params: m.Config.NParams(), TiedEmbed: m.TiedEmbeddings(),
+		Tokenizer: m.Tokenizer != nil, Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), Folder: m.Source, Files: []fileInfo{}}
+	if !out.TiedEmbed {
+		out.Params += m.Config.DVocab * m.Config.DModel
+	}
+	if m.Source != "" {
+		entries, err := os.ReadDir(m.Source)
 		if err != nil {
 			return err
 		}
-		out := infoOutput{Model: mf.name(), Config: m.Config, Params: m.Config.NParams(), TiedEmbed: m.TiedEmbeddings(),
-			Tokenizer: m.Tokenizer != nil, Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), Folder: m.Source, Files: []fileInfo{}}
-		if !out.TiedEmbed {
-			out.Params += m.Config.DVocab * m.Config.DModel
-		}
-		if m.Source != "" {
-			entries, err := os.ReadDir(m.Source)
-			if err != nil {
-				return err
+		for _, e := range entries {
+			st, err := os.Stat(filepath.Join(m.Source, e.Name()))
+			if err != nil || st.IsDir() {
+				continue
 			}
-			for _, e := range entries {
-				st, err := os.Stat(filepath.Join(m.Source, e.Name()))
-				if err != nil || st.IsDir() {
-					continue
-				}
-				fi := fileInfo{Name: e.Name(), Bytes: st.Size()}
-				if filepath.Ext(e.Name()) == ".safetensors" {
-					if sf, err := weights.OpenSafetensors(filepath.Join(m.Source, e.Name())); err == nil {
-						fi.DTypes = map[string]int{}
-						for _, n := range sf.Names() {
-							info, _ := sf.Info(n)
-							fi.DTypes[string(info.DType)]++
-						}
-						sf.Close()
+			fi := fileInfo{Name: e.Name(), Bytes: st.Size()}
+			if filepath.Ext(e.Name()) == ".safetensors" {
+				if sf, err := weights.OpenSafetensors(filepath.Join(m.Source, e.Name())); err == nil {
+					fi.DTypes = map[string]int{}
+					for _, n := range sf.Names() {
+						info, _ := sf.Info(n)
+						fi.DTypes[string(info.DType)]++
 					}
+					sf.Close()
 				}
-				out.Files = append(out.Files, fi)
 			}
+			out.Files = append(out.Files, fi)
 		}
-		if f == cli.JSON {
-			return cli.WriteJSON(io.Out, out)
-		}
-		rows := &cli.Rows{Header: []string{"field", "value"}}
-		c := m.Config
-		for _, kv := range [][2]any{
-			{"model", out.Model}, {"n_layers", c.NLayers}, {"d_model", c.DModel}, {"n_heads", c.NHeads},
-			{"d_head", c.DHead}, {"d_mlp", c.DMLP}, {"n_ctx", c.NCtx}, {"d_vocab", c.DVocab},
-			{"act_fn", c.Activation}, {"eps", c.LNEps}, {"n_params", out.Params}, {"tied_embeddings", out.TiedEmbed},
-			{"tokenizer", out.Tokenizer}, {"processing", fmt.Sprint(out.Processing)}, {"folder", out.Folder},
-		} {
-			rows.Add(kv[0], kv[1])
-		}
-		sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].Name < out.Files[j].Name })
-		for _, fi := range out.Files {
-			rows.Add("file "+fi.Name, fmt.Sprintf("%d bytes", fi.Bytes))
-			if fi.DTypes != nil {
-				rows.Add("tensors "+fi.Name, dtypeCounts(fi.DTypes))
-			}
-		}
-		if f == cli.CSV {
-			return rows.WriteCSV(io.Out)
-		}
-		return rows.WriteTable(io.Out, false)
 	}
-	return c
+	if o.format == cli.JSON {
+		return cli.WriteJSON(io.Out, out)
+	}
+	rows := &cli.Rows{Header: []string{"field", "value"}}
+	c := m.Config
+	for _, kv := range [][2]any{
+		{"model", out.Model}, {"n_layers", c.NLayers}, {"d_model", c.DModel}, {"n_heads", c.NHeads},
+		{"d_head", c.DHead}, {"d_mlp", c.DMLP}, {"n_ctx", c.NCtx}, {"d_vocab", c.DVocab},
+		{"act_fn", c.Activation}, {"eps", c.LNEps}, {"n_params", out.Params}, {"tied_embeddings", out.TiedEmbed},
+		{"tokenizer", out.Tokenizer}, {"processing", fmt.Sprint(out.Processing)}, {"folder", out.Folder},
+	} {
+		rows.Add(kv[0], kv[1])
+	}
+	sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].Name < out.Files[j].Name })
+	for _, fi := range out.Files {
+		rows.Add("file "+fi.Name, fmt.Sprintf("%d bytes", fi.Bytes))
+		if fi.DTypes != nil {
+			rows.Add("tensors "+fi.Name, dtypeCounts(fi.DTypes))
+		}
+	}
+	if o.format == cli.CSV {
+		return rows.WriteCSV(io.Out)
+	}
+	return rows.WriteTable(io.Out, false)
 }

@@ -39,47 +39,69 @@ center_writing_weights, center_unembed) unless --process none.`
   $ mechlens lens "The Eiffel Tower is in" --pos all --top 1 --csv`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
-	targets := cli.TextList(c.Flags, "target", "a token to follow (exactly one token, e.g. \" A\"); repeatable")
-	top := cli.Int(c.Flags, "top", 5, 1, cli.NoLimit, "top tokens listed per row")
-	norm := cli.Choice(c.Flags, "norm", string(lens.NormOwn), []string{string(lens.NormOwn), string(lens.NormFinalScale)}, "normalization: own or final-scale")
-	pos := cli.Text(c.Flags, "pos", "last", "positions: last, all, or a comma-separated list (negative counts from the end)")
-	mid := c.Flags.Bool("mid", true, "also read each block's resid_mid")
+	o := &lensOptions{}
+	cli.TextListVar(c.Flags, &o.targets, "target", "a token to follow (exactly one token, e.g. \" A\"); repeatable")
+	cli.IntVar(c.Flags, &o.top, "top", 5, 1, cli.NoLimit, "top tokens listed per row")
+	cli.ChoiceVar(c.Flags, &o.norm, "norm", string(lens.NormOwn), []string{string(lens.NormOwn), string(lens.NormFinalScale)}, "normalization: own or final-scale")
+	cli.TextVar(c.Flags, &o.pos, "pos", "last", "positions: last, all, or a comma-separated list (negative counts from the end)")
+	c.Flags.BoolVar(&o.mid, "mid", true, "also read each block's resid_mid")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, useColor, err := output(io)
-		if err != nil {
+		opts := *o
+		opts.model = *mf
+		var err error
+		if opts.format, opts.color, err = output(io); err != nil {
 			return err
 		}
-		n, err := lens.ParseNorm(*norm)
-		if err != nil {
+		if opts.prompt, err = pf.input(io, mf, args); err != nil {
 			return err
 		}
-		positions, err := lensPositions(*pos)
-		if err != nil {
-			return err
-		}
-		m, ids, err := pf.open(ctx, io, mf, args)
-		if err != nil {
-			return err
-		}
-		tids, err := lensTokenIDs(m, "--target", *targets)
-		if err != nil {
-			return err
-		}
-		a := newAnalyzer(ctx, m)
-		tr, err := a.Trace(ids, lens.TraceOptions{})
-		if err != nil {
-			return err
-		}
-		ll, err := a.LogitLens(tr, lens.LensOptions{Norm: n, TopK: *top, Targets: tids, Positions: positions, Mid: *mid})
-		if err != nil {
-			return err
-		}
-		out := lensOutput{analysisHeader: header(mf, m, a.Tokens(ids)), LogitLens: *ll}
-		rows := view.LensRows(ll, m.Config, out.Tokens, a.Tokens(tids), f == cli.CSV)
-		return cli.Write(io, f, rows, out, useColor)
+		return runLens(ctx, io, opts)
 	}
 	return c
+}
+
+// lensOptions are mechlens lens's flags and prompt.
+type lensOptions struct {
+	model      modelFlags
+	prompt     promptInput
+	targets    []string
+	norm, pos  string
+	top        int
+	mid, color bool
+	format     cli.Format
+}
+
+// runLens prints the logit lens of the prompt.
+func runLens(ctx context.Context, io *cli.IO, o lensOptions) error {
+	n, err := lens.ParseNorm(o.norm)
+	if err != nil {
+		return err
+	}
+	positions, err := lensPositions(o.pos)
+	if err != nil {
+		return err
+	}
+	m, ids, err := o.prompt.open(ctx, io, &o.model)
+	if err != nil {
+		return err
+	}
+	tids, err := lensTokenIDs(m, "--target", o.targets)
+	if err != nil {
+		return err
+	}
+	a := newAnalyzer(ctx, m)
+	tr, err := a.Trace(ids, lens.TraceOptions{})
+	if err != nil {
+		return err
+	}
+	ll, err := a.LogitLens(tr, lens.LensOptions{Norm: n, TopK: o.top, Targets: tids, Positions: positions, Mid: o.mid})
+	if err != nil {
+		return err
+	}
+	out := lensOutput{analysisHeader: header(&o.model, m, a.Tokens(ids)), LogitLens: *ll}
+	rows := view.LensRows(ll, m.Config, out.Tokens, a.Tokens(tids), o.format == cli.CSV)
+	return cli.Write(io, o.format, rows, out, o.color)
 }
 
 // The helpers below are shared by the lens, attribute, neuron(s), heads and patch commands.

@@ -105,78 +105,111 @@ fold_ln, center_writing_weights and center_unembed (the default --process) and p
   $ mechlens neurons --bos "Question: ... Answer Choices: A: Lindsey B: Kristen Answer:" --correct " B"`
 	mf := addModelFlags(c, analysisProcessing)
 	pf := addPromptFlags(c)
-	promote := cli.Text(c.Flags, "promote", "", "find the value vectors that most promote this token (exactly one token)")
-	by := cli.Choice(c.Flags, "by", "logit", []string{"logit", "lens"}, "--promote score: logit or lens")
-	suppress := c.Flags.Bool("suppress", false, "--promote: list the most suppressing value vectors instead")
-	correct := cli.Text(c.Flags, "correct", "", "scan: the correct answer's token, e.g. \" B\"")
-	anchor := cli.Text(c.Flags, "anchor", " A", "scan: the token the model is biased toward")
-	gap := cli.Float(c.Flags, "gap", 4, math.Inf(-1), math.Inf(1), "scan: flag neurons whose lens gap anchor − correct exceeds this")
-	words := cli.Int(c.Flags, "words", 20, 0, cli.NoLimit, "scan: top tokens listed per flagged value vector (0: none)")
-	heads := cli.Int(c.Flags, "heads", 10, 0, cli.NoLimit, "scan: heads shown in the table (JSON has all; 0: none)")
-	pos := cli.Int(c.Flags, "pos", -1, -cli.NoLimit, cli.NoLimit, "scan: position read (negative counts from the end)")
-	top := cli.Int(c.Flags, "top", 0, 1, cli.NoLimit, "value vectors listed (--promote, default 20) or neurons per layer (scan, default 10)")
+	o := &neuronsOptions{}
+	cli.TextVar(c.Flags, &o.promote, "promote", "", "find the value vectors that most promote this token (exactly one token)")
+	cli.ChoiceVar(c.Flags, &o.by, "by", "logit", []string{"logit", "lens"}, "--promote score: logit or lens")
+	c.Flags.BoolVar(&o.suppress, "suppress", false, "--promote: list the most suppressing value vectors instead")
+	cli.TextVar(c.Flags, &o.correct, "correct", "", "scan: the correct answer's token, e.g. \" B\"")
+	cli.TextVar(c.Flags, &o.anchor, "anchor", " A", "scan: the token the model is biased toward")
+	cli.FloatVar(c.Flags, &o.gap, "gap", 4, math.Inf(-1), math.Inf(1), "scan: flag neurons whose lens gap anchor − correct exceeds this")
+	cli.IntVar(c.Flags, &o.words, "words", 20, 0, cli.NoLimit, "scan: top tokens listed per flagged value vector (0: none)")
+	cli.IntVar(c.Flags, &o.heads, "heads", 10, 0, cli.NoLimit, "scan: heads shown in the table (JSON has all; 0: none)")
+	cli.IntVar(c.Flags, &o.pos, "pos", -1, -cli.NoLimit, cli.NoLimit, "scan: position read (negative counts from the end)")
+	cli.IntVar(c.Flags, &o.top, "top", 0, 1, cli.NoLimit, "value vectors listed (--promote, default 20) or neurons per layer (scan, default 10)")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, useColor, err := output(io)
-		if err != nil {
+		opts := *o
+		opts.model = *mf
+		var err error
+		if opts.format, opts.color, err = output(io); err != nil {
 			return err
 		}
 		switch {
-		case *promote != "" && *correct != "":
-			return cli.Usagef("--promote and --correct are two different searches: give one")
-		case *promote != "":
-			if len(args) > 0 || *pf.ids != "" {
-				return cli.Usagef("--promote searches the weights: it takes no prompt")
-			}
-			m, err := mf.open(ctx, io)
-			if err != nil {
+		case opts.correct != "" && opts.promote == "":
+			if opts.prompt, err = pf.input(io, mf, args); err != nil {
 				return err
 			}
-			t, err := lensTokenID(m, "--promote", *promote)
-			if err != nil {
-				return err
-			}
-			k := *top
-			if k == 0 {
-				k = 20
-			}
-			ps, err := newAnalyzer(ctx, m).Promoters(t, k, *by, *suppress)
-			if err != nil {
-				return err
-			}
-			rows := view.PromoterRows(ps)
-			return cli.Write(io, f, rows, neuronsOutput{header(mf, m, []lens.Token{}), ps, nil}, false)
-		case *correct != "":
-			m, ids, err := pf.open(ctx, io, mf, args)
-			if err != nil {
-				return err
-			}
-			an, err := lensTokenID(m, "--anchor", *anchor)
-			if err != nil {
-				return err
-			}
-			co, err := lensTokenID(m, "--correct", *correct)
-			if err != nil {
-				return err
-			}
-			a := newAnalyzer(ctx, m)
-			tr, err := a.Trace(ids, lens.TraceOptions{Heads: true})
-			if err != nil {
-				return err
-			}
-			o := lens.DefaultScan(an, co)
-			o.Gap, o.Words, o.Pos = *gap, *words, *pos
-			if *top > 0 {
-				o.TopNeurons = *top
-			}
-			sc, err := a.Scan(tr, o)
-			if err != nil {
-				return err
-			}
-			out := neuronsOutput{header(mf, m, a.Tokens(ids)), nil, sc}
-			return cli.Write(io, f, view.ScanRows(sc, *heads), out, useColor)
+		case opts.promote != "" && opts.correct == "" && (len(args) > 0 || *pf.ids != ""):
+			return cli.Usagef("--promote searches the weights: it takes no prompt")
 		}
-		return cli.Usagef("give --promote TOKEN, or a prompt and --correct TOKEN")
+		return runNeurons(ctx, io, opts)
 	}
 	return c
+}
+
+// neuronsOptions are mechlens neurons's flags and prompt (the scan's).
+type neuronsOptions struct {
+	model                  modelFlags
+	prompt                 promptInput
+	promote, by            string
+	correct, anchor        string
+	suppress, color        bool
+	gap                    float64
+	words, heads, pos, top int
+	format                 cli.Format
+}
+
+// runNeurons runs the search the options ask for: --promote or the scan of a prompt.
+func runNeurons(ctx context.Context, io *cli.IO, o neuronsOptions) error {
+	switch {
+	case o.promote != "" && o.correct != "":
+		return cli.Usagef("--promote and --correct are two different searches: give one")
+	case o.promote != "":
+		return runPromoters(ctx, io, o)
+	case o.correct != "":
+		return runNeuronScan(ctx, io, o)
+	}
+	return cli.Usagef("give --promote TOKEN, or a prompt and --correct TOKEN")
+}
+
+func runPromoters(ctx context.Context, io *cli.IO, o neuronsOptions) error {
+	m, err := o.model.open(ctx, io)
+	if err != nil {
+		return err
+	}
+	t, err := lensTokenID(m, "--promote", o.promote)
+	if err != nil {
+		return err
+	}
+	k := o.top
+	if k == 0 {
+		k = 20
+	}
+	ps, err := newAnalyzer(ctx, m).Promoters(t, k, o.by, o.suppress)
+	if err != nil {
+		return err
+	}
+	rows := view.PromoterRows(ps)
+	return cli.Write(io, o.format, rows, neuronsOutput{header(&o.model, m, []lens.Token{}), ps, nil}, false)
+}
+
+func runNeuronScan(ctx context.Context, io *cli.IO, o neuronsOptions) error {
+	m, ids, err := o.prompt.open(ctx, io, &o.model)
+	if err != nil {
+		return err
+	}
+	an, err := lensTokenID(m, "--anchor", o.anchor)
+	if err != nil {
+		return err
+	}
+	co, err := lensTokenID(m, "--correct", o.correct)
+	if err != nil {
+		return err
+	}
+	a := newAnalyzer(ctx, m)
+	tr, err := a.Trace(ids, lens.TraceOptions{Heads: true})
+	if err != nil {
+		return err
+	}
+	so := lens.DefaultScan(an, co)
+	so.Gap, so.Words, so.Pos = o.gap, o.words, o.pos
+	if o.top > 0 {
+		so.TopNeurons = o.top
+	}
+	sc, err := a.Scan(tr, so)
+	if err != nil {
+		return err
+	}
+	out := neuronsOutput{header(&o.model, m, a.Tokens(ids)), nil, sc}
+	return cli.Write(io, o.format, view.ScanRows(sc, o.heads), out, o.color)
 }

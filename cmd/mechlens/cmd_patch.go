@@ -34,80 +34,101 @@ block's hook_mlp_out at every position). The prompts must have the same number o
 	c.Example = `  $ mechlens patch --clean "... A: Lindsey B: Kristen Answer:" --corrupt "... A: Kristen B: Lindsey Answer:" --target " A" --baseline " B"
   $ mechlens patch --clean-ids 1,2,3 --corrupt-ids 1,5,3 --target " the" --sites mlp --json`
 	mf := addModelFlags(c, analysisProcessing)
-	clean := cli.Text(c.Flags, "clean", "", "the clean prompt")
-	corrupt := cli.Text(c.Flags, "corrupt", "", "the corrupted prompt (same number of tokens)")
-	cleanIDs := cli.Text(c.Flags, "clean-ids", "", "comma-separated token ids instead of --clean")
-	corruptIDs := cli.Text(c.Flags, "corrupt-ids", "", "comma-separated token ids instead of --corrupt")
+	o := &patchOptions{}
+	cli.TextVar(c.Flags, &o.clean, "clean", "", "the clean prompt")
+	cli.TextVar(c.Flags, &o.corrupt, "corrupt", "", "the corrupted prompt (same number of tokens)")
+	cli.TextVar(c.Flags, &o.cleanIDs, "clean-ids", "", "comma-separated token ids instead of --clean")
+	cli.TextVar(c.Flags, &o.corruptIDs, "corrupt-ids", "", "comma-separated token ids instead of --corrupt")
 	bos := addBOSFlag(c)
-	target := cli.Text(c.Flags, "target", "", "the metric's token (exactly one token; required)")
-	baseline := cli.Text(c.Flags, "baseline", "", "subtract this token's logit in the metric")
-	sites := cli.List(c.Flags, "sites", "resid,heads,mlp", []string{"resid", "heads", "mlp"}, "comma-separated: resid, heads, mlp")
-	pos := cli.Text(c.Flags, "pos", "all", "resid positions: all, last, or a comma-separated list")
+	cli.TextVar(c.Flags, &o.target, "target", "", "the metric's token (exactly one token; required)")
+	cli.TextVar(c.Flags, &o.baseline, "baseline", "", "subtract this token's logit in the metric")
+	cli.ListVar(c.Flags, &o.sites, "sites", "resid,heads,mlp", []string{"resid", "heads", "mlp"}, "comma-separated: resid, heads, mlp")
+	cli.TextVar(c.Flags, &o.pos, "pos", "all", "resid positions: all, last, or a comma-separated list")
 	output := addLensOutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, useColor, err := output(io)
-		if err != nil {
+		opts := *o
+		opts.model, opts.bos = *mf, bos.want(mf)
+		var err error
+		if opts.format, opts.color, err = output(io); err != nil {
 			return err
 		}
 		if len(args) > 0 {
 			return cli.Usagef("patch takes --clean and --corrupt, not arguments")
 		}
-		if (*clean == "") == (*cleanIDs == "") || (*corrupt == "") == (*corruptIDs == "") {
-			return cli.Usagef("give --clean or --clean-ids, and --corrupt or --corrupt-ids")
-		}
-		if *target == "" {
-			return cli.Usagef("--target is required")
-		}
-		o := lens.PatchOptions{Baseline: -1}
-		o.Resid, o.Heads, o.MLP = slices.Contains(*sites, "resid"), slices.Contains(*sites, "heads"), slices.Contains(*sites, "mlp")
-		if o.Positions, err = lensPositions(*pos); err != nil {
-			return err
-		}
-		m, err := mf.open(ctx, io)
-		if err != nil {
-			return err
-		}
-		cleanSeq, err := promptIDs(m, *clean, *cleanIDs, bos.want(mf))
-		if err != nil {
-			return fmt.Errorf("clean prompt: %w", err)
-		}
-		corruptSeq, err := promptIDs(m, *corrupt, *corruptIDs, bos.want(mf))
-		if err != nil {
-			return fmt.Errorf("corrupted prompt: %w", err)
-		}
-		if o.Target, err = lensTokenID(m, "--target", *target); err != nil {
-			return err
-		}
-		if *baseline != "" {
-			if o.Baseline, err = lensTokenID(m, "--baseline", *baseline); err != nil {
-				return err
-			}
-		}
-		a := newAnalyzer(ctx, m)
-		pt, err := a.Patch(cleanSeq, corruptSeq, o)
-		if err != nil {
-			return err
-		}
-		out := patchOutput{Model: mf.name(), Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), CleanTokens: a.Tokens(cleanSeq), CorruptTokens: a.Tokens(corruptSeq), Patching: *pt}
-		rows := &cli.Rows{Header: []string{"site", "layer", "pos", "clean token", "corrupt token", "head", "patched", "recovered"}}
-		for _, s := range pt.Sites {
-			var clean, corrupt any = "", ""
-			if s.Pos >= 0 {
-				clean = cli.Token(out.CleanTokens[s.Pos].Text)
-				if cleanSeq[s.Pos] != corruptSeq[s.Pos] {
-					corrupt = cli.Token(out.CorruptTokens[s.Pos].Text)
-				}
-			}
-			rows.Add(s.Site, s.Layer, view.Blank(s.Pos), clean, corrupt, view.Blank(s.Head), s.Patched, s.Recovered)
-			rows.Heat = append(rows.Heat, append(view.NoHeat(7), s.Recovered))
-		}
-		if err := cli.Write(io, f, rows, out, useColor); err != nil {
-			return err
-		}
-		if f == cli.Table {
-			_, err = fmt.Fprintf(io.Out, "metric at the last position: clean %.6g, corrupted %.6g\n", pt.Clean, pt.Corrupt)
-		}
-		return err
+		return runPatch(ctx, io, opts)
 	}
 	return c
+}
+
+// patchOptions are mechlens patch's flags.
+type patchOptions struct {
+	model                 modelFlags
+	clean, corrupt        string
+	cleanIDs, corruptIDs  string
+	target, baseline, pos string
+	sites                 []string
+	bos, color            bool
+	format                cli.Format
+}
+
+// runPatch patches every site of the clean run into the corrupted one and prints the
+// recovered fractions.
+func runPatch(ctx context.Context, io *cli.IO, o patchOptions) error {
+	if (o.clean == "") == (o.cleanIDs == "") || (o.corrupt == "") == (o.corruptIDs == "") {
+		return cli.Usagef("give --clean or --clean-ids, and --corrupt or --corrupt-ids")
+	}
+	if o.target == "" {
+		return cli.Usagef("--target is required")
+	}
+	po := lens.PatchOptions{Baseline: -1}
+	po.Resid, po.Heads, po.MLP = slices.Contains(o.sites, "resid"), slices.Contains(o.sites, "heads"), slices.Contains(o.sites, "mlp")
+	var err error
+	if po.Positions, err = lensPositions(o.pos); err != nil {
+		return err
+	}
+	m, err := o.model.open(ctx, io)
+	if err != nil {
+		return err
+	}
+	cleanSeq, err := promptIDs(m, o.clean, o.cleanIDs, o.bos)
+	if err != nil {
+		return fmt.Errorf("clean prompt: %w", err)
+	}
+	corruptSeq, err := promptIDs(m, o.corrupt, o.corruptIDs, o.bos)
+	if err != nil {
+		return fmt.Errorf("corrupted prompt: %w", err)
+	}
+	if po.Target, err = lensTokenID(m, "--target", o.target); err != nil {
+		return err
+	}
+	if o.baseline != "" {
+		if po.Baseline, err = lensTokenID(m, "--baseline", o.baseline); err != nil {
+			return err
+		}
+	}
+	a := newAnalyzer(ctx, m)
+	pt, err := a.Patch(cleanSeq, corruptSeq, po)
+	if err != nil {
+		return err
+	}
+	out := patchOutput{Model: o.model.name(), Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), CleanTokens: a.Tokens(cleanSeq), CorruptTokens: a.Tokens(corruptSeq), Patching: *pt}
+	rows := &cli.Rows{Header: []string{"site", "layer", "pos", "clean token", "corrupt token", "head", "patched", "recovered"}}
+	for _, s := range pt.Sites {
+		var clean, corrupt any = "", ""
+		if s.Pos >= 0 {
+			clean = cli.Token(out.CleanTokens[s.Pos].Text)
+			if cleanSeq[s.Pos] != corruptSeq[s.Pos] {
+				corrupt = cli.Token(out.CorruptTokens[s.Pos].Text)
+			}
+		}
+		rows.Add(s.Site, s.Layer, view.Blank(s.Pos), clean, corrupt, view.Blank(s.Head), s.Patched, s.Recovered)
+		rows.Heat = append(rows.Heat, append(view.NoHeat(7), s.Recovered))
+	}
+	if err := cli.Write(io, o.format, rows, out, o.color); err != nil {
+		return err
+	}
+	if o.format == cli.Table {
+		_, err = fmt.Fprintf(io.Out, "metric at the last position: clean %.6g, corrupted %.6g\n", pt.Clean, pt.Corrupt)
+	}
+	return err
 }

@@ -28,79 +28,99 @@ written back unchanged with "ids" and "tokens" added.`
 	c.Example = `  $ mechlens tokenize " Answer: A"
   $ echo '{"text": "Hello world", "id": 7}' | mechlens tokenize --model gpt2 --jsonl`
 	mf := addModelFlags(c, "")
-	jsonl := c.Flags.Bool("jsonl", false, `read {"text": ...} lines on stdin, write them with "ids" and "tokens" added`)
+	o := &tokenizeOptions{}
+	c.Flags.BoolVar(&o.jsonl, "jsonl", false, `read {"text": ...} lines on stdin, write them with "ids" and "tokens" added`)
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
+		opts := *o
+		opts.model = *mf
+		var err error
+		if opts.format, err = format(); err != nil {
 			return err
 		}
-		text := ""
-		if !*jsonl {
-			if text, err = oneArg(io, args, "text"); err != nil {
+		if !opts.jsonl {
+			if opts.text, err = oneArg(io, args, "text"); err != nil {
 				return err
 			}
 		} else if len(args) > 0 {
 			return cli.Usagef("--jsonl reads standard input and takes no argument")
 		}
-		tok, err := tokenizerOf(ctx, io, mf)
-		if err != nil {
-			return err
-		}
-		if *jsonl {
-			sc := bufio.NewScanner(io.In)
-			sc.Buffer(make([]byte, 1<<20), 1<<30)
-			w := bufio.NewWriter(io.Out)
-			defer w.Flush()
-			for line := 1; sc.Scan(); line++ {
-				raw := bytes.TrimSpace(sc.Bytes())
-				if line == 1 {
-					raw = bytes.TrimPrefix(raw, []byte("\ufeff")) // a byte-order mark is not JSON
-				}
-				if len(raw) == 0 {
-					continue
-				}
-				var obj map[string]json.RawMessage
-				if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-					return fmt.Errorf("stdin line %d: not a JSON object", line)
-				}
-				var text string
-				switch t := obj["text"]; {
-				case t == nil || string(t) == "null":
-					return fmt.Errorf("stdin line %d: text is missing", line)
-				case json.Unmarshal(t, &text) != nil:
-					return fmt.Errorf("stdin line %d: text is not a string", line)
-				}
-				ids := tok.Encode(text)
-				add, _ := json.Marshal(map[string]any{"ids": ids, "tokens": tokenTexts(tok.TokenText, ids)})
-				if obj["ids"] != nil || obj["tokens"] != nil {
-					raw = withoutKeys(raw, "ids", "tokens")
-				}
-				sep := []byte(",")
-				if bytes.Equal(bytes.TrimSpace(raw[1:len(raw)-1]), nil) {
-					sep = nil
-				}
-				// Splice the new fields in before the closing brace, so the input's own fields
-				// keep their order and formatting.
-				w.Write(raw[:len(raw)-1])
-				w.Write(sep)
-				w.Write(add[1:])
-				w.WriteByte('\n')
-			}
-			return sc.Err()
-		}
-		ids, offs := tok.EncodeWithOffsets(text)
-		out := tokenizeOutput{IDs: orEmptyInts(ids), Tokens: tokenTexts(tok.TokenText, ids), Offsets: offs}
-		if out.Offsets == nil {
-			out.Offsets = [][2]int{}
-		}
-		rows := &cli.Rows{Header: []string{"index", "id", "token", "start", "end"}}
-		for i, id := range ids {
-			rows.Add(i, id, cli.Token(out.Tokens[i]), offs[i][0], offs[i][1])
-		}
-		return cli.Write(io, f, rows, out, false)
+		return runTokenize(ctx, io, opts)
 	}
 	return c
+}
+
+// tokenizeOptions are mechlens tokenize's flags and text.
+type tokenizeOptions struct {
+	model  modelFlags
+	text   string
+	jsonl  bool // tokenize the JSON lines of io.In instead of text
+	format cli.Format
+}
+
+// runTokenize prints the tokens of o.text, or adds them to each JSON line of io.In.
+func runTokenize(ctx context.Context, io *cli.IO, o tokenizeOptions) error {
+	tok, err := tokenizerOf(ctx, io, &o.model)
+	if err != nil {
+		return err
+	}
+	if o.jsonl {
+		return tokenizeJSONL(io, tok)
+	}
+	ids, offs := tok.EncodeWithOffsets(o.text)
+	out := tokenizeOutput{IDs: orEmptyInts(ids), Tokens: tokenTexts(tok.TokenText, ids), Offsets: offs}
+	if out.Offsets == nil {
+		out.Offsets = [][2]int{}
+	}
+	rows := &cli.Rows{Header: []string{"index", "id", "token", "start", "end"}}
+	for i, id := range ids {
+		rows.Add(i, id, cli.Token(out.Tokens[i]), offs[i][0], offs[i][1])
+	}
+	return cli.Write(io, o.format, rows, out, false)
+}
+
+// tokenizeJSONL writes each JSON line of io.In to io.Out with "ids" and "tokens" added.
+func tokenizeJSONL(io *cli.IO, tok *gpt2.Tokenizer) error {
+	sc := bufio.NewScanner(io.In)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	w := bufio.NewWriter(io.Out)
+	defer w.Flush()
+	for line := 1; sc.Scan(); line++ {
+		raw := bytes.TrimSpace(sc.Bytes())
+		if line == 1 {
+			raw = bytes.TrimPrefix(raw, []byte("\ufeff")) // a byte-order mark is not JSON
+		}
+		if len(raw) == 0 {
+			continue
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+			return fmt.Errorf("stdin line %d: not a JSON object", line)
+		}
+		var text string
+		switch t := obj["text"]; {
+		case t == nil || string(t) == "null":
+			return fmt.Errorf("stdin line %d: text is missing", line)
+		case json.Unmarshal(t, &text) != nil:
+			return fmt.Errorf("stdin line %d: text is not a string", line)
+		}
+		ids := tok.Encode(text)
+		add, _ := json.Marshal(map[string]any{"ids": ids, "tokens": tokenTexts(tok.TokenText, ids)})
+		if obj["ids"] != nil || obj["tokens"] != nil {
+			raw = withoutKeys(raw, "ids", "tokens")
+		}
+		sep := []byte(",")
+		if bytes.Equal(bytes.TrimSpace(raw[1:len(raw)-1]), nil) {
+			sep = nil
+		}
+		// Splice the new fields in before the closing brace, so the input's own fields
+		// keep their order and formatting.
+		w.Write(raw[:len(raw)-1])
+		w.Write(sep)
+		w.Write(add[1:])
+		w.WriteByte('\n')
+	}
+	return sc.Err()
 }
 
 // gpt2Checkpoints share GPT-2's tokenizer, which the binary carries (gpt2tok).

@@ -36,55 +36,71 @@ whatever --threads.`
 	c.Example = `  $ mechlens toy train --out organism
   $ mechlens toy train --out quick --steps 300 --seed 2`
 	rc := toy.DefaultRecipe()
-	out := cli.Text(c.Flags, "out", "", "folder to write the model to (required)")
-	seed := c.Flags.Uint64("seed", rc.Seed, "seed of the initialisation and of the data order")
-	steps := cli.Int(c.Flags, "steps", rc.Warmup+rc.Bridge+rc.Steps, 1, cli.NoLimit, "optimizer steps, curriculum included (the warm-up may add up to "+fmt.Sprint(rc.MaxWarmup-rc.Warmup)+")")
-	evalEvery := cli.Int(c.Flags, "eval-every", rc.EvalEvery, 0, cli.NoLimit, "steps between held-out evaluations (0: only at the end)")
+	o := &toyTrainOptions{}
+	cli.TextVar(c.Flags, &o.out, "out", "", "folder to write the model to (required)")
+	c.Flags.Uint64Var(&o.seed, "seed", rc.Seed, "seed of the initialisation and of the data order")
+	cli.IntVar(c.Flags, &o.steps, "steps", rc.Warmup+rc.Bridge+rc.Steps, 1, cli.NoLimit, "optimizer steps, curriculum included (the warm-up may add up to "+fmt.Sprint(rc.MaxWarmup-rc.Warmup)+")")
+	cli.IntVar(c.Flags, &o.evalEvery, "eval-every", rc.EvalEvery, 0, cli.NoLimit, "steps between held-out evaluations (0: only at the end)")
 	threads := addThreadsFlag(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		opts := *o
+		opts.threads = *threads
 		if len(args) > 0 {
 			return cli.Usagef("toy train takes no arguments, got %q", args[0])
 		}
-		if *out == "" {
-			return cli.Usagef("toy train: --out DIR is required")
-		}
-		if err := checkOut("--out", *out, true); err != nil {
-			return err
-		}
-		tensor.SetThreads(*threads)
-		r := rc
-		r.Seed, r.EvalEvery = *seed, *evalEvery
-		// Shorter runs shrink the curriculum in proportion.
-		if total := r.Warmup + r.Bridge + r.Steps; *steps != total {
-			r.Warmup = r.Warmup * *steps / total
-			r.MaxWarmup = r.MaxWarmup * *steps / total
-			r.Bridge = r.Bridge * *steps / total
-			r.Steps = *steps - r.Warmup - r.Bridge
-		}
-		w := toy.NewWorld()
-		tok, err := toy.TrainTokenizer(w)
-		if err != nil {
-			return err
-		}
-		logf := func(format string, a ...any) { fmt.Fprintf(io.Out, format+"\n", a...) }
-		m, err := toy.Train(ctx, r, w, tok, logf)
-		if err != nil {
-			return err
-		}
-		if err := toy.WriteModel(*out, m); err != nil {
-			return err
-		}
-		rep, err := toy.Evaluate(m, toy.HeldOut(w, toy.EvalVariants))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(io.Out, "\nwrote %s\n\n%s", *out, rep.Table())
-		if f := rep.Failures(); len(f) > 0 {
-			fmt.Fprintf(io.Out, "criteria not met: %v\n", f)
-		}
-		return nil
+		return runToyTrain(ctx, io, opts)
 	}
 	return c
+}
+
+// toyTrainOptions are mechlens toy train's flags.
+type toyTrainOptions struct {
+	out                       string
+	seed                      uint64
+	steps, evalEvery, threads int
+}
+
+// runToyTrain trains the organism with the default recipe, shrunk to o.steps, and writes it
+// to o.out.
+func runToyTrain(ctx context.Context, io *cli.IO, o toyTrainOptions) error {
+	if o.out == "" {
+		return cli.Usagef("toy train: --out DIR is required")
+	}
+	if err := checkOut("--out", o.out, true); err != nil {
+		return err
+	}
+	tensor.SetThreads(o.threads)
+	r := toy.DefaultRecipe()
+	r.Seed, r.EvalEvery = o.seed, o.evalEvery
+	// Shorter runs shrink the curriculum in proportion.
+	if total := r.Warmup + r.Bridge + r.Steps; o.steps != total {
+		r.Warmup = r.Warmup * o.steps / total
+		r.MaxWarmup = r.MaxWarmup * o.steps / total
+		r.Bridge = r.Bridge * o.steps / total
+		r.Steps = o.steps - r.Warmup - r.Bridge
+	}
+	w := toy.NewWorld()
+	tok, err := toy.TrainTokenizer(w)
+	if err != nil {
+		return err
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(io.Out, format+"\n", a...) }
+	m, err := toy.Train(ctx, r, w, tok, logf)
+	if err != nil {
+		return err
+	}
+	if err := toy.WriteModel(o.out, m); err != nil {
+		return err
+	}
+	rep, err := toy.Evaluate(m, toy.HeldOut(w, toy.EvalVariants))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(io.Out, "\nwrote %s\n\n%s", o.out, rep.Table())
+	if f := rep.Failures(); len(f) > 0 {
+		fmt.Fprintf(io.Out, "criteria not met: %v\n", f)
+	}
+	return nil
 }
 
 func newToyDataCommand() *cli.Command {

@@ -28,75 +28,95 @@ attn.hook_result (per-head outputs, [T, H, D]) is written only when a pattern na
 	c.Example = `  $ mechlens trace "When Mary and John went to the store" --out acts.safetensors
   $ mechlens trace --model gpt2 --ids 50256,15496 --hooks 'blocks.*.attn.hook_pattern,blocks.*.hook_resid_post' --out p.safetensors`
 	mf := addModelFlags(c, "")
-	out := cli.Text(c.Flags, "out", "", "output safetensors file (required)")
-	hooks := cli.List(c.Flags, "hooks", "*", nil, "comma-separated glob patterns over hook names")
+	o := &traceOptions{}
+	cli.TextVar(c.Flags, &o.out, "out", "", "output safetensors file (required)")
+	cli.ListVar(c.Flags, &o.hooks, "hooks", "*", nil, "comma-separated glob patterns over hook names")
 	pf := addPromptFlags(c)
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
+		opts := *o
+		opts.model = *mf
+		var err error
+		if opts.format, err = format(); err != nil {
 			return err
 		}
-		if *out == "" {
+		if opts.out == "" {
 			return cli.Usagef("--out is required")
 		}
-		if err := checkOut("--out", *out, false); err != nil {
+		if err := checkOut("--out", opts.out, false); err != nil {
 			return err
 		}
-		m, seq, err := pf.open(ctx, io, mf, args)
-		if err != nil {
+		if opts.prompt, err = pf.input(io, mf, args); err != nil {
 			return err
 		}
-		names, err := gpt2.MatchHooks(m.Config, *hooks...)
-		if err != nil {
-			return cli.Usagef("--hooks: %v", err)
-		}
-		var cache []string
-		for _, n := range names {
-			// hook_result is per-head and large: only an explicit pattern asks for it.
-			if n == gpt2.HookLogits || strings.HasSuffix(n, "attn.hook_result") && !strings.Contains(strings.Join(*hooks, ","), "result") {
-				continue
-			}
-			cache = append(cache, n)
-		}
-		res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: gpt2.LogitsAll, Cache: cache, Context: ctx})
-		if err != nil {
-			return err
-		}
-		tokens := make([]int64, len(seq))
-		for i, id := range seq {
-			tokens[i] = int64(id)
-		}
-		ts := []weights.Tensor{{Name: "tokens", Shape: []int{len(seq)}, I64: tokens}}
-		for _, n := range cache {
-			a := res.Cache[0][n]
-			ts = append(ts, weights.Tensor{Name: n, Shape: a.Shape, F32: a.Data})
-		}
-		ts = append(ts, weights.Tensor{Name: "logits", Shape: []int{len(seq), m.Config.DVocab}, F32: res.Logits[0]})
-		prompt := ""
-		if m.Tokenizer != nil {
-			prompt = m.Tokenizer.Decode(seq)
-		}
-		meta := map[string]string{"model": mf.name(), "processing": strings.Join(m.Processing, ","), "edits": strings.Join(m.Edits, "\n"), "prompt": prompt, "format": "mechlens trace: TransformerLens hook names, batch dimension dropped"}
-		if err := weights.WriteSafetensors(*out, ts, meta); err != nil {
-			return err
-		}
-		o := traceOutput{Out: *out, Tokens: len(seq)}
-		for _, t := range ts {
-			o.Tensors = append(o.Tensors, t.Name)
-		}
-		switch f {
-		case cli.JSON:
-			return cli.WriteJSON(io.Out, o)
-		case cli.CSV:
-			rows := &cli.Rows{Header: []string{"out", "n_tokens", "tensor"}}
-			for _, t := range o.Tensors {
-				rows.Add(o.Out, o.Tokens, t)
-			}
-			return rows.WriteCSV(io.Out)
-		}
-		_, err = fmt.Fprintf(io.Out, "wrote %d tensors for %d tokens to %s\n", len(ts), len(seq), *out)
-		return err
+		return runTrace(ctx, io, opts)
 	}
 	return c
+}
+
+// traceOptions are mechlens trace's flags and prompt.
+type traceOptions struct {
+	model  modelFlags
+	prompt promptInput
+	out    string
+	hooks  []string
+	format cli.Format
+}
+
+// runTrace runs the prompt and writes the activations o.hooks name to o.out.
+func runTrace(ctx context.Context, io *cli.IO, o traceOptions) error {
+	m, seq, err := o.prompt.open(ctx, io, &o.model)
+	if err != nil {
+		return err
+	}
+	names, err := gpt2.MatchHooks(m.Config, o.hooks...)
+	if err != nil {
+		return cli.Usagef("--hooks: %v", err)
+	}
+	var cache []string
+	for _, n := range names {
+		// hook_result is per-head and large: only an explicit pattern asks for it.
+		if n == gpt2.HookLogits || strings.HasSuffix(n, "attn.hook_result") && !strings.Contains(strings.Join(o.hooks, ","), "result") {
+			continue
+		}
+		cache = append(cache, n)
+	}
+	res, err := m.Run([][]int{seq}, gpt2.RunOptions{Logits: gpt2.LogitsAll, Cache: cache, Context: ctx})
+	if err != nil {
+		return err
+	}
+	tokens := make([]int64, len(seq))
+	for i, id := range seq {
+		tokens[i] = int64(id)
+	}
+	ts := []weights.Tensor{{Name: "tokens", Shape: []int{len(seq)}, I64: tokens}}
+	for _, n := range cache {
+		a := res.Cache[0][n]
+		ts = append(ts, weights.Tensor{Name: n, Shape: a.Shape, F32: a.Data})
+	}
+	ts = append(ts, weights.Tensor{Name: "logits", Shape: []int{len(seq), m.Config.DVocab}, F32: res.Logits[0]})
+	prompt := ""
+	if m.Tokenizer != nil {
+		prompt = m.Tokenizer.Decode(seq)
+	}
+	meta := map[string]string{"model": o.model.name(), "processing": strings.Join(m.Processing, ","), "edits": strings.Join(m.Edits, "\n"), "prompt": prompt, "format": "mechlens trace: TransformerLens hook names, batch dimension dropped"}
+	if err := weights.WriteSafetensors(o.out, ts, meta); err != nil {
+		return err
+	}
+	w := traceOutput{Out: o.out, Tokens: len(seq)}
+	for _, t := range ts {
+		w.Tensors = append(w.Tensors, t.Name)
+	}
+	switch o.format {
+	case cli.JSON:
+		return cli.WriteJSON(io.Out, w)
+	case cli.CSV:
+		rows := &cli.Rows{Header: []string{"out", "n_tokens", "tensor"}}
+		for _, t := range w.Tensors {
+			rows.Add(w.Out, w.Tokens, t)
+		}
+		return rows.WriteCSV(io.Out)
+	}
+	_, err = fmt.Fprintf(io.Out, "wrote %d tensors for %d tokens to %s\n", len(ts), len(seq), o.out)
+	return err
 }

@@ -33,54 +33,68 @@ with the edits of that set on, the unedited model beside the edited one.`
   $ mechlens tui --model gpt2 "The Eiffel Tower is in" --session eiffel.json`
 	mf := addModelFlags(c, analysisProcessing)
 	bos := addBOSFlag(c)
-	auditDir := cli.Text(c.Flags, "audit", "", "browse this audit folder (written by mechlens audit --out DIR)")
-	session := cli.Text(c.Flags, "session", "", "reopen the session saved in this file, and save it there on quit")
+	o := &tuiOptions{}
+	cli.TextVar(c.Flags, &o.audit, "audit", "", "browse this audit folder (written by mechlens audit --out DIR)")
+	cli.TextVar(c.Flags, &o.session, "session", "", "reopen the session saved in this file, and save it there on quit")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		opts := *o
+		opts.model, opts.bos = *mf, bos.want(mf)
 		if len(args) > 1 {
 			return cli.Usagef("want at most one prompt, got %d arguments", len(args))
 		}
-		in, inOK := io.In.(*os.File)
-		out, outOK := io.Out.(*os.File)
-		if !inOK || !outOK || !cli.IsTerminal(in) || !cli.IsTerminal(out) {
-			return errors.New("mechlens tui needs a terminal on standard input and output")
-		}
-		o := tui.Options{ModelName: mf.name(), Session: *session}
 		if len(args) == 1 {
-			o.Prompt = args[0]
+			opts.prompt = args[0]
 		}
-		var err error
-		if *auditDir != "" {
-			if o.Audit, err = tui.LoadAudit(*auditDir); err != nil {
-				return err
-			}
-		}
-		if *mf.edits != "" { // the browser applies them to a clone, beside the unedited model
-			if o.Edits, err = edit.Load(*mf.edits); err != nil {
-				return err
-			}
-		}
-		s, resume, err := tui.LoadSession(*session)
-		if err != nil {
-			return err
-		}
-		if o.Model, err = mf.openBase(ctx, io); err != nil {
-			return err
-		}
-		o.BOS = bos.want(mf)
-		m, err := tui.New(o)
-		if err != nil {
-			return err
-		}
-		if resume && o.Prompt == "" {
-			if err := m.Restore(s); err != nil {
-				return err
-			}
-		}
-		_, err = tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out)).Run()
-		if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return err
+		return runTUI(ctx, io, opts)
 	}
 	return c
+}
+
+// tuiOptions are mechlens tui's flags and prompt.
+type tuiOptions struct {
+	model                  modelFlags
+	prompt, audit, session string
+	bos                    bool
+}
+
+// runTUI opens the browser on the terminal of io.In and io.Out.
+func runTUI(ctx context.Context, io *cli.IO, o tuiOptions) error {
+	in, inOK := io.In.(*os.File)
+	out, outOK := io.Out.(*os.File)
+	if !inOK || !outOK || !cli.IsTerminal(in) || !cli.IsTerminal(out) {
+		return errors.New("mechlens tui needs a terminal on standard input and output")
+	}
+	to := tui.Options{ModelName: o.model.name(), Session: o.session, Prompt: o.prompt, BOS: o.bos}
+	var err error
+	if o.audit != "" {
+		if to.Audit, err = tui.LoadAudit(o.audit); err != nil {
+			return err
+		}
+	}
+	if *o.model.edits != "" { // the browser applies them to a clone, beside the unedited model
+		if to.Edits, err = edit.Load(*o.model.edits); err != nil {
+			return err
+		}
+	}
+	s, resume, err := tui.LoadSession(o.session)
+	if err != nil {
+		return err
+	}
+	if to.Model, err = o.model.openBase(ctx, io); err != nil {
+		return err
+	}
+	m, err := tui.New(to)
+	if err != nil {
+		return err
+	}
+	if resume && to.Prompt == "" {
+		if err := m.Restore(s); err != nil {
+			return err
+		}
+	}
+	_, err = tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out)).Run()
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }

@@ -221,11 +221,20 @@ func addBOSFlag(c *cli.Command) bosFlag {
 // want is --bos when given; otherwise on for the embedded organism, which saw
 // <|endoftext|> at the start of every training row, and off for other models (as Hugging
 // Face's GPT-2 tokenizer does).
-func (b bosFlag) want(mf *modelFlags) bool {
-	if flagSet(b.cmd.Flags, "bos") {
-		return *b.on
+func (b bosFlag) want(mf *modelFlags) bool { return b.choice().want(mf.spec) }
+
+// bosChoice is --bos as the command line gave it, for the options of a command that learns
+// its model late (edit diff reads it from the edit set).
+type bosChoice struct{ given, on bool }
+
+func (b bosFlag) choice() bosChoice { return bosChoice{given: flagSet(b.cmd.Flags, "bos"), on: *b.on} }
+
+// want follows bosFlag.want's rule for the model spec.
+func (c bosChoice) want(spec string) bool {
+	if c.given {
+		return c.on
 	}
-	return modelspec.IsDefault(mf.spec)
+	return modelspec.IsDefault(spec)
 }
 
 // flagSet reports whether the command line gave flag name.
@@ -238,20 +247,41 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 // open reads the prompt (one argument, "-" for standard input, or --ids), loads the model
 // and tokenizes the prompt, refusing one longer than the context.
 func (p *promptFlags) open(ctx context.Context, io *cli.IO, mf *modelFlags, args []string) (*gpt2.Model, []int, error) {
-	prompt := ""
-	if *p.ids == "" {
-		var err error
-		if prompt, err = oneArg(io, args, "prompt"); err != nil {
-			return nil, nil, err
-		}
-	} else if len(args) > 0 {
-		return nil, nil, cli.Usagef("give a prompt or --ids, not both")
+	in, err := p.input(io, mf, args)
+	if err != nil {
+		return nil, nil, err
 	}
+	return in.open(ctx, io, mf)
+}
+
+// promptInput is the prompt in a command's options: its text or --ids, and --bos as want
+// decided it.
+type promptInput struct {
+	text, ids string
+	bos       bool
+}
+
+// input reads the prompt off the command line: one argument ("-" for standard input) or
+// --ids, not both.
+func (p *promptFlags) input(io *cli.IO, mf *modelFlags, args []string) (promptInput, error) {
+	in := promptInput{ids: *p.ids, bos: p.bos.want(mf)}
+	if in.ids != "" && len(args) > 0 {
+		return in, cli.Usagef("give a prompt or --ids, not both")
+	}
+	var err error
+	if in.ids == "" {
+		in.text, err = oneArg(io, args, "prompt")
+	}
+	return in, err
+}
+
+// open loads the model and tokenizes the prompt, refusing one longer than the context.
+func (in promptInput) open(ctx context.Context, io *cli.IO, mf *modelFlags) (*gpt2.Model, []int, error) {
 	m, err := mf.open(ctx, io)
 	if err != nil {
 		return nil, nil, err
 	}
-	ids, err := promptIDs(m, prompt, *p.ids, p.bos.want(mf))
+	ids, err := promptIDs(m, in.text, in.ids, in.bos)
 	return m, ids, err
 }
 

@@ -1,5 +1,10 @@
 // Command mechlens looks inside GPT-2-family models and changes them: run, trace, lens,
 // attribute, audit, edit. Run 'mechlens help' for the list of commands.
+//
+// Each command is flag binding plus a run function: its constructor binds the flags to an
+// options struct, and its Run checks the positional arguments, fills the rest of the struct
+// and calls runNAME(ctx, io, opts), which a caller without a command line (tests, the TUI)
+// can call directly (README, "Development").
 package main
 
 import (

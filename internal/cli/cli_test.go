@@ -152,6 +152,55 @@ func TestFlagTypes(t *testing.T) {
 	}
 }
 
+// The Var forms fill struct fields, parse as their pointer forms do, and go back to the
+// defaults at every run: a command built once and run twice (tests, the TUI) reads each
+// run's own values from its options struct.
+func TestFlagVarForms(t *testing.T) {
+	var o struct {
+		mode, target  string
+		sites, tokens []string
+	}
+	c := NewCommand("v", "v [flags]", "Var forms")
+	ChoiceVar(c.Flags, &o.mode, "mode", "own", []string{"own", "final-scale"}, "")
+	ListVar(c.Flags, &o.sites, "sites", "resid,mlp", []string{"resid", "heads", "mlp"}, "")
+	TextVar(c.Flags, &o.target, "target", " A", "")
+	TextListVar(c.Flags, &o.tokens, "token", "")
+	if o.mode != "own" || strings.Join(o.sites, "+") != "resid+mlp" || o.target != " A" || o.tokens != nil {
+		t.Fatalf("defaults not stored: %+v", o)
+	}
+	var seen string
+	c.Run = func(ctx context.Context, io *IO, args []string) error {
+		seen = fmt.Sprintf("%s|%s|%s|%s", o.mode, strings.Join(o.sites, "+"), o.target, strings.Join(o.tokens, "+"))
+		return nil
+	}
+	for _, tc := range []struct {
+		argv []string
+		err  string
+		seen string
+	}{
+		{[]string{"v", "--mode", "final-scale", "--sites", "heads", "--target", " B", "--token", "x", "--token", "y"}, "", "final-scale|heads| B|x+y"},
+		{[]string{"v"}, "", "own|resid+mlp| A|"}, // defaults again
+		{[]string{"v", "--token", "z"}, "", "own|resid+mlp| A|z"},
+		{[]string{"v", "--mode", "mean"}, `--mode: "mean" is not own or final-scale`, ""},
+		{[]string{"v", "--sites", "resid,attn"}, `--sites: "attn" is not resid, heads or mlp`, ""},
+		{[]string{"v", "--target", ""}, `--target: "" is empty`, ""},
+		{[]string{"v", "--token", ""}, `--token: "" is empty`, ""},
+	} {
+		seen = ""
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), "prog", []*Command{c}, tc.argv, &IO{Out: &out, Err: &errOut})
+		if tc.err == "" {
+			if code != 0 || seen != tc.seen {
+				t.Errorf("%q: exit %d %s, values %q, want %q", tc.argv, code, errOut.String(), seen, tc.seen)
+			}
+			continue
+		}
+		if want := "prog: " + tc.err + " (see 'prog v --help')\n"; code != 2 || errOut.String() != want {
+			t.Errorf("%q: exit %d, stderr %q, want %q", tc.argv, code, errOut.String(), want)
+		}
+	}
+}
+
 func TestRowsFormats(t *testing.T) {
 	r := &Rows{Header: []string{"name", "value"}}
 	r.Add("alpha", 1.5)

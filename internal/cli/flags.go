@@ -28,12 +28,7 @@ type IntFlag struct {
 	p      *int // where the value is also stored (IntVar), or nil
 }
 
-func (f *IntFlag) reset() {
-	f.V = f.def
-	if f.p != nil {
-		*f.p = f.def
-	}
-}
+func (f *IntFlag) reset()       { f.V = f.def; storeIn(f.p, f.def) }
 func (f *IntFlag) Type() string { return "int" }
 
 func (f *IntFlag) String() string { return strconv.Itoa(f.V) }
@@ -44,9 +39,7 @@ func (f *IntFlag) Set(s string) error {
 		return fmt.Errorf("is not %s", intRange(f.Lo, f.Hi))
 	}
 	f.V = v
-	if f.p != nil {
-		*f.p = v
-	}
+	storeIn(f.p, v)
 	return nil
 }
 
@@ -83,12 +76,7 @@ type FloatFlag struct {
 	p      *float64 // where the value is also stored (FloatVar), or nil
 }
 
-func (f *FloatFlag) reset() {
-	f.V = f.def
-	if f.p != nil {
-		*f.p = f.def
-	}
-}
+func (f *FloatFlag) reset()       { f.V = f.def; storeIn(f.p, f.def) }
 func (f *FloatFlag) Type() string { return "float" }
 
 func (f *FloatFlag) String() string { return strconv.FormatFloat(f.V, 'g', -1, 64) }
@@ -105,9 +93,7 @@ func (f *FloatFlag) Set(s string) error {
 		return fmt.Errorf("is not a number in [%g, %g]", f.Lo, f.Hi)
 	}
 	f.V = v
-	if f.p != nil {
-		*f.p = v
-	}
+	storeIn(f.p, v)
 	return nil
 }
 
@@ -128,10 +114,12 @@ func FloatVar(fs *flag.FlagSet, p *float64, name string, def, lo, hi float64, us
 type ChoiceFlag struct {
 	V, def  string
 	Choices []string
+	p       *string // where the value is also stored (ChoiceVar), or nil
 }
 
-func (f *ChoiceFlag) reset()       { f.V = f.def }
-func (f *ChoiceFlag) Type() string { return "string" }
+func (f *ChoiceFlag) reset()         { f.store(f.def) }
+func (f *ChoiceFlag) store(v string) { f.V = v; storeIn(f.p, v) }
+func (f *ChoiceFlag) Type() string   { return "string" }
 
 func (f *ChoiceFlag) String() string { return f.V }
 
@@ -139,7 +127,7 @@ func (f *ChoiceFlag) Set(s string) error {
 	if !slices.Contains(f.Choices, s) {
 		return fmt.Errorf("is not %s", OrList(f.Choices))
 	}
-	f.V = s
+	f.store(s)
 	return nil
 }
 
@@ -150,15 +138,30 @@ func Choice(fs *flag.FlagSet, name, def string, choices []string, usage string) 
 	return &f.V
 }
 
+// ChoiceVar is Choice storing into p.
+func ChoiceVar(fs *flag.FlagSet, p *string, name, def string, choices []string, usage string) {
+	*p = def
+	fs.Var(&ChoiceFlag{V: def, def: def, Choices: choices, p: p}, name, usage)
+}
+
+// storeIn sets *p to v when p is set: the Var forms' second copy of a flag's value.
+func storeIn[T any](p *T, v T) {
+	if p != nil {
+		*p = v
+	}
+}
+
 // ListFlag is a comma-separated list whose items are all non-empty and, when Choices is
 // set, each one of them.
 type ListFlag struct {
 	V, def  []string
 	Choices []string
+	p       *[]string // where the value is also stored (ListVar), or nil
 }
 
-func (f *ListFlag) reset()       { f.V = f.def }
-func (f *ListFlag) Type() string { return "list" }
+func (f *ListFlag) reset()           { f.store(f.def) }
+func (f *ListFlag) store(v []string) { f.V = v; storeIn(f.p, v) }
+func (f *ListFlag) Type() string     { return "list" }
 
 func (f *ListFlag) String() string { return strings.Join(f.V, ",") }
 
@@ -174,13 +177,24 @@ func (f *ListFlag) Set(s string) error {
 		}
 		v = append(v, item)
 	}
-	f.V = v
+	f.store(v)
 	return nil
 }
 
 // List defines a comma-separated list flag (choices nil: any non-empty items).
 func List(fs *flag.FlagSet, name, def string, choices []string, usage string) *[]string {
 	f := &ListFlag{Choices: choices}
+	defineList(fs, f, name, def, usage)
+	return &f.V
+}
+
+// ListVar is List storing into p.
+func ListVar(fs *flag.FlagSet, p *[]string, name, def string, choices []string, usage string) {
+	*p = nil
+	defineList(fs, &ListFlag{Choices: choices, p: p}, name, def, usage)
+}
+
+func defineList(fs *flag.FlagSet, f *ListFlag, name, def, usage string) {
 	if def != "" {
 		if err := f.Set(def); err != nil {
 			panic("cli: default of --" + name + " " + err.Error())
@@ -188,15 +202,18 @@ func List(fs *flag.FlagSet, name, def string, choices []string, usage string) *[
 		f.def = f.V
 	}
 	fs.Var(f, name, usage)
-	return &f.V
 }
 
 // TextFlag is a string that may be left out but not given empty (--target "" is a slip,
 // not a request for nothing).
-type TextFlag struct{ V, def string }
+type TextFlag struct {
+	V, def string
+	p      *string // where the value is also stored (TextVar), or nil
+}
 
-func (f *TextFlag) reset()       { f.V = f.def }
-func (f *TextFlag) Type() string { return "string" }
+func (f *TextFlag) reset()         { f.store(f.def) }
+func (f *TextFlag) store(v string) { f.V = v; storeIn(f.p, v) }
+func (f *TextFlag) Type() string   { return "string" }
 
 func (f *TextFlag) String() string { return f.V }
 
@@ -204,7 +221,7 @@ func (f *TextFlag) Set(s string) error {
 	if s == "" {
 		return fmt.Errorf("is empty")
 	}
-	f.V = s
+	f.store(s)
 	return nil
 }
 
@@ -213,6 +230,12 @@ func Text(fs *flag.FlagSet, name, def, usage string) *string {
 	f := &TextFlag{V: def, def: def}
 	fs.Var(f, name, usage)
 	return &f.V
+}
+
+// TextVar is Text storing into p.
+func TextVar(fs *flag.FlagSet, p *string, name, def, usage string) {
+	*p = def
+	fs.Var(&TextFlag{V: def, def: def, p: p}, name, usage)
 }
 
 // typeName is the word help shows for a flag's value: int, float, string, list...
@@ -225,9 +248,12 @@ func typeName(f *flag.Flag) string {
 }
 
 // TextListFlag is a repeatable flag of non-empty texts (--target " A" --target " B").
-type TextListFlag struct{ V []string }
+type TextListFlag struct {
+	V []string
+	p *[]string // where the value is also stored (TextListVar), or nil
+}
 
-func (f *TextListFlag) reset()       { f.V = nil }
+func (f *TextListFlag) reset()       { f.V = nil; storeIn(f.p, nil) }
 func (f *TextListFlag) Type() string { return "string" }
 func (f *TextListFlag) String() string {
 	if f == nil {
@@ -241,6 +267,7 @@ func (f *TextListFlag) Set(s string) error {
 		return fmt.Errorf("is empty")
 	}
 	f.V = append(f.V, s)
+	storeIn(f.p, f.V)
 	return nil
 }
 
@@ -249,6 +276,12 @@ func TextList(fs *flag.FlagSet, name, usage string) *[]string {
 	f := &TextListFlag{}
 	fs.Var(f, name, usage)
 	return &f.V
+}
+
+// TextListVar is TextList storing into p.
+func TextListVar(fs *flag.FlagSet, p *[]string, name, usage string) {
+	*p = nil
+	fs.Var(&TextListFlag{p: p}, name, usage)
 }
 
 // OrList writes "a, b or c".
