@@ -114,6 +114,35 @@ type tparams[F Float] struct {
 
 type tblock[F Float] struct {
 	Ln1W, Ln1B, AttnW, AttnB, AttnProjW, AttnProjB, Ln2W, Ln2B, FcW, FcB, ProjW, ProjB []F
+	// packed, when set (float32 from a Model), replaces the four matrices.
+	packed *packedLinear
+}
+
+// packedLinear is a block's matrices as the tensor kernels take them: the model's own
+// packed ones for the forward pass and packed transposes for the backward pass's
+// dL/d input = dL/d output · Wᵀ, so that neither unpacks nor packs anything per call.
+type packedLinear struct {
+	attn, attnProj, fc, proj     *tensor.Packed // [I, O]
+	attnT, attnProjT, fcT, projT *tensor.Packed // [O, I]
+}
+
+// linear sets out [N, O] = in [N, I]·w + b, from p when it is set.
+func linear[F Float](out, in, w []F, p *tensor.Packed, b []F, N, I, O int) {
+	if p != nil {
+		tensor.MatMul(any(out).([]float32), any(in).([]float32), N, p, any(b).([]float32))
+		return
+	}
+	matmulForward(out, in, w, b, N, I, O)
+}
+
+// linearBack is matmulBackward, from the packed transpose pt when it is set (no weight
+// gradients then).
+func linearBack[F Float](din, dw, db, dout, in, w []F, pt *tensor.Packed, N, I, O int) {
+	if pt != nil {
+		tensor.MatMul(any(din).([]float32), any(dout).([]float32), N, pt, nil)
+		return
+	}
+	matmulBackward(din, dw, db, dout, in, w, N, I, O)
 }
 
 // fields lists every tensor of t in paramTable's order.
@@ -406,17 +435,21 @@ func (ps *pass[F]) forward() {
 	ps.acts = make([]layerActs[F], c.NLayers)
 	out := make([]F, N*D) // [N, D] attn_out, then mlp_out
 	for l := ps.start; l < c.NLayers; l++ {
-		b, a := ps.block(l), &ps.acts[l]
+		b, a := ps.block(l, false), &ps.acts[l]
 		ps.hook(l, tkResidPre, x, D)
 		a.x = x
 		a.ln1, a.ln1Mu, a.ln1Rstd = make([]F, N*D), make([]F, N), make([]F, N)
 		layerNormForward(a.ln1, a.ln1Mu, a.ln1Rstd, x, b.Ln1W, b.Ln1B, c.LNEps)
 		a.qkv = make([]F, N*3*D)
-		matmulForward(a.qkv, a.ln1, b.AttnW, b.AttnB, N, D, 3*D)
+		pk := b.packed
+		if pk == nil {
+			pk = &packedLinear{}
+		}
+		linear(a.qkv, a.ln1, b.AttnW, pk.attn, b.AttnB, N, D, 3*D)
 		a.att, a.z = make([]F, ps.attOff[len(ps.rows)]), make([]F, N*D)
 		ps.attentionForward(a)
 		ps.hook(l, tkZ, a.z, c.NHeads, c.DHead)
-		matmulForward(out, a.z, b.AttnProjW, b.AttnProjB, N, D, D)
+		linear(out, a.z, b.AttnProjW, pk.attnProj, b.AttnProjB, N, D, D)
 		ps.hook(l, tkAttnOut, out, D)
 		a.xm = make([]F, N*D)
 		for i := range a.xm {
@@ -426,11 +459,11 @@ func (ps *pass[F]) forward() {
 		a.ln2, a.ln2Mu, a.ln2Rstd = make([]F, N*D), make([]F, N), make([]F, N)
 		layerNormForward(a.ln2, a.ln2Mu, a.ln2Rstd, a.xm, b.Ln2W, b.Ln2B, c.LNEps)
 		a.pre, a.post = make([]F, N*M), make([]F, N*M)
-		matmulForward(a.pre, a.ln2, b.FcW, b.FcB, N, D, M)
+		linear(a.pre, a.ln2, b.FcW, pk.fc, b.FcB, N, D, M)
 		ps.hook(l, tkMLPPre, a.pre, M)
 		geluForward(a.post, a.pre, c.Activation)
 		ps.hook(l, tkMLPPost, a.post, M)
-		matmulForward(out, a.post, b.ProjW, b.ProjB, N, M, D)
+		linear(out, a.post, b.ProjW, pk.proj, b.ProjB, N, M, D)
 		ps.hook(l, tkMLPOut, out, D)
 		x = make([]F, N*D)
 		for i := range x {
@@ -461,7 +494,11 @@ func (ps *pass[F]) backward() []F {
 	dz := make([]F, N*D)    // [N, D]
 	dqkv := make([]F, N*3*D)
 	for l := c.NLayers - 1; l >= ps.bottom; l-- {
-		b, a := ps.block(l), &ps.acts[l]
+		b, a := ps.block(l, true), &ps.acts[l]
+		pk := b.packed
+		if pk == nil {
+			pk = &packedLinear{}
+		}
 		var gbk *tblock[F]
 		if g != nil {
 			gbk = &g.Blocks[l]
@@ -475,19 +512,19 @@ func (ps *pass[F]) backward() []F {
 		ps.keepGrad(l, tkResidPost, dx, D)
 		// MLP: dx flows unchanged into the residual and into mlp_out.
 		ps.keepGrad(l, tkMLPOut, dx, D)
-		matmulBackward(dpost, pick(func(b *tblock[F]) []F { return b.ProjW }), pick(func(b *tblock[F]) []F { return b.ProjB }), dx, a.post, b.ProjW, N, M, D)
+		linearBack(dpost, pick(func(b *tblock[F]) []F { return b.ProjW }), pick(func(b *tblock[F]) []F { return b.ProjB }), dx, a.post, b.ProjW, pk.projT, N, M, D)
 		ps.keepGrad(l, tkMLPPost, dpost, M)
 		geluBackward(dpre, dpost, a.pre, c.Activation)
 		ps.keepGrad(l, tkMLPPre, dpre, M)
-		matmulBackward(dln, pick(func(b *tblock[F]) []F { return b.FcW }), pick(func(b *tblock[F]) []F { return b.FcB }), dpre, a.ln2, b.FcW, N, D, M)
+		linearBack(dln, pick(func(b *tblock[F]) []F { return b.FcW }), pick(func(b *tblock[F]) []F { return b.FcB }), dpre, a.ln2, b.FcW, pk.fcT, N, D, M)
 		layerNormBackward(dx, pick(func(b *tblock[F]) []F { return b.Ln2W }), pick(func(b *tblock[F]) []F { return b.Ln2B }), dln, a.xm, a.ln2Mu, a.ln2Rstd, b.Ln2W)
 		ps.keepGrad(l, tkResidMid, dx, D)
 		// Attention.
 		ps.keepGrad(l, tkAttnOut, dx, D)
-		matmulBackward(dz, pick(func(b *tblock[F]) []F { return b.AttnProjW }), pick(func(b *tblock[F]) []F { return b.AttnProjB }), dx, a.z, b.AttnProjW, N, D, D)
+		linearBack(dz, pick(func(b *tblock[F]) []F { return b.AttnProjW }), pick(func(b *tblock[F]) []F { return b.AttnProjB }), dx, a.z, b.AttnProjW, pk.attnProjT, N, D, D)
 		ps.keepGrad(l, tkZ, dz, c.NHeads, c.DHead)
 		ps.attentionBackward(dqkv, dz, a)
-		matmulBackward(dln, pick(func(b *tblock[F]) []F { return b.AttnW }), pick(func(b *tblock[F]) []F { return b.AttnB }), dqkv, a.ln1, b.AttnW, N, D, 3*D)
+		linearBack(dln, pick(func(b *tblock[F]) []F { return b.AttnW }), pick(func(b *tblock[F]) []F { return b.AttnB }), dqkv, a.ln1, b.AttnW, pk.attnT, N, D, 3*D)
 		layerNormBackward(dx, pick(func(b *tblock[F]) []F { return b.Ln1W }), pick(func(b *tblock[F]) []F { return b.Ln1B }), dln, a.x, a.ln1Mu, a.ln1Rstd, b.Ln1W)
 		ps.keepGrad(l, tkResidPre, dx, D)
 	}
