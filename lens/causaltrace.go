@@ -120,8 +120,10 @@ func NoiseStd(m *gpt2.Model) float64 {
 // embeddings) with seeded Gaussian noise in o.Samples runs, and for every position and
 // layer restores one state of the clean run in all of them at once (one batch), reporting
 // the mean probability of the target at the last position. A run restoring block l's
-// state starts from the corrupted runs' residual stream at the first block it changes, so
-// that only the blocks after it are computed again.
+// state at position p starts from the corrupted runs' residual stream at the first block
+// it changes and computes positions p.. only, over the corrupted runs' keys and values of
+// the positions before p (nothing before p changes): the same numbers as full runs, up to
+// float rounding.
 func (a *Analyzer) CausalTrace(ids []int, o CausalTraceOptions) (*CausalTrace, error) {
 	m := a.Model
 	c := m.Config
