@@ -686,7 +686,7 @@ func (ps *pass[F]) lossBackward() []F {
 		}
 	}
 	dh := make([]F, R*D) // [R, D]
-	gemm(false, false, R, D, V, 1, dlg, V, ps.unembedRows(), D, 0, dh, D)
+	ps.unembedBack(dh, dlg, R)
 	for i, n := range ps.lossPos {
 		copy(dlnf[n*D:(n+1)*D], dh[i*D:(i+1)*D])
 	}
