@@ -292,7 +292,9 @@ type zResult struct {
 // optimize finds the value of site (hook_mlp_out for ROME, hook_resid_post for MEMIT; both
 // are added into block layer's output) at the fact token that makes the model say the
 // target: ROME's compute_v and MEMIT's compute_z. Each step runs the blocks after layer
-// only, from the residual stream computed once, with δ added at every prompt's fact token.
+// only, from the residual stream computed once, with δ added at every prompt's fact token,
+// and only the positions from the fact token on (the earlier ones' keys and values are
+// computed once).
 func optimize(m *gpt2.Model, g *gpt2.ModelGrad, cfg ROMEConfig, f *facts, layer int, site string) (*zResult, error) {
 	c := m.Config
 	D := c.DModel
