@@ -292,7 +292,9 @@ type zResult struct {
 // optimize finds the value of site (hook_mlp_out for ROME, hook_resid_post for MEMIT; both
 // are added into block layer's output) at the fact token that makes the model say the
 // target: ROME's compute_v and MEMIT's compute_z. Each step runs the blocks after layer
-// only, from the residual stream computed once, with δ added at every prompt's fact token.
+// only, from the residual stream computed once, with δ added at every prompt's fact token,
+// and only the positions from the fact token on (the earlier ones' keys and values are
+// computed once).
 func optimize(m *gpt2.Model, g *gpt2.ModelGrad, cfg ROMEConfig, f *facts, layer int, site string) (*zResult, error) {
 	c := m.Config
 	D := c.DModel
@@ -326,19 +328,28 @@ func optimize(m *gpt2.Model, g *gpt2.ModelGrad, cfg ROMEConfig, f *facts, layer 
 	rows = append(rows, klRow)
 	lookup = append(lookup, f.kl.lookup)
 
+	// δ changes nothing before the fact token: each step runs the rows from there on, over
+	// KV caches of their earlier positions computed once here (no loss sits before it).
 	seqs := make([][]int, len(rows))
+	past := make([]*gpt2.KVCache, len(rows))
 	for i, r := range rows {
-		seqs[i] = r.IDs
+		seqs[i], past[i] = r.IDs, m.NewKVCache()
 	}
-	base, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, StopLayer: stopAfter(c, layer), Cache: []string{gpt2.ResidPost(layer), site}})
+	base, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: past, Cache: []string{gpt2.ResidPost(layer), site}})
 	if err != nil {
 		return nil, err
 	}
 	start := make([][]float32, len(rows))
 	resid := make([][]float32, len(rows))
-	for i := range rows {
-		resid[i] = append([]float32(nil), base.Cache[i][gpt2.ResidPost(layer)].Data...)
+	for i, r := range rows {
+		lk := lookup[i]
+		resid[i] = append([]float32(nil), base.Cache[i][gpt2.ResidPost(layer)].Data[lk*D:]...)
 		start[i] = make([]float32, len(resid[i]))
+		past[i] = past[i].Head(lk)
+		rows[i] = gpt2.TrainRow{IDs: r.IDs[lk:], Target: r.Target[lk:], Weight: r.Weight[lk:]}
+		if r.KLRef != nil {
+			rows[i].KLRef = r.KLRef[lk:]
+		}
 	}
 	init := append([]float32(nil), base.Cache[0][site].Data[lookup[0]*D:(lookup[0]+1)*D]...)
 	base.Release()
@@ -352,12 +363,11 @@ func optimize(m *gpt2.Model, g *gpt2.ModelGrad, cfg ROMEConfig, f *facts, layer 
 	for it := range cfg.Steps {
 		for i := range rows {
 			copy(start[i], resid[i])
-			x := start[i][lookup[i]*D : (lookup[i]+1)*D]
-			for j := range x {
-				x[j] += float32(delta[j])
+			for j := range D {
+				start[i][j] += float32(delta[j])
 			}
 		}
-		res, err := g.Gradients(rows, gpt2.GradOptions{NoParamGrads: true, StartLayer: layer + 1, StartResid: start})
+		res, err := g.Gradients(rows, gpt2.GradOptions{NoParamGrads: true, StartLayer: layer + 1, StartResid: start, Prefix: past})
 		if err != nil {
 			return nil, err
 		}
@@ -369,7 +379,7 @@ func optimize(m *gpt2.Model, g *gpt2.ModelGrad, cfg ROMEConfig, f *facts, layer 
 		}
 		grad := make([]float64, D)
 		for i := range rows {
-			gx := res.StartGrad[i][lookup[i]*D : (lookup[i]+1)*D]
+			gx := res.StartGrad[i][:D]
 			for j, v := range gx {
 				grad[j] += float64(v)
 			}

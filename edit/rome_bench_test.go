@@ -1,6 +1,7 @@
 package edit_test
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/mechlens/mechlens/edit"
@@ -37,8 +38,9 @@ func BenchmarkROMEOrganism(b *testing.B) {
 
 // BenchmarkROMEGPT2Medium is one ROME edit on GPT-2 medium's shape (random weights, a
 // 50257-token vocabulary, layer 8, clamp 3) with a prompt of 8 tokens, 20 prefixes and the
-// full 20 steps (random weights never reach the early stop), C = I (a cached covariance adds
-// one 4096×4096 Cholesky factorisation). It takes minutes: run it with -benchtime 1x.
+// full 20 steps (random weights never reach the early stop), with a covariance as if
+// loaded from the cache (a diagonally dominant 4096×4096 one: its Cholesky factorisation
+// costs what a measured one does). It takes minutes: run it with -benchtime 1x.
 func BenchmarkROMEGPT2Medium(b *testing.B) {
 	cfg := gpt2.Presets["gpt2-medium"]
 	tok, err := gpt2.LoadTokenizer("../testdata/gpt2-tokenizer")
@@ -53,10 +55,22 @@ func BenchmarkROMEGPT2Medium(b *testing.B) {
 	}
 	q := edit.Request{Subject: "The Eiffel Tower", Prompt: "{} is located in the city of", TargetNew: " Rome", TargetTrue: " Paris"}
 	g := gpt2.NewModelGrad(m)
+	M := cfg.DMLP
+	r := rand.New(rand.NewPCG(5, 6))
+	mom2 := make([]float64, M*M)
+	for i := range M {
+		mom2[i*M+i] = 1
+		for j := range i {
+			v := 0.1 * r.Float64() / float64(M)
+			mom2[i*M+j], mom2[j*M+i] = v, v
+		}
+	}
 	b.ResetTimer()
 	cpu := procstat.CPUTime()
 	for range b.N {
-		if _, err := edit.ROME(m, g, q, rc, nil, prefixes); err != nil {
+		// A new Cov each time: its factorisation is kept once computed.
+		cov := &edit.Cov{Layer: rc.Layer, M: M, Count: 1, Mom2: mom2}
+		if _, err := edit.ROME(m, g, q, rc, cov, prefixes); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -68,6 +68,11 @@ type RunOptions struct {
 	// Past continues sequences from a KV cache (one per sequence); it is extended in place.
 	// It cannot be combined with StartLayer or StopLayer.
 	Past []*KVCache
+	// Prefix runs sequences after the positions of a KV cache (one per sequence, nil for
+	// none) that is read, never extended: sequences may share one, and the run may start
+	// at any block (the keys of blocks before StartLayer are not read). It cannot be
+	// combined with Past.
+	Prefix []*KVCache
 	// Context, when set, is checked between blocks: a cancelled run returns its error
 	// (context.Canceled), gives its memory back and leaves the KV caches as they were.
 	Context context.Context
@@ -164,6 +169,9 @@ func (m *Model) check(seqs [][]int, o RunOptions) (stop int, off []int, err erro
 	if o.StartLayer > 0 && len(o.StartResid) != len(seqs) {
 		return 0, nil, fmt.Errorf("gpt2: start layer %d needs a residual stream for each of %d sequences", o.StartLayer, len(seqs))
 	}
+	if o.Prefix != nil && (o.Past != nil || len(o.Prefix) != len(seqs)) {
+		return 0, nil, fmt.Errorf("gpt2: %d prefix caches for %d sequences (and no Past with them)", len(o.Prefix), len(seqs))
+	}
 	if o.Past != nil {
 		if len(o.Past) != len(seqs) {
 			return 0, nil, fmt.Errorf("gpt2: %d KV caches for %d sequences", len(o.Past), len(seqs))
@@ -188,11 +196,7 @@ func (m *Model) check(seqs [][]int, o RunOptions) (stop int, off []int, err erro
 		if len(ids) == 0 {
 			return 0, nil, fmt.Errorf("gpt2: sequence %d is empty", s)
 		}
-		past := 0
-		if o.Past != nil && o.Past[s] != nil {
-			past = o.Past[s].Len()
-		}
-		if past+len(ids) > c.NCtx {
+		if past := o.before(s); past+len(ids) > c.NCtx {
 			return 0, nil, fmt.Errorf("gpt2: sequence %d has %d tokens, more than the context of %d", s, past+len(ids), c.NCtx)
 		}
 		for t, id := range ids {
@@ -206,6 +210,17 @@ func (m *Model) check(seqs [][]int, o RunOptions) (stop int, off []int, err erro
 		off[s+1] = off[s] + len(ids)
 	}
 	return stop, off, nil
+}
+
+// before is the number of positions before sequence s: those of its Past or Prefix cache.
+func (o *RunOptions) before(s int) int {
+	switch {
+	case o.Past != nil && o.Past[s] != nil:
+		return o.Past[s].Len()
+	case o.Prefix != nil && o.Prefix[s] != nil:
+		return o.Prefix[s].Len()
+	}
+	return 0
 }
 
 // checkPoint refuses a cache or hook name that is not a hook point of the model (a
@@ -315,6 +330,7 @@ type scratch struct {
 	scale                  []float32 // [N]
 	pre, post              []float32 // [N, M]
 	att                    []float32 // [H, T, Tk] of the longest sequence
+	pk, pv                 []float32 // [Tk, D] a Prefix's keys and values, then the sequence's
 }
 
 func (r *run) forward(stop int) error {
@@ -428,10 +444,7 @@ func (r *run) embed(x []float32) {
 	tok := r.stage(HookEmbed, r.tmp.take(N*D))    // [N, D]
 	pos := r.stage(HookPosEmbed, r.tmp.take(N*D)) // [N, D]
 	for s, ids := range r.seqs {
-		past := 0
-		if r.o.Past != nil && r.o.Past[s] != nil {
-			past = r.o.Past[s].Len()
-		}
+		past := r.o.before(s)
 		for t, id := range ids {
 			row := (r.off[s] + t) * D
 			r.m.embedding(id, tok[row:row+D])
@@ -470,11 +483,14 @@ func (r *run) attention(l int, sc *scratch, z, q, k, v []float32) {
 	scale := float32(1 / math.Sqrt(float64(Dh)))
 	for s := range r.seqs {
 		o0, T := r.off[s], r.off[s+1]-r.off[s]
-		keys, vals, past := k[o0*D:(o0+T)*D], v[o0*D:(o0+T)*D], 0 // [Tk, D]
+		keys, vals, past := k[o0*D:(o0+T)*D], v[o0*D:(o0+T)*D], r.o.before(s) // [Tk, D]
 		if r.o.Past != nil && r.o.Past[s] != nil {
-			kv := r.o.Past[s]
-			past = kv.Len()
-			keys, vals = kv.append(l, keys, vals)
+			keys, vals = r.o.Past[s].append(l, keys, vals)
+		} else if past > 0 {
+			kv := r.o.Prefix[s]
+			sc.pk = append(append(sc.pk[:0], kv.k[l][:past*D]...), keys...)
+			sc.pv = append(append(sc.pv[:0], kv.v[l][:past*D]...), vals...)
+			keys, vals = sc.pk, sc.pv
 		}
 		Tk := past + T
 		if cap(sc.att) < H*T*Tk {

@@ -37,6 +37,18 @@ func (kv *KVCache) append(l int, k, v []float32) (keys, vals []float32) {
 	return kv.k[l], kv.v[l]
 }
 
+// Head returns the first n positions of kv as a cache sharing its memory, without copying:
+// extending either one never changes what the other holds (the head's first extension
+// copies it). For runs of many continuations of one prefix (RunOptions.Prefix).
+func (kv *KVCache) Head(n int) *KVCache {
+	n = max(0, min(n, kv.n))
+	h := &KVCache{k: make([][]float32, len(kv.k)), v: make([][]float32, len(kv.v)), n: n, d: kv.d}
+	for l := range kv.k {
+		h.k[l], h.v[l] = kv.k[l][:n*kv.d:n*kv.d], kv.v[l][:n*kv.d:n*kv.d]
+	}
+	return h
+}
+
 // truncate keeps the first n positions: a cancelled run leaves keys in some layers only.
 func (kv *KVCache) truncate(n int) {
 	for l := range kv.k {

@@ -119,3 +119,106 @@ func TestKLGradient(t *testing.T) {
 		}
 	}
 }
+
+// TestModelGradKeepsTransposes: the backward pass's packed transposes, kept or packed at
+// each use (CacheBytes 0), give the same gradients, and a write to the weights drops the
+// kept ones.
+func TestModelGradKeepsTransposes(t *testing.T) {
+	cfg := Config{NLayers: 2, DModel: 32, NHeads: 4, DHead: 8, DMLP: 64, NCtx: 16, DVocab: 40, LNEps: 1e-5, Activation: "gelu_new"}
+	m := NewModel(cfg, RandomParams(cfg, 3), nil)
+	rows := gradTestRows(cfg, 4)
+	o := GradOptions{ActGrads: []string{ResidPre(0)}, NoParamGrads: true}
+	grad := func(g *ModelGrad) []float32 {
+		t.Helper()
+		r, err := g.Gradients(rows, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ActGrads[1][ResidPre(0)].Data
+	}
+	kept := NewModelGrad(m)
+	bare := NewModelGrad(m)
+	bare.CacheBytes = 0
+	before := grad(kept)
+	closeSlices(t, "packed at each use", grad(bare), before, 0)
+	if len(kept.kept) != cfg.NLayers || len(bare.kept) != 0 {
+		t.Errorf("kept %d and %d blocks, want %d and 0", len(kept.kept), len(bare.kept), cfg.NLayers)
+	}
+	w, err := m.WritableMatrix(1, MatrixWOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, v := make([]float32, cfg.DMLP), make([]float32, cfg.DModel)
+	for i := range u {
+		u[i] = 0.1
+	}
+	for i := range v {
+		v[i] = float32(i%3) - 1
+	}
+	w.AddOuter(u, v)
+	after := grad(kept)
+	closeSlices(t, "after an edit", after, grad(NewModelGrad(m)), 0)
+	if d, _ := maxAbsDiff(after, before); d == 0 {
+		t.Error("the edit did not change the gradient")
+	}
+}
+
+// TestGradientsOverAPrefix: rows cut after a KV cache of their first positions
+// (GradOptions.Prefix), with the loss on the kept positions only, give the whole rows'
+// loss and gradients there, from the embeddings and from a later block.
+func TestGradientsOverAPrefix(t *testing.T) {
+	cfg := Config{NLayers: 2, DModel: 32, NHeads: 4, DHead: 8, DMLP: 64, NCtx: 16, DVocab: 40, LNEps: 1e-5, Activation: "gelu_new"}
+	m := NewModel(cfg, RandomParams(cfg, 3), nil)
+	g := NewModelGrad(m)
+	D := cfg.DModel
+	rows := gradTestRows(cfg, 5)[:2] // 16 and 3 tokens
+	cut := []int{9, 1}
+	var tails []TrainRow
+	var seqs [][]int
+	prefix := make([]*KVCache, len(rows))
+	for s, r := range rows {
+		p := cut[s]
+		clear(r.Weight[:p])
+		tails = append(tails, TrainRow{IDs: r.IDs[p:], Target: r.Target[p:], Weight: r.Weight[p:]})
+		seqs = append(seqs, r.IDs)
+		prefix[s] = m.NewKVCache()
+	}
+	full, err := m.Run(seqs, RunOptions{Logits: LogitsNone, Past: prefix, Cache: []string{ResidPre(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range prefix {
+		prefix[s] = prefix[s].Head(cut[s])
+	}
+	acts := []string{MLPOut(0), ResidPre(1)}
+	want, err := g.Gradients(rows, GradOptions{ActGrads: acts, NoParamGrads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := g.Gradients(tails, GradOptions{ActGrads: acts, NoParamGrads: true, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := make([][]float32, len(rows))
+	for s := range rows {
+		start[s] = full.Cache[s][ResidPre(1)].Data[cut[s]*D:]
+	}
+	late, err := g.Gradients(tails, GradOptions{NoParamGrads: true, Prefix: prefix, StartLayer: 1, StartResid: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*GradResult{got, late} {
+		if math.Abs(r.Loss-want.Loss) > 1e-5*want.Loss {
+			t.Errorf("loss over the prefix %.9g, whole rows %.9g", r.Loss, want.Loss)
+		}
+	}
+	for s := range rows {
+		for _, name := range acts {
+			closeSlices(t, name, got.ActGrads[s][name].Data, want.ActGrads[s][name].Data[cut[s]*D:], 1e-4)
+		}
+		closeSlices(t, "start grad", late.StartGrad[s], want.ActGrads[s][ResidPre(1)].Data[cut[s]*D:], 1e-4)
+	}
+	if _, err := g.Gradients(tails, GradOptions{NoParamGrads: true, Prefix: prefix[:1]}); err == nil {
+		t.Error("one prefix for two rows: no error")
+	}
+}

@@ -50,6 +50,11 @@ type GradOptions struct {
 	// and no activation gradients.
 	StartLayer int
 	StartResid [][]float32
+	// Prefix holds per row nil or a KV cache of positions before the row, which the row
+	// attends to as constants (no gradient flows into them): when only the row's last
+	// positions change between calls (ROME's δ from the subject on), the rest is computed
+	// once. The cache is read at blocks from StartLayer on, never extended.
+	Prefix []*KVCache
 }
 
 // GradResult is the outcome of Gradients.
@@ -114,6 +119,35 @@ type tparams[F Float] struct {
 
 type tblock[F Float] struct {
 	Ln1W, Ln1B, AttnW, AttnB, AttnProjW, AttnProjB, Ln2W, Ln2B, FcW, FcB, ProjW, ProjB []F
+	// packed, when set (float32 from a Model), replaces the four matrices.
+	packed *packedLinear
+}
+
+// packedLinear is a block's matrices as the tensor kernels take them: the model's own
+// packed ones for the forward pass and packed transposes for the backward pass's
+// dL/d input = dL/d output · Wᵀ, so that neither unpacks nor packs anything per call.
+type packedLinear struct {
+	attn, attnProj, fc, proj     *tensor.Packed // [I, O]
+	attnT, attnProjT, fcT, projT *tensor.Packed // [O, I]
+}
+
+// linear sets out [N, O] = in [N, I]·w + b, from p when it is set.
+func linear[F Float](out, in, w []F, p *tensor.Packed, b []F, N, I, O int) {
+	if p != nil {
+		tensor.MatMul(any(out).([]float32), any(in).([]float32), N, p, any(b).([]float32))
+		return
+	}
+	matmulForward(out, in, w, b, N, I, O)
+}
+
+// linearBack is matmulBackward, from the packed transpose pt when it is set (no weight
+// gradients then).
+func linearBack[F Float](din, dw, db, dout, in, w []F, pt *tensor.Packed, N, I, O int) {
+	if pt != nil {
+		tensor.MatMul(any(din).([]float32), any(dout).([]float32), N, pt, nil)
+		return
+	}
+	matmulBackward(din, dw, db, dout, in, w, N, I, O)
 }
 
 // fields lists every tensor of t in paramTable's order.
@@ -217,16 +251,17 @@ func parseTrainHook(cfg Config, name string) (int, int, error) {
 
 // layerActs are the activations of one block the backward pass reads.
 type layerActs[F Float] struct {
-	x              []F // [N, D] resid_pre (after hooks)
-	ln1            []F // [N, D]
-	ln1Mu, ln1Rstd []F // [N]
-	qkv            []F // [N, 3D] q | k | v, heads inside each
-	att            []F // per row s: [H, T, T] pattern at attOff[s]
-	z              []F // [N, D] as [N, H, Dh]
-	xm             []F // [N, D] resid_mid
-	ln2            []F // [N, D]
-	ln2Mu, ln2Rstd []F // [N]
-	pre, post      []F // [N, M]
+	x              []F   // [N, D] resid_pre (after hooks)
+	ln1            []F   // [N, D]
+	ln1Mu, ln1Rstd []F   // [N]
+	qkv            []F   // [N, 3D] q | k | v, heads inside each
+	att            []F   // per row s: [H, T, Tk] pattern at attOff[s], Tk = past + T
+	kp, vp         [][]F // per row with a prefix: its keys and values then the row's [Tk, D]
+	z              []F   // [N, D] as [N, H, Dh]
+	xm             []F   // [N, D] resid_mid
+	ln2            []F   // [N, D]
+	ln2Mu, ln2Rstd []F   // [N]
+	pre, post      []F   // [N, M]
 }
 
 // pass holds one forward and backward computation.
@@ -236,6 +271,7 @@ type pass[F Float] struct {
 	rows   []TrainRow
 	off    []int // [S+1] first token of each row
 	attOff []int // [S+1] first pattern entry of each row
+	past   []int // [S] positions of each row's prefix
 	N      int
 	hooks  [][tkCount][]HookFunc // [L][kind]
 	want   [][tkCount]bool       // [L][kind] activation gradient asked for
@@ -243,6 +279,7 @@ type pass[F Float] struct {
 	// start is the first block run, bottom the lowest one the backward pass reaches.
 	start, bottom int
 	startResid    [][]float32
+	prefix        []*KVCache
 	// src, when set, supplies the weights instead of p's matrices (a packed Model).
 	src blockSource[F]
 
@@ -266,15 +303,27 @@ func newPass[F Float](cfg Config, p *tparams[F], rows []TrainRow, o GradOptions)
 	if o.StartLayer > 0 && len(o.StartResid) != len(rows) {
 		return nil, fmt.Errorf("gpt2: start layer %d needs a residual stream for each of %d rows", o.StartLayer, len(rows))
 	}
+	if o.Prefix != nil && len(o.Prefix) != len(rows) {
+		return nil, fmt.Errorf("gpt2: %d prefix caches for %d rows", len(o.Prefix), len(rows))
+	}
 	ps := &pass[F]{c: cfg, p: p, rows: rows, off: make([]int, len(rows)+1), attOff: make([]int, len(rows)+1),
-		start: o.StartLayer, startResid: o.StartResid}
+		past: make([]int, len(rows)), start: o.StartLayer, startResid: o.StartResid, prefix: o.Prefix}
 	for s, r := range rows {
 		T := len(r.IDs)
 		if T == 0 {
 			return nil, fmt.Errorf("gpt2: row %d is empty", s)
 		}
-		if T > cfg.NCtx {
-			return nil, fmt.Errorf("gpt2: row %d has %d tokens, more than the context of %d", s, T, cfg.NCtx)
+		if o.Prefix != nil && o.Prefix[s] != nil {
+			kv := o.Prefix[s]
+			ps.past[s] = kv.Len()
+			for l := o.StartLayer; l < cfg.NLayers; l++ {
+				if len(kv.k[l]) < kv.Len()*cfg.DModel {
+					return nil, fmt.Errorf("gpt2: the prefix of row %d has no keys at block %d", s, l)
+				}
+			}
+		}
+		if ps.past[s]+T > cfg.NCtx {
+			return nil, fmt.Errorf("gpt2: row %d has %d tokens, more than the context of %d", s, ps.past[s]+T, cfg.NCtx)
 		}
 		if len(r.Target) != T || len(r.Weight) != T {
 			return nil, fmt.Errorf("gpt2: row %d has %d tokens, %d targets and %d weights", s, T, len(r.Target), len(r.Weight))
@@ -302,7 +351,7 @@ func newPass[F Float](cfg Config, p *tparams[F], rows []TrainRow, o GradOptions)
 			}
 		}
 		ps.off[s+1] = ps.off[s] + T
-		ps.attOff[s+1] = ps.attOff[s] + cfg.NHeads*T*T
+		ps.attOff[s+1] = ps.attOff[s] + cfg.NHeads*T*(ps.past[s]+T)
 	}
 	ps.N = ps.off[len(rows)]
 	ps.hooks = make([][tkCount][]HookFunc, cfg.NLayers)
@@ -406,17 +455,21 @@ func (ps *pass[F]) forward() {
 	ps.acts = make([]layerActs[F], c.NLayers)
 	out := make([]F, N*D) // [N, D] attn_out, then mlp_out
 	for l := ps.start; l < c.NLayers; l++ {
-		b, a := ps.block(l), &ps.acts[l]
+		b, a := ps.block(l, false), &ps.acts[l]
 		ps.hook(l, tkResidPre, x, D)
 		a.x = x
 		a.ln1, a.ln1Mu, a.ln1Rstd = make([]F, N*D), make([]F, N), make([]F, N)
 		layerNormForward(a.ln1, a.ln1Mu, a.ln1Rstd, x, b.Ln1W, b.Ln1B, c.LNEps)
 		a.qkv = make([]F, N*3*D)
-		matmulForward(a.qkv, a.ln1, b.AttnW, b.AttnB, N, D, 3*D)
+		pk := b.packed
+		if pk == nil {
+			pk = &packedLinear{}
+		}
+		linear(a.qkv, a.ln1, b.AttnW, pk.attn, b.AttnB, N, D, 3*D)
 		a.att, a.z = make([]F, ps.attOff[len(ps.rows)]), make([]F, N*D)
-		ps.attentionForward(a)
+		ps.attentionForward(l, a)
 		ps.hook(l, tkZ, a.z, c.NHeads, c.DHead)
-		matmulForward(out, a.z, b.AttnProjW, b.AttnProjB, N, D, D)
+		linear(out, a.z, b.AttnProjW, pk.attnProj, b.AttnProjB, N, D, D)
 		ps.hook(l, tkAttnOut, out, D)
 		a.xm = make([]F, N*D)
 		for i := range a.xm {
@@ -426,11 +479,11 @@ func (ps *pass[F]) forward() {
 		a.ln2, a.ln2Mu, a.ln2Rstd = make([]F, N*D), make([]F, N), make([]F, N)
 		layerNormForward(a.ln2, a.ln2Mu, a.ln2Rstd, a.xm, b.Ln2W, b.Ln2B, c.LNEps)
 		a.pre, a.post = make([]F, N*M), make([]F, N*M)
-		matmulForward(a.pre, a.ln2, b.FcW, b.FcB, N, D, M)
+		linear(a.pre, a.ln2, b.FcW, pk.fc, b.FcB, N, D, M)
 		ps.hook(l, tkMLPPre, a.pre, M)
 		geluForward(a.post, a.pre, c.Activation)
 		ps.hook(l, tkMLPPost, a.post, M)
-		matmulForward(out, a.post, b.ProjW, b.ProjB, N, M, D)
+		linear(out, a.post, b.ProjW, pk.proj, b.ProjB, N, M, D)
 		ps.hook(l, tkMLPOut, out, D)
 		x = make([]F, N*D)
 		for i := range x {
@@ -461,7 +514,11 @@ func (ps *pass[F]) backward() []F {
 	dz := make([]F, N*D)    // [N, D]
 	dqkv := make([]F, N*3*D)
 	for l := c.NLayers - 1; l >= ps.bottom; l-- {
-		b, a := ps.block(l), &ps.acts[l]
+		b, a := ps.block(l, true), &ps.acts[l]
+		pk := b.packed
+		if pk == nil {
+			pk = &packedLinear{}
+		}
 		var gbk *tblock[F]
 		if g != nil {
 			gbk = &g.Blocks[l]
@@ -475,19 +532,19 @@ func (ps *pass[F]) backward() []F {
 		ps.keepGrad(l, tkResidPost, dx, D)
 		// MLP: dx flows unchanged into the residual and into mlp_out.
 		ps.keepGrad(l, tkMLPOut, dx, D)
-		matmulBackward(dpost, pick(func(b *tblock[F]) []F { return b.ProjW }), pick(func(b *tblock[F]) []F { return b.ProjB }), dx, a.post, b.ProjW, N, M, D)
+		linearBack(dpost, pick(func(b *tblock[F]) []F { return b.ProjW }), pick(func(b *tblock[F]) []F { return b.ProjB }), dx, a.post, b.ProjW, pk.projT, N, M, D)
 		ps.keepGrad(l, tkMLPPost, dpost, M)
 		geluBackward(dpre, dpost, a.pre, c.Activation)
 		ps.keepGrad(l, tkMLPPre, dpre, M)
-		matmulBackward(dln, pick(func(b *tblock[F]) []F { return b.FcW }), pick(func(b *tblock[F]) []F { return b.FcB }), dpre, a.ln2, b.FcW, N, D, M)
+		linearBack(dln, pick(func(b *tblock[F]) []F { return b.FcW }), pick(func(b *tblock[F]) []F { return b.FcB }), dpre, a.ln2, b.FcW, pk.fcT, N, D, M)
 		layerNormBackward(dx, pick(func(b *tblock[F]) []F { return b.Ln2W }), pick(func(b *tblock[F]) []F { return b.Ln2B }), dln, a.xm, a.ln2Mu, a.ln2Rstd, b.Ln2W)
 		ps.keepGrad(l, tkResidMid, dx, D)
 		// Attention.
 		ps.keepGrad(l, tkAttnOut, dx, D)
-		matmulBackward(dz, pick(func(b *tblock[F]) []F { return b.AttnProjW }), pick(func(b *tblock[F]) []F { return b.AttnProjB }), dx, a.z, b.AttnProjW, N, D, D)
+		linearBack(dz, pick(func(b *tblock[F]) []F { return b.AttnProjW }), pick(func(b *tblock[F]) []F { return b.AttnProjB }), dx, a.z, b.AttnProjW, pk.attnProjT, N, D, D)
 		ps.keepGrad(l, tkZ, dz, c.NHeads, c.DHead)
 		ps.attentionBackward(dqkv, dz, a)
-		matmulBackward(dln, pick(func(b *tblock[F]) []F { return b.AttnW }), pick(func(b *tblock[F]) []F { return b.AttnB }), dqkv, a.ln1, b.AttnW, N, D, 3*D)
+		linearBack(dln, pick(func(b *tblock[F]) []F { return b.AttnW }), pick(func(b *tblock[F]) []F { return b.AttnB }), dqkv, a.ln1, b.AttnW, pk.attnT, N, D, 3*D)
 		layerNormBackward(dx, pick(func(b *tblock[F]) []F { return b.Ln1W }), pick(func(b *tblock[F]) []F { return b.Ln1B }), dln, a.x, a.ln1Mu, a.ln1Rstd, b.Ln1W)
 		ps.keepGrad(l, tkResidPre, dx, D)
 	}
@@ -503,7 +560,8 @@ func (ps *pass[F]) embedForward(x []F) {
 	for s, r := range ps.rows {
 		for t, id := range r.IDs {
 			xi := x[(ps.off[s]+t)*D : (ps.off[s]+t+1)*D]
-			e, pe := ps.embedRow(id), ps.p.WPE[t*D:(t+1)*D]
+			pos := ps.past[s] + t
+			e, pe := ps.embedRow(id), ps.p.WPE[pos*D:(pos+1)*D]
 			for j := range xi {
 				xi[j] = e[j] + pe[j]
 			}
@@ -521,7 +579,7 @@ func (ps *pass[F]) embedBackward(dx []F) {
 		for t, id := range r.IDs {
 			d := dx[(ps.off[s]+t)*D : (ps.off[s]+t+1)*D]
 			addTo(ps.g.WTE[id*D:(id+1)*D], d)
-			addTo(ps.g.WPE[t*D:(t+1)*D], d)
+			addTo(ps.g.WPE[(ps.past[s]+t)*D:(ps.past[s]+t+1)*D], d)
 		}
 	}
 }
@@ -628,7 +686,7 @@ func (ps *pass[F]) lossBackward() []F {
 		}
 	}
 	dh := make([]F, R*D) // [R, D]
-	gemm(false, false, R, D, V, 1, dlg, V, ps.unembedRows(), D, 0, dh, D)
+	ps.unembedBack(dh, dlg, R)
 	for i, n := range ps.lossPos {
 		copy(dlnf[n*D:(n+1)*D], dh[i*D:(i+1)*D])
 	}
@@ -650,49 +708,82 @@ func (ps *pass[F]) lossBackward() []F {
 }
 
 // attentionForward fills a.att and a.z from a.qkv, each row and head on its own: scores =
-// q·kᵀ/√Dh causally masked, pattern = softmax(scores), z = pattern·v.
-func (ps *pass[F]) attentionForward(a *layerActs[F]) {
+// q·kᵀ/√Dh causally masked, pattern = softmax(scores), z = pattern·v; a row with a
+// prefix attends to the prefix's keys and values first.
+func (ps *pass[F]) attentionForward(l int, a *layerActs[F]) {
 	c := ps.c
 	H, Dh, D := c.NHeads, c.DHead, c.DModel
 	alpha := F(1 / math.Sqrt(float64(Dh)))
+	if ps.prefix != nil {
+		a.kp, a.vp = make([][]F, len(ps.rows)), make([][]F, len(ps.rows))
+		for s, past := range ps.past {
+			if past == 0 {
+				continue
+			}
+			kv, o0, T := ps.prefix[s], ps.off[s], ps.off[s+1]-ps.off[s]
+			a.kp[s], a.vp[s] = make([]F, (past+T)*D), make([]F, (past+T)*D)
+			for i, v := range kv.k[l][:past*D] {
+				a.kp[s][i] = F(v)
+			}
+			for i, v := range kv.v[l][:past*D] {
+				a.vp[s][i] = F(v)
+			}
+			for t := range T {
+				row := a.qkv[(o0+t)*3*D:]
+				copy(a.kp[s][(past+t)*D:(past+t+1)*D], row[D:2*D])
+				copy(a.vp[s][(past+t)*D:(past+t+1)*D], row[2*D:3*D])
+			}
+		}
+	}
 	tensor.ParallelFor(len(ps.rows)*H, func(job int) {
 		s, h := job/H, job%H
-		o0, T := ps.off[s], ps.off[s+1]-ps.off[s]
+		o0, T, past := ps.off[s], ps.off[s+1]-ps.off[s], ps.past[s]
+		Tk := past + T
 		q := a.qkv[o0*3*D+h*Dh:]
-		k := a.qkv[o0*3*D+D+h*Dh:]
-		v := a.qkv[o0*3*D+2*D+h*Dh:]
-		P := a.att[ps.attOff[s]+h*T*T : ps.attOff[s]+(h+1)*T*T] // [T, T]
-		gemm(false, true, T, T, Dh, alpha, q, 3*D, k, 3*D, 0, P, T)
+		k, v, ld := ps.keys(a, s, h)
+		P := a.att[ps.attOff[s]+h*T*Tk : ps.attOff[s]+(h+1)*T*Tk] // [T, Tk]
+		gemm(false, true, T, Tk, Dh, alpha, q, 3*D, k, ld, 0, P, Tk)
 		for t := 0; t < T; t++ {
-			row := P[t*T : (t+1)*T]
-			softmaxRow(row[:t+1])
-			clear(row[t+1:])
+			row := P[t*Tk : (t+1)*Tk]
+			softmaxRow(row[:past+t+1])
+			clear(row[past+t+1:])
 		}
-		gemm(false, false, T, Dh, T, 1, P, T, v, 3*D, 0, a.z[o0*D+h*Dh:], D)
+		gemm(false, false, T, Dh, Tk, 1, P, Tk, v, ld, 0, a.z[o0*D+h*Dh:], D)
 	})
 }
 
-// attentionBackward sets dqkv [N, 3D] from dz [N, D] and the saved pattern.
+// keys returns row s's keys and values of head h [Tk, Dh] and their row stride.
+func (ps *pass[F]) keys(a *layerActs[F], s, h int) (k, v []F, ld int) {
+	D, Dh := ps.c.DModel, ps.c.DHead
+	if ps.past[s] > 0 {
+		return a.kp[s][h*Dh:], a.vp[s][h*Dh:], D
+	}
+	o0 := ps.off[s]
+	return a.qkv[o0*3*D+D+h*Dh:], a.qkv[o0*3*D+2*D+h*Dh:], 3 * D
+}
+
+// attentionBackward sets dqkv [N, 3D] from dz [N, D] and the saved pattern (nothing flows
+// into a prefix).
 func (ps *pass[F]) attentionBackward(dqkv, dz []F, a *layerActs[F]) {
 	c := ps.c
 	H, Dh, D := c.NHeads, c.DHead, c.DModel
 	alpha := F(1 / math.Sqrt(float64(Dh)))
 	tensor.ParallelFor(len(ps.rows)*H, func(job int) {
 		s, h := job/H, job%H
-		o0, T := ps.off[s], ps.off[s+1]-ps.off[s]
+		o0, T, past := ps.off[s], ps.off[s+1]-ps.off[s], ps.past[s]
+		Tk := past + T
 		q := a.qkv[o0*3*D+h*Dh:]
-		k := a.qkv[o0*3*D+D+h*Dh:]
-		v := a.qkv[o0*3*D+2*D+h*Dh:]
+		k, v, ld := ps.keys(a, s, h)
 		dq := dqkv[o0*3*D+h*Dh:]
 		dk := dqkv[o0*3*D+D+h*Dh:]
 		dv := dqkv[o0*3*D+2*D+h*Dh:]
 		dzh := dz[o0*D+h*Dh:]
-		P := a.att[ps.attOff[s]+h*T*T : ps.attOff[s]+(h+1)*T*T] // [T, T]
-		dS := make([]F, T*T)                                    // [T, T] dP, then dScores
-		gemm(false, true, T, T, Dh, 1, dzh, D, v, 3*D, 0, dS, T)
-		gemm(true, false, T, Dh, T, 1, P, T, dzh, D, 0, dv, 3*D)
+		P := a.att[ps.attOff[s]+h*T*Tk : ps.attOff[s]+(h+1)*T*Tk] // [T, Tk]
+		dS := make([]F, T*Tk)                                     // [T, Tk] dP, then dScores
+		gemm(false, true, T, Tk, Dh, 1, dzh, D, v, ld, 0, dS, Tk)
+		gemm(true, false, T, Dh, T, 1, P[past:], Tk, dzh, D, 0, dv, 3*D)
 		for t := 0; t < T; t++ {
-			pr, dr := P[t*T:t*T+t+1], dS[t*T:(t+1)*T]
+			pr, dr := P[t*Tk:t*Tk+past+t+1], dS[t*Tk:(t+1)*Tk]
 			var dot float64
 			for j, pv := range pr {
 				dot += float64(pv) * float64(dr[j])
@@ -700,10 +791,10 @@ func (ps *pass[F]) attentionBackward(dqkv, dz []F, a *layerActs[F]) {
 			for j, pv := range pr {
 				dr[j] = pv * (dr[j] - F(dot))
 			}
-			clear(dr[t+1:])
+			clear(dr[past+t+1:])
 		}
-		gemm(false, false, T, Dh, T, alpha, dS, T, k, 3*D, 0, dq, 3*D)
-		gemm(true, false, T, Dh, T, alpha, dS, T, q, 3*D, 0, dk, 3*D)
+		gemm(false, false, T, Dh, Tk, alpha, dS, Tk, k, ld, 0, dq, 3*D)
+		gemm(true, false, T, Dh, T, alpha, dS[past:], Tk, q, 3*D, 0, dk, 3*D)
 	})
 }
 

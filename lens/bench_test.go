@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/procstat"
 )
 
 // BenchmarkLensAndNeuronScan: one forward pass of a 64-token prompt on GPT-2 small's shape
@@ -98,11 +99,13 @@ func BenchmarkCausalTrace(b *testing.B) {
 			name = kinds[0]
 		}
 		b.Run(name, func(b *testing.B) {
+			cpu := procstat.CPUTime()
 			for range b.N {
 				if _, err := a.CausalTrace(ids, CausalTraceOptions{SubjectStart: 2, SubjectEnd: 5, Target: -1, Samples: 10, Window: 10, Kinds: kinds, Noise: 0.1}); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64((procstat.CPUTime()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
 		})
 	}
 }

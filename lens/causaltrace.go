@@ -120,8 +120,10 @@ func NoiseStd(m *gpt2.Model) float64 {
 // embeddings) with seeded Gaussian noise in o.Samples runs, and for every position and
 // layer restores one state of the clean run in all of them at once (one batch), reporting
 // the mean probability of the target at the last position. A run restoring block l's
-// state starts from the corrupted runs' residual stream at the first block it changes, so
-// that only the blocks after it are computed again.
+// state at position p starts from the corrupted runs' residual stream at the first block
+// it changes and computes positions p.. only, over the corrupted runs' keys and values of
+// the positions before p (nothing before p changes): the same numbers as full runs, up to
+// float rounding.
 func (a *Analyzer) CausalTrace(ids []int, o CausalTraceOptions) (*CausalTrace, error) {
 	m := a.Model
 	c := m.Config
@@ -168,30 +170,36 @@ func (a *Analyzer) CausalTrace(ids []int, o CausalTraceOptions) (*CausalTrace, e
 			noiseAt[s][i] = float32(noise * r.NormFloat64())
 		}
 	}
-	// corrupt adds the noise to sequence seq of a batch whose sequences are samples
-	// seq % S.
-	corrupt := gpt2.Hook{Name: gpt2.HookEmbed, Fn: func(act gpt2.Activation) {
-		nz := noiseAt[act.Seq%S]
-		x := act.Data[o.SubjectStart*D : o.SubjectEnd*D]
-		for i := range x {
-			x[i] += nz[i]
+	// corrupt adds sample s's noise to the token embeddings x of positions p.. of the
+	// prompt.
+	corrupt := func(x []float32, s, p int) {
+		nz := noiseAt[s]
+		for t := max(p, o.SubjectStart); t < o.SubjectEnd; t++ {
+			row, n := x[(t-p)*D:(t-p+1)*D], nz[(t-o.SubjectStart)*D:]
+			for i := range row {
+				row[i] += n[i]
+			}
 		}
-	}}
+	}
 
-	// One clean run and the S corrupted ones, keeping what the restoring runs need.
+	// One clean run and the S corrupted ones, keeping what the restoring runs need: the
+	// states restored and started from, and the corrupted runs' keys and values.
 	var keep []string
 	for l := range L {
 		keep = append(keep, gpt2.ResidPost(l), gpt2.MLPOut(l), gpt2.AttnOut(l))
 	}
 	seqs := make([][]int, S+1)
+	past := make([]*gpt2.KVCache, S+1)
 	for i := range seqs {
 		seqs[i] = ids
+		if i > 0 {
+			past[i] = m.NewKVCache()
+		}
 	}
-	base, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast, Cache: keep, Hooks: []gpt2.Hook{{
+	base, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsLast, Cache: keep, Past: past, Hooks: []gpt2.Hook{{
 		Name: gpt2.HookEmbed, Fn: func(act gpt2.Activation) {
 			if act.Seq > 0 {
-				act.Seq--
-				corrupt.Fn(act)
+				corrupt(act.Data, act.Seq-1, 0)
 			}
 		}}}})
 	if err != nil {
@@ -209,16 +217,28 @@ func (a *Analyzer) CausalTrace(ids []int, o CausalTraceOptions) (*CausalTrace, e
 	}
 	clean := base.Cache[0]
 
-	// Each layer's runs restore every position at once: sequence p·S + s is sample s with
-	// position p restored.
-	batch := make([][]int, T*S)
+	// Restoring a state at position p changes nothing before p, so each restoring run
+	// computes positions p.. only, over the keys and values of its corrupted run's first p
+	// positions; before the subject the clean and corrupted states are equal, so those
+	// positions score the corrupted probability without a run. Sequence (p−SubjectStart)·S
+	// + s is sample s with position p restored; every position of a layer runs in one batch.
+	from := o.SubjectStart
+	batch := make([][]int, (T-from)*S)
+	prefix := make([]*gpt2.KVCache, len(batch))
+	posOf := func(i int) int { return from + i/S }
 	for i := range batch {
-		batch[i] = ids
+		batch[i] = ids[posOf(i):]
+		prefix[i] = past[1+i%S].Head(posOf(i))
 	}
 	for _, kind := range kinds {
 		panel := TracePanel{Kind: kind, Scores: make([][]float64, T)}
 		for t := range panel.Scores {
 			panel.Scores[t] = make([]float64, L)
+			if t < from {
+				for l := range L {
+					panel.Scores[t][l] = ct.Corrupt
+				}
+			}
 		}
 		for l := range L {
 			// The layers whose state is restored, and the hook point holding it.
@@ -230,34 +250,36 @@ func (a *Analyzer) CausalTrace(ids []int, o CausalTraceOptions) (*CausalTrace, e
 					point = gpt2.AttnOut
 				}
 			}
-			ro := gpt2.RunOptions{Logits: gpt2.LogitsLast}
+			ro := gpt2.RunOptions{Logits: gpt2.LogitsLast, Prefix: prefix}
 			start := lo
 			if kind == TraceHidden {
 				start = l + 1 // block l's output is block l+1's input
 			}
 			if start == 0 {
-				ro.Hooks = append(ro.Hooks, corrupt)
+				ro.Hooks = append(ro.Hooks, gpt2.Hook{Name: gpt2.HookEmbed, Fn: func(act gpt2.Activation) {
+					corrupt(act.Data, act.Seq%S, posOf(act.Seq))
+				}})
 			} else {
 				ro.StartLayer = start
 				ro.StartResid = make([][]float32, len(batch))
 				for i := range batch {
-					ro.StartResid[i] = base.Cache[1+i%S][gpt2.ResidPost(start-1)].Data
+					ro.StartResid[i] = base.Cache[1+i%S][gpt2.ResidPost(start-1)].Data[posOf(i)*D:]
 				}
 			}
 			if kind == TraceHidden {
 				// Restore position p of block l's output in copies of the corrupted runs'.
 				for i := range ro.StartResid {
 					ro.StartResid[i] = append([]float32(nil), ro.StartResid[i]...)
-					p := i / S
-					copy(ro.StartResid[i][p*D:(p+1)*D], clean[gpt2.ResidPost(l)].Data[p*D:(p+1)*D])
+					p := posOf(i)
+					copy(ro.StartResid[i][:D], clean[gpt2.ResidPost(l)].Data[p*D:(p+1)*D])
 				}
 			} else {
 				for w := lo; w < hi; w++ {
 					name := point(w)
 					src := clean[name].Data
 					ro.Hooks = append(ro.Hooks, gpt2.Hook{Name: name, Fn: func(act gpt2.Activation) {
-						p := act.Seq / S
-						copy(act.Data[p*D:(p+1)*D], src[p*D:(p+1)*D])
+						p := posOf(act.Seq)
+						copy(act.Data[:D], src[p*D:(p+1)*D])
 					}})
 				}
 			}
@@ -266,7 +288,7 @@ func (a *Analyzer) CausalTrace(ids []int, o CausalTraceOptions) (*CausalTrace, e
 				return nil, err
 			}
 			for i := range batch {
-				panel.Scores[i/S][l] += probOf(out.Logits[i], target) / float64(S)
+				panel.Scores[posOf(i)][l] += probOf(out.Logits[i], target) / float64(S)
 			}
 			out.Release()
 		}

@@ -2,6 +2,7 @@ package lens
 
 import (
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 
@@ -92,5 +93,73 @@ func TestCausalTrace(t *testing.T) {
 	o.SubjectEnd = T + 1
 	if _, err := a.CausalTrace(ids, o); err == nil {
 		t.Error("subject past the prompt: no error")
+	}
+}
+
+// TestCausalTraceDirect checks the batched trace, which runs only the positions from the
+// restored one on over the corrupted runs' keys and values, against the definition: one
+// full run per kind, layer, position and sample, noise and restoring done by hooks.
+func TestCausalTraceDirect(t *testing.T) {
+	m := loadModel(t, tinyDir)
+	a := New(m)
+	ids := m.Tokenizer.Encode("The Space Needle is in downtown Seattle")
+	const S, window, subStart, subEnd = 3, 2, 1, 3
+	o := CausalTraceOptions{SubjectStart: subStart, SubjectEnd: subEnd, Target: -1, Samples: S, Window: window, Seed: 11}
+	ct, err := a.CausalTrace(ids, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Config
+	T, D, L := len(ids), c.DModel, c.NLayers
+	r := rand.New(rand.NewPCG(o.Seed, 0x636175736174))
+	noise := make([][]float32, S)
+	for s := range noise {
+		noise[s] = make([]float32, (subEnd-subStart)*D)
+		for i := range noise[s] {
+			noise[s][i] = float32(ct.Noise * r.NormFloat64())
+		}
+	}
+	var keep []string
+	for l := range L {
+		keep = append(keep, gpt2.ResidPost(l), gpt2.MLPOut(l), gpt2.AttnOut(l))
+	}
+	clean, err := m.Run([][]int{ids}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Cache: keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pn := range ct.Panels {
+		for l := range L {
+			lo, hi, point := l, l+1, gpt2.ResidPost
+			if pn.Kind != TraceHidden {
+				lo, hi, point = max(0, l-window/2), min(L, l+(window+1)/2), gpt2.MLPOut
+				if pn.Kind == TraceAttn {
+					point = gpt2.AttnOut
+				}
+			}
+			for p := range T {
+				var want float64
+				for s := range S {
+					hooks := []gpt2.Hook{{Name: gpt2.HookEmbed, Fn: func(act gpt2.Activation) {
+						for i, v := range noise[s] {
+							act.Data[subStart*D+i] += v
+						}
+					}}}
+					for w := lo; w < hi; w++ {
+						src := clean.Cache[0][point(w)].Data[p*D : (p+1)*D]
+						hooks = append(hooks, gpt2.Hook{Name: point(w), Fn: func(act gpt2.Activation) { copy(act.Data[p*D:], src) }})
+					}
+					res, err := m.Run([][]int{ids}, gpt2.RunOptions{Logits: gpt2.LogitsLast, Hooks: hooks})
+					if err != nil {
+						t.Fatal(err)
+					}
+					want += probOf(res.Logits[0], ct.Target.ID) / S
+				}
+				// Float rounding only: a restoring run of one token (the last position) takes
+				// the decode path's dot products instead of the GEMM.
+				if got := pn.Scores[p][l]; math.Abs(got-want) > 1e-5*want {
+					t.Errorf("%s layer %d position %d: %g, want %g", pn.Kind, l, p, got, want)
+				}
+			}
+		}
 	}
 }
