@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/mechlens/mechlens/audit"
 	"github.com/mechlens/mechlens/edit"
@@ -63,8 +64,11 @@ type Search struct {
 	Best       int         `json:"best"` // index into Candidates
 	// Route is the component patching found carrying the fallback (the candidates' target),
 	// Neurons the scan's most flagged neurons.
-	Route   string   `json:"route"`
-	Neurons []string `json:"neurons"`
+	// NeuronRule says how they were chosen: "flagged" (the paper's rule), or "summed gap"
+	// when the scan flags none (the neurons with the largest gap among the top by score).
+	Route      string   `json:"route"`
+	Neurons    []string `json:"neurons"`
+	NeuronRule string   `json:"neuron_rule"`
 	// Set is the chosen edit set.
 	Set *edit.Set `json:"-"`
 }
@@ -182,8 +186,8 @@ func find(st []GroupStat, g string) GroupStat {
 // anchored rate above its even spread, and a heavy price on accuracy lost beyond the
 // tolerance (tol, or one item of the group if larger) and, in the groups answered well
 // before (accuracy ≥ 0.9: what the model knows), on accuracy lost on anchor-answer items.
-// Without groups the one group "" is both fallback and kept, and its anchored rate above
-// even spread replaces the distance to chance.
+// Without groups the one group "" is both fallback and kept, its anchored rate replaces the
+// distance to chance and its accuracy on anchor-answer items is always held.
 func objective(before, after []GroupStat, fallback, kept []string, tol float64) float64 {
 	var fa, fc float64
 	var fn int
@@ -194,12 +198,14 @@ func objective(before, after []GroupStat, fallback, kept []string, tol float64) 
 		fn += s.N
 	}
 	j := 0.0
+	noGroups := slices.Equal(fallback, []string{""})
 	switch {
-	case slices.Equal(fallback, []string{""}):
-		// No groups: nothing says which items the model cannot know, so only a pull toward
-		// the anchor beyond its errors' even spread counts, not the distance to chance.
-		if a := find(after, ""); !math.IsNaN(a.Anchored) && !math.IsNaN(a.EvenSpread) {
-			j = max(0, a.Anchored-a.EvenSpread)
+	case noGroups:
+		// No groups: nothing says which items the model cannot know, so the anchored rate
+		// itself is what comes down (on the paper's IOI items, whose answer is never the
+		// anchor, the error rate), held by the price on accuracy lost on anchor-answer items.
+		if a := find(after, ""); !math.IsNaN(a.Anchored) {
+			j = a.Anchored
 		}
 	case fn > 0:
 		j = math.Abs(fa-fc) / float64(fn)
@@ -224,11 +230,11 @@ func objective(before, after []GroupStat, fallback, kept []string, tol float64) 
 	for _, g := range kept {
 		b, a := find(before, g), find(after, g)
 		t := max(tol, 1/float64(max(a.N, 1)))
-		if kn > 0 && !slices.Equal(kept, fallback) {
+		if kn > 0 && !noGroups {
 			j += float64(a.N) / float64(kn) * pen(a.Anchored-a.EvenSpread)
 		}
 		j += 10 * pen(b.Accuracy-a.Accuracy-t)
-		if b.Accuracy >= 0.9 {
+		if b.Accuracy >= 0.9 || noGroups {
 			j += 10 * pen(b.AAccuracy-a.AAccuracy-t)
 		}
 	}
@@ -388,7 +394,8 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 	}
 	route := routeHead(tr)
 	sr.Route = route.Name
-	flagged := topFlagged(tr, 3)
+	flagged, rule := valueNeurons(tr, 3)
+	sr.NeuronRule = rule
 	for _, n := range flagged {
 		sr.Neurons = append(sr.Neurons, fmt.Sprintf("L%dN%d", n.Layer, n.Neuron))
 	}
@@ -450,6 +457,11 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 			return append(slices.Clone(extra), calibrate(a))
 		})
 	}
+	// No edit is a candidate too, and the first: when nothing beats it (ties included),
+	// the chosen set is empty.
+	if _, err := try("none", "no edit"); err != nil {
+		return nil, err
+	}
 	// Shrink: the anchor's private readout (the part of the final layer norm's output along
 	// r) pulled toward its level on the items answered with another letter, by a share s:
 	// a constant fallback shrinks with everything else, and a large known margin keeps most
@@ -463,10 +475,6 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		if err != nil {
 			return nil, err
 		}
-	}
-	// No edit is a candidate too: when nothing beats it, the chosen set is empty.
-	if _, err := try("none", "no edit"); err != nil {
-		return nil, err
 	}
 	progress("calibration")
 	if err := searchCalibration("calibrate", nil, ""); err != nil {
@@ -486,12 +494,15 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 	}
 	if route.Kind == "head" {
 		progress("clamp " + route.Name)
-		clamp, err := fallbackClamp(ctx, m, fit, fitA, r0, route)
+		clamp, canClamp, err := fallbackClamp(ctx, m, fit, fitA, r0, route)
 		if err != nil {
 			return nil, err
 		}
 		bestS, bestJ := 0.0, math.Inf(1)
 		for _, s := range []float64{0.25, 0.5, 0.75, 1} {
+			if !canClamp {
+				break
+			}
 			e := clamp
 			e.Factor = &s
 			c, err := try("clamp", fmt.Sprintf("clamp %s ×%.2f", route.Name, s), e)
@@ -516,17 +527,19 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 				return nil, err
 			}
 		}
-		progress("clamp + calibration")
-		e := clamp
-		e.Factor = &bestS
-		if err := searchCalibration("clamp+calibrate", []edit.Edit{e}, fmt.Sprintf("clamp %s ×%.2f + ", route.Name, bestS)); err != nil {
-			return nil, err
+		if canClamp {
+			progress("clamp + calibration")
+			e := clamp
+			e.Factor = &bestS
+			if err := searchCalibration("clamp+calibrate", []edit.Edit{e}, fmt.Sprintf("clamp %s ×%.2f + ", route.Name, bestS)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(flagged) > 0 {
 		progress("value vectors")
 		add := others[0]
-		for _, al := range [][2]float64{{1, 0}, {4, 0}, {8, 8}} {
+		for _, al := range valueVectorGrid() {
 			var edits []edit.Edit
 			for _, n := range flagged {
 				e, err := edit.ValueVectorRule(m, n.Layer, n.Neuron, m.Tokenizer.Decode([]int{o.Anchor}), m.Tokenizer.Decode([]int{add}), al[0], al[1])
@@ -535,7 +548,7 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 				}
 				edits = append(edits, e)
 			}
-			if _, err := try("value_vector", fmt.Sprintf("paper's rule on %d flagged neurons α1=%g α2=%g", len(flagged), al[0], al[1]), edits...); err != nil {
+			if _, err := try("value_vector", fmt.Sprintf("paper's rule on %s α1=%g α2=%g", strings.Join(sr.Neurons, ","), al[0], al[1]), edits...); err != nil {
 				return nil, err
 			}
 		}
@@ -552,7 +565,7 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		for _, l := range layers {
 			edits = append(edits, edit.ProjectOutNeurons(l, byLayer[l], dir))
 		}
-		if _, err := try("project_out", fmt.Sprintf("project anchor direction out of %d flagged neurons (label-free)", len(flagged)), edits...); err != nil {
+		if _, err := try("project_out", fmt.Sprintf("project anchor direction out of %s (label-free)", strings.Join(sr.Neurons, ",")), edits...); err != nil {
 			return nil, err
 		}
 	}
@@ -708,16 +721,33 @@ func routeHead(tr *TraceResult) Component {
 	return best
 }
 
-// topFlagged returns the scan's n most often flagged neurons.
-func topFlagged(tr *TraceResult, n int) []ScanNeuron {
-	return tr.Scan[:min(n, len(tr.Scan))]
+// valueNeurons returns the scan's n most often flagged neurons, or, when it flags none, the
+// n with the largest summed gap where they are among the top, and which rule chose them.
+func valueNeurons(tr *TraceResult, n int) ([]ScanNeuron, string) {
+	if len(tr.Scan) > 0 {
+		return tr.Scan[:min(n, len(tr.Scan))], "flagged"
+	}
+	return tr.ScanByGap[:min(n, len(tr.ScanByGap))], "summed gap"
+}
+
+// valueVectorGrid is the (α1, α2) sweep of the paper's rule: the anchor's unembedding taken
+// out of the value vectors α1 times, another letter's added α2 times.
+func valueVectorGrid() [][2]float64 {
+	var g [][2]float64
+	for _, a1 := range []float64{1, 2, 4, 8} {
+		for _, a2 := range []float64{0, 1, 4, 8} {
+			g = append(g, [2]float64{a1, a2})
+		}
+	}
+	return g
 }
 
 // fallbackClamp builds the clamp of the route head's output at the last position along the
 // direction later layers read the anchor from (the mean gradient of the anchor difference
 // over the fit items answered with the anchor wrongly, or else over all items answered with
-// the anchor), to the mean projection of the items answered correctly with another letter.
-func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []int, recs []audit.Record, route Component) (edit.Edit, error) {
+// the anchor), to the mean projection of the items answered correctly with another letter;
+// false when the fit split lacks either kind of item.
+func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []int, recs []audit.Record, route Component) (edit.Edit, bool, error) {
 	var fb, fbAll, known []Prompt
 	var fbA, fbAllA []int
 	for i, r := range recs {
@@ -735,21 +765,21 @@ func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []
 		fb, fbA = append(fb, fbAll...), append(fbA, fbAllA...)
 	}
 	if len(fb) == 0 || len(known) == 0 {
-		return edit.Edit{}, fmt.Errorf("debias: the fit split needs items answered with the anchor and items answered correctly with another letter to fit a clamp")
+		return edit.Edit{}, false, nil
 	}
 	hook := gpt2.Z(route.Layer)
 	dh := m.Config.DHead
 	g, err := AnchorGradients(ctx, m, fb, fbA, hook)
 	if err != nil {
-		return edit.Edit{}, err
+		return edit.Edit{}, false, err
 	}
 	dir := meanDir(g, route.Head, dh)
 	if dir == nil {
-		return edit.Edit{}, fmt.Errorf("debias: the anchor difference does not depend on %s's output", route.Name)
+		return edit.Edit{}, false, nil
 	}
 	rows, err := lastRows(ctx, m, known, hook)
 	if err != nil {
-		return edit.Edit{}, err
+		return edit.Edit{}, false, err
 	}
 	var mean float64
 	for _, p := range projections(rows, route.Head, dir) {
@@ -757,5 +787,5 @@ func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []
 	}
 	e := edit.Clamp(hook, route.Head, []int{-1}, dir, mean, 1)
 	e.Note = fmt.Sprintf("%s's output along the anchor gradient set to the known items' mean", route.Name)
-	return e, nil
+	return e, true, nil
 }
