@@ -480,6 +480,46 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 	if err := searchCalibration("calibrate", nil, ""); err != nil {
 		return nil, err
 	}
+	// Gated calibration: the same steer, scaled by how much the route head's layer
+	// concentrates the last position's attention on one token (the organism's layer-1 heads
+	// look at an unknown entity and nothing else): a calibration for the items the model
+	// reads as unknown, none for the others. The gate's threshold and width on a coarse
+	// grid, then the strength finely around the best.
+	if route.Kind == "head" {
+		progress("gated calibration")
+		heads := make([]int, m.Config.NHeads)
+		for h := range heads {
+			heads[h] = h
+		}
+		gated := func(lo, width, a float64) edit.Edit {
+			e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, -a, readout, edit.Gate{Layer: route.Layer, Heads: heads, Lo: lo, Hi: lo + width})
+			e.Note = fmt.Sprintf("anchor calibration of up to %.3g logits where layer %d's heads attend to one token", a, route.Layer)
+			return e
+		}
+		label := func(lo, width float64) string {
+			return fmt.Sprintf("calibrate gated by L%d attention [%.2f, %.2f] α=", route.Layer, lo, lo+width)
+		}
+		bestJ, bestLo, bestW := math.Inf(1), 0.0, 0.0
+		for _, lo := range []float64{0.5, 0.6, 0.7, 0.8, 0.9} {
+			for _, w := range []float64{0.1, 0.3} {
+				for _, a := range []float64{2.5, 3.5} {
+					c, err := try("gated calibrate", fmt.Sprintf("%s%.2f", label(lo, w), a), gated(lo, w, a))
+					if err != nil {
+						return nil, err
+					}
+					if c.Objective < bestJ {
+						bestJ, bestLo, bestW = c.Objective, lo, w
+					}
+				}
+			}
+		}
+		err := search("gated calibrate", label(bestLo, bestW), []float64{2, 3, 4, 5}, func(a float64) []edit.Edit {
+			return []edit.Edit{gated(bestLo, bestW, a)}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	if vec, err := letterCalibration(m, fit, r0, sr.Fallback); err != nil {
 		return nil, err
 	} else if vec != nil {

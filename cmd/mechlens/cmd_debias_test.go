@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +94,56 @@ func TestNeutralizeWritesItsFiles(t *testing.T) {
 		}
 	}
 	_, errOut, code = runCommand(t, "", "audit", filepath.Join(dir, "eval.jsonl"), "--edits", filepath.Join(dir, "edits.json"), "--bootstrap", "0")
+	if code != 0 {
+		t.Errorf("audit with the edits: exit %d: %s", code, errOut)
+	}
+}
+
+// On a GPT-2 format checkpoint (tiny-gpt2, GPT-2's tokenizer) both commands default to the
+// paper's IOI items and run the whole pipeline: the trace with path patching, the scan, and
+// the search with the paper's value-vector rule over its (α1, α2) sweep, each row reported.
+func TestDebiasOnGPT2Format(t *testing.T) {
+	out, errOut, code := runCommand(t, "", "trace-bias", "--model", tiny, "--n", "40", "--json", "--neurons", "3")
+	if code != 0 {
+		t.Fatalf("trace-bias: exit %d: %s", code, errOut)
+	}
+	var tr traceBiasOutput
+	decodeStrict(t, out, &tr)
+	if !strings.HasPrefix(tr.Data, "generate:ioi n=40") || tr.Items != 40 || len(tr.Components) != 4*2+2 || tr.Known == 0 || tr.Fallback == 0 || len(tr.ScanByGap) != 3 {
+		t.Fatalf("data %q, %d items, %d components, %d known, %d fallback, %d by gap", tr.Data, tr.Items, len(tr.Components), tr.Known, tr.Fallback, len(tr.ScanByGap))
+	}
+	if last := tr.Components[len(tr.Components)-1]; last.PathLater == nil || math.Abs(last.PathLater.Mean) > 1e-4 || math.Abs(last.Patch.Mean-last.PathDirect.Mean) > 1e-4 {
+		t.Errorf("%s: patched %+v, direct path %+v, later path %+v", last.Name, last.Patch, last.PathDirect, last.PathLater)
+	}
+
+	dir := filepath.Join(t.TempDir(), "fix")
+	out, errOut, code = runCommand(t, "", "neutralize", "--model", tiny, "--n", "60", "--out", dir, "--bootstrap", "50")
+	if code != 0 {
+		t.Fatalf("neutralize: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "on generate:ioi n=60 seed=0, split 0.5 seed 0: chose ") || !strings.Contains(out, "\nall ") {
+		t.Errorf("neutralize printed:\n%s", out)
+	}
+	rep, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a1 := range []string{"1", "2", "4", "8"} {
+		for _, a2 := range []string{"0", "1", "4", "8"} {
+			if want := "| value_vector | paper's rule on L1N88,L0N127 α1=" + a1 + " α2=" + a2 + " |"; !strings.Contains(string(rep), want) && !strings.Contains(string(rep), "| value_vector | **paper's rule on L1N88,L0N127 α1="+a1+" α2="+a2+"** |") {
+				t.Errorf("report.md lacks the row %q", want)
+			}
+		}
+	}
+	for _, want := range []string{"| all | 30 |", "path: later layers", "| none | no edit |"} {
+		if !strings.Contains(string(rep), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	if _, err := edit.Load(filepath.Join(dir, "edits.json")); err != nil {
+		t.Error(err)
+	}
+	_, errOut, code = runCommand(t, "", "audit", filepath.Join(dir, "eval.jsonl"), "--model", tiny, "--edits", filepath.Join(dir, "edits.json"), "--bootstrap", "0")
 	if code != 0 {
 		t.Errorf("audit with the edits: exit %d: %s", code, errOut)
 	}
