@@ -480,6 +480,20 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 	if err := searchCalibration("calibrate", nil, ""); err != nil {
 		return nil, err
 	}
+	letters, err := letterCalibration(m, fit, r0, sr.Fallback)
+	if err != nil {
+		return nil, err
+	}
+	if letters != nil {
+		err := search("calibrate letters", "calibrate every letter ×", []float64{0.5, 0.75, 1, 1.25, 1.5, 1.75, 2}, func(a float64) []edit.Edit {
+			e := edit.Steer(gpt2.HookLnFinalNormed, -1, []int{-1}, a, letters)
+			e.Note = fmt.Sprintf("letter calibration ×%.2f: each letter's logit at the last position moved by minus its mean offset on the fallback items", a)
+			return []edit.Edit{e}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	// Gated calibration: the same steer, scaled by how much the route head's layer
 	// concentrates the last position's attention on one token (the organism's layer-1 heads
 	// look at an unknown entity and nothing else): a calibration for the items the model
@@ -491,8 +505,11 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		for h := range heads {
 			heads[h] = h
 		}
+		gate := func(lo, width float64) edit.Gate {
+			return edit.Gate{Layer: route.Layer, Heads: heads, Lo: lo, Hi: lo + width}
+		}
 		gated := func(lo, width, a float64) edit.Edit {
-			e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, -a, readout, edit.Gate{Layer: route.Layer, Heads: heads, Lo: lo, Hi: lo + width})
+			e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, -a, readout, gate(lo, width))
 			e.Note = fmt.Sprintf("anchor calibration of up to %.3g logits where layer %d's heads attend to one token", a, route.Layer)
 			return e
 		}
@@ -519,17 +536,18 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		if err != nil {
 			return nil, err
 		}
-	}
-	if vec, err := letterCalibration(m, fit, r0, sr.Fallback); err != nil {
-		return nil, err
-	} else if vec != nil {
-		err := search("calibrate letters", "calibrate every letter ×", []float64{0.5, 0.75, 1, 1.25, 1.5, 1.75, 2}, func(a float64) []edit.Edit {
-			e := edit.Steer(gpt2.HookLnFinalNormed, -1, []int{-1}, a, vec)
-			e.Note = fmt.Sprintf("letter calibration ×%.2f: each letter's logit at the last position moved by minus its mean offset on the fallback items", a)
-			return []edit.Edit{e}
-		})
-		if err != nil {
-			return nil, err
+		// Every letter at once under the same gate: the unknown items' answers spread over
+		// the positions, not only off the anchor.
+		if letters != nil {
+			err := search("gated calibrate letters", fmt.Sprintf("calibrate every letter gated by L%d attention [%.2f, %.2f] ×", route.Layer, bestLo, bestLo+bestW),
+				[]float64{0.5, 0.75, 1, 1.25, 1.5}, func(a float64) []edit.Edit {
+					e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, a, letters, gate(bestLo, bestW))
+					e.Note = fmt.Sprintf("letter calibration ×%.2f where layer %d's heads attend to one token", a, route.Layer)
+					return []edit.Edit{e}
+				})
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	if route.Kind == "head" {
