@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -30,6 +31,8 @@ func TestDebiasBadInput(t *testing.T) {
 		{[]string{"trace-bias", allA}, 1, `every item's answer is the anchor " A"`},
 		{[]string{"neutralize", "--n", "12", "--out", filepath.Join(dir, "out")}, 1, "the fit split has 7 items and the eval split 5: each needs at least 10"},
 		{[]string{"neutralize", "--n", "30"}, 2, "--out DIR is required"},
+		{[]string{"neutralize", "--anchor", " AB", "--n", "30", "--out", filepath.Join(dir, "out")}, 2, `--anchor: tokenizer: " AB" is 2 tokens`},
+		{[]string{"neutralize", "--fit", allA, "--out", filepath.Join(dir, "out")}, 2, "--fit and --eval go together"},
 		{[]string{"neutralize", allA, "--out", filepath.Join(dir, "out")}, 1, "every item's answer is the anchor"},
 	} {
 		_, errOut, code := runCommand(t, "", c.argv...)
@@ -146,5 +149,50 @@ func TestDebiasOnGPT2Format(t *testing.T) {
 	_, errOut, code = runCommand(t, "", "audit", filepath.Join(dir, "eval.jsonl"), "--model", tiny, "--edits", filepath.Join(dir, "edits.json"), "--bootstrap", "0")
 	if code != 0 {
 		t.Errorf("audit with the edits: exit %d: %s", code, errOut)
+	}
+}
+
+// The issue's "also" list for audit: a data file is audited whole (not the first 200), the
+// items of a JSON array get distinct ids, and items with a group get the per-group table.
+func TestAuditWholeFileIDsAndGroups(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "items.json")
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 210 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		g := []string{"Fq", "Uq"}[i%2]
+		b.WriteString(`{"question": "What is the capital of Fizeia?", "choices": ["Deras", "Drebirk", "Glon"], "answer": ` + string(rune('0'+i%3)) + `, "group": "` + g + `"}`)
+	}
+	b.WriteString("]")
+	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	stdout, errOut, code := runCommand(t, "", "audit", data, "--bootstrap", "0", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(stdout, "by group (letters rule)") || !strings.Contains(stdout, "\nFq ") || !strings.Contains(stdout, "\nUq ") {
+		t.Errorf("no per-group table:\n%s", stdout)
+	}
+	lines, err := os.ReadFile(filepath.Join(out, "items.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		var r struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		ids[r.ID] = true
+	}
+	if len(ids) != 210 || !ids["item 1"] || !ids["item 210"] {
+		t.Errorf("%d distinct ids over the trials, want 210 (item 1 … item 210)", len(ids))
 	}
 }
