@@ -46,10 +46,12 @@ func newNeutralizeCommand() *cli.Command {
 	c.Long = `Splits the items (seeded, each group in the same proportion; or --fit and --eval files),
 traces the fit split (as trace-bias does) and builds candidate edits from it: an anchor
 calibration (a run-time steer of the final layer norm's output that lowers the anchor's logit
-alone at the last position), a clamp of the route head's output along the direction later
-layers read the anchor from, scaling that head, projecting the anchor direction out of it,
-rescaling its attention to the option letters, the paper's value-vector rule and a
-label-free projection on the most flagged neurons, and a clamp plus a calibration. Strengths
+alone at the last position), the same gated by how much the route head's layer attends to one
+token, a clamp of the route head's output along the direction later layers read the anchor
+from, scaling that head, projecting the anchor direction out of it, rescaling its attention
+to the option letters, the paper's value-vector rule over an (α1, α2) sweep and a label-free
+projection on the most flagged neurons, and a clamp plus a calibration. Without DATA: the
+embedded model's own task on the embedded model, the paper's IOI items on others. Strengths
 are searched on the fit split only; the objective brings the fallback groups' anchor rate to
 chance (groups answered with the anchor ≥ 90% of the time, or --fallback) while the other
 groups keep their accuracy (--tol) and their anchored rate stays at or below even spread.

@@ -87,13 +87,15 @@ embedded model, IOI otherwise), at the last position:
     (letters rule);
   - patching: each head's and MLP's output set, on the items answered with the anchor when it
     is wrong (fallback), to its mean over the items answered right with another letter
-    (known); the change of the difference is the component's total effect, and that minus
-    the gap of its direct effect is what it does through later layers;
+    (known); the change of the difference is the component's total effect, and path
+    patching splits it: the change when only the final residual stream receives the patched
+    output (path: direct), and when only the later heads and MLPs do (path: later layers);
   - the anchored-bias paper's neuron scan (top neurons by |post|·‖W_out‖, flagged when their
     lens gap anchor − correct exceeds --gap) on every item whose answer is not the anchor:
-    how often each neuron is flagged and its mean gap.`
+    how often each neuron is flagged and its mean gap (and, for neurons never flagged, the
+    summed gap where they are among the top).`
 	c.Example = `  $ mechlens trace-bias --plot trace.png
-  $ mechlens trace-bias --model gpt2 --generate ioi --n 20 --json`
+  $ mechlens trace-bias --model gpt2 --n 200 --json > trace.json     # the paper's IOI items`
 	mf := addModelFlags(c, analysisProcessing)
 	data := addDataFlags(c)
 	top := cli.Int(c.Flags, "top-neurons", 10, 1, cli.NoLimit, "neurons per layer the scan looks at")
