@@ -430,32 +430,37 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		e.Note = fmt.Sprintf("anchor calibration: logit(anchor) − %.3g at the last position, other letters unchanged", alpha)
 		return e
 	}
-	// Search a strength on a coarse grid, then finely around the best.
-	search := func(family, label string, grid []float64, build func(a float64) []edit.Edit) error {
+	// Search a strength on a coarse grid, then finely around the best; return the best of all.
+	search := func(family, label string, grid []float64, build func(a float64) []edit.Edit) (float64, error) {
 		best, bestAlpha := math.Inf(1), 0.0
-		for _, a := range grid {
+		one := func(a float64) error {
 			c, err := try(family, fmt.Sprintf("%s%.2f", label, a), build(a)...)
-			if err != nil {
-				return err
-			}
-			if c.Objective < best {
+			if err == nil && c.Objective < best {
 				best, bestAlpha = c.Objective, a
+			}
+			return err
+		}
+		for _, a := range grid {
+			if err := one(a); err != nil {
+				return 0, err
 			}
 		}
 		step := (grid[1] - grid[0]) / 5
+		center := bestAlpha
 		for _, d := range []float64{-3, -2, -1, 1, 2, 3} {
-			if a := bestAlpha + d*step; a > 0 {
-				if _, err := try(family, fmt.Sprintf("%s%.2f", label, a), build(a)...); err != nil {
-					return err
+			if a := center + d*step; a > 0 {
+				if err := one(a); err != nil {
+					return 0, err
 				}
 			}
 		}
-		return nil
+		return bestAlpha, nil
 	}
 	searchCalibration := func(family string, extra []edit.Edit, label string) error {
-		return search(family, label+"calibrate α=", []float64{0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4}, func(a float64) []edit.Edit {
+		_, err := search(family, label+"calibrate α=", []float64{0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4}, func(a float64) []edit.Edit {
 			return append(slices.Clone(extra), calibrate(a))
 		})
+		return err
 	}
 	// No edit is a candidate too, and the first: when nothing beats it (ties included),
 	// the chosen set is empty.
@@ -467,7 +472,7 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 	// a constant fallback shrinks with everything else, and a large known margin keeps most
 	// of itself.
 	if level, ok := readoutLevel(fit, r0, fitA, m, readout); ok {
-		err := search("shrink", "shrink the anchor readout ×", []float64{0.25, 0.5, 0.75, 1}, func(a float64) []edit.Edit {
+		_, err := search("shrink", "shrink the anchor readout ×", []float64{0.25, 0.5, 0.75, 1}, func(a float64) []edit.Edit {
 			e := edit.Clamp(gpt2.HookLnFinalNormed, -1, []int{-1}, readout, level, a)
 			e.Note = fmt.Sprintf("anchor readout pulled %.0f%% of the way to its level on items answered with another letter", 100*a)
 			return []edit.Edit{e}
@@ -485,7 +490,7 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		return nil, err
 	}
 	if letters != nil {
-		err := search("calibrate letters", "calibrate every letter ×", []float64{0.5, 0.75, 1, 1.25, 1.5, 1.75, 2}, func(a float64) []edit.Edit {
+		_, err := search("calibrate letters", "calibrate every letter ×", []float64{0.5, 0.75, 1, 1.25, 1.5, 1.75, 2}, func(a float64) []edit.Edit {
 			e := edit.Steer(gpt2.HookLnFinalNormed, -1, []int{-1}, a, letters)
 			e.Note = fmt.Sprintf("letter calibration ×%.2f: each letter's logit at the last position moved by minus its mean offset on the fallback items", a)
 			return []edit.Edit{e}
@@ -530,23 +535,31 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 				}
 			}
 		}
-		err := search("gated calibrate", label(bestLo, bestW), []float64{2, 3, 4, 5}, func(a float64) []edit.Edit {
+		alpha, err := search("gated calibrate", label(bestLo, bestW), []float64{2, 3, 4, 5}, func(a float64) []edit.Edit {
 			return []edit.Edit{gated(bestLo, bestW, a)}
 		})
 		if err != nil {
 			return nil, err
 		}
-		// Every letter at once under the same gate: the unknown items' answers spread over
-		// the positions, not only off the anchor.
+		// Every letter at once under the same gate, alone and added to the best gated
+		// calibration: the unknown items' answers spread over the positions, not only off
+		// the anchor.
 		if letters != nil {
-			err := search("gated calibrate letters", fmt.Sprintf("calibrate every letter gated by L%d attention [%.2f, %.2f] ×", route.Layer, bestLo, bestLo+bestW),
-				[]float64{0.5, 0.75, 1, 1.25, 1.5}, func(a float64) []edit.Edit {
-					e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, a, letters, gate(bestLo, bestW))
-					e.Note = fmt.Sprintf("letter calibration ×%.2f where layer %d's heads attend to one token", a, route.Layer)
-					return []edit.Edit{e}
-				})
-			if err != nil {
+			gatedLetters := func(a float64) edit.Edit {
+				e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, a, letters, gate(bestLo, bestW))
+				e.Note = fmt.Sprintf("letter calibration ×%.2f where layer %d's heads attend to one token", a, route.Layer)
+				return e
+			}
+			lettersLabel := fmt.Sprintf("calibrate every letter gated by L%d attention [%.2f, %.2f] ×", route.Layer, bestLo, bestLo+bestW)
+			if _, err := search("gated calibrate letters", lettersLabel, []float64{0.5, 1, 1.5, 2, 2.5}, func(a float64) []edit.Edit {
+				return []edit.Edit{gatedLetters(a)}
+			}); err != nil {
 				return nil, err
+			}
+			for _, a := range []float64{0.25, 0.5, 1} {
+				if _, err := try("gated calibrate + letters", fmt.Sprintf("%s%.2f + letters ×%.2f", label(bestLo, bestW), alpha, a), gated(bestLo, bestW, alpha), gatedLetters(a)); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
