@@ -95,7 +95,7 @@ embedded model, IOI otherwise), at the last position:
     how often each neuron is flagged and its mean gap (and, for neurons never flagged, the
     summed gap where they are among the top).`
 	c.Example = `  $ mechlens trace-bias --plot trace.png
-  $ mechlens trace-bias --model gpt2 --n 200 --json > trace.json     # the paper's IOI items`
+  $ mechlens trace-bias --model gpt2 --n 20 --json     # the paper's IOI items`
 	mf := addModelFlags(c, analysisProcessing)
 	data := addDataFlags(c)
 	top := cli.Int(c.Flags, "top-neurons", 10, 1, cli.NoLimit, "neurons per layer the scan looks at")
