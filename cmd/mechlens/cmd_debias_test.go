@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -8,7 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mechlens/mechlens/audit"
+	"github.com/mechlens/mechlens/debias"
 	"github.com/mechlens/mechlens/edit"
+	"github.com/mechlens/mechlens/internal/cli"
 )
 
 // Bad input to trace-bias and neutralize: one line on standard error and the exit status.
@@ -194,5 +199,35 @@ func TestAuditWholeFileIDsAndGroups(t *testing.T) {
 	}
 	if len(ids) != 210 || !ids["item 1"] || !ids["item 210"] {
 		t.Errorf("%d distinct ids over the trials, want 210 (item 1 … item 210)", len(ids))
+	}
+}
+
+// runTraceBias and runNeutralize called with options written by hand (as the TUI or a Go
+// caller would) print what the command lines do.
+func TestRunDebiasEqualsCLI(t *testing.T) {
+	mf := *addModelFlags(cli.NewCommand("test", "test", "test"), analysisProcessing)
+	mf.spec = tiny
+	data := dataOptions{letters: audit.DefaultStyle, anchor: " A", n: 20, bos: true}
+	var out, errOut bytes.Buffer
+	io := &cli.IO{In: strings.NewReader(""), Out: &out, Err: &errOut}
+	o := traceBiasOptions{model: mf, data: data, trace: debias.TraceOptions{TopNeurons: 10, Gap: 4, Neurons: 3}, format: cli.JSON}
+	if err := runTraceBias(context.Background(), io, o); err != nil {
+		t.Fatal(err)
+	}
+	want, stderr, code := runCommand(t, "", "trace-bias", "--model", tiny, "--n", "20", "--neurons", "3", "--json")
+	if code != 0 || out.String() != want {
+		t.Errorf("runTraceBias printed\n%.300s\nthe CLI (exit %d, %s)\n%.300s", out.String(), code, stderr, want)
+	}
+	o.args = []string{"a.jsonl", "b.jsonl"}
+	if err := runTraceBias(context.Background(), io, o); err == nil || err.Error() != "want at most one data file, got 2 arguments" {
+		t.Errorf("two data files: %v", err)
+	}
+	n := neutralizeOptions{model: mf, data: data, split: 0.5, tol: 0.01, top: 10, gap: 4, format: cli.JSON}
+	if err := runNeutralize(context.Background(), io, n); err == nil || err.Error() != "--out DIR is required" {
+		t.Errorf("no --out: %v", err)
+	}
+	n.out, n.data.n = filepath.Join(t.TempDir(), "fix"), 12
+	if err := runNeutralize(context.Background(), io, n); err == nil || err.Error() != "the fit split has 6 items and the eval split 6: each needs at least 10" {
+		t.Errorf("12 items: %v", err)
 	}
 }

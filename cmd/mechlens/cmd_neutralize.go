@@ -83,7 +83,7 @@ model), KL on neutral text (--neutral) and greedy samples, and every candidate's
 		if err != nil {
 			return err
 		}
-		return runNeutralize(ctx, io, neutralizeOptions{model: mf, data: data(), args: args, out: *out, fit: *fitFile, eval: *evalFile,
+		return runNeutralize(ctx, io, neutralizeOptions{model: *mf, data: data(), args: args, out: *out, fit: *fitFile, eval: *evalFile,
 			split: *split, fallback: *fallback, tol: *tol, top: *top, gap: *gap, facts: *facts, neutral: *neutral, boot: *boot, format: f})
 	}
 	return c
@@ -91,7 +91,7 @@ model), KL on neutral text (--neutral) and greedy samples, and every candidate's
 
 // neutralizeOptions are neutralize's flag values and arguments.
 type neutralizeOptions struct {
-	model          *modelFlags
+	model          modelFlags
 	data           dataOptions
 	args           []string
 	out, fit, eval string
@@ -105,7 +105,7 @@ type neutralizeOptions struct {
 }
 
 func runNeutralize(ctx context.Context, io *cli.IO, o neutralizeOptions) error {
-	mf := o.model
+	mf := &o.model
 	switch {
 	case o.out == "":
 		return cli.Usagef("--out DIR is required")

@@ -108,7 +108,7 @@ embedded model, IOI otherwise), at the last position:
 		if err != nil {
 			return err
 		}
-		return runTraceBias(ctx, io, traceBiasOptions{model: mf, data: data(), args: args,
+		return runTraceBias(ctx, io, traceBiasOptions{model: *mf, data: data(), args: args,
 			trace: debias.TraceOptions{TopNeurons: *top, Gap: *gap, Neurons: *neurons}, plot: *plotPath, format: f})
 	}
 	return c
@@ -116,7 +116,7 @@ embedded model, IOI otherwise), at the last position:
 
 // traceBiasOptions are trace-bias's flag values and arguments.
 type traceBiasOptions struct {
-	model  *modelFlags
+	model  modelFlags
 	data   dataOptions
 	args   []string
 	trace  debias.TraceOptions // the anchor is read from data.anchor
@@ -133,7 +133,7 @@ func runTraceBias(ctx context.Context, io *cli.IO, o traceBiasOptions) error {
 			return err
 		}
 	}
-	items, pf, data, err := o.data.items(io, o.args, o.model)
+	items, pf, data, err := o.data.items(io, o.args, &o.model)
 	if err != nil {
 		return err
 	}
