@@ -194,6 +194,9 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 	fmt.Fprintf(w, "## Where the anchor comes from (trace of the fit split)\n\n")
 	fmt.Fprintf(w, "logit(%s) − mean logit(other options) at the last position: %.3f [%.3f, %.3f] over %d items; patching reads %d known items (answered right, answer not the anchor) and changes %d fallback items (answered with the anchor, wrongly).\n\n",
 		r.Trace.Anchor.Text, r.Trace.Diff.Mean, r.Trace.Diff.Lo, r.Trace.Diff.Hi, r.Trace.Items, r.Trace.Known, r.Trace.Fallback)
+	if rot := r.Trace.Rotation; rot != nil && rot.Items > 0 {
+		fmt.Fprintf(w, "With their options rotated by one position (the last to the first), the %d fallback items are answered at the anchor's position again %.3f of the time and follow the option they chose %.3f of the time.\n\n", rot.Items, rot.StillAnchor, rot.FollowsOption)
+	}
 	th := TraceHeader()
 	trows := TraceRows(r.Trace)
 	if len(r.Trace.GroupNames) > 0 {

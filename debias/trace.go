@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/mechlens/mechlens/audit"
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/lens"
 )
@@ -20,6 +21,9 @@ type TraceOptions struct {
 	Gap        float64
 	// Neurons is how many neurons the result lists (by |mean direct effect|).
 	Neurons int
+	// Format, when set, is the items' prompt format: the fallback items are then run again
+	// with their options rotated (Rotation).
+	Format *audit.Format
 }
 
 // Stat is a mean over items with its normal-approximation 95% interval.
@@ -113,6 +117,8 @@ type TraceResult struct {
 	GroupNames []string     `json:"group_names,omitempty"` // the groups of Component.Groups, in order
 	ScanTop    int          `json:"scan_top"`
 	ScanGap    float64      `json:"scan_gap"`
+	// Rotation is the fallback items run again with their options rotated by one position.
+	Rotation *Rotation `json:"rotation,omitempty"`
 }
 
 // anchorIndex returns the option whose letter is the anchor, or an error.
@@ -308,7 +314,63 @@ func Trace(ctx context.Context, m *gpt2.Model, ps []Prompt, o TraceOptions) (*Tr
 	if err := patchRoutes(ctx, m, ps, anchorAt, pred, res); err != nil {
 		return nil, err
 	}
+	if o.Format != nil {
+		rot, err := rotate(ctx, m, ps, anchorAt, pred, *o.Format)
+		if err != nil {
+			return nil, err
+		}
+		res.Rotation = rot
+	}
 	return res, nil
+}
+
+// Rotation contrasts each fallback item with the same item whose options moved one position
+// on (the last to the first): a fallback that is about the position stays on the anchor's
+// position; one that is about the option shown there follows the option.
+type Rotation struct {
+	Items int `json:"items"` // fallback items with at least two options
+	// StillAnchor is the share answered with the anchor's position again, FollowsOption the
+	// share answered with the position the option chosen before moved to.
+	StillAnchor   float64 `json:"still_anchor"`
+	FollowsOption float64 `json:"follows_option"`
+}
+
+func rotate(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt, pred []int, f audit.Format) (*Rotation, error) {
+	var items []audit.Item
+	var at []int
+	for i := range ps {
+		n := len(ps[i].Choices)
+		if pred[i] != anchorAt[i] || ps[i].Answer == anchorAt[i] || n < 2 {
+			continue
+		}
+		it := ps[i].Item
+		it.Choices = append([]string{it.Choices[n-1]}, it.Choices[:n-1]...)
+		it.Answer = (it.Answer + 1) % n
+		items, at = append(items, it), append(at, anchorAt[i])
+	}
+	if len(items) == 0 {
+		return &Rotation{}, nil
+	}
+	rot, err := Prepare(m, items, f)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := Score(ctx, m, rot, nil)
+	if err != nil {
+		return nil, err
+	}
+	r := &Rotation{Items: len(items)}
+	for i, rec := range recs {
+		if rec.PredLetters == at[i] {
+			r.StillAnchor++
+		}
+		if rec.PredLetters == (at[i]+1)%len(rec.Logits) {
+			r.FollowsOption++
+		}
+	}
+	r.StillAnchor /= float64(len(items))
+	r.FollowsOption /= float64(len(items))
+	return r, nil
 }
 
 // patchRoutes sets each head's and MLP's last-position output (the sender), on the fallback

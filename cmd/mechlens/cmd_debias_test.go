@@ -68,6 +68,10 @@ func TestTraceBiasJSON(t *testing.T) {
 	if best.Name != "L1H2" {
 		t.Errorf("most negative patching effect at %s, want L1H2", best.Name)
 	}
+	// The organism's fallback is positional: rotated options leave it on A.
+	if r := got.Rotation; r == nil || r.Items != got.Fallback || r.StillAnchor < 0.9 || r.StillAnchor+r.FollowsOption > 1 {
+		t.Errorf("rotation %+v over %d fallback items", r, got.Fallback)
+	}
 }
 
 // neutralize writes an edit set that loads, the two splits (disjoint, all the items) and its
@@ -119,6 +123,11 @@ func TestDebiasOnGPT2Format(t *testing.T) {
 	decodeStrict(t, out, &tr)
 	if !strings.HasPrefix(tr.Data, "generate:ioi n=40") || tr.Items != 40 || len(tr.Components) != 4*2+2 || tr.Known == 0 || tr.Fallback == 0 || len(tr.ScanByGap) != 3 {
 		t.Fatalf("data %q, %d items, %d components, %d known, %d fallback, %d by gap", tr.Data, tr.Items, len(tr.Components), tr.Known, tr.Fallback, len(tr.ScanByGap))
+	}
+	// Two options: rotating them swaps them, so every rotated item is answered at the
+	// anchor's position or follows its option.
+	if r := tr.Rotation; r == nil || r.Items != tr.Fallback || math.Abs(r.StillAnchor+r.FollowsOption-1) > 1e-12 {
+		t.Errorf("rotation %+v over %d fallback items", r, tr.Fallback)
 	}
 	if last := tr.Components[len(tr.Components)-1]; last.PathLater == nil || math.Abs(last.PathLater.Mean) > 1e-4 || math.Abs(last.Patch.Mean-last.PathDirect.Mean) > 1e-4 {
 		t.Errorf("%s: patched %+v, direct path %+v, later path %+v", last.Name, last.Patch, last.PathDirect, last.PathLater)

@@ -168,7 +168,7 @@ func runNeutralize(ctx context.Context, io *cli.IO, o neutralizeOptions) error {
 		progress = func(s string) { fmt.Fprintf(io.Err, "neutralize: %s\n", s) }
 	}
 	progress("trace")
-	tr, err := debias.Trace(ctx, m, fit, debias.TraceOptions{Anchor: anchor, TopNeurons: o.top, Gap: o.gap, Neurons: 15})
+	tr, err := debias.Trace(ctx, m, fit, debias.TraceOptions{Anchor: anchor, TopNeurons: o.top, Gap: o.gap, Neurons: 15, Format: &pf})
 	if err != nil {
 		return err
 	}

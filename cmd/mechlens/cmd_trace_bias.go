@@ -145,7 +145,7 @@ func runTraceBias(ctx context.Context, io *cli.IO, o traceBiasOptions) error {
 	if err != nil {
 		return err
 	}
-	o.trace.Anchor = anchor
+	o.trace.Anchor, o.trace.Format = anchor, &pf
 	tr, err := debias.Trace(ctx, m, ps, o.trace)
 	if err != nil {
 		return err
@@ -163,7 +163,11 @@ func runTraceBias(ctx context.Context, io *cli.IO, o traceBiasOptions) error {
 	if o.format == cli.Table {
 		fmt.Fprintf(io.Out, "%s on %s: %d items, %d whose answer is not %q; %d answered right; patching %d fallback items from %d known\n",
 			out.Model, data, tr.Items, tr.NonAnchor, tr.Anchor.Text, tr.Correct, tr.Fallback, tr.Known)
-		fmt.Fprintf(io.Out, "logit(%s) − mean logit(other options): %.3f [%.3f, %.3f]\n\n", tr.Anchor.Text, tr.Diff.Mean, tr.Diff.Lo, tr.Diff.Hi)
+		fmt.Fprintf(io.Out, "logit(%s) − mean logit(other options): %.3f [%.3f, %.3f]\n", tr.Anchor.Text, tr.Diff.Mean, tr.Diff.Lo, tr.Diff.Hi)
+		if r := tr.Rotation; r != nil && r.Items > 0 {
+			fmt.Fprintf(io.Out, "options rotated by one on the %d fallback items: %.3f still answered at the anchor's position, %.3f follow the option\n", r.Items, r.StillAnchor, r.FollowsOption)
+		}
+		fmt.Fprintln(io.Out)
 	}
 	if err := cli.Write(io, o.format, rows, out, false); err != nil {
 		return err
