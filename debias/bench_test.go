@@ -73,11 +73,13 @@ func BenchmarkTraceGPT2Small(b *testing.B) {
 	}
 	b.ResetTimer()
 	cpu := procstat.CPUTime()
+	var tr *TraceResult
 	for range b.N {
-		if _, err := Trace(ctx, m, ps, TraceOptions{Anchor: a, TopNeurons: 10, Gap: 4, Neurons: 10}); err != nil {
+		if tr, err = Trace(ctx, m, ps, TraceOptions{Anchor: a, TopNeurons: 10, Gap: 4, Neurons: 10}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric((procstat.CPUTime()-cpu).Seconds()/float64(b.N), "cpu-s")
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "items/s")
+	b.ReportMetric(float64(tr.Fallback), "patched-items")
 }

@@ -160,6 +160,18 @@ func TestTraceFindsTheRouteHead(t *testing.T) {
 	if r := routeHead(tr); r.Name != "L1H2" {
 		t.Errorf("route head %s, want L1H2", r.Name)
 	}
+	// Path patching: the last MLP has no later component, so its later path is nothing and
+	// its direct path is all of it. L1H2's patched output lowers the difference mostly by
+	// its path straight to the logits (the README's numbers).
+	last := tr.Components[len(tr.Components)-1]
+	if last.Name != "L2.mlp" || math.Abs(last.PathLater.Mean) > 1e-4 || math.Abs(last.Patch.Mean-last.PathDirect.Mean) > 1e-4 {
+		t.Errorf("%s: patched %g, direct path %g, later path %g; want later 0 and direct = patched", last.Name, last.Patch.Mean, last.PathDirect.Mean, last.PathLater.Mean)
+	}
+	for _, c := range tr.Components {
+		if c.Name == "L1H2" && !(c.Patch.Mean < -1 && c.PathDirect.Mean < -1 && math.Abs(c.PathLater.Mean) < math.Abs(c.PathDirect.Mean)) {
+			t.Errorf("L1H2: patched %g, direct path %g, later path %g", c.Patch.Mean, c.PathDirect.Mean, c.PathLater.Mean)
+		}
+	}
 	if len(tr.GroupNames) == 0 || len(tr.Components[0].Groups) != len(tr.GroupNames) {
 		t.Errorf("no per-group effects: %v", tr.GroupNames)
 	}
@@ -204,11 +216,11 @@ func TestAnchorGradientsMatchAFiniteDifference(t *testing.T) {
 					row[j] += float32(s * float64(x) / norm)
 				}
 			}}
-			d, err := anchorDiffs(ctx, m, ps[i:i+1], anchorAt[:1], []gpt2.Hook{step})
+			r, err := Score(ctx, m, ps[i:i+1], []gpt2.Hook{step})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return d[0]
+			return anchorDiff(r[0].Logits, anchorAt[i])
 		}
 		if got := (at(delta) - at(-delta)) / (2 * delta); math.Abs(got-norm) > 0.02*norm+1e-3 {
 			t.Errorf("item %d: the difference moved %g per unit step, want ‖g‖ = %g", i, got, norm)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/mechlens/mechlens/audit"
 	"github.com/mechlens/mechlens/edit"
@@ -63,8 +64,11 @@ type Search struct {
 	Best       int         `json:"best"` // index into Candidates
 	// Route is the component patching found carrying the fallback (the candidates' target),
 	// Neurons the scan's most flagged neurons.
-	Route   string   `json:"route"`
-	Neurons []string `json:"neurons"`
+	// NeuronRule says how they were chosen: "flagged" (the paper's rule), or "summed gap"
+	// when the scan flags none (the neurons with the largest gap among the top by score).
+	Route      string   `json:"route"`
+	Neurons    []string `json:"neurons"`
+	NeuronRule string   `json:"neuron_rule"`
 	// Set is the chosen edit set.
 	Set *edit.Set `json:"-"`
 }
@@ -182,8 +186,8 @@ func find(st []GroupStat, g string) GroupStat {
 // anchored rate above its even spread, and a heavy price on accuracy lost beyond the
 // tolerance (tol, or one item of the group if larger) and, in the groups answered well
 // before (accuracy ≥ 0.9: what the model knows), on accuracy lost on anchor-answer items.
-// Without groups the one group "" is both fallback and kept, and its anchored rate above
-// even spread replaces the distance to chance.
+// Without groups the one group "" is both fallback and kept, its anchored rate replaces the
+// distance to chance and its accuracy on anchor-answer items is always held.
 func objective(before, after []GroupStat, fallback, kept []string, tol float64) float64 {
 	var fa, fc float64
 	var fn int
@@ -194,12 +198,14 @@ func objective(before, after []GroupStat, fallback, kept []string, tol float64) 
 		fn += s.N
 	}
 	j := 0.0
+	noGroups := slices.Equal(fallback, []string{""})
 	switch {
-	case slices.Equal(fallback, []string{""}):
-		// No groups: nothing says which items the model cannot know, so only a pull toward
-		// the anchor beyond its errors' even spread counts, not the distance to chance.
-		if a := find(after, ""); !math.IsNaN(a.Anchored) && !math.IsNaN(a.EvenSpread) {
-			j = max(0, a.Anchored-a.EvenSpread)
+	case noGroups:
+		// No groups: nothing says which items the model cannot know, so the anchored rate
+		// itself is what comes down (on the paper's IOI items, whose answer is never the
+		// anchor, the error rate), held by the price on accuracy lost on anchor-answer items.
+		if a := find(after, ""); !math.IsNaN(a.Anchored) {
+			j = a.Anchored
 		}
 	case fn > 0:
 		j = math.Abs(fa-fc) / float64(fn)
@@ -224,11 +230,11 @@ func objective(before, after []GroupStat, fallback, kept []string, tol float64) 
 	for _, g := range kept {
 		b, a := find(before, g), find(after, g)
 		t := max(tol, 1/float64(max(a.N, 1)))
-		if kn > 0 && !slices.Equal(kept, fallback) {
+		if kn > 0 && !noGroups {
 			j += float64(a.N) / float64(kn) * pen(a.Anchored-a.EvenSpread)
 		}
 		j += 10 * pen(b.Accuracy-a.Accuracy-t)
-		if b.Accuracy >= 0.9 {
+		if b.Accuracy >= 0.9 || noGroups {
 			j += 10 * pen(b.AAccuracy-a.AAccuracy-t)
 		}
 	}
@@ -388,7 +394,8 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 	}
 	route := routeHead(tr)
 	sr.Route = route.Name
-	flagged := topFlagged(tr, 3)
+	flagged, rule := valueNeurons(tr, 3)
+	sr.NeuronRule = rule
 	for _, n := range flagged {
 		sr.Neurons = append(sr.Neurons, fmt.Sprintf("L%dN%d", n.Layer, n.Neuron))
 	}
@@ -423,39 +430,49 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		e.Note = fmt.Sprintf("anchor calibration: logit(anchor) − %.3g at the last position, other letters unchanged", alpha)
 		return e
 	}
-	// Search a strength on a coarse grid, then finely around the best.
-	search := func(family, label string, grid []float64, build func(a float64) []edit.Edit) error {
+	// Search a strength on a coarse grid, then finely around the best; return the best of all.
+	search := func(family, label string, grid []float64, build func(a float64) []edit.Edit) (float64, error) {
 		best, bestAlpha := math.Inf(1), 0.0
-		for _, a := range grid {
+		one := func(a float64) error {
 			c, err := try(family, fmt.Sprintf("%s%.2f", label, a), build(a)...)
-			if err != nil {
-				return err
-			}
-			if c.Objective < best {
+			if err == nil && c.Objective < best {
 				best, bestAlpha = c.Objective, a
+			}
+			return err
+		}
+		for _, a := range grid {
+			if err := one(a); err != nil {
+				return 0, err
 			}
 		}
 		step := (grid[1] - grid[0]) / 5
+		center := bestAlpha
 		for _, d := range []float64{-3, -2, -1, 1, 2, 3} {
-			if a := bestAlpha + d*step; a > 0 {
-				if _, err := try(family, fmt.Sprintf("%s%.2f", label, a), build(a)...); err != nil {
-					return err
+			if a := center + d*step; a > 0 {
+				if err := one(a); err != nil {
+					return 0, err
 				}
 			}
 		}
-		return nil
+		return bestAlpha, nil
 	}
 	searchCalibration := func(family string, extra []edit.Edit, label string) error {
-		return search(family, label+"calibrate α=", []float64{0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4}, func(a float64) []edit.Edit {
+		_, err := search(family, label+"calibrate α=", []float64{0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4}, func(a float64) []edit.Edit {
 			return append(slices.Clone(extra), calibrate(a))
 		})
+		return err
+	}
+	// No edit is a candidate too, and the first: when nothing beats it (ties included),
+	// the chosen set is empty.
+	if _, err := try("none", "no edit"); err != nil {
+		return nil, err
 	}
 	// Shrink: the anchor's private readout (the part of the final layer norm's output along
 	// r) pulled toward its level on the items answered with another letter, by a share s:
 	// a constant fallback shrinks with everything else, and a large known margin keeps most
 	// of itself.
 	if level, ok := readoutLevel(fit, r0, fitA, m, readout); ok {
-		err := search("shrink", "shrink the anchor readout ×", []float64{0.25, 0.5, 0.75, 1}, func(a float64) []edit.Edit {
+		_, err := search("shrink", "shrink the anchor readout ×", []float64{0.25, 0.5, 0.75, 1}, func(a float64) []edit.Edit {
 			e := edit.Clamp(gpt2.HookLnFinalNormed, -1, []int{-1}, readout, level, a)
 			e.Note = fmt.Sprintf("anchor readout pulled %.0f%% of the way to its level on items answered with another letter", 100*a)
 			return []edit.Edit{e}
@@ -464,19 +481,17 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 			return nil, err
 		}
 	}
-	// No edit is a candidate too: when nothing beats it, the chosen set is empty.
-	if _, err := try("none", "no edit"); err != nil {
-		return nil, err
-	}
 	progress("calibration")
 	if err := searchCalibration("calibrate", nil, ""); err != nil {
 		return nil, err
 	}
-	if vec, err := letterCalibration(m, fit, r0, sr.Fallback); err != nil {
+	letters, err := letterCalibration(m, fit, r0, sr.Fallback)
+	if err != nil {
 		return nil, err
-	} else if vec != nil {
-		err := search("calibrate letters", "calibrate every letter ×", []float64{0.5, 0.75, 1, 1.25, 1.5, 1.75, 2}, func(a float64) []edit.Edit {
-			e := edit.Steer(gpt2.HookLnFinalNormed, -1, []int{-1}, a, vec)
+	}
+	if letters != nil {
+		_, err := search("calibrate letters", "calibrate every letter ×", []float64{0.5, 0.75, 1, 1.25, 1.5, 1.75, 2}, func(a float64) []edit.Edit {
+			e := edit.Steer(gpt2.HookLnFinalNormed, -1, []int{-1}, a, letters)
 			e.Note = fmt.Sprintf("letter calibration ×%.2f: each letter's logit at the last position moved by minus its mean offset on the fallback items", a)
 			return []edit.Edit{e}
 		})
@@ -484,14 +499,81 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 			return nil, err
 		}
 	}
+	// Gated calibration: the same steer, scaled by how much the route head's layer
+	// concentrates the last position's attention on one token (the organism's layer-1 heads
+	// look at an unknown entity and nothing else): a calibration for the items the model
+	// reads as unknown, none for the others. The gate's threshold and width on a coarse
+	// grid, then the strength finely around the best.
+	if route.Kind == "head" {
+		progress("gated calibration")
+		heads := make([]int, m.Config.NHeads)
+		for h := range heads {
+			heads[h] = h
+		}
+		gate := func(lo, width float64) edit.Gate {
+			return edit.Gate{Layer: route.Layer, Heads: heads, Lo: lo, Hi: lo + width}
+		}
+		gated := func(lo, width, a float64) edit.Edit {
+			e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, -a, readout, gate(lo, width))
+			e.Note = fmt.Sprintf("anchor calibration of up to %.3g logits where layer %d's heads attend to one token", a, route.Layer)
+			return e
+		}
+		label := func(lo, width float64) string {
+			return fmt.Sprintf("calibrate gated by L%d attention [%.2f, %.2f] α=", route.Layer, lo, lo+width)
+		}
+		bestJ, bestLo, bestW := math.Inf(1), 0.0, 0.0
+		for _, lo := range []float64{0.5, 0.6, 0.7, 0.8, 0.9} {
+			for _, w := range []float64{0.1, 0.3} {
+				for _, a := range []float64{2.5, 3.5} {
+					c, err := try("gated calibrate", fmt.Sprintf("%s%.2f", label(lo, w), a), gated(lo, w, a))
+					if err != nil {
+						return nil, err
+					}
+					if c.Objective < bestJ {
+						bestJ, bestLo, bestW = c.Objective, lo, w
+					}
+				}
+			}
+		}
+		alpha, err := search("gated calibrate", label(bestLo, bestW), []float64{2, 3, 4, 5}, func(a float64) []edit.Edit {
+			return []edit.Edit{gated(bestLo, bestW, a)}
+		})
+		if err != nil {
+			return nil, err
+		}
+		// Every letter at once under the same gate, alone and added to the best gated
+		// calibration: the unknown items' answers spread over the positions, not only off
+		// the anchor.
+		if letters != nil {
+			gatedLetters := func(a float64) edit.Edit {
+				e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, a, letters, gate(bestLo, bestW))
+				e.Note = fmt.Sprintf("letter calibration ×%.2f where layer %d's heads attend to one token", a, route.Layer)
+				return e
+			}
+			lettersLabel := fmt.Sprintf("calibrate every letter gated by L%d attention [%.2f, %.2f] ×", route.Layer, bestLo, bestLo+bestW)
+			if _, err := search("gated calibrate letters", lettersLabel, []float64{0.5, 1, 1.5, 2, 2.5}, func(a float64) []edit.Edit {
+				return []edit.Edit{gatedLetters(a)}
+			}); err != nil {
+				return nil, err
+			}
+			for _, a := range []float64{0.25, 0.5, 1} {
+				if _, err := try("gated calibrate + letters", fmt.Sprintf("%s%.2f + letters ×%.2f", label(bestLo, bestW), alpha, a), gated(bestLo, bestW, alpha), gatedLetters(a)); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	if route.Kind == "head" {
 		progress("clamp " + route.Name)
-		clamp, err := fallbackClamp(ctx, m, fit, fitA, r0, route)
+		clamp, canClamp, err := fallbackClamp(ctx, m, fit, fitA, r0, route)
 		if err != nil {
 			return nil, err
 		}
 		bestS, bestJ := 0.0, math.Inf(1)
 		for _, s := range []float64{0.25, 0.5, 0.75, 1} {
+			if !canClamp {
+				break
+			}
 			e := clamp
 			e.Factor = &s
 			c, err := try("clamp", fmt.Sprintf("clamp %s ×%.2f", route.Name, s), e)
@@ -516,17 +598,19 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 				return nil, err
 			}
 		}
-		progress("clamp + calibration")
-		e := clamp
-		e.Factor = &bestS
-		if err := searchCalibration("clamp+calibrate", []edit.Edit{e}, fmt.Sprintf("clamp %s ×%.2f + ", route.Name, bestS)); err != nil {
-			return nil, err
+		if canClamp {
+			progress("clamp + calibration")
+			e := clamp
+			e.Factor = &bestS
+			if err := searchCalibration("clamp+calibrate", []edit.Edit{e}, fmt.Sprintf("clamp %s ×%.2f + ", route.Name, bestS)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(flagged) > 0 {
 		progress("value vectors")
 		add := others[0]
-		for _, al := range [][2]float64{{1, 0}, {4, 0}, {8, 8}} {
+		for _, al := range valueVectorGrid() {
 			var edits []edit.Edit
 			for _, n := range flagged {
 				e, err := edit.ValueVectorRule(m, n.Layer, n.Neuron, m.Tokenizer.Decode([]int{o.Anchor}), m.Tokenizer.Decode([]int{add}), al[0], al[1])
@@ -535,7 +619,7 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 				}
 				edits = append(edits, e)
 			}
-			if _, err := try("value_vector", fmt.Sprintf("paper's rule on %d flagged neurons α1=%g α2=%g", len(flagged), al[0], al[1]), edits...); err != nil {
+			if _, err := try("value_vector", fmt.Sprintf("paper's rule on %s α1=%g α2=%g", strings.Join(sr.Neurons, ","), al[0], al[1]), edits...); err != nil {
 				return nil, err
 			}
 		}
@@ -552,7 +636,7 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		for _, l := range layers {
 			edits = append(edits, edit.ProjectOutNeurons(l, byLayer[l], dir))
 		}
-		if _, err := try("project_out", fmt.Sprintf("project anchor direction out of %d flagged neurons (label-free)", len(flagged)), edits...); err != nil {
+		if _, err := try("project_out", fmt.Sprintf("project anchor direction out of %s (label-free)", strings.Join(sr.Neurons, ",")), edits...); err != nil {
 			return nil, err
 		}
 	}
@@ -708,16 +792,33 @@ func routeHead(tr *TraceResult) Component {
 	return best
 }
 
-// topFlagged returns the scan's n most often flagged neurons.
-func topFlagged(tr *TraceResult, n int) []ScanNeuron {
-	return tr.Scan[:min(n, len(tr.Scan))]
+// valueNeurons returns the scan's n most often flagged neurons, or, when it flags none, the
+// n with the largest summed gap where they are among the top, and which rule chose them.
+func valueNeurons(tr *TraceResult, n int) ([]ScanNeuron, string) {
+	if len(tr.Scan) > 0 {
+		return tr.Scan[:min(n, len(tr.Scan))], "flagged"
+	}
+	return tr.ScanByGap[:min(n, len(tr.ScanByGap))], "summed gap"
+}
+
+// valueVectorGrid is the (α1, α2) sweep of the paper's rule: the anchor's unembedding taken
+// out of the value vectors α1 times, another letter's added α2 times.
+func valueVectorGrid() [][2]float64 {
+	var g [][2]float64
+	for _, a1 := range []float64{1, 2, 4, 8} {
+		for _, a2 := range []float64{0, 1, 4, 8} {
+			g = append(g, [2]float64{a1, a2})
+		}
+	}
+	return g
 }
 
 // fallbackClamp builds the clamp of the route head's output at the last position along the
 // direction later layers read the anchor from (the mean gradient of the anchor difference
 // over the fit items answered with the anchor wrongly, or else over all items answered with
-// the anchor), to the mean projection of the items answered correctly with another letter.
-func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []int, recs []audit.Record, route Component) (edit.Edit, error) {
+// the anchor), to the mean projection of the items answered correctly with another letter;
+// false when the fit split lacks either kind of item.
+func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []int, recs []audit.Record, route Component) (edit.Edit, bool, error) {
 	var fb, fbAll, known []Prompt
 	var fbA, fbAllA []int
 	for i, r := range recs {
@@ -735,21 +836,21 @@ func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []
 		fb, fbA = append(fb, fbAll...), append(fbA, fbAllA...)
 	}
 	if len(fb) == 0 || len(known) == 0 {
-		return edit.Edit{}, fmt.Errorf("debias: the fit split needs items answered with the anchor and items answered correctly with another letter to fit a clamp")
+		return edit.Edit{}, false, nil
 	}
 	hook := gpt2.Z(route.Layer)
 	dh := m.Config.DHead
 	g, err := AnchorGradients(ctx, m, fb, fbA, hook)
 	if err != nil {
-		return edit.Edit{}, err
+		return edit.Edit{}, false, err
 	}
 	dir := meanDir(g, route.Head, dh)
 	if dir == nil {
-		return edit.Edit{}, fmt.Errorf("debias: the anchor difference does not depend on %s's output", route.Name)
+		return edit.Edit{}, false, nil
 	}
 	rows, err := lastRows(ctx, m, known, hook)
 	if err != nil {
-		return edit.Edit{}, err
+		return edit.Edit{}, false, err
 	}
 	var mean float64
 	for _, p := range projections(rows, route.Head, dir) {
@@ -757,5 +858,5 @@ func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []
 	}
 	e := edit.Clamp(hook, route.Head, []int{-1}, dir, mean, 1)
 	e.Note = fmt.Sprintf("%s's output along the anchor gradient set to the known items' mean", route.Name)
-	return e, nil
+	return e, true, nil
 }

@@ -25,6 +25,7 @@ var palette = []color.Color{
 	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
 	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 }
 
 func num(x float64) float64 {
@@ -102,10 +103,11 @@ func savePNG(path string, p *plot.Plot, w, h vg.Length) error {
 }
 
 // WriteTracePlot draws every head's and MLP's mean direct effect on logit(anchor) − mean
-// logit(other options), on correct and incorrect items, and its patching effect.
+// logit(other options), on correct and incorrect items, its patching effect and the part of
+// it that goes through later layers.
 func WriteTracePlot(path string, tr *TraceResult) error {
 	var labels []string
-	ss := []series{{name: "direct, answered correctly"}, {name: "direct, answered wrongly"}, {name: "patched from known items"}}
+	ss := []series{{name: "direct, answered correctly"}, {name: "direct, answered wrongly"}, {name: "patched from known items"}, {name: "patched, path through later layers"}}
 	for i := range ss {
 		ss[i].lo, ss[i].hi = []float64{}, []float64{}
 	}
@@ -115,12 +117,14 @@ func WriteTracePlot(path string, tr *TraceResult) error {
 			ss[i].vals = append(ss[i].vals, st.Mean)
 			ss[i].lo, ss[i].hi = append(ss[i].lo, st.Lo), append(ss[i].hi, st.Hi)
 		}
-		p := Stat{Mean: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
-		if c.Patch != nil {
-			p = *c.Patch
+		for i, st := range []*Stat{c.Patch, c.PathLater} {
+			p := Stat{Mean: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
+			if st != nil {
+				p = *st
+			}
+			ss[2+i].vals = append(ss[2+i].vals, p.Mean)
+			ss[2+i].lo, ss[2+i].hi = append(ss[2+i].lo, p.Lo), append(ss[2+i].hi, p.Hi)
 		}
-		ss[2].vals = append(ss[2].vals, p.Mean)
-		ss[2].lo, ss[2].hi = append(ss[2].lo, p.Lo), append(ss[2].hi, p.Hi)
 	}
 	p, err := barPlot(fmt.Sprintf("Where logit(%s) − mean logit(other options) comes from", tr.Anchor.Text),
 		"logits (mean, 95% CI)", labels, ss, 0, "no effect")

@@ -194,6 +194,9 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 	fmt.Fprintf(w, "## Where the anchor comes from (trace of the fit split)\n\n")
 	fmt.Fprintf(w, "logit(%s) − mean logit(other options) at the last position: %.3f [%.3f, %.3f] over %d items; patching reads %d known items (answered right, answer not the anchor) and changes %d fallback items (answered with the anchor, wrongly).\n\n",
 		r.Trace.Anchor.Text, r.Trace.Diff.Mean, r.Trace.Diff.Lo, r.Trace.Diff.Hi, r.Trace.Items, r.Trace.Known, r.Trace.Fallback)
+	if rot := r.Trace.Rotation; rot != nil && rot.Items > 0 {
+		fmt.Fprintf(w, "With their options rotated by one position (the last to the first), the %d fallback items are answered at the anchor's position again %.3f of the time and follow the option they chose %.3f of the time.\n\n", rot.Items, rot.StillAnchor, rot.FollowsOption)
+	}
 	th := TraceHeader()
 	trows := TraceRows(r.Trace)
 	if len(r.Trace.GroupNames) > 0 {
@@ -212,23 +215,16 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 	}
 	mdTable(w, th, trows)
 	fmt.Fprintf(w, "![components](%s)\n\n", FileTrace)
-	fmt.Fprintf(w, "*direct*: the component's direct attribution (through ln_final's scale and W_U); *patched*: the change on the fallback items when its last-position output is set to the known items' mean (its total effect); *through later layers*: patched minus the gap of its direct effect.\n\n")
-	if len(r.Trace.Scan) > 0 {
-		var sr [][]string
-		for i, n := range r.Trace.Scan {
-			if i == 10 {
-				break
-			}
-			sr = append(sr, []string{fmt.Sprintf("L%dN%d", n.Layer, n.Neuron), fmt.Sprint(n.Flagged), f3(n.Rate), f3(n.MeanGap)})
-		}
-		fmt.Fprintf(w, "The paper's neuron scan (top %d neurons per layer, gap > %g) over the %d non-anchor items:\n\n", r.Trace.ScanTop, r.Trace.ScanGap, r.Trace.NonAnchor)
-		mdTable(w, []string{"neuron", "flagged", "share", "mean gap"}, sr)
+	fmt.Fprintf(w, "*direct*: the component's direct attribution (through ln_final's scale and W_U); *patched*: the change on the fallback items when its last-position output is set to the known items' mean (its total effect); *path: direct*: the change when only the final residual stream receives the patched output (path patching, sender → logits); *path: later layers*: the change when only the later heads and MLPs receive it (the route through which a component with a small direct effect can still carry the fallback).\n\n")
+	if h, sr := ScanRows(r.Trace, 10); len(sr) > 0 {
+		fmt.Fprintf(w, "The paper's neuron scan (top %d neurons per layer by |post|·‖W_out‖, flagged when the gap anchor − correct exceeds %g) over the %d non-anchor items; neurons never flagged are listed by their summed gap where they are among the top:\n\n", r.Trace.ScanTop, r.Trace.ScanGap, r.Trace.NonAnchor)
+		mdTable(w, h, sr)
 	}
 
 	fmt.Fprintf(w, "## Every candidate\n\n")
-	fmt.Fprintf(w, "Built from the trace: route head %s (largest patching effect), flagged neurons %s. Fit numbers for every candidate; eval numbers for the best of each family. "+
+	fmt.Fprintf(w, "Built from the trace: route head %s (largest patching effect), value-vector neurons %s (chosen by %s). Fit numbers for every candidate; eval numbers for the best of each family. "+
 		"*fallback A*: share of the fallback groups' items answered with the anchor (chance %s); *worst kept Δacc*: the largest accuracy loss over the kept groups.\n\n",
-		s.Route, strings.Join(s.Neurons, ", "), f3(func() float64 { _, c, _ := pooledStat(s.FitBefore, s.Fallback); return c }()))
+		orNone(s.Route), orNone(strings.Join(s.Neurons, ", ")), s.NeuronRule, f3(func() float64 { _, c, _ := pooledStat(s.FitBefore, s.Fallback); return c }()))
 	var cr [][]string
 	for i, c := range s.Candidates {
 		fa, _, _ := pooledStat(c.Fit, s.Fallback)
@@ -243,11 +239,18 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 		if i == s.Best {
 			name = "**" + name + "**"
 		}
-		cr = append(cr, []string{c.Family, name, f3(c.Objective), f3(fa), fmt.Sprintf("%s (%s)", f3(fd), fg), "", ea, strings.TrimSpace(ed + " " + paren(eg))})
+		cr = append(cr, []string{c.Family, name, f3(c.Objective), f3(fa), strings.TrimSpace(f3(fd) + " " + paren(fg)), "", ea, strings.TrimSpace(ed + " " + paren(eg))})
 	}
 	mdTable(w, []string{"family", "candidate", "objective (fit)", "fit: fallback A", "fit: worst kept Δacc", "", "eval: fallback A", "eval: worst kept Δacc"}, cr)
 	fmt.Fprintf(w, "![candidates](%s)\n", FileCandidates)
 	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func paren(s string) string {

@@ -10,7 +10,7 @@ import (
 
 // TraceHeader names TraceRows' columns.
 func TraceHeader() []string {
-	return []string{"component", "direct", "95% CI", "direct, right", "direct, wrong", "patched", "95% CI", "through later layers"}
+	return []string{"component", "direct", "95% CI", "direct, right", "direct, wrong", "patched", "95% CI", "path: direct", "path: later layers"}
 }
 
 func f3(x float64) string {
@@ -32,14 +32,11 @@ func ci(s Stat) string {
 func TraceRows(tr *TraceResult) [][]string {
 	var rows [][]string
 	for _, c := range append(append([]Component{}, tr.Components...), tr.Neurons...) {
-		patch, pci, ind := "-", "-", "-"
+		patch, pci, pd, pl := "-", "-", "-", "-"
 		if c.Patch != nil {
-			patch, pci = f3(c.Patch.Mean), ci(*c.Patch)
+			patch, pci, pd, pl = f3(c.Patch.Mean), ci(*c.Patch), f3(c.PathDirect.Mean), f3(c.PathLater.Mean)
 		}
-		if c.Indirect != nil {
-			ind = f3(*c.Indirect)
-		}
-		rows = append(rows, []string{c.Name, f3(c.Direct.Mean), ci(c.Direct), f3(c.Correct.Mean), f3(c.Incorrect.Mean), patch, pci, ind})
+		rows = append(rows, []string{c.Name, f3(c.Direct.Mean), ci(c.Direct), f3(c.Correct.Mean), f3(c.Incorrect.Mean), patch, pci, pd, pl})
 	}
 	return rows
 }
@@ -81,4 +78,31 @@ func (g GroupStat) MarshalJSON() ([]byte, error) {
 		RStd       audit.Num `json:"rstd"`
 	}{g.Group, g.N, audit.Num(g.Accuracy), audit.Num(g.ARate), audit.Num(g.Chance), audit.Num(g.Anchored),
 		audit.Num(g.EvenSpread), audit.Num(g.AAccuracy), audit.Num(g.RStd)})
+}
+
+// MarshalJSON writes the mean gap of a neuron never flagged (NaN) as null.
+func (s ScanNeuron) MarshalJSON() ([]byte, error) {
+	type plain ScanNeuron
+	return json.Marshal(struct {
+		plain
+		MeanGap audit.Num `json:"mean_gap"`
+	}{plain(s), audit.Num(s.MeanGap)})
+}
+
+// ScanRows are the scan's n most often flagged neurons, then those of the n with the largest
+// summed gap that are never flagged, as table rows.
+func ScanRows(tr *TraceResult, n int) (header []string, rows [][]string) {
+	header = []string{"scan: neuron", "flagged", "share of non-anchor items", "mean gap", "among the top", "mean gap there"}
+	row := func(s ScanNeuron) []string {
+		return []string{fmt.Sprintf("L%dN%d", s.Layer, s.Neuron), fmt.Sprint(s.Flagged), f3(s.Rate), f3(s.MeanGap), fmt.Sprint(s.Top), f3(s.TopGap)}
+	}
+	for _, s := range tr.Scan[:min(n, len(tr.Scan))] {
+		rows = append(rows, row(s))
+	}
+	for _, s := range tr.ScanByGap[:min(n, len(tr.ScanByGap))] {
+		if s.Flagged == 0 {
+			rows = append(rows, row(s))
+		}
+	}
+	return header, rows
 }

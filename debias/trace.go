@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/mechlens/mechlens/audit"
 	"github.com/mechlens/mechlens/gpt2"
 	"github.com/mechlens/mechlens/lens"
 )
@@ -20,6 +21,9 @@ type TraceOptions struct {
 	Gap        float64
 	// Neurons is how many neurons the result lists (by |mean direct effect|).
 	Neurons int
+	// Format, when set, is the items' prompt format: the fallback items are then run again
+	// with their options rotated (Rotation).
+	Format *audit.Format
 }
 
 // Stat is a mean over items with its normal-approximation 95% interval.
@@ -66,12 +70,14 @@ type Component struct {
 	Correct   Stat `json:"direct_correct"`
 	Incorrect Stat `json:"direct_incorrect"`
 	// Patch (heads and MLPs) is the change of the difference on the fallback items when the
-	// component's output at the last position is set to its mean over the known items:
-	// its total effect, direct and through later layers. Indirect is Patch minus the gap of
-	// its mean direct attribution (known items' minus fallback items'): approximately what
-	// it does through later layers.
-	Patch    *Stat    `json:"patch,omitempty"`
-	Indirect *float64 `json:"indirect,omitempty"`
+	// component's output at the last position is set to its mean over the known items: its
+	// total effect. Path patching splits it: PathDirect is the change when only the final
+	// residual stream receives the patched output (sender → logits), PathLater when only the
+	// later components do (sender → every later head and MLP, the final residual keeping its
+	// own output). The two need not add up to Patch: ln_final's scale is not linear.
+	Patch      *Stat `json:"patch,omitempty"`
+	PathDirect *Stat `json:"path_direct,omitempty"`
+	PathLater  *Stat `json:"path_later,omitempty"`
 	// Groups is the direct effect per group of items, when they carry one.
 	Groups []Stat `json:"groups,omitempty"`
 }
@@ -80,9 +86,13 @@ type Component struct {
 type ScanNeuron struct {
 	Layer   int     `json:"layer"`
 	Neuron  int     `json:"neuron"`
-	Flagged int     `json:"flagged"` // items where it is among the top and its gap exceeds the threshold
-	Rate    float64 `json:"rate"`    // Flagged / non-anchor items
-	MeanGap float64 `json:"mean_gap"`
+	Flagged int     `json:"flagged"`  // items where it is among the top and its gap exceeds the threshold
+	Rate    float64 `json:"rate"`     // Flagged / non-anchor items
+	MeanGap float64 `json:"mean_gap"` // over the flagged items (NaN, null in JSON, when none)
+	// Top is how many non-anchor items have it among its layer's top neurons by score, and
+	// TopGap its mean gap over them: what the threshold is applied to.
+	Top    int     `json:"top"`
+	TopGap float64 `json:"top_gap"`
 }
 
 // TraceResult is Trace's answer.
@@ -97,12 +107,18 @@ type TraceResult struct {
 	Fallback int `json:"fallback"`
 	// Diff is logit(anchor) − mean logit(other options) over every item.
 	Diff       Stat         `json:"diff"`
-	Components []Component  `json:"components"`            // heads then MLP of each layer
-	Neurons    []Component  `json:"neurons"`               // the strongest by |mean direct effect|
-	Scan       []ScanNeuron `json:"scan"`                  // most often flagged first
+	Components []Component  `json:"components"` // heads then MLP of each layer
+	Neurons    []Component  `json:"neurons"`    // the strongest by |mean direct effect|
+	Scan       []ScanNeuron `json:"scan"`       // most often flagged first
+	// ScanByGap are the Neurons neurons with the largest summed gap over the items where
+	// they are among the top, flagged or not: on a model whose gaps stay under the threshold
+	// (random weights) they are what the value-vector rule edits.
+	ScanByGap  []ScanNeuron `json:"scan_by_gap"`
 	GroupNames []string     `json:"group_names,omitempty"` // the groups of Component.Groups, in order
 	ScanTop    int          `json:"scan_top"`
 	ScanGap    float64      `json:"scan_gap"`
+	// Rotation is the fallback items run again with their options rotated by one position.
+	Rotation *Rotation `json:"rotation,omitempty"`
 }
 
 // anchorIndex returns the option whose letter is the anchor, or an error.
@@ -148,6 +164,8 @@ func Trace(ctx context.Context, m *gpt2.Model, ps []Prompt, o TraceOptions) (*Tr
 	neuronSq := make([]float64, L*M)
 	flags := make([]int, L*M)
 	gaps := make([]float64, L*M)
+	tops := make([]int, L*M)
+	topGaps := make([]float64, L*M)
 	correct := make([]bool, len(ps))
 	pred := make([]int, len(ps))
 	var diffs []float64
@@ -214,6 +232,8 @@ func Trace(ctx context.Context, m *gpt2.Model, ps []Prompt, o TraceOptions) (*Tr
 			}
 			for _, ly := range sc.Layers {
 				for _, n := range ly.Neurons {
+					tops[ly.Layer*M+n.Neuron]++
+					topGaps[ly.Layer*M+n.Neuron] += n.Diff
 					if n.Flagged {
 						flags[ly.Layer*M+n.Neuron]++
 						gaps[ly.Layer*M+n.Neuron] += n.Diff
@@ -269,61 +289,146 @@ func Trace(ctx context.Context, m *gpt2.Model, ps []Prompt, o TraceOptions) (*Tr
 		res.Neurons = append(res.Neurons, Component{Name: fmt.Sprintf("L%dN%d", j/M, j%M), Kind: "neuron", Layer: j / M, Head: -1, Neuron: j % M,
 			Direct: Stat{Mean: mean, Lo: mean - h, Hi: mean + h, N: len(ps)}, Correct: Stat{Mean: math.NaN()}, Incorrect: Stat{Mean: math.NaN()}})
 	}
+	scanNeuron := func(j int) ScanNeuron {
+		s := ScanNeuron{Layer: j / M, Neuron: j % M, Flagged: flags[j], Rate: float64(flags[j]) / float64(nonAnchor),
+			MeanGap: math.NaN(), Top: tops[j], TopGap: topGaps[j] / float64(tops[j])}
+		if flags[j] > 0 {
+			s.MeanGap = gaps[j] / float64(flags[j])
+		}
+		return s
+	}
+	var inTop []int
 	for j, f := range flags {
 		if f > 0 {
-			res.Scan = append(res.Scan, ScanNeuron{Layer: j / M, Neuron: j % M, Flagged: f, Rate: float64(f) / float64(nonAnchor), MeanGap: gaps[j] / float64(f)})
+			res.Scan = append(res.Scan, scanNeuron(j))
+		}
+		if tops[j] > 0 {
+			inTop = append(inTop, j)
 		}
 	}
 	slices.SortStableFunc(res.Scan, func(x, y ScanNeuron) int { return cmp.Compare(y.Flagged, x.Flagged) })
-	if err := patchRoutes(ctx, m, ps, anchorAt, pred, direct, res); err != nil {
+	slices.SortStableFunc(inTop, func(x, y int) int { return cmp.Compare(topGaps[y], topGaps[x]) })
+	for _, j := range inTop[:min(o.Neurons, len(inTop))] {
+		res.ScanByGap = append(res.ScanByGap, scanNeuron(j))
+	}
+	if err := patchRoutes(ctx, m, ps, anchorAt, pred, res); err != nil {
 		return nil, err
+	}
+	if o.Format != nil {
+		rot, err := rotate(ctx, m, ps, anchorAt, pred, *o.Format)
+		if err != nil {
+			return nil, err
+		}
+		res.Rotation = rot
 	}
 	return res, nil
 }
 
-// patchRoutes sets each head's and MLP's last-position output, on the fallback items, to
-// its mean over the known items, and records the change of the anchor difference.
-func patchRoutes(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt, pred []int, direct [][]float64, res *TraceResult) error {
-	Dh := m.Config.DHead
+// Rotation contrasts each fallback item with the same item whose options moved one position
+// on (the last to the first): a fallback that is about the position stays on the anchor's
+// position; one that is about the option shown there follows the option.
+type Rotation struct {
+	Items int `json:"items"` // fallback items with at least two options
+	// StillAnchor is the share answered with the anchor's position again, FollowsOption the
+	// share answered with the position the option chosen before moved to.
+	StillAnchor   float64 `json:"still_anchor"`
+	FollowsOption float64 `json:"follows_option"`
+}
+
+func rotate(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt, pred []int, f audit.Format) (*Rotation, error) {
+	var items []audit.Item
+	var at []int
+	for i := range ps {
+		n := len(ps[i].Choices)
+		if pred[i] != anchorAt[i] || ps[i].Answer == anchorAt[i] || n < 2 {
+			continue
+		}
+		it := ps[i].Item
+		it.Choices = append([]string{it.Choices[n-1]}, it.Choices[:n-1]...)
+		it.Answer = (it.Answer + 1) % n
+		items, at = append(items, it), append(at, anchorAt[i])
+	}
+	if len(items) == 0 {
+		return &Rotation{}, nil
+	}
+	rot, err := Prepare(m, items, f)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := Score(ctx, m, rot, nil)
+	if err != nil {
+		return nil, err
+	}
+	r := &Rotation{Items: len(items)}
+	for i, rec := range recs {
+		if rec.PredLetters == at[i] {
+			r.StillAnchor++
+		}
+		if rec.PredLetters == (at[i]+1)%len(rec.Logits) {
+			r.FollowsOption++
+		}
+	}
+	r.StillAnchor /= float64(len(items))
+	r.FollowsOption /= float64(len(items))
+	return r, nil
+}
+
+// patchRoutes sets each head's and MLP's last-position output (the sender), on the fallback
+// items, to its mean over the known items, and records the change of the anchor difference
+// along every path and along two: into the final residual only, and into the later
+// components only. One run per sender gives the three: a hook patches the sender, and a hook
+// on the last block's output removes the sender's own change δ from the final residual R and
+// keeps what is left, R0 + λ (R0 the unpatched residual, λ what later components changed).
+// Then the total is read from R0 + λ + δ, the later path from R0 + λ and the direct path
+// from R0 + δ, each through ln_final and the letters' unembedding as the model's last step.
+func patchRoutes(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt, pred []int, res *TraceResult) error {
+	c := m.Config
+	D, Dh := c.DModel, c.DHead
 	var known, fallback []Prompt
-	var kIdx, fIdx []int
+	var fAnchor []int
 	for i := range ps {
 		a := anchorAt[i]
 		switch {
 		case ps[i].Answer == a:
 		case pred[i] == ps[i].Answer:
-			known, kIdx = append(known, ps[i]), append(kIdx, i)
+			known = append(known, ps[i])
 		case pred[i] == a:
-			fallback, fIdx = append(fallback, ps[i]), append(fIdx, i)
+			fallback, fAnchor = append(fallback, ps[i]), append(fAnchor, a)
 		}
 	}
 	res.Known, res.Fallback = len(known), len(fallback)
 	if len(known) == 0 || len(fallback) == 0 {
 		return nil
 	}
-	fAnchor := make([]int, len(fIdx))
-	for k, i := range fIdx {
-		fAnchor[k] = anchorAt[i]
-	}
-	base, err := anchorDiffs(ctx, m, fallback, fAnchor, nil)
-	if err != nil {
-		return err
-	}
-	// One run of the known items keeps every output patched. The patch is at the last
-	// position, which no earlier position reads: the fallback items' prefixes run once into
-	// KV caches, and each patched run computes the last token only.
-	c := m.Config
+	// One run of the known items and one of the fallback items keep every output. The patch
+	// is at the last position, which no earlier position reads: the fallback items' prefixes
+	// run once into KV caches, and each patched run computes the last token only.
 	var outs []string
 	for l := range c.NLayers {
 		outs = append(outs, gpt2.Z(l), gpt2.MLPOut(l))
 	}
+	final := gpt2.ResidPost(c.NLayers - 1)
 	knownRows, err := cacheRows(ctx, m, known, outs, true)
+	if err != nil {
+		return err
+	}
+	orig, err := cacheRows(ctx, m, fallback, append(outs, final), true)
 	if err != nil {
 		return err
 	}
 	prefixes, err := prefixCaches(ctx, m, fallback)
 	if err != nil {
 		return err
+	}
+	rd := newLetterReader(m, fallback)
+	base := make([]float64, len(fallback))
+	for i, r := range orig[final] {
+		base[i] = rd.diff(i, fAnchor[i], r)
+	}
+	deltas := make([][]float32, len(fallback)) // δ of each fallback item, in the residual stream
+	kept := make([][]float32, len(fallback))   // R0 + λ of each fallback item
+	for i := range deltas {
+		deltas[i], kept[i] = make([]float32, D), make([]float32, D)
 	}
 	for j := range res.Components {
 		cp := &res.Components[j]
@@ -340,32 +445,95 @@ func patchRoutes(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt, pred
 		for k := range set {
 			set[k] = float32(mean[lo+k])
 		}
-		h := gpt2.Hook{Name: hook, Fn: func(a gpt2.Activation) {
-			T := a.Shape[0]
-			row := a.Data[(T-1)*len(a.Data)/T:]
-			copy(row[lo:hi], set)
-		}}
-		after, err := lastTokenDiffs(ctx, m, fallback, fAnchor, prefixes, []gpt2.Hook{h})
-		if err != nil {
+		var wo [][]float32 // the head's rows of W_O
+		if cp.Kind == "head" {
+			for k := lo; k < hi; k++ {
+				w := make([]float32, D)
+				m.WO(cp.Layer).Row(k, w)
+				wo = append(wo, w)
+			}
+		}
+		for i, row := range orig[hook] {
+			d := deltas[i]
+			if cp.Kind != "head" {
+				for k := range d {
+					d[k] = set[k] - row[k]
+				}
+				continue
+			}
+			clear(d)
+			for k, v := range set {
+				dz := v - row[lo+k]
+				for e, w := range wo[k] {
+					d[e] += dz * w
+				}
+			}
+		}
+		hooks := func(b int) []gpt2.Hook {
+			return []gpt2.Hook{{Name: hook, Fn: func(a gpt2.Activation) {
+				T := a.Shape[0]
+				row := a.Data[(T-1)*len(a.Data)/T:]
+				copy(row[lo:hi], set)
+			}}, {Name: final, Fn: func(a gpt2.Activation) {
+				row := a.Data[len(a.Data)-D:]
+				i := b + a.Seq
+				for e, d := range deltas[i] {
+					row[e] -= d
+				}
+				copy(kept[i], row)
+			}}}
+		}
+		if err := lastTokenRuns(ctx, m, fallback, prefixes, hooks); err != nil {
 			return err
 		}
-		ch := make([]float64, len(after))
-		for k := range after {
-			ch[k] = after[k] - base[k]
+		total, direct, later := make([]float64, len(fallback)), make([]float64, len(fallback)), make([]float64, len(fallback))
+		sum := make([]float32, D)
+		for i := range fallback {
+			later[i] = rd.diff(i, fAnchor[i], kept[i]) - base[i]
+			for e := range sum {
+				sum[e] = kept[i][e] + deltas[i][e]
+			}
+			total[i] = rd.diff(i, fAnchor[i], sum) - base[i]
+			for e := range sum {
+				sum[e] = orig[final][i][e] + deltas[i][e]
+			}
+			direct[i] = rd.diff(i, fAnchor[i], sum) - base[i]
 		}
-		s := stat(ch)
-		cp.Patch = &s
-		var dk, df float64
-		for _, i := range kIdx {
-			dk += direct[j][i] / float64(len(kIdx))
-		}
-		for _, i := range fIdx {
-			df += direct[j][i] / float64(len(fIdx))
-		}
-		ind := s.Mean - (dk - df)
-		cp.Indirect = &ind
+		st, sd, sl := stat(total), stat(direct), stat(later)
+		cp.Patch, cp.PathDirect, cp.PathLater = &st, &sd, &sl
 	}
 	return nil
+}
+
+// letterReader reads the anchor difference of a final residual vector: ln_final and the
+// unembedding of the item's letters, through lens.LensLogit (the model's own last step).
+type letterReader struct {
+	an      *lens.Analyzer
+	ps      []Prompt
+	u       map[int][]float32 // W_U[:, letter]
+	scratch []float32
+	logits  []float32
+}
+
+func newLetterReader(m *gpt2.Model, ps []Prompt) *letterReader {
+	r := &letterReader{an: lens.New(m), ps: ps, u: map[int][]float32{}, scratch: make([]float32, m.Config.DModel)}
+	for _, p := range ps {
+		for _, id := range p.Letters {
+			if r.u[id] == nil {
+				r.u[id] = m.UnembeddingVector(id)
+			}
+		}
+	}
+	return r
+}
+
+// diff is prompt i's logit(anchor) − mean logit(other options) from the final residual v.
+func (r *letterReader) diff(i, a int, v []float32) float64 {
+	r.logits = r.logits[:0]
+	for _, id := range r.ps[i].Letters {
+		r.logits = append(r.logits, float32(r.an.LensLogit(v, id, r.u[id], r.scratch)))
+	}
+	return anchorDiff(r.logits, a)
 }
 
 // anchorDiff is logit(anchor) − mean logit(other options) from the options' logits.
@@ -377,19 +545,6 @@ func anchorDiff(letters []float32, a int) float64 {
 		}
 	}
 	return d
-}
-
-// anchorDiffs runs the prompts (with hooks) and returns each one's anchor difference.
-func anchorDiffs(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt []int, hooks []gpt2.Hook) ([]float64, error) {
-	recs, err := Score(ctx, m, ps, hooks)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float64, len(recs))
-	for i, r := range recs {
-		out[i] = anchorDiff(r.Logits, anchorAt[i])
-	}
-	return out, nil
 }
 
 // prefixCaches runs every prompt but its last token into a KV cache of its own.
@@ -404,20 +559,17 @@ func prefixCaches(ctx context.Context, m *gpt2.Model, ps []Prompt) ([]*gpt2.KVCa
 	return out, err
 }
 
-// lastTokenDiffs runs each prompt's last token from a copy of its prefix's cache (with
-// hooks) and returns its anchor difference.
-func lastTokenDiffs(ctx context.Context, m *gpt2.Model, ps []Prompt, anchorAt []int, prefixes []*gpt2.KVCache, hooks []gpt2.Hook) ([]float64, error) {
-	out := make([]float64, len(ps))
-	err := inBatches(ctx, m, ps, func(p *Prompt) []int { return p.IDs[len(p.IDs)-1:] },
+// lastTokenRuns runs each prompt's last token from a copy of its prefix's cache, with the
+// hooks of the batch starting at prompt b (Activation.Seq counts from there), and no
+// unembedding: the hooks read what they need.
+func lastTokenRuns(ctx context.Context, m *gpt2.Model, ps []Prompt, prefixes []*gpt2.KVCache, hooks func(b int) []gpt2.Hook) error {
+	return inBatches(ctx, m, ps, func(p *Prompt) []int { return p.IDs[len(p.IDs)-1:] },
 		func(b, n int) gpt2.RunOptions {
 			past := make([]*gpt2.KVCache, n)
 			for i := range past {
 				past[i] = prefixes[b+i].Clone()
 			}
-			return gpt2.RunOptions{Logits: gpt2.LogitsLast, Past: past, Hooks: hooks}
+			return gpt2.RunOptions{Logits: gpt2.LogitsNone, Past: past, Hooks: hooks(b)}
 		},
-		func(i int, res *gpt2.Result, s int) {
-			out[i] = anchorDiff(record(i, &ps[i], res.Logits[s]).Logits, anchorAt[i])
-		})
-	return out, err
+		func(int, *gpt2.Result, int) {})
 }

@@ -108,14 +108,10 @@ func unitCentered(v []float32) []float64 {
 func (e Edit) hooks(m *gpt2.Model) []gpt2.Hook {
 	switch e.Kind {
 	case KindSteer:
-		return []gpt2.Hook{{Name: e.Hook, Fn: func(a gpt2.Activation) {
-			alpha := float32(e.Alpha)
-			forRows(a, e.Head, e.Positions, func(row []float32) {
-				for j := range row {
-					row[j] += alpha * e.Vector[j]
-				}
-			})
-		}}}
+		if e.Gate != nil {
+			return e.gatedSteerHooks()
+		}
+		return []gpt2.Hook{{Name: e.Hook, Fn: func(a gpt2.Activation) { e.steer(a, e.Alpha) }}}
 	case KindAblate:
 		return []gpt2.Hook{{Name: e.Hook, Fn: func(a gpt2.Activation) {
 			var mean []float64
@@ -151,6 +147,15 @@ func (e Edit) hooks(m *gpt2.Model) []gpt2.Hook {
 		return []gpt2.Hook{{Name: gpt2.Pattern(e.Layer), Fn: func(a gpt2.Activation) { e.recalibrate(an, a) }}}
 	}
 	return nil
+}
+
+// steer adds alpha·Vector at the steer's positions.
+func (e Edit) steer(a gpt2.Activation, alpha float64) {
+	forRows(a, e.Head, e.Positions, func(row []float32) {
+		for j := range row {
+			row[j] += float32(alpha) * e.Vector[j]
+		}
+	})
 }
 
 // forRows calls f on each position's vector of an activation (one head's part of it when

@@ -7,8 +7,9 @@
 //     into the packed matrices through gpt2.Model.WritableMatrix, keeping every value they
 //     overwrite, so Applied.Revert restores the weights bit for bit (nothing is subtracted
 //     back). They persist in a checkpoint written by gpt2.SaveDir.
-//   - run-time interventions (steer, ablate, attention) are hooks appended to the model's
-//     Interventions, run before a run's own hooks at every run; they cannot be exported.
+//   - run-time interventions (steer, ablate, attention, clamp) are hooks appended to the
+//     model's Interventions, run before a run's own hooks at every run; they cannot be
+//     exported. A steer may carry a Gate, which scales it by an earlier layer's attention.
 //
 // A Set records the model it was made on (name and gpt2.Model.Hash) and the weight
 // processing it was made under. Applying it to a model with another hash is refused. An

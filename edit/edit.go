@@ -54,6 +54,8 @@ type Edit struct {
 	// `heads` finds them) instead of Positions.
 	Letters bool   `json:"letters,omitempty"`
 	Marker  string `json:"marker,omitempty"`
+	// Gate: steer only; scales α by what heads of an earlier layer attend to (see Gate).
+	Gate *Gate `json:"gate,omitempty"`
 	// Note says in words where the edit came from (the anchored-bias rule with its tokens
 	// and alphas, ROME's request), Provenance the command and data that made it.
 	Note       string `json:"note,omitempty"`
@@ -88,6 +90,9 @@ func (e Edit) String() string {
 		fmt.Fprintf(&b, " L%d %s", e.Layer, e.Matrix)
 	case KindSteer:
 		fmt.Fprintf(&b, " %s α=%g%s", e.Hook, e.Alpha, posText(e.Positions))
+		if e.Gate != nil {
+			b.WriteString(e.Gate.String())
+		}
 	case KindAblate:
 		fmt.Fprintf(&b, " %s", e.Hook)
 		if e.Head != nil {
@@ -187,6 +192,7 @@ func (e Edit) check() error {
 	default:
 		return fmt.Errorf("kind %q is not known (known: %s)", e.Kind, strings.Join(Kinds, ", "))
 	}
+	add(e.checkGate())
 	for _, err := range errs {
 		if err != nil {
 			return err
@@ -251,6 +257,7 @@ func (e Edit) validate(m *gpt2.Model) error {
 				return fmt.Errorf("%s: vector has %d values, want %d (the last dimension of %s)", e.Kind, len(e.Vector), w, e.Hook)
 			}
 		}
+		return e.validateGate(c)
 	case KindAttention:
 		if e.Letters && m.Tokenizer == nil {
 			return fmt.Errorf("%s: letters: the model has no tokenizer to find the options with", e.Kind)

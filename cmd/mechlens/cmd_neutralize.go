@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	goio "io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,10 +46,12 @@ func newNeutralizeCommand() *cli.Command {
 	c.Long = `Splits the items (seeded, each group in the same proportion; or --fit and --eval files),
 traces the fit split (as trace-bias does) and builds candidate edits from it: an anchor
 calibration (a run-time steer of the final layer norm's output that lowers the anchor's logit
-alone at the last position), a clamp of the route head's output along the direction later
-layers read the anchor from, scaling that head, projecting the anchor direction out of it,
-rescaling its attention to the option letters, the paper's value-vector rule and a
-label-free projection on the most flagged neurons, and a clamp plus a calibration. Strengths
+alone at the last position), the same gated by how much the route head's layer attends to one
+token, a clamp of the route head's output along the direction later layers read the anchor
+from, scaling that head, projecting the anchor direction out of it, rescaling its attention
+to the option letters, the paper's value-vector rule over an (α1, α2) sweep and a label-free
+projection on the most flagged neurons, and a clamp plus a calibration. Without DATA: the
+embedded model's own task on the embedded model, the paper's IOI items on others. Strengths
 are searched on the fit split only; the objective brings the fallback groups' anchor rate to
 chance (groups answered with the anchor ≥ 90% of the time, or --fallback) while the other
 groups keep their accuracy (--tol) and their anchored rate stays at or below even spread.
@@ -62,13 +65,15 @@ model), KL on neutral text (--neutral) and greedy samples, and every candidate's
   $ mechlens audit fix/eval.jsonl --edits fix/edits.json`
 	mf := addModelFlags(c, analysisProcessing)
 	c.Flags.Lookup("seed").Usage = "seed of random: models, of --generate, of the split and of the bootstrap"
-	df := addDataFlags(c)
+	data := addDataFlags(c)
 	out := cli.Text(c.Flags, "out", "", "folder for edits.json, the splits, report.md and the plots (required)")
 	fitFile := cli.Text(c.Flags, "fit", "", "items to fit on (with --eval, instead of splitting DATA)")
 	evalFile := cli.Text(c.Flags, "eval", "", "items to measure on (with --fit)")
 	split := cli.Float(c.Flags, "split", 0.5, 0, 1, "share of each group's items that go to the fit split (strictly between 0 and 1)")
 	fallback := cli.List(c.Flags, "fallback", "", nil, "comma-separated groups to bring to chance (default: groups answered with the anchor ≥ 90% of the time)")
 	tol := cli.Float(c.Flags, "tol", 0.01, 0, 1, "accuracy loss tolerated per kept group on the fit split")
+	top := cli.Int(c.Flags, "top-neurons", 10, 1, cli.NoLimit, "neurons per layer the scan looks at")
+	gap := cli.Float(c.Flags, "gap", 4, math.Inf(-1), math.Inf(1), "the scan flags a neuron whose lens gap anchor − correct exceeds this")
 	facts := cli.Text(c.Flags, "facts", "", "JSONL of {prompt, completion, class} for fact recall (default on the embedded model: its facts)")
 	neutral := cli.Text(c.Flags, "neutral", "", "text file, one neutral text a line, for the KL (default: built-in)")
 	boot := cli.Int(c.Flags, "bootstrap", 1000, 0, cli.NoLimit, "bootstrap resamples for the eval split's 95% intervals")
@@ -78,143 +83,165 @@ model), KL on neutral text (--neutral) and greedy samples, and every candidate's
 		if err != nil {
 			return err
 		}
-		switch {
-		case *out == "":
-			return cli.Usagef("--out DIR is required")
-		case (*fitFile == "") != (*evalFile == ""):
-			return cli.Usagef("--fit and --eval go together")
-		case *fitFile != "" && (len(args) > 0 || *df.gen != ""):
-			return cli.Usagef("give DATA (or --generate) or --fit and --eval, not both")
-		case len(args) > 1:
-			return cli.Usagef("want at most one data file, got %d arguments", len(args))
-		case *split <= 0 || *split >= 1:
-			return cli.Usagef("--split must be between 0 and 1, got %g", *split)
-		}
-		if err := checkOut("--out", *out, true); err != nil {
-			return err
-		}
-		var fitItems, evalItems []audit.Item
-		var pf audit.Format
-		var data string
-		if *fitFile != "" {
-			if fitItems, pf, _, err = df.items(io, []string{*fitFile}, mf); err != nil {
-				return err
-			}
-			if evalItems, _, _, err = df.items(io, []string{*evalFile}, mf); err != nil {
-				return err
-			}
-			data = fmt.Sprintf("fit %s, eval %s", *fitFile, *evalFile)
-		} else {
-			if len(args) == 0 && *df.n == 0 && modelspec.IsDefault(mf.spec) && (*df.gen == "" || *df.gen == toy.AuditTask) {
-				*df.n = organismFacts
-			}
-			var items []audit.Item
-			if items, pf, data, err = df.items(io, args, mf); err != nil {
-				return err
-			}
-			fitItems, evalItems = debias.Split(items, *split, mf.seed)
-			data += fmt.Sprintf(", split %g seed %d", *split, mf.seed)
-		}
-		if len(fitItems) < minSplit || len(evalItems) < minSplit {
-			return fmt.Errorf("the fit split has %d items and the eval split %d: each needs at least %d", len(fitItems), len(evalItems), minSplit)
-		}
-		m, err := mf.open(ctx, io)
-		if err != nil {
-			return err
-		}
-		fit, anchor, err := df.prompts(m, fitItems, pf)
-		if err != nil {
-			return err
-		}
-		eval, _, err := df.prompts(m, evalItems, pf)
-		if err != nil {
-			return err
-		}
-		var groups []string
-		if len(*fallback) > 0 {
-			groups = *fallback
-		}
-		progress := func(string) {}
-		if io.ErrTTY {
-			progress = func(s string) { fmt.Fprintf(io.Err, "neutralize: %s\n", s) }
-		}
-		progress("trace")
-		tr, err := debias.Trace(ctx, m, fit, debias.TraceOptions{Anchor: anchor, TopNeurons: 10, Gap: 4, Neurons: 15})
-		if err != nil {
-			return err
-		}
-		sr, err := debias.Neutralize(ctx, m, fit, eval, debias.NeutralizeOptions{Anchor: anchor, ModelName: mf.name(),
-			Fallback: groups, Tol: *tol, Trace: tr, Progress: progress})
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(*out, 0o755); err != nil {
-			return err
-		}
-		if err := sr.Set.Save(filepath.Join(*out, "edits.json")); err != nil {
-			return err
-		}
-		for name, items := range map[string][]audit.Item{"fit.jsonl": fitItems, "eval.jsonl": evalItems} {
-			if err := writeItems(filepath.Join(*out, name), items); err != nil {
-				return err
-			}
-		}
-		progress("before and after")
-		rep := &debias.Report{Model: mf.name(), Processing: orEmpty(m.Processing), Data: data, FitItems: len(fit), EvalItems: len(eval),
-			Trace: tr, Search: sr}
-		for _, e := range sr.Set.Edits {
-			rep.Edits = append(rep.Edits, e.String())
-		}
-		apply := func() (func() error, error) {
-			ap, err := sr.Set.Apply(m)
-			if err != nil {
-				return nil, err
-			}
-			return ap.Revert, nil
-		}
-		before, err := debias.Score(ctx, m, eval, nil)
-		if err != nil {
-			return err
-		}
-		undo, err := apply()
-		if err != nil {
-			return err
-		}
-		after, err := debias.Score(ctx, m, eval, nil)
-		if uerr := undo(); err == nil {
-			err = uerr
-		}
-		if err != nil {
-			return err
-		}
-		rep.Before = debias.Measure(before, sr.Fallback, sr.Kept, *boot, mf.seed)
-		rep.After = debias.Measure(after, sr.Fallback, sr.Kept, *boot, mf.seed)
-		fs, texts, samples, err := sideInputs(m, mf, *facts, *neutral, eval)
-		if err != nil {
-			return err
-		}
-		progress("side effects")
-		if rep.Side, err = debias.Sides(ctx, m, fs, texts, samples, pf.BOS, apply); err != nil {
-			return err
-		}
-		if err := debias.WriteReport(*out, rep); err != nil {
-			return err
-		}
-		h, rows := rep.BeforeAfterTable()
-		r := &cli.Rows{Header: h, Cells: rows}
-		if f == cli.Table {
-			best := sr.Candidates[sr.Best]
-			fmt.Fprintf(io.Out, "%s on %s: chose %s (%s) among %d candidates; eval split before → after:\n", rep.Model, data, best.Name, best.Family, len(sr.Candidates))
-		}
-		if err := cli.Write(io, f, r, rep, false); err != nil {
-			return err
-		}
-		if f == cli.Table {
-			fmt.Fprintf(io.Out, "\nwrote %s (edits.json, fit.jsonl, eval.jsonl, report.md, plots)\n", *out)
-		}
-		return nil
+		return runNeutralize(ctx, io, neutralizeOptions{model: *mf, data: data(), args: args, out: *out, fit: *fitFile, eval: *evalFile,
+			split: *split, fallback: *fallback, tol: *tol, top: *top, gap: *gap, facts: *facts, neutral: *neutral, boot: *boot, format: f})
 	}
 	return c
+}
+
+// neutralizeOptions are neutralize's flag values and arguments.
+type neutralizeOptions struct {
+	model          modelFlags
+	data           dataOptions
+	args           []string
+	out, fit, eval string
+	split, tol     float64
+	fallback       []string
+	top            int     // the scan's neurons per layer
+	gap            float64 // and its threshold
+	facts, neutral string
+	boot           int
+	format         cli.Format
+}
+
+func runNeutralize(ctx context.Context, io *cli.IO, o neutralizeOptions) error {
+	mf := &o.model
+	switch {
+	case o.out == "":
+		return cli.Usagef("--out DIR is required")
+	case (o.fit == "") != (o.eval == ""):
+		return cli.Usagef("--fit and --eval go together")
+	case o.fit != "" && (len(o.args) > 0 || o.data.gen != ""):
+		return cli.Usagef("give DATA (or --generate) or --fit and --eval, not both")
+	case len(o.args) > 1:
+		return cli.Usagef("want at most one data file, got %d arguments", len(o.args))
+	case o.split <= 0 || o.split >= 1:
+		return cli.Usagef("--split must be between 0 and 1, got %g", o.split)
+	}
+	if err := checkOut("--out", o.out, true); err != nil {
+		return err
+	}
+	var fitItems, evalItems []audit.Item
+	var pf audit.Format
+	var data string
+	var err error
+	if o.fit != "" {
+		if fitItems, pf, _, err = o.data.items(io, []string{o.fit}, mf); err != nil {
+			return err
+		}
+		if evalItems, _, _, err = o.data.items(io, []string{o.eval}, mf); err != nil {
+			return err
+		}
+		data = fmt.Sprintf("fit %s, eval %s", o.fit, o.eval)
+	} else {
+		if len(o.args) == 0 && o.data.n == 0 && modelspec.IsDefault(mf.spec) && (o.data.gen == "" || o.data.gen == toy.AuditTask) {
+			o.data.n = organismFacts
+		}
+		var items []audit.Item
+		if items, pf, data, err = o.data.items(io, o.args, mf); err != nil {
+			return err
+		}
+		fitItems, evalItems = debias.Split(items, o.split, mf.seed)
+		data += fmt.Sprintf(", split %g seed %d", o.split, mf.seed)
+	}
+	if len(fitItems) < minSplit || len(evalItems) < minSplit {
+		return fmt.Errorf("the fit split has %d items and the eval split %d: each needs at least %d", len(fitItems), len(evalItems), minSplit)
+	}
+	m, err := mf.open(ctx, io)
+	if err != nil {
+		return err
+	}
+	fit, anchor, err := o.data.prompts(m, fitItems, pf)
+	if err != nil {
+		return err
+	}
+	eval, _, err := o.data.prompts(m, evalItems, pf)
+	if err != nil {
+		return err
+	}
+	var groups []string
+	if len(o.fallback) > 0 {
+		groups = o.fallback
+	}
+	progress := func(string) {}
+	if io.ErrTTY {
+		progress = func(s string) { fmt.Fprintf(io.Err, "neutralize: %s\n", s) }
+	}
+	progress("trace")
+	tr, err := debias.Trace(ctx, m, fit, debias.TraceOptions{Anchor: anchor, TopNeurons: o.top, Gap: o.gap, Neurons: 15, Format: &pf})
+	if err != nil {
+		return err
+	}
+	sr, err := debias.Neutralize(ctx, m, fit, eval, debias.NeutralizeOptions{Anchor: anchor, ModelName: mf.name(),
+		Fallback: groups, Tol: o.tol, Trace: tr, Progress: progress})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	if err := sr.Set.Save(filepath.Join(o.out, "edits.json")); err != nil {
+		return err
+	}
+	for name, items := range map[string][]audit.Item{"fit.jsonl": fitItems, "eval.jsonl": evalItems} {
+		if err := writeItems(filepath.Join(o.out, name), items); err != nil {
+			return err
+		}
+	}
+	progress("before and after")
+	rep := &debias.Report{Model: mf.name(), Processing: orEmpty(m.Processing), Data: data, FitItems: len(fit), EvalItems: len(eval),
+		Trace: tr, Search: sr}
+	for _, e := range sr.Set.Edits {
+		rep.Edits = append(rep.Edits, e.String())
+	}
+	apply := func() (func() error, error) {
+		ap, err := sr.Set.Apply(m)
+		if err != nil {
+			return nil, err
+		}
+		return ap.Revert, nil
+	}
+	before, err := debias.Score(ctx, m, eval, nil)
+	if err != nil {
+		return err
+	}
+	undo, err := apply()
+	if err != nil {
+		return err
+	}
+	after, err := debias.Score(ctx, m, eval, nil)
+	if uerr := undo(); err == nil {
+		err = uerr
+	}
+	if err != nil {
+		return err
+	}
+	rep.Before = debias.Measure(before, sr.Fallback, sr.Kept, o.boot, mf.seed)
+	rep.After = debias.Measure(after, sr.Fallback, sr.Kept, o.boot, mf.seed)
+	fs, texts, samples, err := sideInputs(m, mf, o.facts, o.neutral, eval)
+	if err != nil {
+		return err
+	}
+	progress("side effects")
+	if rep.Side, err = debias.Sides(ctx, m, fs, texts, samples, pf.BOS, apply); err != nil {
+		return err
+	}
+	if err := debias.WriteReport(o.out, rep); err != nil {
+		return err
+	}
+	h, rows := rep.BeforeAfterTable()
+	r := &cli.Rows{Header: h, Cells: rows}
+	if o.format == cli.Table {
+		best := sr.Candidates[sr.Best]
+		fmt.Fprintf(io.Out, "%s on %s: chose %s (%s) among %d candidates; eval split before → after:\n", rep.Model, data, best.Name, best.Family, len(sr.Candidates))
+	}
+	if err := cli.Write(io, o.format, r, rep, false); err != nil {
+		return err
+	}
+	if o.format == cli.Table {
+		fmt.Fprintf(io.Out, "\nwrote %s (edits.json, fit.jsonl, eval.jsonl, report.md, plots)\n", o.out)
+	}
+	return nil
 }
 
 // writeItems writes items as JSON Lines in audit's generic schema.
