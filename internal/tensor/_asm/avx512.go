@@ -30,7 +30,13 @@ const (
 // with AX = lda in bytes: rows are (SI), (SI)(AX*1), (SI)(AX*2), (BX) = 3 rows on,
 // (SI)(AX*4), (BX)(AX*2), (R13) = 6 rows on, (BX)(AX*4), (SI)(AX*8), (R9) = 9 rows on,
 // (R9)(AX*1), (BX)(AX*8).
-func tile512(w *bytes.Buffer, rows, np int, direct bool) {
+//
+// With bf16 (gemm<rows>x<16·np>zb, zbd), the B micro-panels are bfloat16 [kc][16], bstride
+// counted in bfloat16 elements: each row is widened to float32 as it is loaded (zero-extend
+// to 32 bits, shift left 16), so the FMAs are the float32 kernel's on the widened panels.
+// VDPBF16PS is not used: it would need A in bfloat16 too and adds products in pairs, where
+// activations stay float32 and each element must be the float32 kernels' FMA chain.
+func tile512(w *bytes.Buffer, rows, np int, direct, bf16 bool) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	label := func(l string) { fmt.Fprintf(w, "%s:\n", l) }
 	accz := func(r, h int) string { return fmt.Sprintf("Z%d", 8+np*r+h) }
@@ -69,10 +75,20 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 		}
 	}
 	step := func(u int) {
-		bo := 4 * nr * u
-		p("VMOVUPS %d(DI), Z0", bo)
-		if np > 1 {
-			p("VMOVUPS %d(DI)(R10*1), Z1", bo)
+		if bf16 {
+			bo := 2 * nr * u
+			p("VPMOVZXWD %d(DI), Z0", bo)
+			p("VPSLLD $16, Z0, Z0")
+			if np > 1 {
+				p("VPMOVZXWD %d(DI)(R10*1), Z1", bo)
+				p("VPSLLD $16, Z1, Z1")
+			}
+		} else {
+			bo := 4 * nr * u
+			p("VMOVUPS %d(DI), Z0", bo)
+			if np > 1 {
+				p("VMOVUPS %d(DI)(R10*1), Z1", bo)
+			}
 		}
 		for r := 0; r < rows; r++ {
 			for h := 0; h < np; h++ {
@@ -99,11 +115,14 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 		}
 	}
 
-	name := fmt.Sprintf("gemm%dx%dz", rows, nr*np)
+	name, btype, bsize := fmt.Sprintf("gemm%dx%dz", rows, nr*np), "*float32", 4
+	if bf16 {
+		name, btype, bsize = name+"b", "*uint16", 2
+	}
 	if direct {
 		name += "d"
 	}
-	fmt.Fprintf(w, "\n// func %s(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)\n", name)
+	fmt.Fprintf(w, "\n// func %s(kc int, a *float32, lda, astride int, b %s, bstride int, c *float32, ldc int, bias *float32, init int)\n", name, btype)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
 	p("MOVQ kc+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
@@ -129,7 +148,7 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 	p("MOVQ b+32(FP), DI")
 	if np > 1 {
 		p("MOVQ bstride+40(FP), R10")
-		p("SHLQ $2, R10")
+		p("SHLQ $%d, R10", log2(bsize))
 	}
 	p("MOVQ c+48(FP), DX")
 	p("MOVQ ldc+56(FP), R8")
@@ -161,7 +180,7 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 		}
 	}
 
-	kLoop(w, step, aStep)
+	kLoop(w, step, aStep, bsize*nr)
 	label("store")
 	p("CMPQ init+72(FP), $2")
 	p("JNE overwrite")
