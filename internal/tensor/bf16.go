@@ -48,3 +48,12 @@ func ToBF16(f float32) uint16 {
 
 // FromBF16 is the float32 value of a bfloat16: exact.
 func FromBF16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// As returns p stored as t: p itself when it is already, else a converted copy (bfloat16
+// rounds to nearest, ties to even; float32 widens exactly).
+func (p *Packed) As(t WeightType) *Packed {
+	if p.Type() == t {
+		return p
+	}
+	return newPacked(t, p.K, p.N, func(dst []float32, jc, _ int) { p.load(jc*p.K, dst) })
+}
