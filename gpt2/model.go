@@ -57,14 +57,24 @@ type blockNames struct {
 	ln2Scale, ln2Norm, mlpPre, mlpPost, mlpOut, residPost string
 }
 
+// WeightType is how the weight matrices are stored: F32 or BF16 (tensor's type, named here
+// for the API).
+type WeightType = tensor.WeightType
+
+// The weight types.
+const (
+	F32  = tensor.F32  // float32: the weights exactly as loaded
+	BF16 = tensor.BF16 // bfloat16: half the memory, each weight rounded to 8 significant bits
+)
+
 // LoadOptions are the choices made when a model's weights are packed.
 type LoadOptions struct {
 	// Weights is how the weight matrices (each block's W_QKV, W_O, W_in and W_out, and W_U,
-	// which is also W_E when tied) are stored: tensor.F32 (the default), or tensor.BF16 for
+	// which is also W_E when tied) are stored: F32 (the default), or BF16 for
 	// half their memory, each weight rounded to bfloat16. The kernels widen bfloat16 to
 	// float32 as they load it: activations, hooks, vectors (biases, layer norms, W_pos, an
 	// untied W_E) and all arithmetic stay float32.
-	Weights tensor.WeightType
+	Weights WeightType
 }
 
 // NewModel packs p's matrices and copies its vectors: the model keeps no reference to p,

@@ -175,8 +175,8 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 		if f == cli.CSV {
 			return rows.WriteCSV(io.Out)
 		}
-		fmt.Fprintf(io.Out, "%s, kernel %s, %s weights, %d threads, FMA peak %.1f GFLOP/s per core, load %.0f ms, RSS %.0f MB loaded, %.0f MB peak\n",
-			out.Model, out.Kernel, out.Weights, out.Threads, out.PeakCore, out.LoadMS, out.LoadRSSMB, out.PeakRSSMB)
+		fmt.Fprintf(io.Out, "%s, kernel %s, %d threads, FMA peak %.1f GFLOP/s per core, load %.0f ms, RSS %.0f MB loaded, %.0f MB peak\n",
+			out.Model, out.Kernel, out.Threads, out.PeakCore, out.LoadMS, out.LoadRSSMB, out.PeakRSSMB)
 		return rows.WriteTable(io.Out, false)
 	}
 	return c
