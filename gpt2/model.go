@@ -33,7 +33,7 @@ type Model struct {
 	// run-time half of an edit set (steering, ablation, attention edits).
 	Interventions []Hook
 
-	weights tensor.WeightType // how the packed matrices store their elements
+	weights WeightType // how the packed matrices store their elements
 	layers  []packedBlock
 	unembed *tensor.Packed // [D, V] W_U
 	embed   []float32      // [V, D] W_E when not tied to W_U; nil when tied (read from unembed)
@@ -223,14 +223,14 @@ func (m *Model) setEnds(p *Params, release func(x []float32)) {
 }
 
 // WeightType is how the model stores its weight matrices (see LoadOptions.Weights).
-func (m *Model) WeightType() tensor.WeightType { return m.weights }
+func (m *Model) WeightType() WeightType { return m.weights }
 
 // SetWeightType stores the model's weight matrices as t from now on, converting them one at
 // a time (bfloat16 rounds each weight to nearest, ties to even; float32 widens exactly) and
 // returning the old ones' memory as it goes; matrices shared with a clone stay the clone's.
-// Processing and edits then write t too. Loading with LoadOptions.Weights instead never
-// holds the float32 matrices whole.
-func (m *Model) SetWeightType(t tensor.WeightType) {
+// Processing and edits then write t too. The model holds both types of one matrix at a
+// time; LoadDirWith with LoadOptions.Weights never holds a float32 matrix at all.
+func (m *Model) SetWeightType(t WeightType) {
 	if t == m.weights {
 		return
 	}
