@@ -104,7 +104,7 @@ func (m *Model) Version() uint64 { return m.version }
 // Tokenizer, Processing, Source, Hash, Edits, Interventions and WeightType. NewModel would
 // start a new identity and claim raw, unedited weights.
 func (m *Model) WithWeights(p *Params) *Model {
-	n := newModel(m.Config, p, m.Tokenizer, nil, LoadOptions{Weights: m.weights})
+	n := newModel(m.Config, p, m.Tokenizer, nil, nil, LoadOptions{Weights: m.weights})
 	n.Processing, n.Source, n.Hash = slices.Clone(m.Processing), m.Source, m.Hash
 	n.Edits, n.Interventions = slices.Clone(m.Edits), slices.Clone(m.Interventions)
 	return n

@@ -24,6 +24,7 @@ func (s safetensorsSource) Shape(name string) ([]int, bool) {
 	info, ok := s.f.Info(name)
 	return info.Shape, ok
 }
+func (s safetensorsSource) Drop(x []float32) { s.f.Drop(x) }
 func (s safetensorsSource) Float32(name string) ([]float32, error) {
 	if err := s.ctx.Err(); err != nil {
 		return nil, err
@@ -80,7 +81,7 @@ func LoadDirWith(ctx context.Context, dir string, o LoadOptions) (*Model, error)
 			return nil, err
 		}
 	}
-	m := newModel(cfg, p, tok, f.Drop, o)
+	m := newModel(cfg, p, tok, f.Drop, f.Drop, o)
 	m.Source = dir
 	return m, nil
 }

@@ -80,7 +80,7 @@ type LoadOptions struct {
 // NewModel packs p's matrices and copies its vectors: the model keeps no reference to p,
 // so p may be changed, or its memory (a mapped file) released, afterwards.
 func NewModel(cfg Config, p *Params, tok *Tokenizer) *Model {
-	return newModel(cfg, p, tok, nil, LoadOptions{})
+	return newModel(cfg, p, tok, nil, nil, LoadOptions{})
 }
 
 // RandomModel is NewModel of RandomParams(cfg, seed), with each matrix's memory returned to
@@ -94,7 +94,7 @@ func RandomModel(cfg Config, seed uint64, tok *Tokenizer) *Model {
 // the model keeps bfloat16 ones.
 func RandomModelWith(cfg Config, seed uint64, tok *Tokenizer, o LoadOptions) *Model {
 	var r memoryReturner
-	return newModel(cfg, RandomParams(cfg, seed), tok, r.release, o)
+	return newModel(cfg, RandomParams(cfg, seed), tok, r.release, nil, o)
 }
 
 // memoryReturner counts the bytes of matrices no longer referenced: every 256 MB, it has the
@@ -114,8 +114,9 @@ func (r *memoryReturner) dropped(bytes int) {
 func (r *memoryReturner) release(x []float32) { r.dropped(4 * len(x)) }
 
 // newModel builds the model from p; with release, p is consumed: each matrix is handed to
-// release and dropped from p as soon as it is packed.
-func newModel(cfg Config, p *Params, tok *Tokenizer, release func(x []float32), o LoadOptions) *Model {
+// release and dropped from p as soon as it is packed. With evict (p mapped from a file,
+// which evict gives back to the file), each tensor is handed to it after hashing.
+func newModel(cfg Config, p *Params, tok *Tokenizer, release, evict func(x []float32), o LoadOptions) *Model {
 	m := &Model{Config: cfg, Tokenizer: tok, arenas: new(arenaPool), weights: o.Weights}
 	m.names = make([]blockNames, cfg.NLayers)
 	for l := range m.names {
@@ -125,7 +126,7 @@ func newModel(cfg Config, p *Params, tok *Tokenizer, release func(x []float32), 
 			b(nameResidMid), b(nameLn2Scale), b(nameLn2Normalized), b(nameMLPPre), b(nameMLPPost),
 			b(nameMLPOut), b(nameResidPost)}
 	}
-	m.Hash = weightsHash(cfg, p)
+	m.Hash = weightsHash(cfg, p, evict)
 	m.setWeights(p, release)
 	return m
 }
