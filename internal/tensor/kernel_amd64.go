@@ -92,7 +92,7 @@ func gemm1x16bd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bia
 func fmaPeak(n int)
 
 // AVX-512 micro-kernels of kernel_avx512_amd64.s, per row count (1–12) and width (16 or
-// 32 columns), with A packed (z) or read in place (zd); see tileAVX512. They accumulate
+// 32 columns), with A packed (z) or read in place (zd); see tileAVX512Of. They accumulate
 // exactly as the AVX2 ones (one FMA chain per element, k in order), 16 lanes at a time.
 //
 //go:noescape

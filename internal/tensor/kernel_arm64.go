@@ -3,7 +3,7 @@
 package tensor
 
 // Micro-kernels of kernel_neon_arm64.s (see _asm/neon.go), one per row count of the 6×16
-// tile, with the arguments of the amd64 ones; see tileNEON.
+// tile, with the arguments of the amd64 ones; see tile6x16Of.
 //
 //go:noescape
 func gemm6x16n(kc int, a, b, c *float32, ldc int, bias *float32, init int)
