@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mechlens/mechlens/internal/procstat"
+	"github.com/mechlens/mechlens/internal/tensor"
 )
 
 var (
@@ -97,34 +98,45 @@ func benchDecode(b *testing.B, m *Model) {
 
 // BenchmarkWeights compares float32 and bfloat16 weights on GPT-2 small's shape, each case
 // for both back to back (so both see about the same machine load): the forward pass of 1,
-// 64 and 256 tokens and a decode step after 128 positions. cpu-ms/op is the process's CPU
-// time per op, which other jobs on the machine disturb less than wall time.
+// 64 and 256 tokens and a decode step after 128 positions, with each assembly kernel set of
+// this CPU (the generic one where there is none, as in the purego build). cpu-ms/op is the
+// process's CPU time per op, which other jobs on the machine disturb less than wall time.
 func BenchmarkWeights(b *testing.B) {
 	f32 := gpt2SmallRandom()
 	models := map[WeightType]*Model{F32: f32, BF16: f32.WithWeights(f32.Weights())}
 	models[BF16].SetWeightType(BF16)
-	run := func(name string, f func(b *testing.B, m *Model)) {
-		for _, wt := range []WeightType{F32, BF16} {
-			b.Run(name+"/weights="+wt.String(), func(b *testing.B) {
-				c0 := procstat.CPUTime()
-				f(b, models[wt])
-				if cpu := procstat.CPUTime() - c0; cpu > 0 {
-					b.ReportMetric(cpu.Seconds()*1e3/float64(b.N), "cpu-ms/op")
+	defer tensor.SetKernel(tensor.Kernel())
+	kernels := tensor.Kernels()
+	if len(kernels) > 1 {
+		kernels = kernels[1:] // the generic kernel would take minutes a case
+	}
+	for _, k := range kernels {
+		if err := tensor.SetKernel(k); err != nil {
+			b.Fatal(err)
+		}
+		run := func(name string, f func(b *testing.B, m *Model)) {
+			for _, wt := range []WeightType{F32, BF16} {
+				b.Run("kernel="+k+"/"+name+"/weights="+wt.String(), func(b *testing.B) {
+					c0 := procstat.CPUTime()
+					f(b, models[wt])
+					if cpu := procstat.CPUTime() - c0; cpu > 0 {
+						b.ReportMetric(cpu.Seconds()*1e3/float64(b.N), "cpu-ms/op")
+					}
+				})
+			}
+		}
+		for _, T := range []int{1, 64, 256} {
+			ids := benchTokens(f32, T)
+			run(fmt.Sprintf("T=%d", T), func(b *testing.B, m *Model) {
+				for b.Loop() {
+					res, err := m.Run([][]int{ids}, RunOptions{Logits: LogitsAll})
+					if err != nil {
+						b.Fatal(err)
+					}
+					res.Release()
 				}
 			})
 		}
+		run("decode/past=128", benchDecode)
 	}
-	for _, T := range []int{1, 64, 256} {
-		ids := benchTokens(f32, T)
-		run(fmt.Sprintf("T=%d", T), func(b *testing.B, m *Model) {
-			for b.Loop() {
-				res, err := m.Run([][]int{ids}, RunOptions{Logits: LogitsAll})
-				if err != nil {
-					b.Fatal(err)
-				}
-				res.Release()
-			}
-		})
-	}
-	run("decode/past=128", benchDecode)
 }
