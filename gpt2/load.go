@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/mechlens/mechlens/internal/procstat"
-	"github.com/mechlens/mechlens/internal/tensor"
 	"github.com/mechlens/mechlens/weights"
 )
 
@@ -89,7 +88,7 @@ func LoadDirWith(ctx context.Context, dir string, o LoadOptions) (*Model, error)
 // CheckMemory refuses a model whose weights alone, the matrices stored as t, exceed the
 // memory the machine has available, before anything is allocated: a config with an absurd
 // size would otherwise panic or be killed by the system, after minutes of swapping.
-func CheckMemory(c Config, t tensor.WeightType) error {
+func CheckMemory(c Config, t WeightType) error {
 	avail := procstat.AvailableMiB() * (1 << 20)
 	need, params := c.weightBytes(t)
 	if avail > 0 && need > avail {
@@ -100,12 +99,12 @@ func CheckMemory(c Config, t tensor.WeightType) error {
 
 // weightBytes is the memory of the weights, the matrices stored as t, and their number, in
 // float64 so that no size overflows.
-func (c Config) weightBytes(t tensor.WeightType) (bytes, params float64) {
+func (c Config) weightBytes(t WeightType) (bytes, params float64) {
 	D, M, V, L, T := float64(c.DModel), float64(c.DMLP), float64(c.DVocab), float64(c.NLayers), float64(c.NCtx)
 	matrices := V*D + L*(3*D*D+D*D+2*D*M)
 	vectors := T*D + L*(4*D+3*D+D+M+D) + 2*D
 	size := 4.0
-	if t == tensor.BF16 {
+	if t == BF16 {
 		size = 2
 	}
 	return size*matrices + 4*vectors, matrices + vectors

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/mechlens/mechlens/gpt2"
-	"github.com/mechlens/mechlens/internal/tensor"
 	"github.com/mechlens/mechlens/weights"
 )
 
@@ -100,7 +99,7 @@ func random(name string, o Options) (*gpt2.Model, error) {
 		}
 	}
 	// The random weights are drawn as float32 whatever the model keeps.
-	if err := gpt2.CheckMemory(cfg, tensor.F32); err != nil {
+	if err := gpt2.CheckMemory(cfg, gpt2.F32); err != nil {
 		return nil, fmt.Errorf("random:%s: %w", name, err)
 	}
 	tok := o.Tokenizer
