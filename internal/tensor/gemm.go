@@ -465,6 +465,7 @@ func (g *gemmJob) chunks(nt, n int, bounds func(i int) (i0, i1, j0, j1 int)) {
 // workspace holds one goroutine's packing buffers, taken from a pool when first needed.
 type workspace struct {
 	a, b *[]float32
+	wide *[]float32                   // bfloat16 B panels widened for a kernel set without bfloat16 kernels
 	tmp  [maxTileM * maxTileN]float32 // edge tiles of C
 	pad  [maxTileN]float32            // bias of an edge tile
 }
@@ -472,12 +473,24 @@ type workspace struct {
 func newWorkspace() *workspace { return new(workspace) }
 
 func (w *workspace) free() {
-	if w.a != nil {
-		putBuf(w.a)
+	for _, buf := range []*[]float32{w.a, w.b, w.wide} {
+		if buf != nil {
+			putBuf(buf)
+		}
 	}
-	if w.b != nil {
-		putBuf(w.b)
+}
+
+// widen returns the np bfloat16 micro-panels h[i·bstride:][kc][16] as float32 ones, kc·16
+// apart, in w: once per column of tiles, for all its rows.
+func (w *workspace) widen(h []uint16, np, kc, bstride int) []float32 {
+	wide := w.slice(&w.wide, np*kc*tileN)
+	for i := range np {
+		dst := wide[i*kc*tileN : (i+1)*kc*tileN]
+		for j, v := range h[i*bstride:][:len(dst)] {
+			dst[j] = FromBF16(v)
+		}
 	}
+	return wide
 }
 
 // slice returns *buf resized to n, taking a pooled buffer when needed.
@@ -586,9 +599,12 @@ func (g *gemmJob) block(w *workspace, ablk []float32, bblk bpanels, bstride, ic,
 		astride = tileM * g.lda
 	}
 	for jr := 0; jr < nc; jr += impl.np * tileN {
-		bp := bblk.from((jr / tileN) * bstride)
 		col := jc + jr
 		np := min(impl.np, ceilDiv(nc-jr, tileN))
+		bp, pstride := bblk.from((jr/tileN)*bstride), bstride
+		if bp.h != nil && impl.tileBF16 == nil {
+			bp, pstride = bpanels{f: w.widen(bp.h, np, kc, bstride)}, kc*tileN
+		}
 		width := np * tileN
 		nr := min(width, g.N-col)
 		var bias []float32
@@ -610,7 +626,7 @@ func (g *gemmJob) block(w *workspace, ablk []float32, bblk bpanels, bstride, ic,
 			}
 			ct := g.c[(ic+ir)*g.ldc+col:]
 			if nr == width {
-				bp.tile(mr, np, kc, ap, lda, astride, bstride, ct, g.ldc, bias, init)
+				bp.tile(mr, np, kc, ap, lda, astride, pstride, ct, g.ldc, bias, init)
 				continue
 			}
 			// Edge tile: through tmp, so the kernel's full-width stores stay inside C.
@@ -619,7 +635,7 @@ func (g *gemmJob) block(w *workspace, ablk []float32, bblk bpanels, bstride, ic,
 					copy(w.tmp[r*width:r*width+nr], ct[r*g.ldc:])
 				}
 			}
-			bp.tile(mr, np, kc, ap, lda, astride, bstride, w.tmp[:], width, bias, init)
+			bp.tile(mr, np, kc, ap, lda, astride, pstride, w.tmp[:], width, bias, init)
 			for r := 0; r < mr; r++ {
 				copy(ct[r*g.ldc:r*g.ldc+nr], w.tmp[r*width:])
 			}

@@ -1,7 +1,5 @@
 package tensor
 
-import "sync"
-
 // kernelSet is one implementation of the inner loops. impl is the one in use: the generic
 // set unless an init (kernel_amd64.go, kernel_arm64.go) finds a faster one for this CPU.
 // kernelSets lists those available, slowest first; tests run every entry by swapping impl.
@@ -17,7 +15,8 @@ type kernelSet struct {
 	// bias [16·np], then stored, or added to C (init).
 	tile func(mr, np, kc int, a []float32, lda, astride int, b []float32, bstride int, c []float32, ldc int, bias []float32, init int)
 	// tileBF16 is tile with bfloat16 B panels, each element widened to its float32 value: the
-	// result is bitwise tile's on the widened panels.
+	// result is bitwise tile's on the widened panels. Without it (the generic set), MatMul
+	// widens the panels into a buffer once per column of tiles and runs tile on them.
 	tileBF16 func(mr, np, kc int, a []float32, lda, astride int, b []uint16, bstride int, c []float32, ldc int, bias []float32, init int)
 	dot      func(a, b []float32) float32
 	axpy     func(alpha float32, x, y []float32)
@@ -33,18 +32,17 @@ type kernelSet struct {
 }
 
 var genericKernels = &kernelSet{
-	name:     "generic",
-	mt:       tileM,
-	np:       1,
-	peak:     peakGeneric,
-	tile:     tileGeneric,
-	tileBF16: tileGenericBF16,
-	dot:      dotGeneric,
-	axpy:     axpyGeneric,
-	gelu:     geluTanhGeneric,
-	maxf:     maxGeneric,
-	expSum:   expSumGeneric,
-	scale:    scaleGeneric,
+	name:   "generic",
+	mt:     tileM,
+	np:     1,
+	peak:   peakGeneric,
+	tile:   tileGeneric,
+	dot:    dotGeneric,
+	axpy:   axpyGeneric,
+	gelu:   geluTanhGeneric,
+	maxf:   maxGeneric,
+	expSum: expSumGeneric,
+	scale:  scaleGeneric,
 }
 
 var (
@@ -83,25 +81,6 @@ func tileGeneric(mr, _, kc int, a []float32, lda, _ int, b []float32, _ int, c [
 			*(*[8]float32)(crow[j:]) = s
 		}
 	}
-}
-
-var widePool sync.Pool // *[]float32: B panels widened by tileGenericBF16
-
-// tileGenericBF16 widens the bfloat16 micro-panel into a float32 one and runs tileGeneric on
-// it. The widening costs a sixth of a 6-row tile's multiply-adds (all of a 1-row one's):
-// the price of keeping one portable kernel.
-func tileGenericBF16(mr, _, kc int, a []float32, lda, _ int, b []uint16, _ int, c []float32, ldc int, bias []float32, init int) {
-	buf, _ := widePool.Get().(*[]float32)
-	if buf == nil {
-		buf = new([]float32)
-		*buf = make([]float32, blockK*tileN) // kc ≤ blockK
-	}
-	wide := (*buf)[:kc*tileN]
-	for i, h := range b[:len(wide)] {
-		wide[i] = FromBF16(h)
-	}
-	tileGeneric(mr, 1, kc, a, lda, 0, wide, 0, c, ldc, bias, init)
-	widePool.Put(buf)
 }
 
 // row8 adds Σ_k arow[k]·b[k·16 + 0..7] to s, each element one chain over k in order. The
