@@ -1,6 +1,7 @@
 package edit_test
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -26,7 +27,13 @@ var analysis = []string{gpt2.FoldLN, gpt2.CenterWritingWeights, gpt2.CenterUnemb
 
 func load(t *testing.T, dir string, steps ...string) *gpt2.Model {
 	t.Helper()
-	m, err := gpt2.LoadDir(dir)
+	return loadAs(t, dir, tensor.F32, steps...)
+}
+
+// loadAs is load with the weight matrices stored as wt.
+func loadAs(t *testing.T, dir string, wt tensor.WeightType, steps ...string) *gpt2.Model {
+	t.Helper()
+	m, err := gpt2.LoadDirWith(context.Background(), dir, gpt2.LoadOptions{Weights: wt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,36 +96,44 @@ func randomWeightEdits(r *rand.Rand, m *gpt2.Model, n int) []edit.Edit {
 	return out
 }
 
+// Also with bfloat16 weights: an edit rounds what it writes to bfloat16, and revert writes
+// back the values it read, which bfloat16 holds exactly.
 func TestRevertIsBitExactAfter100Edits(t *testing.T) {
-	for _, dir := range []string{tiny, smallVocab} {
-		m, ref := load(t, dir, analysis...), load(t, dir, analysis...)
-		s := edit.NewSet(m, dir)
-		if err := s.Append(m, randomWeightEdits(rand.New(rand.NewPCG(1, 2)), m, 100)...); err != nil {
-			t.Fatal(err)
+	for _, wt := range []tensor.WeightType{tensor.F32, tensor.BF16} {
+		for _, dir := range []string{tiny, smallVocab} {
+			testRevertIsBitExact(t, dir, wt)
 		}
-		before := m.Version()
-		a, err := s.Apply(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sameBits(m, ref) {
-			t.Fatalf("%s: 100 edits changed nothing", dir)
-		}
-		if len(m.Edits) != 100 || m.Version() == before {
-			t.Fatalf("%s: the model records %d edits, version %d → %d", dir, len(m.Edits), before, m.Version())
-		}
-		if err := a.Revert(); err != nil {
-			t.Fatal(err)
-		}
-		if !sameBits(m, ref) {
-			t.Fatalf("%s: revert did not restore the weights bit for bit", dir)
-		}
-		if len(m.Edits) != 0 {
-			t.Fatalf("%s: the model still records %v", dir, m.Edits)
-		}
-		if err := a.Revert(); err == nil {
-			t.Fatalf("%s: a second revert was accepted", dir)
-		}
+	}
+}
+
+func testRevertIsBitExact(t *testing.T, dir string, wt tensor.WeightType) {
+	m, ref := loadAs(t, dir, wt, analysis...), loadAs(t, dir, wt, analysis...)
+	s := edit.NewSet(m, dir)
+	if err := s.Append(m, randomWeightEdits(rand.New(rand.NewPCG(1, 2)), m, 100)...); err != nil {
+		t.Fatal(err)
+	}
+	before := m.Version()
+	a, err := s.Apply(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sameBits(m, ref) {
+		t.Fatalf("%s %s: 100 edits changed nothing", dir, wt)
+	}
+	if len(m.Edits) != 100 || m.Version() == before {
+		t.Fatalf("%s %s: the model records %d edits, version %d → %d", dir, wt, len(m.Edits), before, m.Version())
+	}
+	if err := a.Revert(); err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(m, ref) {
+		t.Fatalf("%s %s: revert did not restore the weights bit for bit", dir, wt)
+	}
+	if len(m.Edits) != 0 {
+		t.Fatalf("%s %s: the model still records %v", dir, wt, m.Edits)
+	}
+	if err := a.Revert(); err == nil {
+		t.Fatalf("%s %s: a second revert was accepted", dir, wt)
 	}
 }
 

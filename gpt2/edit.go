@@ -101,10 +101,10 @@ func (m *Model) Version() uint64 { return m.version }
 
 // WithWeights builds a model of p's weights (a full set in Hugging Face's layout, as
 // Weights returns and the caller may have changed) that keeps m's identity: Config,
-// Tokenizer, Processing, Source, Hash, Edits and Interventions. NewModel would start a new
-// identity and claim raw, unedited weights.
+// Tokenizer, Processing, Source, Hash, Edits, Interventions and WeightType. NewModel would
+// start a new identity and claim raw, unedited weights.
 func (m *Model) WithWeights(p *Params) *Model {
-	n := NewModel(m.Config, p, m.Tokenizer)
+	n := newModel(m.Config, p, m.Tokenizer, nil, nil, LoadOptions{Weights: m.weights})
 	n.Processing, n.Source, n.Hash = slices.Clone(m.Processing), m.Source, m.Hash
 	n.Edits, n.Interventions = slices.Clone(m.Edits), slices.Clone(m.Interventions)
 	return n

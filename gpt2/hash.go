@@ -14,12 +14,21 @@ import (
 // its base). It is a 64-bit multiply–xor hash over four lanes, not a cryptographic one: it
 // guards against mistakes, not adversaries, and runs at memory speed (a sampled hash would
 // miss a single edited row).
-func weightsHash(c Config, p *Params) string {
+//
+// With evict, each tensor is handed to it once hashed: a mapped file's pages can leave the
+// resident set then (they are read again when packed) instead of all staying until their
+// matrix is packed, which would make the whole file resident at once.
+func weightsHash(c Config, p *Params, evict func(x []float32)) string {
 	fields := p.fields()
 	sums := make([]uint64, len(fields))
 	var wg sync.WaitGroup
 	for i, f := range fields {
-		wg.Go(func() { sums[i] = hashFloats(*f) })
+		wg.Go(func() {
+			sums[i] = hashFloats(*f)
+			if evict != nil {
+				evict(*f)
+			}
+		})
 	}
 	wg.Wait()
 	h := hashFloats([]float32{float32(c.NLayers), float32(c.NHeads), float32(c.DModel), float32(c.DMLP), float32(c.DVocab), float32(c.NCtx)})

@@ -23,6 +23,7 @@ func (s safetensorsSource) Shape(name string) ([]int, bool) {
 	info, ok := s.f.Info(name)
 	return info.Shape, ok
 }
+func (s safetensorsSource) Drop(x []float32) { s.f.Drop(x) }
 func (s safetensorsSource) Float32(name string) ([]float32, error) {
 	if err := s.ctx.Err(); err != nil {
 		return nil, err
@@ -38,11 +39,17 @@ func LoadDir(dir string) (*Model, error) { return LoadDirContext(context.Backgro
 // LoadDirContext is LoadDir that stops with ctx's error when ctx is cancelled while the
 // weights are read.
 func LoadDirContext(ctx context.Context, dir string) (*Model, error) {
+	return LoadDirWith(ctx, dir, LoadOptions{})
+}
+
+// LoadDirWith is LoadDirContext with the weights packed as o says. With bfloat16 weights,
+// each matrix is rounded from the file's mapping panel by panel: no float32 copy is made.
+func LoadDirWith(ctx context.Context, dir string, o LoadOptions) (*Model, error) {
 	cfg, err := ReadConfig(configPath(dir))
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckMemory(cfg); err != nil {
+	if err := CheckMemory(cfg, o.Weights); err != nil {
 		return nil, fmt.Errorf("gpt2: %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "model.safetensors")
@@ -73,28 +80,34 @@ func LoadDirContext(ctx context.Context, dir string) (*Model, error) {
 			return nil, err
 		}
 	}
-	m := newModel(cfg, p, tok, f.Drop)
+	m := newModel(cfg, p, tok, f.Drop, f.Drop, o)
 	m.Source = dir
 	return m, nil
 }
 
-// CheckMemory refuses a model whose weights alone exceed the memory the machine has
-// available, before anything is allocated: a config with an absurd size would otherwise
-// panic or be killed by the system, after minutes of swapping.
-func CheckMemory(c Config) error {
+// CheckMemory refuses a model whose weights alone, the matrices stored as t, exceed the
+// memory the machine has available, before anything is allocated: a config with an absurd
+// size would otherwise panic or be killed by the system, after minutes of swapping.
+func CheckMemory(c Config, t WeightType) error {
 	avail := procstat.AvailableMiB() * (1 << 20)
-	need := c.weightBytes()
+	need, params := c.weightBytes(t)
 	if avail > 0 && need > avail {
-		return fmt.Errorf("the model needs %s of memory for its %.3g parameters; this machine has %s available", bytesText(need), need/4, bytesText(avail))
+		return fmt.Errorf("the model needs %s of memory for its %.3g parameters; this machine has %s available", bytesText(need), params, bytesText(avail))
 	}
 	return nil
 }
 
-// weightBytes is the memory of the float32 weights, in float64 so that no size overflows.
-func (c Config) weightBytes() float64 {
+// weightBytes is the memory of the weights, the matrices stored as t, and their number, in
+// float64 so that no size overflows.
+func (c Config) weightBytes(t WeightType) (bytes, params float64) {
 	D, M, V, L, T := float64(c.DModel), float64(c.DMLP), float64(c.DVocab), float64(c.NLayers), float64(c.NCtx)
-	block := 4*D + 3*D*D + 3*D + D*D + D + 2*D*M + M + D
-	return 4 * (V*D + T*D + L*block + 2*D)
+	matrices := V*D + L*(3*D*D+D*D+2*D*M)
+	vectors := T*D + L*(4*D+3*D+D+M+D) + 2*D
+	size := 4.0
+	if t == BF16 {
+		size = 2
+	}
+	return size*matrices + 4*vectors, matrices + vectors
 }
 
 func bytesText(b float64) string {

@@ -33,6 +33,7 @@ type Model struct {
 	// run-time half of an edit set (steering, ablation, attention edits).
 	Interventions []Hook
 
+	weights WeightType // how the packed matrices store their elements
 	layers  []packedBlock
 	unembed *tensor.Packed // [D, V] W_U
 	embed   []float32      // [V, D] W_E when not tied to W_U; nil when tied (read from unembed)
@@ -56,36 +57,67 @@ type blockNames struct {
 	ln2Scale, ln2Norm, mlpPre, mlpPost, mlpOut, residPost string
 }
 
+// WeightType is how the weight matrices are stored: F32 or BF16 (tensor's type, named here
+// for the API).
+type WeightType = tensor.WeightType
+
+// The weight types.
+const (
+	F32  = tensor.F32  // float32: the weights exactly as loaded
+	BF16 = tensor.BF16 // bfloat16: half the memory, each weight rounded to 8 significant bits
+)
+
+// LoadOptions are the choices made when a model's weights are packed.
+type LoadOptions struct {
+	// Weights is how the weight matrices (each block's W_QKV, W_O, W_in and W_out, and W_U,
+	// which is also W_E when tied) are stored: F32 (the default), or BF16 for
+	// half their memory, each weight rounded to bfloat16. The kernels widen bfloat16 to
+	// float32 as they load it: activations, hooks, vectors (biases, layer norms, W_pos, an
+	// untied W_E) and all arithmetic stay float32.
+	Weights WeightType
+}
+
 // NewModel packs p's matrices and copies its vectors: the model keeps no reference to p,
 // so p may be changed, or its memory (a mapped file) released, afterwards.
 func NewModel(cfg Config, p *Params, tok *Tokenizer) *Model {
-	return newModel(cfg, p, tok, nil)
+	return newModel(cfg, p, tok, nil, nil, LoadOptions{})
 }
 
 // RandomModel is NewModel of RandomParams(cfg, seed), with each matrix's memory returned to
 // the system once packed, so that loading never holds two copies of the weights.
 func RandomModel(cfg Config, seed uint64, tok *Tokenizer) *Model {
-	return newModel(cfg, RandomParams(cfg, seed), tok, returnMemory())
+	return RandomModelWith(cfg, seed, tok, LoadOptions{})
 }
 
-// returnMemory returns a release function for matrices no longer referenced: every 256 MB
-// released, it has the runtime collect them and give the memory back to the system, which
-// it would otherwise keep until the heap doubles. A collection costs a few milliseconds, so
-// not at every matrix.
-func returnMemory() func(x []float32) {
-	freed := 0
-	return func(x []float32) {
-		if freed += len(x) * 4; freed >= 256<<20 {
-			freed = 0
-			debug.FreeOSMemory()
-		}
+// RandomModelWith is RandomModel with the weights packed as o says. The random float32
+// weights are drawn whole first (as RandomParams), so loading peaks at their size even when
+// the model keeps bfloat16 ones.
+func RandomModelWith(cfg Config, seed uint64, tok *Tokenizer, o LoadOptions) *Model {
+	var r memoryReturner
+	return newModel(cfg, RandomParams(cfg, seed), tok, r.release, nil, o)
+}
+
+// memoryReturner counts the bytes of matrices no longer referenced: every 256 MB, it has the
+// runtime collect them and give the memory back to the system, which it would otherwise
+// keep until the heap doubles. A collection costs a few milliseconds, so not at every
+// matrix.
+type memoryReturner int
+
+func (r *memoryReturner) dropped(bytes int) {
+	if *r += memoryReturner(bytes); *r >= 256<<20 {
+		*r = 0
+		debug.FreeOSMemory()
 	}
 }
 
+// release is a release function of newModel: x is dropped.
+func (r *memoryReturner) release(x []float32) { r.dropped(4 * len(x)) }
+
 // newModel builds the model from p; with release, p is consumed: each matrix is handed to
-// release and dropped from p as soon as it is packed.
-func newModel(cfg Config, p *Params, tok *Tokenizer, release func(x []float32)) *Model {
-	m := &Model{Config: cfg, Tokenizer: tok, arenas: new(arenaPool)}
+// release and dropped from p as soon as it is packed. With evict (p mapped from a file,
+// which evict gives back to the file), each tensor is handed to it after hashing.
+func newModel(cfg Config, p *Params, tok *Tokenizer, release, evict func(x []float32), o LoadOptions) *Model {
+	m := &Model{Config: cfg, Tokenizer: tok, arenas: new(arenaPool), weights: o.Weights}
 	m.names = make([]blockNames, cfg.NLayers)
 	for l := range m.names {
 		b := func(s string) string { return BlockHook(l, s) }
@@ -94,7 +126,7 @@ func newModel(cfg Config, p *Params, tok *Tokenizer, release func(x []float32)) 
 			b(nameResidMid), b(nameLn2Scale), b(nameLn2Normalized), b(nameMLPPre), b(nameMLPPost),
 			b(nameMLPOut), b(nameResidPost)}
 	}
-	m.Hash = weightsHash(cfg, p)
+	m.Hash = weightsHash(cfg, p, evict)
 	m.setWeights(p, release)
 	return m
 }
@@ -134,7 +166,7 @@ func (m *Model) setBlock(l int, b *Block, release func(x []float32)) {
 	D, M := m.Config.DModel, m.Config.DMLP
 	pb := &m.layers[l]
 	pack := func(dst **tensor.Packed, x *[]float32, K, N int) {
-		*dst = tensor.Pack(*x, K, N)
+		*dst = tensor.PackAs(m.weights, *x, K, N)
 		m.own(*dst)
 		if release != nil {
 			release(*x)
@@ -172,7 +204,7 @@ func (m *Model) ends() *Params {
 // outside the blocks; with release, as setBlock.
 func (m *Model) setEnds(p *Params, release func(x []float32)) {
 	c := m.Config
-	m.unembed = tensor.PackTransposed(p.Unembed(), c.DVocab, c.DModel)
+	m.unembed = tensor.PackTransposedAs(m.weights, p.Unembed(), c.DVocab, c.DModel)
 	m.own(m.unembed)
 	m.version++
 	m.embed = nil
@@ -189,6 +221,37 @@ func (m *Model) setEnds(p *Params, release func(x []float32)) {
 	}
 	m.Params.WPE, m.Params.LnFW, m.Params.LnFB = slices.Clone(p.WPE), slices.Clone(p.LnFW), slices.Clone(p.LnFB)
 	m.Params.LMHeadB = slices.Clone(p.LMHeadB)
+}
+
+// WeightType is how the model stores its weight matrices (see LoadOptions.Weights).
+func (m *Model) WeightType() WeightType { return m.weights }
+
+// SetWeightType stores the model's weight matrices as t from now on, converting them one at
+// a time (bfloat16 rounds each weight to nearest, ties to even; float32 widens exactly) and
+// returning the old ones' memory as it goes; matrices shared with a clone stay the clone's.
+// Processing and edits then write t too. The model holds both types of one matrix at a
+// time; LoadDirWith with LoadOptions.Weights never holds a float32 matrix at all.
+func (m *Model) SetWeightType(t WeightType) {
+	if t == m.weights {
+		return
+	}
+	m.weights = t
+	var r memoryReturner
+	convert := func(p **tensor.Packed) {
+		old := *p
+		*p = old.As(t)
+		m.own(*p)
+		r.dropped(old.Bytes())
+	}
+	for l := range m.layers {
+		pb := &m.layers[l]
+		for _, p := range []**tensor.Packed{&pb.wqkv, &pb.wo, &pb.win, &pb.wout} {
+			convert(p)
+		}
+	}
+	convert(&m.unembed)
+	debug.FreeOSMemory()
+	m.version++
 }
 
 // TiedEmbeddings reports whether W_U is W_Eᵀ, as in the released GPT-2 checkpoints (weight

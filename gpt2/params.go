@@ -153,9 +153,16 @@ type TensorSource interface {
 	Float32(name string) ([]float32, error)
 }
 
+// evicter is a TensorSource whose tensors are views of a mapped file: Drop gives a view's
+// pages back (reading it again reads the file).
+type evicter interface {
+	Drop(x []float32)
+}
+
 // LoadParams reads every tensor of cfg from src, accepting names with or without the
 // "transformer." prefix and ignoring the attention-mask buffers. Missing, unexpected and
-// mis-shaped tensors are all listed in one error.
+// mis-shaped tensors are all listed in one error. The pages of a mapped tensor are given
+// back once checked, so that checking a file does not make it resident whole.
 func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 	p := &Params{Blocks: make([]Block, cfg.NLayers)}
 	byName := map[string]string{} // name without prefix → name in file
@@ -192,6 +199,9 @@ func LoadParams(cfg Config, src TensorSource) (*Params, error) {
 			// A NaN or Inf weight gives NaN logits and exit 0 far from its cause.
 			problems = append(problems, fmt.Sprintf("%s holds %v at index %d", file, data[i], i))
 			continue
+		}
+		if e, ok := src.(evicter); ok {
+			e.Drop(data)
 		}
 		*s.dst = data
 	}

@@ -57,6 +57,6 @@ func BenchmarkWeightsHashGPT2(b *testing.B) {
 	b.SetBytes(int64(4 * c.NParams()))
 	b.ResetTimer()
 	for range b.N {
-		weightsHash(c, p)
+		weightsHash(c, p, nil)
 	}
 }

@@ -45,7 +45,7 @@ func (m *Model) Process(steps ...string) error {
 		}
 	}
 	c := m.Config
-	release := returnMemory() // each block's unpacked copy and the model's old packed one
+	var r memoryReturner // each block's unpacked copy and the model's old packed one
 	for l := range m.layers {
 		b := m.block(l)
 		for _, s := range todo {
@@ -53,7 +53,7 @@ func (m *Model) Process(steps ...string) error {
 				s.block(&b, c)
 			}
 		}
-		m.setBlock(l, &b, release)
+		m.setBlock(l, &b, r.release)
 	}
 	p := m.ends()
 	for _, s := range todo {
@@ -61,7 +61,7 @@ func (m *Model) Process(steps ...string) error {
 			s.ends(p, c)
 		}
 	}
-	m.setEnds(p, release)
+	m.setEnds(p, r.release)
 	return nil
 }
 

@@ -35,6 +35,7 @@ type benchRow struct {
 type benchOutput struct {
 	Model     string     `json:"model"`
 	Kernel    string     `json:"kernel"`
+	Weights   string     `json:"weights"` // how the weight matrices are stored: "f32" or "bf16"
 	Threads   int        `json:"threads"`
 	PeakCore  float64    `json:"peak_gflops_per_core"`
 	PeakRSSMB float64    `json:"peak_rss_mb"`
@@ -115,7 +116,7 @@ func runBench(ctx context.Context, io *cli.IO, o benchOptions) error {
 	if err != nil {
 		return err
 	}
-	out := benchOutput{Model: mf.name(), Kernel: tensor.Kernel(), Threads: tensor.Threads(), LoadMS: ms(time.Since(t0)), LoadRSSMB: procstat.RSSMiB()}
+	out := benchOutput{Model: mf.name(), Kernel: tensor.Kernel(), Weights: m.WeightType().String(), Threads: tensor.Threads(), LoadMS: ms(time.Since(t0)), LoadRSSMB: procstat.RSSMiB()}
 	out.PeakCore = tensor.PeakGFLOPS(200 * time.Millisecond)
 	peak := out.PeakCore * float64(out.Threads)
 	for _, T := range lengths {
@@ -188,7 +189,7 @@ func benchDecode(ctx context.Context, m *gpt2.Model, past, runs int, peak float6
 		return benchRow{}, err
 	}
 	gf := forwardFLOPs(m.Config, 1, past) / med[0].Seconds() / 1e9
-	gb := decodeBytes(m.Config, past) / med[0].Seconds() / 1e9
+	gb := decodeBytes(m.Config, m.WeightType(), past) / med[0].Seconds() / 1e9
 	return benchRow{past + 1, "decode", ms(med[0]), 1 / med[0].Seconds(), gf, gf / peak, runs, 0, gb}, nil
 }
 
@@ -211,8 +212,8 @@ func printBench(io *cli.IO, f cli.Format, out benchOutput) error {
 	if f == cli.CSV {
 		return rows.WriteCSV(io.Out)
 	}
-	fmt.Fprintf(io.Out, "%s, kernel %s, %d threads, FMA peak %.1f GFLOP/s per core, load %.0f ms, RSS %.0f MB loaded, %.0f MB peak\n",
-		out.Model, out.Kernel, out.Threads, out.PeakCore, out.LoadMS, out.LoadRSSMB, out.PeakRSSMB)
+	fmt.Fprintf(io.Out, "%s, kernel %s, %s weights, %d threads, FMA peak %.1f GFLOP/s per core, load %.0f ms, RSS %.0f MB loaded, %.0f MB peak\n",
+		out.Model, out.Kernel, out.Weights, out.Threads, out.PeakCore, out.LoadMS, out.LoadRSSMB, out.PeakRSSMB)
 	return rows.WriteTable(io.Out, false)
 }
 
@@ -247,10 +248,15 @@ func forwardFLOPs(c gpt2.Config, T, past int) float64 {
 }
 
 // decodeBytes counts what one decode step after past positions reads: every block matrix
-// and the unembedding once (float32), and the cached keys and values of past+1 positions.
-func decodeBytes(c gpt2.Config, past int) float64 {
+// and the unembedding once (stored as t), and the cached keys and values of past+1
+// positions (float32).
+func decodeBytes(c gpt2.Config, t tensor.WeightType, past int) float64 {
 	D, M, L, V := float64(c.DModel), float64(c.DMLP), float64(c.NLayers), float64(c.DVocab)
-	return 4 * (L*(4*D*D+2*D*M+2*float64(past+1)*D) + V*D)
+	w := 4.0
+	if t == tensor.BF16 {
+		w = 2
+	}
+	return w*(L*(4*D*D+2*D*M)+V*D) + 4*L*2*float64(past+1)*D
 }
 
 // timeMedians warms up each f once, then runs them in turn n times, and returns each one's

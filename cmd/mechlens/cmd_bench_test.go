@@ -50,9 +50,29 @@ func TestBenchKernel(t *testing.T) {
 
 func TestDecodeBytes(t *testing.T) {
 	// gpt2 after 128 positions: 84,934,656 block weights, 38,597,376 unembedding weights and
-	// 2,377,728 cached keys and values (12 layers × 2 × 129 × 768), 4 bytes each.
-	if got := decodeBytes(gpt2.Presets["gpt2"], 128); got != 503_639_040 {
+	// 2,377,728 cached keys and values (12 layers × 2 × 129 × 768), 4 bytes each; with
+	// bfloat16 weights, 2 bytes a weight.
+	if got := decodeBytes(gpt2.Presets["gpt2"], tensor.F32, 128); got != 503_639_040 {
 		t.Errorf("gpt2 decode step after 128 reads %.0f bytes, want 503,639,040", got)
+	}
+	if got := decodeBytes(gpt2.Presets["gpt2"], tensor.BF16, 128); got != 256_574_976 {
+		t.Errorf("gpt2 decode step after 128 with bf16 weights reads %.0f bytes, want 256,574,976", got)
+	}
+}
+
+func TestBenchWeights(t *testing.T) {
+	out, errOut, code := runCommand(t, "", "bench", "--model", tiny, "--seq", "2", "--runs", "1", "--weights", "bf16", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var b benchOutput
+	decodeStrict(t, out, &b)
+	if b.Weights != "bf16" || !strings.HasSuffix(b.Model, ", bf16 weights") || len(b.Rows) != 2 {
+		t.Errorf("bench --weights bf16: weights %q, model %q, %d rows", b.Weights, b.Model, len(b.Rows))
+	}
+	_, errOut, code = runCommand(t, "", "bench", "--model", tiny, "--weights", "f16")
+	if code != 2 || !strings.Contains(errOut, "--weights") || !strings.Contains(errOut, "bf16") {
+		t.Errorf("--weights f16: exit %d, %q", code, errOut)
 	}
 }
 

@@ -40,6 +40,7 @@ type modelFlags struct {
 	threads *int
 	process *[]string
 	edits   *string
+	weights *string
 }
 
 // analysisProcessing is what lens-style commands apply unless --process says otherwise: the
@@ -55,6 +56,7 @@ func addModelFlags(c *cli.Command, process string) *modelFlags {
 	f.threads = addThreadsFlag(c)
 	f.process = cli.List(c.Flags, "process", process, processSteps, "weight processing, comma-separated (fold_ln, center_writing_weights, center_unembed, fold_value_biases); 'none' for raw weights")
 	f.edits = cli.Text(c.Flags, "edits", "", "apply the edit set in this file (made by 'mechlens edit') before running")
+	f.weights = cli.Choice(c.Flags, "weights", "f32", tensor.WeightTypes, "how the weight matrices are kept: f32, or bf16 for half the memory (products, activations and hooks stay float32)")
 	return f
 }
 
@@ -95,7 +97,11 @@ func (f *modelFlags) openBase(ctx context.Context, io *cli.IO) (*gpt2.Model, err
 	if io.ErrTTY {
 		h.Progress = io.Err
 	}
-	m, err := modelspec.Open(ctx, f.spec, modelspec.Options{Seed: f.seed, Hub: h, Embedded: embedded, Tokenizers: randomTokenizers})
+	wt, err := tensor.ParseWeightType(*f.weights)
+	if err != nil {
+		return nil, err
+	}
+	m, err := modelspec.Open(ctx, f.spec, modelspec.Options{Seed: f.seed, Hub: h, Embedded: embedded, Tokenizers: randomTokenizers, Load: gpt2.LoadOptions{Weights: wt}})
 	if err != nil {
 		return nil, err
 	}
@@ -124,15 +130,20 @@ func (f *modelFlags) steps() []string {
 	return *f.process
 }
 
-// name is how outputs identify the model.
+// name is how outputs identify the model; bfloat16 weights, which change every number a
+// little, are named in it.
 func (f *modelFlags) name() string {
-	if modelspec.IsDefault(f.spec) {
-		return modelspec.DefaultName
+	name := f.spec
+	switch {
+	case modelspec.IsDefault(f.spec):
+		name = modelspec.DefaultName
+	case strings.HasPrefix(f.spec, "random:"):
+		name = fmt.Sprintf("%s (seed %d)", f.spec, f.seed)
 	}
-	if strings.HasPrefix(f.spec, "random:") {
-		return fmt.Sprintf("%s (seed %d)", f.spec, f.seed)
+	if *f.weights != "f32" {
+		name += ", " + *f.weights + " weights"
 	}
-	return f.spec
+	return name
 }
 
 // promptIDs tokenizes a prompt, or parses --ids "1,2,3" when given; an empty prompt or one

@@ -29,6 +29,10 @@ type Options struct {
 	// model has no tokenizer.
 	Tokenizer  *gpt2.Tokenizer
 	Tokenizers []func() (*gpt2.Tokenizer, error)
+	// Load says how the weights are packed (float32 or bfloat16 matrices). A folder or hub
+	// model is packed so from the file; a random one from its float32 draw; the embedded one
+	// is converted after loading.
+	Load gpt2.LoadOptions
 }
 
 // DefaultName is how outputs name the embedded model.
@@ -46,7 +50,11 @@ func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 		if o.Embedded == nil {
 			return nil, fmt.Errorf("no embedded model in this build; pass --model")
 		}
-		return o.Embedded()
+		m, err := o.Embedded()
+		if err == nil {
+			m.SetWeightType(o.Load.Weights)
+		}
+		return m, err
 	case strings.HasPrefix(spec, "random:"):
 		return random(strings.TrimPrefix(spec, "random:"), o)
 	}
@@ -55,7 +63,7 @@ func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 		if statErr != nil || !st.IsDir() {
 			return nil, fmt.Errorf("model folder %s does not exist", spec)
 		}
-		return gpt2.LoadDirContext(ctx, spec)
+		return gpt2.LoadDirWith(ctx, spec, o.Load)
 	}
 	if statErr == nil && st.IsDir() {
 		// "gpt2" would silently load a local ./gpt2 instead of the hub model (or the other way
@@ -70,7 +78,7 @@ func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gpt2.LoadDirContext(ctx, dir)
+	return gpt2.LoadDirWith(ctx, dir, o.Load)
 }
 
 // looksLikePath reports whether spec is written as a path (./x, ../x, /x, ~/x) rather than a hub
@@ -90,7 +98,8 @@ func random(name string, o Options) (*gpt2.Model, error) {
 			return nil, err
 		}
 	}
-	if err := gpt2.CheckMemory(cfg); err != nil {
+	// The random weights are drawn as float32 whatever the model keeps.
+	if err := gpt2.CheckMemory(cfg, gpt2.F32); err != nil {
 		return nil, fmt.Errorf("random:%s: %w", name, err)
 	}
 	tok := o.Tokenizer
@@ -106,5 +115,5 @@ func random(name string, o Options) (*gpt2.Model, error) {
 			tok = t
 		}
 	}
-	return gpt2.RandomModel(cfg, o.Seed, tok), nil
+	return gpt2.RandomModelWith(cfg, o.Seed, tok, o.Load), nil
 }

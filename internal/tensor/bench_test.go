@@ -55,17 +55,38 @@ func benchKernels(b *testing.B, f func(b *testing.B)) {
 }
 
 // BenchmarkMatMul is GPT-2 small's MLP up-projection on 256 tokens:
-// [256, 768]·[768, 3072] + bias.
+// [256, 768]·[768, 3072] + bias, with float32 and bfloat16 weights.
 func BenchmarkMatMul(b *testing.B) {
 	const M, K, N = 256, 768, 3072
 	r := rand.New(rand.NewPCG(1, 1))
-	a, p, bias := randSlice(r, M*K), Pack(randSlice(r, K*N), K, N), randSlice(r, N)
+	a, w, bias := randSlice(r, M*K), randSlice(r, K*N), randSlice(r, N)
 	c := make([]float32, M*N)
-	for _, nt := range []int{1, 2} {
-		b.Run(fmt.Sprintf("threads=%d", nt), func(b *testing.B) {
-			withThreads(nt, func() {
-				benchFlops(b, 2*M*K*N, func() { MatMul(c, a, M, p, bias) })
+	for _, wt := range []WeightType{F32, BF16} {
+		p := PackAs(wt, w, K, N)
+		for _, nt := range []int{1, 2} {
+			b.Run(fmt.Sprintf("weights=%s/threads=%d", wt, nt), func(b *testing.B) {
+				withThreads(nt, func() {
+					benchFlops(b, 2*M*K*N, func() { MatMul(c, a, M, p, bias) })
+				})
 			})
+		}
+	}
+}
+
+// BenchmarkMatMulRow is one row against weights far larger than the caches
+// ([1, 2048]·[2048, 16384], 128 MiB as float32): what a decode step does, bound by memory
+// bandwidth, so bfloat16 weights should take about half the time. Bytes are the weights'.
+func BenchmarkMatMulRow(b *testing.B) {
+	const K, N = 2048, 16384
+	r := rand.New(rand.NewPCG(4, 4))
+	a, w, c := randSlice(r, K), randSlice(r, K*N), make([]float32, N)
+	for _, wt := range []WeightType{F32, BF16} {
+		p := PackAs(wt, w, K, N)
+		b.Run(fmt.Sprintf("weights=%s", wt), func(b *testing.B) {
+			b.SetBytes(int64(p.Bytes()))
+			for b.Loop() {
+				MatMul(c, a, 1, p, nil)
+			}
 		})
 	}
 }

@@ -6,4 +6,8 @@
 // threads (audits must be reproducible). Parallel work runs on a pool of long-lived
 // workers that spin briefly between jobs, because waking a sleeping thread costs more than
 // many of a forward pass's products.
+//
+// A packed weight matrix (Packed) may store bfloat16 instead of float32, for half the
+// memory: the kernels widen it to float32 as they load it, so only the stored values
+// change, never the arithmetic (see PackAs).
 package tensor

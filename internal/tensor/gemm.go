@@ -100,34 +100,108 @@ func PeakGFLOPS(d time.Duration) float64 {
 // column panels for the micro-kernel. It is the only copy of a weight the model keeps.
 //
 // Layout: ⌈N/16⌉ panels, panel p holding columns [16p, 16p+16) as [K][16] row-major; the
-// last panel is padded with zeros.
+// last panel is padded with zeros. The elements are float32 (data) or, for half-size
+// weights, bfloat16 (half) in the same order; the kernels widen bfloat16 to float32 as they
+// load it, so a product computes exactly what it would with the widened float32 matrix.
 type Packed struct {
 	K, N int
-	data []float32 // [⌈N/16⌉][K][16]
+	data []float32 // [⌈N/16⌉][K][16]; nil when half holds the matrix
+	half []uint16  // [⌈N/16⌉][K][16] bfloat16; nil for float32
 }
 
-// Pack packs b, a row-major [K, N] matrix.
-func Pack(b []float32, K, N int) *Packed {
+// Pack packs b, a row-major [K, N] matrix, as float32.
+func Pack(b []float32, K, N int) *Packed { return PackAs(F32, b, K, N) }
+
+// PackTransposed packs the transpose of bt, a row-major [N, K] matrix, as float32: the
+// result is [K, N]. The unembedding W_U = W_Eᵀ is packed this way from the tied embedding.
+func PackTransposed(bt []float32, N, K int) *Packed { return PackTransposedAs(F32, bt, N, K) }
+
+// PackAs packs b, a row-major [K, N] matrix, stored as t (bfloat16 rounds each element to
+// nearest, ties to even).
+func PackAs(t WeightType, b []float32, K, N int) *Packed {
 	checkLen("Pack", "b", b, K*N)
-	p := newPacked(K, N)
-	packB(p.data, b, N, false, 0, K, 0, N, N)
-	return p
+	return newPacked(t, K, N, func(dst []float32, jc, nc int) { packB(dst, b, N, false, 0, K, jc, nc, N) })
 }
 
-// PackTransposed packs the transpose of bt, a row-major [N, K] matrix: the result is [K, N].
-// The unembedding W_U = W_Eᵀ is packed this way from the tied embedding.
-func PackTransposed(bt []float32, N, K int) *Packed {
+// PackTransposedAs is PackTransposed stored as t.
+func PackTransposedAs(t WeightType, bt []float32, N, K int) *Packed {
 	checkLen("PackTransposed", "bt", bt, N*K)
-	p := newPacked(K, N)
-	packB(p.data, bt, K, true, 0, K, 0, N, N)
-	return p
+	return newPacked(t, K, N, func(dst []float32, jc, nc int) { packB(dst, bt, K, true, 0, K, jc, nc, N) })
 }
 
-func newPacked(K, N int) *Packed {
+// newPacked makes a [K, N] Packed of type t whose columns [jc, jc+nc) fill packs into dst
+// as panels. A bfloat16 matrix is packed one float32 panel at a time and rounded, so that
+// packing never holds a float32 copy of the whole matrix.
+func newPacked(t WeightType, K, N int, fill func(dst []float32, jc, nc int)) *Packed {
 	if K < 0 || N < 0 {
 		panic(fmt.Sprintf("tensor: Pack: negative shape [%d, %d]", K, N))
 	}
-	return &Packed{K: K, N: N, data: make([]float32, ceilDiv(N, tileN)*tileN*K)}
+	size := ceilDiv(N, tileN) * tileN * K
+	p := &Packed{K: K, N: N}
+	switch t {
+	case F32:
+		p.data = make([]float32, size)
+		fill(p.data, 0, N)
+	case BF16:
+		p.half = make([]uint16, size)
+		panel := make([]float32, K*tileN)
+		for j := 0; j < N; j += tileN {
+			fill(panel, j, min(tileN, N-j))
+			for i, v := range panel {
+				p.half[j*K+i] = ToBF16(v)
+			}
+		}
+	default:
+		panic(fmt.Sprintf("tensor: Pack: unknown weight type %d", t))
+	}
+	return p
+}
+
+// Type is how p stores its elements.
+func (p *Packed) Type() WeightType {
+	if p.half != nil {
+		return BF16
+	}
+	return F32
+}
+
+// get returns stored element i (in layout order) as float32.
+func (p *Packed) get(i int) float32 {
+	if p.half != nil {
+		return FromBF16(p.half[i])
+	}
+	return p.data[i]
+}
+
+// set stores v as element i, rounded to the storage type.
+func (p *Packed) set(i int, v float32) {
+	if p.half != nil {
+		p.half[i] = ToBF16(v)
+		return
+	}
+	p.data[i] = v
+}
+
+// load copies the elements [i, i+len(dst)) (in layout order) into dst as float32.
+func (p *Packed) load(i int, dst []float32) {
+	if p.half != nil {
+		for j, h := range p.half[i : i+len(dst)] {
+			dst[j] = FromBF16(h)
+		}
+		return
+	}
+	copy(dst, p.data[i:])
+}
+
+// store writes src as the elements [i, i+len(src)), rounded to the storage type.
+func (p *Packed) store(i int, src []float32) {
+	if p.half != nil {
+		for j, v := range src {
+			p.half[i+j] = ToBF16(v)
+		}
+		return
+	}
+	copy(p.data[i:], src)
 }
 
 // At returns element (k, n).
@@ -135,7 +209,7 @@ func (p *Packed) At(k, n int) float32 {
 	if uint(k) >= uint(p.K) || uint(n) >= uint(p.N) {
 		panic(fmt.Sprintf("tensor: Packed.At(%d, %d) outside [%d, %d]", k, n, p.K, p.N))
 	}
-	return p.data[((n/tileN)*p.K+k)*tileN+n%tileN]
+	return p.get(((n/tileN)*p.K+k)*tileN + n%tileN)
 }
 
 // Row copies row k ([N]) into dst.
@@ -145,8 +219,7 @@ func (p *Packed) Row(k int, dst []float32) {
 	}
 	dst = dst[:p.N]
 	for j0 := 0; j0 < p.N; j0 += tileN {
-		src := p.data[((j0/tileN)*p.K+k)*tileN:]
-		copy(dst[j0:min(j0+tileN, p.N)], src)
+		p.load(((j0/tileN)*p.K+k)*tileN, dst[j0:min(j0+tileN, p.N)])
 	}
 }
 
@@ -156,19 +229,45 @@ func (p *Packed) Col(n int, dst []float32) {
 		panic(fmt.Sprintf("tensor: Packed.Col(%d) outside [0, %d)", n, p.N))
 	}
 	dst = dst[:p.K]
-	src := p.data[(n/tileN)*p.K*tileN+n%tileN:]
+	i0 := (n/tileN)*p.K*tileN + n%tileN
 	for k := range dst {
-		dst[k] = src[k*tileN]
+		dst[k] = p.get(i0 + k*tileN)
 	}
 }
 
-// Unpack returns a fresh row-major [K, N] copy.
+// Unpack returns a fresh row-major [K, N] float32 copy.
 func (p *Packed) Unpack() []float32 {
 	out := make([]float32, p.K*p.N)
 	for k := 0; k < p.K; k++ {
 		p.Row(k, out[k*p.N:])
 	}
 	return out
+}
+
+// bpanels is a packed B operand from some panel offset on: float32 (f) or bfloat16 (h)
+// panels in the Packed layout, one of the two set.
+type bpanels struct {
+	f []float32
+	h []uint16
+}
+
+func (b bpanels) packed() bool { return b.f != nil || b.h != nil }
+
+// from returns the panels from element i on.
+func (b bpanels) from(i int) bpanels {
+	if b.h != nil {
+		return bpanels{h: b.h[i:]}
+	}
+	return bpanels{f: b.f[i:]}
+}
+
+// tile runs impl's micro-kernel for b's element type; see kernelSet.tile.
+func (b bpanels) tile(mr, np, kc int, a []float32, lda, astride, bstride int, c []float32, ldc int, bias []float32, init int) {
+	if b.h != nil {
+		impl.tileBF16(mr, np, kc, a, lda, astride, b.h, bstride, c, ldc, bias, init)
+		return
+	}
+	impl.tile(mr, np, kc, a, lda, astride, b.f, bstride, c, ldc, bias, init)
 }
 
 // MatMul sets c[M, N] = a[M, K] · p (+ bias[N] when bias is not nil).
@@ -192,7 +291,7 @@ func MatMul(c, a []float32, M int, p *Packed, bias []float32) {
 		}
 		return
 	}
-	g := gemmJob{M: M, N: N, K: K, a: a, lda: K, alpha: 1, bpack: p.data, c: c, ldc: N, init: initZero}
+	g := gemmJob{M: M, N: N, K: K, a: a, lda: K, alpha: 1, bpack: bpanels{p.data, p.half}, c: c, ldc: N, init: initZero}
 	if bias != nil {
 		g.bias, g.init = bias, initBias
 	}
@@ -257,7 +356,7 @@ type gemmJob struct {
 
 	directA bool      // the kernels read A in place (not transposed, alpha 1): no A packing
 	apack   []float32 // A packed whole: block pc holds ⌈M/6⌉ micro-panels [kc][6] at Mpad·pc
-	bpack   []float32 // B packed whole: [⌈N/16⌉][K][16], the Packed layout
+	bpack   bpanels   // B packed whole: [⌈N/16⌉][K][16], the Packed layout
 }
 
 // parallel runs the product on up to threads goroutines. With enough column panels it
@@ -298,12 +397,12 @@ func (g *gemmJob) parallel() {
 		})
 		g.byColumns(nt, panels)
 	case byRows:
-		if g.bpack == nil {
+		if !g.bpack.packed() {
 			buf := getBuf(panels * tileN * g.K)
 			defer putBuf(buf)
-			g.bpack = *buf
+			g.bpack.f = *buf
 			forEach(nt, panels, func(_, p int) {
-				packB(g.bpack[p*g.K*tileN:], g.b, g.ldb, g.transB, 0, g.K, p*tileN, min(tileN, g.N-p*tileN), g.N)
+				packB(g.bpack.f[p*g.K*tileN:], g.b, g.ldb, g.transB, 0, g.K, p*tileN, min(tileN, g.N-p*tileN), g.N)
 			})
 		}
 		step := roundUp(ceilDiv(tiles, 4*nt)*tileM, impl.mt)
@@ -366,6 +465,7 @@ func (g *gemmJob) chunks(nt, n int, bounds func(i int) (i0, i1, j0, j1 int)) {
 // workspace holds one goroutine's packing buffers, taken from a pool when first needed.
 type workspace struct {
 	a, b *[]float32
+	wide *[]float32                   // bfloat16 B panels widened for a kernel set without bfloat16 kernels
 	tmp  [maxTileM * maxTileN]float32 // edge tiles of C
 	pad  [maxTileN]float32            // bias of an edge tile
 }
@@ -379,14 +479,26 @@ func newWorkspace() *workspace { return workspaces.Get().(*workspace) }
 // free returns the packing buffers to their pool and the workspace to its own. tmp needs
 // no clearing: an edge tile's lanes past C's edge are computed and dropped.
 func (w *workspace) free() {
-	if w.a != nil {
-		putBuf(w.a)
+	for _, buf := range []*[]float32{w.a, w.b, w.wide} {
+		if buf != nil {
+			putBuf(buf)
+		}
 	}
-	if w.b != nil {
-		putBuf(w.b)
-	}
-	w.a, w.b = nil, nil
+	w.a, w.b, w.wide = nil, nil, nil
 	workspaces.Put(w)
+}
+
+// widen returns the np bfloat16 micro-panels h[i·bstride:][kc][16] as float32 ones, kc·16
+// apart, in w: once per column of tiles, for all its rows.
+func (w *workspace) widen(h []uint16, np, kc, bstride int) []float32 {
+	wide := w.slice(&w.wide, np*kc*tileN)
+	for i := range np {
+		dst := wide[i*kc*tileN : (i+1)*kc*tileN]
+		for j, v := range h[i*bstride:][:len(dst)] {
+			dst[j] = FromBF16(v)
+		}
+	}
+	return wide
 }
 
 // slice returns *buf resized to n, taking a pooled buffer when needed.
@@ -406,13 +518,13 @@ func (g *gemmJob) run(w *workspace, i0, i1, j0, j1 int) {
 	if g.init == initLoad && g.beta != 1 {
 		scaleRows(g.c, i0, i1, j0, j1, g.ldc, g.beta)
 	}
-	if g.bpack != nil && i1-i0 <= tileM {
+	if g.bpack.packed() && i1-i0 <= tileM {
 		g.runPanels(w, i0, i1, j0, j1)
 		return
 	}
 	mpad := ceilDiv(g.M, tileM) * tileM
 	ncStep := j1 - j0 // B packed whole: one pass over the columns
-	if g.bpack == nil {
+	if !g.bpack.packed() {
 		ncStep = blockN
 	}
 	for jc := j0; jc < j1; jc += ncStep {
@@ -424,14 +536,14 @@ func (g *gemmJob) run(w *workspace, i0, i1, j0, j1 int) {
 				init = g.init
 			}
 			// bblk holds the B micro-panels [kc][16] of this block, bstride apart.
-			var bblk []float32
+			var bblk bpanels
 			bstride := g.K * tileN
-			if g.bpack != nil {
-				bblk = g.bpack[(jc/tileN)*bstride+pc*tileN:]
+			if g.bpack.packed() {
+				bblk = g.bpack.from((jc/tileN)*bstride + pc*tileN)
 			} else {
 				bstride = kc * tileN
-				bblk = w.slice(&w.b, ceilDiv(nc, tileN)*bstride)
-				packB(bblk, g.b, g.ldb, g.transB, pc, kc, jc, nc, g.N)
+				bblk.f = w.slice(&w.b, ceilDiv(nc, tileN)*bstride)
+				packB(bblk.f, g.b, g.ldb, g.transB, pc, kc, jc, nc, g.N)
 			}
 			for ic := i0; ic < i1; ic += blockM {
 				mc := min(blockM, i1-ic)
@@ -480,7 +592,7 @@ func (g *gemmJob) runPanels(w *workspace, i0, i1, j0, j1 int) {
 			if !g.directA {
 				ablk = apanel[tileM*pc:]
 			}
-			g.block(w, ablk, g.bpack[(jc/tileN)*g.K*tileN+pc*tileN:], g.K*tileN, i0, mc, jc, min(impl.np*tileN, j1-jc), kc, init)
+			g.block(w, ablk, g.bpack.from((jc/tileN)*g.K*tileN+pc*tileN), g.K*tileN, i0, mc, jc, min(impl.np*tileN, j1-jc), kc, init)
 		}
 	}
 }
@@ -489,15 +601,18 @@ func (g *gemmJob) runPanels(w *workspace, i0, i1, j0, j1 int) {
 // block: column of tiles by column of tiles, so the B micro-panels of a tile stay in L1
 // while the A block streams from L2. A tile is up to impl.mt rows (whole A micro-panels)
 // by impl.np B micro-panels.
-func (g *gemmJob) block(w *workspace, ablk, bblk []float32, bstride, ic, mc, jc, nc, kc, init int) {
+func (g *gemmJob) block(w *workspace, ablk []float32, bblk bpanels, bstride, ic, mc, jc, nc, kc, init int) {
 	astride := kc * tileM // packed: the next A micro-panel
 	if g.directA {
 		astride = tileM * g.lda
 	}
 	for jr := 0; jr < nc; jr += impl.np * tileN {
-		bp := bblk[(jr/tileN)*bstride:]
 		col := jc + jr
 		np := min(impl.np, ceilDiv(nc-jr, tileN))
+		bp, pstride := bblk.from((jr/tileN)*bstride), bstride
+		if bp.h != nil && impl.tileBF16 == nil {
+			bp, pstride = bpanels{f: w.widen(bp.h, np, kc, bstride)}, kc*tileN
+		}
 		width := np * tileN
 		nr := min(width, g.N-col)
 		var bias []float32
@@ -520,7 +635,7 @@ func (g *gemmJob) block(w *workspace, ablk, bblk []float32, bstride, ic, mc, jc,
 			}
 			ct := g.c[(ic+ir)*g.ldc+col:]
 			if nr == width {
-				impl.tile(mr, np, kc, ap, lda, astride, bp, bstride, ct, g.ldc, bias, init)
+				bp.tile(mr, np, kc, ap, lda, astride, pstride, ct, g.ldc, bias, init)
 				continue
 			}
 			// Edge tile: through tmp, so the kernel's full-width stores stay inside C.
@@ -529,7 +644,7 @@ func (g *gemmJob) block(w *workspace, ablk, bblk []float32, bstride, ic, mc, jc,
 					copy(w.tmp[r*width:r*width+nr], ct[r*g.ldc:])
 				}
 			}
-			impl.tile(mr, np, kc, ap, lda, astride, bp, bstride, w.tmp[:], width, bias, init)
+			bp.tile(mr, np, kc, ap, lda, astride, pstride, w.tmp[:], width, bias, init)
 			for r := 0; r < mr; r++ {
 				copy(ct[r*g.ldc:r*g.ldc+nr], w.tmp[r*width:])
 			}

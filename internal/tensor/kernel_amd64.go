@@ -50,11 +50,49 @@ func gemm2x16d(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float3
 //go:noescape
 func gemm1x16d(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int)
 
+// The same with B as bfloat16 panels, widened to float32 as they are loaded.
+//
+//go:noescape
+func gemm6x16b(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x16b(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x16b(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x16b(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x16b(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x16b(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x16bd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x16bd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x16bd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x16bd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x16bd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x16bd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
 // fmaPeak runs n iterations of 12 independent 8-wide FMAs: 192·n flops at the core's peak.
 func fmaPeak(n int)
 
 // AVX-512 micro-kernels of kernel_avx512_amd64.s, per row count (1–12) and width (16 or
-// 32 columns), with A packed (z) or read in place (zd); see tileAVX512. They accumulate
+// 32 columns), with A packed (z) or read in place (zd); see tileAVX512Of. They accumulate
 // exactly as the AVX2 ones (one FMA chain per element, k in order), 16 lanes at a time.
 //
 //go:noescape
@@ -201,15 +239,167 @@ func gemm2x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c
 //go:noescape
 func gemm1x16zd(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
 
+// The AVX-512 kernels with B as bfloat16 panels (bstride in bfloat16 elements).
+//
+//go:noescape
+func gemm12x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm11x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm10x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm9x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm8x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm7x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x32zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm12x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm11x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm10x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm9x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm8x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm7x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x16zb(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm12x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm11x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm10x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm9x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm8x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm7x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x32zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm12x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm11x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm10x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm9x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm8x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm7x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
 // fmaPeak512 runs n/2 iterations of 12 independent 16-wide FMAs: 192·n flops.
 func fmaPeak512(n int)
 
 var (
-	avx2Tiles = [tileM + 1]func(kc int, a, b, c *float32, ldc int, bias *float32, init int){
+	avx2Tiles = [tileM + 1]tile6x16[float32]{
 		1: gemm1x16, 2: gemm2x16, 3: gemm3x16, 4: gemm4x16, 5: gemm5x16, 6: gemm6x16,
 	}
-	avx2TilesDirect = [tileM + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int){
+	avx2TilesDirect = [tileM + 1]tile6x16d[float32]{
 		1: gemm1x16d, 2: gemm2x16d, 3: gemm3x16d, 4: gemm4x16d, 5: gemm5x16d, 6: gemm6x16d,
+	}
+	avx2TilesBF16 = [tileM + 1]tile6x16[uint16]{
+		1: gemm1x16b, 2: gemm2x16b, 3: gemm3x16b, 4: gemm4x16b, 5: gemm5x16b, 6: gemm6x16b,
+	}
+	avx2TilesDirectBF16 = [tileM + 1]tile6x16d[uint16]{
+		1: gemm1x16bd, 2: gemm2x16bd, 3: gemm3x16bd, 4: gemm4x16bd, 5: gemm5x16bd, 6: gemm6x16bd,
 	}
 )
 
@@ -236,17 +426,18 @@ func dotAVX2(a, b *float32, n int) float32
 func axpyAVX2(alpha float32, x, y *float32, n int)
 
 var avx2Kernels = &kernelSet{
-	name:   "avx2",
-	mt:     tileM,
-	np:     1,
-	peak:   fmaPeak,
-	tile:   tileAVX2,
-	dot:    dotAVX2Slices,
-	axpy:   axpyAVX2Slices,
-	gelu:   geluTanhAVX2,
-	maxf:   maxAVX2Slice,
-	expSum: expSumAVX2Slice,
-	scale:  scaleAVX2Slice,
+	name:     "avx2",
+	mt:       tileM,
+	np:       1,
+	peak:     fmaPeak,
+	tile:     tile6x16Of(&avx2Tiles, &avx2TilesDirect),
+	tileBF16: tile6x16Of(&avx2TilesBF16, &avx2TilesDirectBF16),
+	dot:      dotAVX2Slices,
+	axpy:     axpyAVX2Slices,
+	gelu:     geluTanhAVX2,
+	maxf:     maxAVX2Slice,
+	expSum:   expSumAVX2Slice,
+	scale:    scaleAVX2Slice,
 }
 
 // avx512Kernels is the AVX2 set with AVX-512 matrix products: a 12×32 register tile
@@ -255,7 +446,7 @@ var avx2Kernels = &kernelSet{
 var avx512Kernels = func() *kernelSet {
 	ks := *avx2Kernels
 	ks.name, ks.mt, ks.np = "avx512", 2*tileM, 2
-	ks.tile, ks.peak = tileAVX512, fmaPeak512
+	ks.tile, ks.tileBF16, ks.peak = tileAVX512Of(&avx512Tiles), tileAVX512Of(&avx512TilesBF16), fmaPeak512
 	return &ks
 }()
 
@@ -271,55 +462,45 @@ func init() {
 	}
 }
 
-type tile512 = func(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)
+type tile512[E float32 | uint16] = func(kc int, a *float32, lda, astride int, b *E, bstride int, c *float32, ldc int, bias *float32, init int)
 
-// avx512Tiles[d][np-1][mr] is the kernel for mr rows and np panels, A in place when d is 1.
-var avx512Tiles = [2][2][2*tileM + 1]tile512{
-	{
-		{1: gemm1x16z, 2: gemm2x16z, 3: gemm3x16z, 4: gemm4x16z, 5: gemm5x16z, 6: gemm6x16z, 7: gemm7x16z, 8: gemm8x16z, 9: gemm9x16z, 10: gemm10x16z, 11: gemm11x16z, 12: gemm12x16z},
-		{1: gemm1x32z, 2: gemm2x32z, 3: gemm3x32z, 4: gemm4x32z, 5: gemm5x32z, 6: gemm6x32z, 7: gemm7x32z, 8: gemm8x32z, 9: gemm9x32z, 10: gemm10x32z, 11: gemm11x32z, 12: gemm12x32z},
-	},
-	{
-		{1: gemm1x16zd, 2: gemm2x16zd, 3: gemm3x16zd, 4: gemm4x16zd, 5: gemm5x16zd, 6: gemm6x16zd, 7: gemm7x16zd, 8: gemm8x16zd, 9: gemm9x16zd, 10: gemm10x16zd, 11: gemm11x16zd, 12: gemm12x16zd},
-		{1: gemm1x32zd, 2: gemm2x32zd, 3: gemm3x32zd, 4: gemm4x32zd, 5: gemm5x32zd, 6: gemm6x32zd, 7: gemm7x32zd, 8: gemm8x32zd, 9: gemm9x32zd, 10: gemm10x32zd, 11: gemm11x32zd, 12: gemm12x32zd},
-	},
-}
+// avx512Tiles[d][np-1][mr] is the kernel for mr rows and np panels, A in place when d is 1;
+// avx512TilesBF16 the same for bfloat16 B.
+var (
+	avx512Tiles = [2][2][2*tileM + 1]tile512[float32]{
+		{
+			{1: gemm1x16z, 2: gemm2x16z, 3: gemm3x16z, 4: gemm4x16z, 5: gemm5x16z, 6: gemm6x16z, 7: gemm7x16z, 8: gemm8x16z, 9: gemm9x16z, 10: gemm10x16z, 11: gemm11x16z, 12: gemm12x16z},
+			{1: gemm1x32z, 2: gemm2x32z, 3: gemm3x32z, 4: gemm4x32z, 5: gemm5x32z, 6: gemm6x32z, 7: gemm7x32z, 8: gemm8x32z, 9: gemm9x32z, 10: gemm10x32z, 11: gemm11x32z, 12: gemm12x32z},
+		},
+		{
+			{1: gemm1x16zd, 2: gemm2x16zd, 3: gemm3x16zd, 4: gemm4x16zd, 5: gemm5x16zd, 6: gemm6x16zd, 7: gemm7x16zd, 8: gemm8x16zd, 9: gemm9x16zd, 10: gemm10x16zd, 11: gemm11x16zd, 12: gemm12x16zd},
+			{1: gemm1x32zd, 2: gemm2x32zd, 3: gemm3x32zd, 4: gemm4x32zd, 5: gemm5x32zd, 6: gemm6x32zd, 7: gemm7x32zd, 8: gemm8x32zd, 9: gemm9x32zd, 10: gemm10x32zd, 11: gemm11x32zd, 12: gemm12x32zd},
+		},
+	}
+	avx512TilesBF16 = [2][2][2*tileM + 1]tile512[uint16]{
+		{
+			{1: gemm1x16zb, 2: gemm2x16zb, 3: gemm3x16zb, 4: gemm4x16zb, 5: gemm5x16zb, 6: gemm6x16zb, 7: gemm7x16zb, 8: gemm8x16zb, 9: gemm9x16zb, 10: gemm10x16zb, 11: gemm11x16zb, 12: gemm12x16zb},
+			{1: gemm1x32zb, 2: gemm2x32zb, 3: gemm3x32zb, 4: gemm4x32zb, 5: gemm5x32zb, 6: gemm6x32zb, 7: gemm7x32zb, 8: gemm8x32zb, 9: gemm9x32zb, 10: gemm10x32zb, 11: gemm11x32zb, 12: gemm12x32zb},
+		},
+		{
+			{1: gemm1x16zbd, 2: gemm2x16zbd, 3: gemm3x16zbd, 4: gemm4x16zbd, 5: gemm5x16zbd, 6: gemm6x16zbd, 7: gemm7x16zbd, 8: gemm8x16zbd, 9: gemm9x16zbd, 10: gemm10x16zbd, 11: gemm11x16zbd, 12: gemm12x16zbd},
+			{1: gemm1x32zbd, 2: gemm2x32zbd, 3: gemm3x32zbd, 4: gemm4x32zbd, 5: gemm5x32zbd, 6: gemm6x32zbd, 7: gemm7x32zbd, 8: gemm8x32zbd, 9: gemm9x32zbd, 10: gemm10x32zbd, 11: gemm11x32zbd, 12: gemm12x32zbd},
+		},
+	}
+)
 
-// tileAVX512 checks every extent the assembly touches before handing it raw pointers.
-func tileAVX512(mr, np, kc int, a []float32, lda, astride int, b []float32, bstride int, c []float32, ldc int, bias []float32, init int) {
-	_ = b[(np-1)*bstride+kc*tileN-1]
-	_ = c[(mr-1)*ldc+np*tileN-1]
-	var bp *float32
-	if init == initBias {
-		_ = bias[np*tileN-1]
-		bp = &bias[0]
+// tileAVX512Of returns kernelSet.tile over tiles, for B elements E: it checks every extent
+// the assembly touches before handing it raw pointers.
+func tileAVX512Of[E float32 | uint16](tiles *[2][2][2*tileM + 1]tile512[E]) func(mr, np, kc int, a []float32, lda, astride int, b []E, bstride int, c []float32, ldc int, bias []float32, init int) {
+	return func(mr, np, kc int, a []float32, lda, astride int, b []E, bstride int, c []float32, ldc int, bias []float32, init int) {
+		_ = b[(np-1)*bstride+kc*tileN-1]
+		bp := checkTile(mr, np, kc, a, lda, astride, c, ldc, bias, init)
+		d := 0
+		if lda > 0 {
+			d = 1
+		}
+		tiles[d][np-1][mr](kc, &a[0], lda, astride, &b[0], bstride, &c[0], ldc, bp, init)
 	}
-	d := 0
-	if lda > 0 {
-		_ = a[(mr-1)*lda+kc-1]
-		d = 1
-	} else {
-		_ = a[(mr-1)/tileM*astride+kc*tileM-1]
-	}
-	avx512Tiles[d][np-1][mr](kc, &a[0], lda, astride, &b[0], bstride, &c[0], ldc, bp, init)
-}
-
-// tileAVX2 checks every extent the assembly touches before handing it raw pointers.
-func tileAVX2(mr, _, kc int, a []float32, lda, _ int, b []float32, _ int, c []float32, ldc int, bias []float32, init int) {
-	_ = b[kc*tileN-1]
-	_ = c[(mr-1)*ldc+tileN-1]
-	var bp *float32
-	if init == initBias {
-		_ = bias[tileN-1]
-		bp = &bias[0]
-	}
-	if lda > 0 {
-		_ = a[(mr-1)*lda+kc-1]
-		avx2TilesDirect[mr](kc, &a[0], lda, &b[0], &c[0], ldc, bp, init)
-		return
-	}
-	_ = a[kc*tileM-1]
-	avx2Tiles[mr](kc, &a[0], &b[0], &c[0], ldc, bp, init)
 }
 
 func dotAVX2Slices(a, b []float32) float32 {

@@ -3,7 +3,7 @@
 package tensor
 
 // Micro-kernels of kernel_neon_arm64.s (see _asm/neon.go), one per row count of the 6×16
-// tile, with the arguments of the amd64 ones; see tileNEON.
+// tile, with the arguments of the amd64 ones; see tile6x16Of.
 //
 //go:noescape
 func gemm6x16n(kc int, a, b, c *float32, ldc int, bias *float32, init int)
@@ -43,15 +43,59 @@ func gemm2x16nd(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float
 //go:noescape
 func gemm1x16nd(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int)
 
+// The same with B as bfloat16 panels, widened to float32 as they are loaded.
+//
+//go:noescape
+func gemm6x16nb(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x16nb(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x16nb(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x16nb(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x16nb(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x16nb(kc int, a *float32, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x16nbd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x16nbd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x16nbd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x16nbd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x16nbd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x16nbd(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, bias *float32, init int)
+
 // fmaPeak runs n iterations of 24 independent 4-wide FMLAs: 192·n flops.
 func fmaPeak(n int)
 
 var (
-	neonTiles = [tileM + 1]func(kc int, a, b, c *float32, ldc int, bias *float32, init int){
+	neonTiles = [tileM + 1]tile6x16[float32]{
 		1: gemm1x16n, 2: gemm2x16n, 3: gemm3x16n, 4: gemm4x16n, 5: gemm5x16n, 6: gemm6x16n,
 	}
-	neonTilesDirect = [tileM + 1]func(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int){
+	neonTilesDirect = [tileM + 1]tile6x16d[float32]{
 		1: gemm1x16nd, 2: gemm2x16nd, 3: gemm3x16nd, 4: gemm4x16nd, 5: gemm5x16nd, 6: gemm6x16nd,
+	}
+	neonTilesBF16 = [tileM + 1]tile6x16[uint16]{
+		1: gemm1x16nb, 2: gemm2x16nb, 3: gemm3x16nb, 4: gemm4x16nb, 5: gemm5x16nb, 6: gemm6x16nb,
+	}
+	neonTilesDirectBF16 = [tileM + 1]tile6x16d[uint16]{
+		1: gemm1x16nbd, 2: gemm2x16nbd, 3: gemm3x16nbd, 4: gemm4x16nbd, 5: gemm5x16nbd, 6: gemm6x16nbd,
 	}
 )
 
@@ -59,29 +103,13 @@ var (
 // (Advanced SIMD is part of the base architecture), so it is always selected.
 var neonKernels = func() *kernelSet {
 	ks := *genericKernels
-	ks.name, ks.tile, ks.peak = "neon", tileNEON, fmaPeak
+	ks.name, ks.peak = "neon", fmaPeak
+	ks.tile = tile6x16Of(&neonTiles, &neonTilesDirect)
+	ks.tileBF16 = tile6x16Of(&neonTilesBF16, &neonTilesDirectBF16)
 	return &ks
 }()
 
 func init() {
 	kernelSets = append(kernelSets, neonKernels)
 	impl = neonKernels
-}
-
-// tileNEON checks every extent the assembly touches before handing it raw pointers.
-func tileNEON(mr, _, kc int, a []float32, lda, _ int, b []float32, _ int, c []float32, ldc int, bias []float32, init int) {
-	_ = b[kc*tileN-1]
-	_ = c[(mr-1)*ldc+tileN-1]
-	var bp *float32
-	if init == initBias {
-		_ = bias[tileN-1]
-		bp = &bias[0]
-	}
-	if lda > 0 {
-		_ = a[(mr-1)*lda+kc-1]
-		neonTilesDirect[mr](kc, &a[0], lda, &b[0], &c[0], ldc, bp, init)
-		return
-	}
-	_ = a[kc*tileM-1]
-	neonTiles[mr](kc, &a[0], &b[0], &c[0], ldc, bp, init)
 }

@@ -14,9 +14,13 @@ type kernelSet struct {
 	// a[r·lda : r·lda+kc]. Each element is one chain over k in order started at zero or at
 	// bias [16·np], then stored, or added to C (init).
 	tile func(mr, np, kc int, a []float32, lda, astride int, b []float32, bstride int, c []float32, ldc int, bias []float32, init int)
-	dot  func(a, b []float32) float32
-	axpy func(alpha float32, x, y []float32)
-	gelu func(dst, src []float32)
+	// tileBF16 is tile with bfloat16 B panels, each element widened to its float32 value: the
+	// result is bitwise tile's on the widened panels. Without it (the generic set), MatMul
+	// widens the panels into a buffer once per column of tiles and runs tile on them.
+	tileBF16 func(mr, np, kc int, a []float32, lda, astride int, b []uint16, bstride int, c []float32, ldc int, bias []float32, init int)
+	dot      func(a, b []float32) float32
+	axpy     func(alpha float32, x, y []float32)
+	gelu     func(dst, src []float32)
 	// Softmax pieces: maxf returns max(x) (−Inf when empty), expSum sets x[i] = exp32(x[i]−m)
 	// and returns Σ x[i] in float64, scale multiplies x by s.
 	maxf   func(x []float32) float32

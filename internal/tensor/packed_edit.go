@@ -1,17 +1,24 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // In-place writes on a packed matrix, for edits: each touches only the elements it changes
 // (a row is ⌈N/16⌉ runs of 16, a column K strided values), never a repack. An edit keeps the
 // values it overwrites (Row, Col) to undo itself exactly.
+//
+// On a bfloat16 matrix every write computes in float32 from the widened stored values and
+// rounds the result to bfloat16 (to nearest, ties to even). Values read back (Row, Col) are
+// exactly representable, so writing them back restores the stored bits: undo stays exact.
 
 // SetRow overwrites row k with src [N].
 func (p *Packed) SetRow(k int, src []float32) {
 	p.checkRow("SetRow", k)
 	checkLen("Packed.SetRow", "src", src, p.N)
 	for j0 := 0; j0 < p.N; j0 += tileN {
-		copy(p.data[((j0/tileN)*p.K+k)*tileN:][:min(tileN, p.N-j0)], src[j0:])
+		p.store(((j0/tileN)*p.K+k)*tileN, src[j0:min(j0+tileN, p.N)])
 	}
 }
 
@@ -19,23 +26,23 @@ func (p *Packed) SetRow(k int, src []float32) {
 func (p *Packed) AddRow(k int, alpha float32, x []float32) {
 	p.checkRow("AddRow", k)
 	checkLen("Packed.AddRow", "x", x, p.N)
-	for j0 := 0; j0 < p.N; j0 += tileN {
-		dst := p.data[((j0/tileN)*p.K+k)*tileN:][:min(tileN, p.N-j0)]
-		for j := range dst {
-			dst[j] += float32(alpha * x[j0+j]) // rounded product: no FMA, as the reference adds
-		}
+	row := make([]float32, p.N)
+	p.Row(k, row)
+	for j := range row {
+		row[j] += float32(alpha * x[j]) // rounded product: no FMA, as the reference adds
 	}
+	p.SetRow(k, row)
 }
 
 // ScaleRow multiplies row k by f.
 func (p *Packed) ScaleRow(k int, f float32) {
 	p.checkRow("ScaleRow", k)
-	for j0 := 0; j0 < p.N; j0 += tileN {
-		dst := p.data[((j0/tileN)*p.K+k)*tileN:][:min(tileN, p.N-j0)]
-		for j := range dst {
-			dst[j] *= f
-		}
+	row := make([]float32, p.N)
+	p.Row(k, row)
+	for j := range row {
+		row[j] *= f
 	}
+	p.SetRow(k, row)
 }
 
 // SetCol overwrites column n with src [K].
@@ -44,9 +51,9 @@ func (p *Packed) SetCol(n int, src []float32) {
 		panic(fmt.Sprintf("tensor: Packed.SetCol(%d) outside [0, %d)", n, p.N))
 	}
 	checkLen("Packed.SetCol", "src", src, p.K)
-	dst := p.data[(n/tileN)*p.K*tileN+n%tileN:]
+	i0 := (n/tileN)*p.K*tileN + n%tileN
 	for k, v := range src {
-		dst[k*tileN] = v
+		p.set(i0+k*tileN, v)
 	}
 }
 
@@ -59,24 +66,26 @@ func (p *Packed) AddOuter(u, v []float32) {
 	panels := ceilDiv(p.N, tileN)
 	ParallelFor(panels, func(pn int) {
 		j0 := pn * tileN
-		w := min(tileN, p.N-j0)
-		panel := p.data[pn*p.K*tileN : (pn+1)*p.K*tileN]
+		var row [tileN]float32
+		run := row[:min(tileN, p.N-j0)]
 		for k, uk := range u {
-			dst := panel[k*tileN : k*tileN+w]
-			for j := range dst {
-				dst[j] += float32(uk * v[j0+j])
+			i := (pn*p.K + k) * tileN
+			p.load(i, run)
+			for j := range run {
+				run[j] += float32(uk * v[j0+j])
 			}
+			p.store(i, run)
 		}
 	})
 }
 
-// Clone returns an independent copy of p.
+// Clone returns an independent copy of p, of the same type.
 func (p *Packed) Clone() *Packed {
-	return &Packed{K: p.K, N: p.N, data: append([]float32(nil), p.data...)}
+	return &Packed{K: p.K, N: p.N, data: slices.Clone(p.data), half: slices.Clone(p.half)}
 }
 
 // Bytes is the memory p holds.
-func (p *Packed) Bytes() int { return 4 * len(p.data) }
+func (p *Packed) Bytes() int { return 4*len(p.data) + 2*len(p.half) }
 
 func (p *Packed) checkRow(fn string, k int) {
 	if uint(k) >= uint(p.K) {
@@ -84,10 +93,11 @@ func (p *Packed) checkRow(fn string, k int) {
 	}
 }
 
-// CopyFrom overwrites p with q, a matrix of the same shape.
+// CopyFrom overwrites p with q, a matrix of the same shape and type.
 func (p *Packed) CopyFrom(q *Packed) {
-	if p.K != q.K || p.N != q.N {
-		panic(fmt.Sprintf("tensor: Packed.CopyFrom: [%d, %d] from [%d, %d]", p.K, p.N, q.K, q.N))
+	if p.K != q.K || p.N != q.N || p.Type() != q.Type() {
+		panic(fmt.Sprintf("tensor: Packed.CopyFrom: %s [%d, %d] from %s [%d, %d]", p.Type(), p.K, p.N, q.Type(), q.K, q.N))
 	}
 	copy(p.data, q.data)
+	copy(p.half, q.half)
 }

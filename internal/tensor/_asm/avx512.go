@@ -36,7 +36,13 @@ const (
 // tiles against one B tile, so that tile's misses are paid once; at short sequences the
 // weights stream from memory and, without this, each column's first tile waits for them.
 // A prefetch past the end of B is harmless (it never faults).
-func tile512(w *bytes.Buffer, rows, np int, direct bool) {
+//
+// With bf16 (gemm<rows>x<16·np>zb, zbd), the B micro-panels are bfloat16 [kc][16], bstride
+// counted in bfloat16 elements: each row is widened to float32 as it is loaded (zero-extend
+// to 32 bits, shift left 16), so the FMAs are the float32 kernel's on the widened panels.
+// VDPBF16PS is not used: it would need A in bfloat16 too and adds products in pairs, where
+// activations stay float32 and each element must be the float32 kernels' FMA chain.
+func tile512(w *bytes.Buffer, rows, np int, direct, bf16 bool) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	label := func(l string) { fmt.Fprintf(w, "%s:\n", l) }
 	accz := func(r, h int) string { return fmt.Sprintf("Z%d", 8+np*r+h) }
@@ -76,13 +82,23 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 	}
 	step := func(u int) {
 		bo := 4 * nr * u
-		p("VMOVUPS %d(DI), Z0", bo)
-		if np > 1 {
-			p("VMOVUPS %d(DI)(R10*1), Z1", bo)
-			if !direct {
-				p("PREFETCHT1 %d(DI)(R10*2)", bo)
-				p("PREFETCHT1 %d(DI)(R13*1)", bo)
+		if bf16 {
+			bo = 2 * nr * u
+			p("VPMOVZXWD %d(DI), Z0", bo)
+			p("VPSLLD $16, Z0, Z0")
+			if np > 1 {
+				p("VPMOVZXWD %d(DI)(R10*1), Z1", bo)
+				p("VPSLLD $16, Z1, Z1")
 			}
+		} else {
+			p("VMOVUPS %d(DI), Z0", bo)
+			if np > 1 {
+				p("VMOVUPS %d(DI)(R10*1), Z1", bo)
+			}
+		}
+		if np > 1 && !direct {
+			p("PREFETCHT1 %d(DI)(R10*2)", bo)
+			p("PREFETCHT1 %d(DI)(R13*1)", bo)
 		}
 		for r := 0; r < rows; r++ {
 			for h := 0; h < np; h++ {
@@ -109,11 +125,14 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 		}
 	}
 
-	name := fmt.Sprintf("gemm%dx%dz", rows, nr*np)
+	name, btype, bsize := fmt.Sprintf("gemm%dx%dz", rows, nr*np), "*float32", 4
+	if bf16 {
+		name, btype, bsize = name+"b", "*uint16", 2
+	}
 	if direct {
 		name += "d"
 	}
-	fmt.Fprintf(w, "\n// func %s(kc int, a *float32, lda, astride int, b *float32, bstride int, c *float32, ldc int, bias *float32, init int)\n", name)
+	fmt.Fprintf(w, "\n// func %s(kc int, a *float32, lda, astride int, b %s, bstride int, c *float32, ldc int, bias *float32, init int)\n", name, btype)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
 	p("MOVQ kc+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
@@ -139,7 +158,7 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 	p("MOVQ b+32(FP), DI")
 	if np > 1 {
 		p("MOVQ bstride+40(FP), R10")
-		p("SHLQ $2, R10")
+		p("SHLQ $%d, R10", log2(bsize))
 		if !direct {
 			p("LEAQ (R10)(R10*2), R13")
 		}
@@ -174,7 +193,7 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool) {
 		}
 	}
 
-	kLoop(w, step, aStep)
+	kLoop(w, step, aStep, bsize*nr)
 	label("store")
 	p("CMPQ init+72(FP), $2")
 	p("JNE overwrite")

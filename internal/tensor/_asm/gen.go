@@ -1,6 +1,8 @@
 // Command _asm writes the assembly of package tensor: kernel_avx2_amd64.s (the AVX2+FMA
 // GEMM micro-kernels), kernel_avx512_amd64.s (the AVX-512 ones), vector_avx2_amd64.s (Dot,
 // Axpy, GeluTanh, softmax pieces) and kernel_neon_arm64.s (the arm64 NEON GEMM kernels).
+// Each GEMM kernel comes twice: B as float32 panels, and B as bfloat16 panels (half-size
+// weights) widened to float32 as they are loaded, before the same FMAs.
 //
 // The kernels are regular enough (one per row count of the 6×16 tile and per A layout,
 // unrolled loops, tables of broadcast constants) that writing them by hand invites
@@ -38,9 +40,11 @@ func main() {
 	flag.Parse()
 	var w bytes.Buffer
 	w.WriteString(header)
-	for _, direct := range []bool{false, true} {
-		for rows := mr; rows >= 1; rows-- {
-			tile(&w, rows, direct)
+	for _, bf16 := range []bool{false, true} {
+		for _, direct := range []bool{false, true} {
+			for rows := mr; rows >= 1; rows-- {
+				tile(&w, rows, direct, bf16)
+			}
 		}
 	}
 	fmaPeak(&w)
@@ -48,10 +52,12 @@ func main() {
 
 	w.Reset()
 	w.WriteString(header)
-	for _, direct := range []bool{false, true} {
-		for np := np512; np >= 1; np-- {
-			for rows := mr512; rows >= 1; rows-- {
-				tile512(&w, rows, np, direct)
+	for _, bf16 := range []bool{false, true} {
+		for _, direct := range []bool{false, true} {
+			for np := np512; np >= 1; np-- {
+				for rows := mr512; rows >= 1; rows-- {
+					tile512(&w, rows, np, direct, bf16)
+				}
 			}
 		}
 	}
@@ -77,9 +83,9 @@ func write(path string, w *bytes.Buffer) {
 
 // kLoop emits the loop over k shared by the amd64 kernels: CX = kc steps, unroll at a time
 // (R12 counts the iterations) then one at a time, step(u) emitting k step u, aStep(n)
-// advancing A by n steps, and DI walking B by one 16-float row a step. It ends by falling
-// through to the label store.
-func kLoop(w *bytes.Buffer, step, aStep func(int)) {
+// advancing A by n steps, and DI walking B by one row of bRow bytes a step (16 float32 or
+// 16 bfloat16). It ends by falling through to the label store.
+func kLoop(w *bytes.Buffer, step, aStep func(int), bRow int) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	label := func(l string) { fmt.Fprintf(w, "%s:\n", l) }
 	label("body")
@@ -91,7 +97,7 @@ func kLoop(w *bytes.Buffer, step, aStep func(int)) {
 		step(u)
 	}
 	aStep(unroll)
-	p("ADDQ $%d, DI", 4*nr*unroll)
+	p("ADDQ $%d, DI", bRow*unroll)
 	p("DECQ R12")
 	p("JNZ loop")
 
@@ -101,7 +107,7 @@ func kLoop(w *bytes.Buffer, step, aStep func(int)) {
 	label("loop1")
 	step(0)
 	aStep(1)
-	p("ADDQ $%d, DI", 4*nr)
+	p("ADDQ $%d, DI", bRow)
 	p("DECQ CX")
 	p("JNZ loop1")
 
@@ -122,10 +128,15 @@ func acc(r, h int) string { return fmt.Sprintf("Y%d", 4+2*r+h) }
 // Registers: Y0,Y1 hold b[k][0:16], Y2,Y3 alternate as the broadcast of a[k][r], Y4..Y15
 // accumulate. SI walks a, DI walks b, DX is c, R8 the row stride of C in bytes.
 //
+// With bf16, B is a bfloat16 micro-panel [kc][16] (gemm<rows>x16b, gemm<rows>x16bd): each
+// half row is zero-extended to 32-bit lanes and shifted left 16 bits, which is exactly its
+// float32 value, so the FMAs and the result are those of the float32 kernel on the widened
+// panel.
+//
 // The direct variant gemm<rows>x16d(kc int, a *float32, lda int, b, c *float32, ldc int,
 // bias *float32, init int) reads A unpacked: row r of the tile is a[r·lda : r·lda+kc].
 // Rows 0–2 are addressed from SI and rows 3–5 from BX = SI + 3·lda, AX = lda in bytes.
-func tile(w *bytes.Buffer, rows int, direct bool) {
+func tile(w *bytes.Buffer, rows int, direct, bf16 bool) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	label := func(l string) { fmt.Fprintf(w, "%s:\n", l) }
 	// aAt returns the operand of a[r][k] for k step u of the unrolled loop.
@@ -138,9 +149,17 @@ func tile(w *bytes.Buffer, rows int, direct bool) {
 	}
 	// step emits k step u (of the unrolled loop): b at byte offset 64u.
 	step := func(u int) {
-		bo := 4 * nr * u
-		p("VMOVUPS %d(DI), Y0", bo)
-		p("VMOVUPS %d(DI), Y1", bo+32)
+		if bf16 {
+			bo := 2 * nr * u
+			for h := 0; h < 2; h++ {
+				p("VPMOVZXWD %d(DI), Y%d", bo+16*h, h)
+				p("VPSLLD $16, Y%[1]d, Y%[1]d", h)
+			}
+		} else {
+			bo := 4 * nr * u
+			p("VMOVUPS %d(DI), Y0", bo)
+			p("VMOVUPS %d(DI), Y1", bo+32)
+		}
 		for r := 0; r < rows; r++ {
 			bc := fmt.Sprintf("Y%d", 2+r%2)
 			p("VBROADCASTSS %s, %s", aAt(r, u), bc)
@@ -171,9 +190,13 @@ func tile(w *bytes.Buffer, rows int, direct bool) {
 		}
 	}
 
+	name, bc := fmt.Sprintf("gemm%dx16", rows), "b, c *float32"
+	if bf16 {
+		name, bc = name+"b", "b *uint16, c *float32"
+	}
 	if direct {
-		fmt.Fprintf(w, "\n// func gemm%dx16d(kc int, a *float32, lda int, b, c *float32, ldc int, bias *float32, init int)\n", rows)
-		fmt.Fprintf(w, "TEXT ·gemm%dx16d(SB), NOSPLIT, $0-64\n", rows)
+		fmt.Fprintf(w, "\n// func %sd(kc int, a *float32, lda int, %s, ldc int, bias *float32, init int)\n", name, bc)
+		fmt.Fprintf(w, "TEXT ·%sd(SB), NOSPLIT, $0-64\n", name)
 		p("MOVQ kc+0(FP), CX")
 		p("MOVQ a+8(FP), SI")
 		p("MOVQ lda+16(FP), AX")
@@ -188,8 +211,12 @@ func tile(w *bytes.Buffer, rows int, direct bool) {
 		p("MOVQ bias+48(FP), R9")
 		p("MOVQ init+56(FP), R10")
 	} else {
-		fmt.Fprintf(w, "\n// func gemm%dx16(kc int, a, b, c *float32, ldc int, bias *float32, init int)\n", rows)
-		fmt.Fprintf(w, "TEXT ·gemm%dx16(SB), NOSPLIT, $0-56\n", rows)
+		ab := "a, " + bc
+		if bf16 {
+			ab = "a *float32, " + bc
+		}
+		fmt.Fprintf(w, "\n// func %s(kc int, %s, ldc int, bias *float32, init int)\n", name, ab)
+		fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
 		p("MOVQ kc+0(FP), CX")
 		p("MOVQ a+8(FP), SI")
 		p("MOVQ b+16(FP), DI")
@@ -221,7 +248,11 @@ func tile(w *bytes.Buffer, rows int, direct bool) {
 		p("VMOVAPS %s, %s", acc(0, 1), acc(r, 1))
 	}
 
-	kLoop(w, step, aStep)
+	bRow := 4 * nr
+	if bf16 {
+		bRow = 2 * nr
+	}
+	kLoop(w, step, aStep, bRow)
 	label("store")
 	p("CMPQ R10, $2")
 	p("JNE overwrite")
