@@ -13,8 +13,18 @@ OpenMP threads take the cores from OpenBLAS's pthreads build and from other jobs
 machine (2 threads measured 2.3-2.7 times slower than 1 with libopenblas0-pthread, and 6-7
 times slower than passive on a loaded machine with libopenblas0-openmp); on a quiet machine
 with libopenblas0-openmp, active measured faster. Try both.
+
+Which OpenBLAS torch loads is Debian's libblas.so.3 alternative (the pthread build when
+libopenblas0-pthread is installed too: it has the higher priority); LD_LIBRARY_PATH=
+/usr/lib/x86_64-linux-gnu/openblas-openmp picks the OpenMP one. OpenBLAS 0.3.21 picks its
+kernels at run time and does not know Zen 5: there it runs its Haswell (AVX2) kernels unless
+OPENBLAS_CORETYPE=SkylakeX (or Cooperlake) makes it run its AVX-512 ones, which measured
+about 30% faster: PyTorch's fastest setting on such a CPU. To stand in for a CPU without
+AVX-512, force both of PyTorch's CPU paths to AVX2: OPENBLAS_CORETYPE=Haswell
+ATEN_CPU_CAPABILITY=avx2. The first line printed names the library and kernels that ran.
 """
 import argparse
+import ctypes
 import os
 import statistics
 import time
@@ -37,6 +47,20 @@ def gpt2_forward(ids, p, n_layer=12, n_head=12):
         x = x + F.gelu(h @ b["fcw"] + b["fcb"], approximate="tanh") @ b["outw"] + b["outb"]
     x = F.layer_norm(x, (D,), p["lnfw"], p["lnfb"])
     return x @ p["wte"].T
+
+
+def openblas_core():
+    """The OpenBLAS file torch loaded and the kernels it chose (or was told to use)."""
+    with open("/proc/self/maps") as f:
+        paths = sorted({l.split()[-1] for l in f if "libopenblas" in l})
+    if not paths:
+        return "not loaded"
+    try:
+        lib = ctypes.CDLL(paths[0])
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return f"{paths[0]} ({lib.openblas_get_corename().decode()})"
+    except (OSError, AttributeError):
+        return paths[0]
 
 
 def main():
@@ -62,7 +86,8 @@ def main():
         p["h"].append({"ln1w": torch.ones(D), "ln1b": torch.zeros(D), "attnw": r(D, 3 * D), "attnb": torch.zeros(3 * D),
                        "projw": r(D, D), "projb": torch.zeros(D), "ln2w": torch.ones(D), "ln2b": torch.zeros(D),
                        "fcw": r(D, M), "fcb": torch.zeros(M), "outw": r(M, D), "outb": torch.zeros(D)})
-    print(f"torch {torch.__version__}, threads {a.threads}")
+    print(f"torch {torch.__version__}, threads {a.threads}, OpenBLAS {openblas_core()}, "
+          f"ATen {os.environ.get('ATEN_CPU_CAPABILITY') or 'its own choice'}")
     with torch.inference_mode():
         for T in map(int, a.seq.split(",")):
             ids = torch.arange(T) * 7919 % V

@@ -9,7 +9,9 @@ faster wait policy. Raw results go to --out as JSON; the Markdown table is print
     /usr/bin/python3 notebooks/bench_table.py --mechlens ./mechlens --rounds 3 \\
         --kernels avx512,avx2 --threads 1,2 --seq 1,16,64,256,1024 --out bench.json
 
-Needs Debian's python3-torch with libopenblas0-openmp for the PyTorch side.
+Needs Debian's python3-torch with libopenblas0-openmp for the PyTorch side. The environment
+passes through to it: the README's figures set OPENBLAS_CORETYPE and LD_LIBRARY_PATH to give
+PyTorch its fastest OpenBLAS (see bench_pytorch.py), and the table's first lines name what ran.
 """
 import argparse
 import json
@@ -42,7 +44,7 @@ def run_torch(threads, seq, runs, wait):
            "--seq", seq, "--runs", str(runs), "--wait", wait]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return {int(m.group(1)): float(m.group(2))
-            for m in re.finditer(r"^\s*(\d+) tokens\s+median\s+([\d.]+) ms", out, re.M)}
+            for m in re.finditer(r"^\s*(\d+) tokens\s+median\s+([\d.]+) ms", out, re.M)}, out.splitlines()[0]
 
 
 def main():
@@ -69,8 +71,8 @@ def main():
                 print(f"round {rnd} threads {th} {k}: {rows}", file=sys.stderr)
             # One thread has no OpenMP workers to wait: the policy is moot there.
             for w in (waits[:1] if th == 1 else waits):
-                rows = run_torch(th, a.seq, a.runs, w)
-                raw.append({"round": rnd, "threads": th, "tool": "pytorch-" + w, "ms": rows})
+                rows, setup = run_torch(th, a.seq, a.runs, w)
+                raw.append({"round": rnd, "threads": th, "tool": "pytorch-" + w, "ms": rows, "setup": setup})
                 print(f"round {rnd} threads {th} pytorch {w}: {rows}", file=sys.stderr)
     if a.out:
         with open(a.out + ".tmp", "w") as f:
@@ -93,6 +95,8 @@ def main():
         return statistics.median(rs) if rs else None
 
     fmt = lambda x: "" if x is None else f"{x:.3g}" if x < 10 else f"{x:.1f}" if x < 1000 else f"{x:.0f}"
+    for setup in sorted({r["setup"] for r in raw if "setup" in r}):
+        print(setup + "\n")
     tools = kernels + ["pytorch-" + w for w in waits]
     head = ["threads", "tokens"] + tools + [k + " ÷ PyTorch" for k in kernels]
     print("| " + " | ".join(head) + " |")

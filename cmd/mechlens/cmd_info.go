@@ -28,7 +28,8 @@ type infoOutput struct {
 	TiedEmbed  bool        `json:"tied_embeddings"`
 	Tokenizer  bool        `json:"tokenizer"`
 	Processing []string    `json:"processing"`
-	Edits      []string    `json:"edits"` // the edits applied (--edits), one line each
+	Weights    string      `json:"weights"` // how the weight matrices are held in memory: "f32" or "bf16" (--weights)
+	Edits      []string    `json:"edits"`   // the edits applied (--edits), one line each
 	Folder     string      `json:"folder,omitempty"`
 	Files      []fileInfo  `json:"files"`
 }
@@ -78,7 +79,7 @@ func runInfo(ctx context.Context, io *cli.IO, o infoOptions) error {
 		return err
 	}
 	out := infoOutput{Model: o.model.name(), Config: m.Config, Params: m.Config.NParams(), TiedEmbed: m.TiedEmbeddings(),
-		Tokenizer: m.Tokenizer != nil, Processing: orEmpty(m.Processing), Edits: orEmpty(m.Edits), Folder: m.Source, Files: []fileInfo{}}
+		Tokenizer: m.Tokenizer != nil, Processing: orEmpty(m.Processing), Weights: m.WeightType().String(), Edits: orEmpty(m.Edits), Folder: m.Source, Files: []fileInfo{}}
 	if !out.TiedEmbed {
 		out.Params += m.Config.DVocab * m.Config.DModel
 	}
@@ -115,7 +116,7 @@ func runInfo(ctx context.Context, io *cli.IO, o infoOptions) error {
 		{"model", out.Model}, {"n_layers", c.NLayers}, {"d_model", c.DModel}, {"n_heads", c.NHeads},
 		{"d_head", c.DHead}, {"d_mlp", c.DMLP}, {"n_ctx", c.NCtx}, {"d_vocab", c.DVocab},
 		{"act_fn", c.Activation}, {"eps", c.LNEps}, {"n_params", out.Params}, {"tied_embeddings", out.TiedEmbed},
-		{"tokenizer", out.Tokenizer}, {"processing", fmt.Sprint(out.Processing)}, {"folder", out.Folder},
+		{"tokenizer", out.Tokenizer}, {"processing", fmt.Sprint(out.Processing)}, {"weights", out.Weights}, {"folder", out.Folder},
 	} {
 		rows.Add(kv[0], kv[1])
 	}

@@ -227,3 +227,18 @@ func TestInfoTiedEmbeddings(t *testing.T) {
 		}
 	}
 }
+
+// info names how the weights are held, so a bf16 run is never mistaken for an exact one.
+func TestInfoWeights(t *testing.T) {
+	for _, w := range []string{"f32", "bf16"} {
+		out, errOut, code := runCommand(t, "", "info", "--model", tiny, "--weights", w, "--json")
+		if code != 0 {
+			t.Fatalf("--weights %s: exit %d: %s", w, code, errOut)
+		}
+		var got infoOutput
+		decodeStrict(t, out, &got)
+		if got.Weights != w {
+			t.Errorf("--weights %s: info reports %q", w, got.Weights)
+		}
+	}
+}
