@@ -128,7 +128,7 @@ func TestROMEPrefixKeys(t *testing.T) {
 	m := organism(t)
 	q := toy.Requests(toy.NewWorld(), []toy.Attr{toy.Capital})[1]
 	cfg := toy.ROMEConfig(m.Config)
-	cfg.PrefixKeys, cfg.Steps = true, 3
+	cfg.PrefixKeys, cfg.UKey, cfg.Steps = true, edit.KeyPrefixes, 3
 	prefixes, err := edit.Prefixes(m, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +154,56 @@ func TestROMEPrefixKeys(t *testing.T) {
 	}
 }
 
+// TestUKey: with C = I, u is the bare prompt's key normalised (UKey bare), and not with
+// ROME's key averaged over the prefixes; MEMIT's one-request update with C = I is
+// (λI + k kᵀ)⁻¹k = k/(λ + ‖k‖²) for the same bare key.
+func TestUKey(t *testing.T) {
+	m := organism(t)
+	q := toy.Requests(toy.NewWorld(), []toy.Attr{toy.Capital})[2]
+	g := gpt2.NewModelGrad(m)
+	cfg := toy.ROMEConfig(m.Config)
+	cfg.Steps = 1
+	prefixes, err := edit.Prefixes(m, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosine := func(cfg edit.ROMEConfig) (*edit.ROMEResult, float64) {
+		r, err := edit.ROME(m, g, q, cfg, nil, prefixes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uk, kk float64
+		for i, k := range r.Key {
+			uk += float64(r.U[i]) * float64(k)
+			kk += float64(k) * float64(k)
+		}
+		return r, uk / math.Sqrt(kk)
+	}
+	r, c := cosine(cfg)
+	if math.Abs(c-1) > 1e-5 {
+		t.Errorf("u·k/‖k‖ = %.7f with the bare key, want 1", c)
+	}
+	cfg.UKey = edit.KeyPrefixes
+	if _, c := cosine(cfg); c > 0.999 {
+		t.Errorf("u·k/‖k‖ = %.7f with the averaged key: u is the bare key", c)
+	}
+	mc := toy.MEMITConfig(m.Config)
+	mc.Steps = 1
+	edits, err := edit.MEMIT(context.Background(), m, g, []edit.Request{q}, mc, map[int]*edit.Cov{1: nil}, prefixes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kk float64
+	for _, k := range r.Key {
+		kk += float64(k) * float64(k)
+	}
+	for i, k := range r.Key {
+		if want := float64(k) / (mc.Lambda + kk); math.Abs(float64(edits[0].U[i])-want) > 1e-6*math.Abs(want)+1e-12 {
+			t.Fatalf("MEMIT u[%d] = %g, want k/(λ + ‖k‖²) = %g", i, edits[0].U[i], want)
+		}
+	}
+}
+
 func TestROMEErrors(t *testing.T) {
 	m := organism(t)
 	cfg := toy.ROMEConfig(m.Config)
@@ -166,6 +216,8 @@ func TestROMEErrors(t *testing.T) {
 		{func(q *edit.Request, c *edit.ROMEConfig) { q.TargetNew = "" }, `edit: the new target "" tokenizes to nothing`},
 		{func(q *edit.Request, c *edit.ROMEConfig) { q.Prompt = "The capital is" }, `edit: the prompt "The capital is" has no {} for the subject`},
 		{func(q *edit.Request, c *edit.ROMEConfig) { c.Layer = 9 }, "edit: layer 9 outside the model's 3 layers"},
+		{func(q *edit.Request, c *edit.ROMEConfig) { c.UKey = "mean" }, `edit: u's key "mean" is not prefixes or bare`},
+		{func(q *edit.Request, c *edit.ROMEConfig) { c.PrefixKeys = true }, "edit: the averaged key in the closed form (prefix keys) needs u of the averaged key too, not bare"},
 		{func(q *edit.Request, c *edit.ROMEConfig) { c.FactToken = "first" }, `edit: fact token "first" is not subject_last or last`},
 	} {
 		q, c := base, cfg
