@@ -204,6 +204,83 @@ func TestUKey(t *testing.T) {
 	}
 }
 
+// TestUKeyNeighbours: a neighbour's key k_n receives (u·k_n)/(u·k*) of a ROME edit. With
+// the organism's covariance, u of the key averaged over the prefixes leaks a large share
+// to the other subjects read through the template; u of the bare key, a small one
+// (README: Results on the organism).
+func TestUKeyNeighbours(t *testing.T) {
+	m := organism(t)
+	var texts [][]int
+	for _, l := range toy.Corpus(toy.NewWorld(), 2000, 1) {
+		texts = append(texts, append([]int{m.Tokenizer.EOT()}, m.Tokenizer.Encode(l)...))
+	}
+	cov, err := edit.Stats(context.Background(), m, 1, texts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gpt2.NewModelGrad(m)
+	reqs := toy.Requests(toy.NewWorld(), []toy.Attr{toy.Capital})[:4]
+	leak := func(key string) float64 {
+		cfg := toy.ROMEConfig(m.Config)
+		cfg.Steps, cfg.UKey = 1, key
+		prefixes, err := edit.Prefixes(m, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		var n int
+		for _, q := range reqs {
+			r, err := edit.ROME(m, g, q, cfg, cov, prefixes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var prompts []string
+			for _, nb := range q.Neighborhood {
+				prompts = append(prompts, nb.Prompt)
+			}
+			keys := lastKeys(t, m, 1, prompts...)
+			var uk float64
+			for i, u := range r.U {
+				uk += float64(u) * float64(r.Key[i])
+			}
+			for _, k := range keys {
+				var un float64
+				for i, u := range r.U {
+					un += float64(u) * float64(k[i])
+				}
+				sum += math.Abs(un / uk)
+				n++
+			}
+		}
+		return sum / float64(n)
+	}
+	prefixes, bare := leak(edit.KeyPrefixes), leak(edit.KeyBare)
+	t.Logf("mean |u·k_n / u·k*|: averaged key %.3f, bare key %.3f", prefixes, bare)
+	if !(bare < 0.15 && prefixes > 3*bare) {
+		t.Errorf("mean |u·k_n / u·k*| %.3f with the bare key, %.3f with the averaged one: want < 0.15 and 3 times less", bare, prefixes)
+	}
+}
+
+// lastKeys returns mlp.hook_post of layer l at the last token of each prompt (after
+// <|endoftext|>, as the organism reads them).
+func lastKeys(t *testing.T, m *gpt2.Model, l int, prompts ...string) [][]float32 {
+	t.Helper()
+	var seqs [][]int
+	for _, p := range prompts {
+		seqs = append(seqs, append([]int{m.Tokenizer.EOT()}, m.Tokenizer.Encode(p)...))
+	}
+	res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Cache: []string{gpt2.MLPPost(l)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	M := m.Config.DMLP
+	out := make([][]float32, len(seqs))
+	for i, s := range seqs {
+		out[i] = res.Cache[i][gpt2.MLPPost(l)].Data[(len(s)-1)*M : len(s)*M]
+	}
+	return out
+}
+
 func TestROMEErrors(t *testing.T) {
 	m := organism(t)
 	cfg := toy.ROMEConfig(m.Config)
