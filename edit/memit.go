@@ -33,7 +33,8 @@ func MEMITDefaults(c gpt2.Config) MEMITConfig {
 // MEMIT computes the edits that write all of reqs at once (Meng et al. 2023): for each
 // request z, the residual stream after the last layer of cfg.Layers at the fact token
 // that makes the model say the new target (ROME's optimisation on hook_resid_post); then,
-// layer by layer, the keys K [M, n] (mlp.hook_post averaged over the prefixed prompts)
+// layer by layer, the keys K [M, n] (mlp.hook_post averaged over the prefixed prompts, or
+// the bare prompt's with UKey KeyBare)
 // and the remaining residuals R = (z − z_now)/(layers left) give ΔW = (λC + K Kᵀ)⁻¹ K Rᵀ,
 // solved in float64 and written as one rank-one edit per request; each layer's update is
 // applied before the next layer's keys are read, and all are reverted at the end, so m is
@@ -88,7 +89,7 @@ func MEMIT(ctx context.Context, m *gpt2.Model, g *gpt2.ModelGrad, reqs []Request
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		K, err := memitKeys(m, fs, l)
+		K, err := memitKeys(m, fs, l, r.UKey == KeyBare)
 		if err != nil {
 			return nil, err
 		}
@@ -147,21 +148,25 @@ func MEMIT(ctx context.Context, m *gpt2.Model, g *gpt2.ModelGrad, reqs []Request
 }
 
 // memitKeys returns K [M, n] row-major: column j is request j's key at layer l, averaged
-// over its prefixed prompts.
-func memitKeys(m *gpt2.Model, fs []*facts, l int) ([]float64, error) {
+// over its prefixed prompts (bare: its bare prompt's).
+func memitKeys(m *gpt2.Model, fs []*facts, l int, bare bool) ([]float64, error) {
 	c := m.Config
 	M, n := c.DMLP, len(fs)
 	K := make([]float64, M*n)
 	for j, f := range fs {
-		seqs := make([][]int, len(f.rewrite))
-		for i, p := range f.rewrite {
+		rewrite := f.rewrite
+		if bare {
+			rewrite = rewrite[:1]
+		}
+		seqs := make([][]int, len(rewrite))
+		for i, p := range rewrite {
 			seqs[i] = p.ids[:p.lookup+1]
 		}
 		res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, StopLayer: stopAfter(c, l), Cache: []string{gpt2.MLPPost(l)}})
 		if err != nil {
 			return nil, err
 		}
-		for i, p := range f.rewrite {
+		for i, p := range rewrite {
 			k := res.Cache[i][gpt2.MLPPost(l)].Data[p.lookup*M : (p.lookup+1)*M]
 			for r, v := range k {
 				K[r*n+j] += float64(v) / float64(len(seqs))

@@ -16,6 +16,19 @@ const (
 	LastToken   = "last"         // the prompt's last token
 )
 
+// Keys u is solved for (ROMEConfig.UKey; MEMIT's K too).
+const (
+	// KeyPrefixes: the key averaged over the prompt alone and after each prefix (ROME's
+	// compute_u, MEMIT's compute_ks).
+	KeyPrefixes = "prefixes"
+	// KeyBare: the bare prompt's key, the one the closed form writes. C⁻¹ then acts on a
+	// key of the contexts C was measured on: when the corpus never puts a sentence after
+	// another (the organism's lines are single statements), the averaged key carries
+	// directions C barely saw, which C⁻¹ inflates into u, and the edit reaches every
+	// subject read through the template (README: Results on the organism).
+	KeyBare = "bare"
+)
+
 // ROMEConfig holds ROME's hyperparameters (rome/rome_hparams.py, hparams/ROME/*.json).
 type ROMEConfig struct {
 	Layer       int     `json:"layer"`
@@ -30,6 +43,8 @@ type ROMEConfig struct {
 	// PrefixKeys uses the key averaged over the prefixes in the closed form too (r-ROME),
 	// instead of the bare prompt's.
 	PrefixKeys bool `json:"prefix_keys"`
+	// UKey is the key u = C⁻¹k is solved for: KeyPrefixes (ROME's) or KeyBare.
+	UKey string `json:"u_key"`
 	// BOS prepends <|endoftext|> to every prompt (the organism was trained so).
 	BOS  bool   `json:"bos"`
 	Seed uint64 `json:"seed"` // of the prefixes' sampling
@@ -39,7 +54,7 @@ type ROMEConfig struct {
 // for gpt2-medium (layer 8, clamp 3), gpt2-large (12, 4) and gpt2-xl (17, 4); for other
 // shapes the same rule, layer ≈ 0.35 × depth (8/24, 12/36, 17/48), and clamp 4.
 func ROMEDefaults(c gpt2.Config) ROMEConfig {
-	r := ROMEConfig{FactToken: SubjectLast, Steps: 20, LR: 0.5, WeightDecay: 0.5, KLFactor: 0.0625, Clamp: 4,
+	r := ROMEConfig{FactToken: SubjectLast, UKey: KeyPrefixes, Steps: 20, LR: 0.5, WeightDecay: 0.5, KLFactor: 0.0625, Clamp: 4,
 		Prefixes: [][2]int{{5, 10}, {10, 10}}, Seed: 1}
 	switch {
 	case c.NLayers == 24 && c.DModel == 1024:
@@ -60,6 +75,10 @@ func (r ROMEConfig) check(c gpt2.Config) error {
 		return fmt.Errorf("edit: layer %d outside the model's %d layers", r.Layer, c.NLayers)
 	case r.FactToken != SubjectLast && r.FactToken != LastToken:
 		return fmt.Errorf("edit: fact token %q is not %s or %s", r.FactToken, SubjectLast, LastToken)
+	case r.UKey != KeyPrefixes && r.UKey != KeyBare:
+		return fmt.Errorf("edit: u's key %q is not %s or %s", r.UKey, KeyPrefixes, KeyBare)
+	case r.PrefixKeys && r.UKey == KeyBare:
+		return fmt.Errorf("edit: the averaged key in the closed form (prefix keys) needs u of the averaged key too, not %s", KeyBare)
 	case r.Steps < 1 || !(r.LR > 0) || r.WeightDecay < 0 || r.KLFactor < 0 || !(r.Clamp > 0):
 		return fmt.Errorf("edit: bad optimisation settings (steps %d, lr %g, weight decay %g, KL factor %g, clamp %g)", r.Steps, r.LR, r.WeightDecay, r.KLFactor, r.Clamp)
 	}
@@ -168,7 +187,8 @@ type ROMEResult struct {
 
 // ROME computes the rank-one edit of layer cfg.Layer's W_out that writes req (Meng et al.
 // 2022): k* is the input of mlp.c_proj (mlp.hook_post) at the fact token, averaged over
-// the prompt with each prefix; u = C⁻¹k*/‖C⁻¹k*‖ (cov nil: C = I); v* is the MLP output
+// the prompt with each prefix (the bare prompt's with UKey KeyBare); u = C⁻¹k*/‖C⁻¹k*‖
+// (cov nil: C = I); v* is the MLP output
 // at the fact token that makes the model say the new target, found by Adam on a δ added
 // there in every prefixed prompt (loss: target NLL + KLFactor × KL at "{subject} is a" +
 // WeightDecay × ‖δ‖/‖v₀‖², δ clamped to Clamp × ‖v₀‖); then v = (v* − W k*)/(k*·u), so that
@@ -209,7 +229,11 @@ func ROME(m *gpt2.Model, g *gpt2.ModelGrad, req Request, cfg ROMEConfig, cov *Co
 	}
 	bare := toF64(res.Cache[0][gpt2.MLPPost(L)].Data[fs.rewrite[0].lookup*M : (fs.rewrite[0].lookup+1)*M])
 	res.Release()
-	u, err := cov.solve(mean)
+	uKey := mean
+	if cfg.UKey == KeyBare {
+		uKey = bare
+	}
+	u, err := cov.solve(uKey)
 	if err != nil {
 		return nil, err
 	}

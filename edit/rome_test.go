@@ -128,7 +128,7 @@ func TestROMEPrefixKeys(t *testing.T) {
 	m := organism(t)
 	q := toy.Requests(toy.NewWorld(), []toy.Attr{toy.Capital})[1]
 	cfg := toy.ROMEConfig(m.Config)
-	cfg.PrefixKeys, cfg.Steps = true, 3
+	cfg.PrefixKeys, cfg.UKey, cfg.Steps = true, edit.KeyPrefixes, 3
 	prefixes, err := edit.Prefixes(m, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +154,133 @@ func TestROMEPrefixKeys(t *testing.T) {
 	}
 }
 
+// TestUKey: with C = I, u is the bare prompt's key normalised (UKey bare), and not with
+// ROME's key averaged over the prefixes; MEMIT's one-request update with C = I is
+// (λI + k kᵀ)⁻¹k = k/(λ + ‖k‖²) for the same bare key.
+func TestUKey(t *testing.T) {
+	m := organism(t)
+	q := toy.Requests(toy.NewWorld(), []toy.Attr{toy.Capital})[2]
+	g := gpt2.NewModelGrad(m)
+	cfg := toy.ROMEConfig(m.Config)
+	cfg.Steps = 1
+	prefixes, err := edit.Prefixes(m, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosine := func(cfg edit.ROMEConfig) (*edit.ROMEResult, float64) {
+		r, err := edit.ROME(m, g, q, cfg, nil, prefixes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uk, kk float64
+		for i, k := range r.Key {
+			uk += float64(r.U[i]) * float64(k)
+			kk += float64(k) * float64(k)
+		}
+		return r, uk / math.Sqrt(kk)
+	}
+	r, c := cosine(cfg)
+	if math.Abs(c-1) > 1e-5 {
+		t.Errorf("u·k/‖k‖ = %.7f with the bare key, want 1", c)
+	}
+	cfg.UKey = edit.KeyPrefixes
+	if _, c := cosine(cfg); c > 0.999 {
+		t.Errorf("u·k/‖k‖ = %.7f with the averaged key: u is the bare key", c)
+	}
+	mc := toy.MEMITConfig(m.Config)
+	mc.Steps = 1
+	edits, err := edit.MEMIT(context.Background(), m, g, []edit.Request{q}, mc, map[int]*edit.Cov{1: nil}, prefixes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kk float64
+	for _, k := range r.Key {
+		kk += float64(k) * float64(k)
+	}
+	for i, k := range r.Key {
+		if want := float64(k) / (mc.Lambda + kk); math.Abs(float64(edits[0].U[i])-want) > 1e-6*math.Abs(want)+1e-12 {
+			t.Fatalf("MEMIT u[%d] = %g, want k/(λ + ‖k‖²) = %g", i, edits[0].U[i], want)
+		}
+	}
+}
+
+// TestUKeyNeighbours: a neighbour's key k_n receives (u·k_n)/(u·k*) of a ROME edit. With
+// the organism's covariance, u of the key averaged over the prefixes leaks a large share
+// to the other subjects read through the template; u of the bare key, a small one
+// (README: Results on the organism).
+func TestUKeyNeighbours(t *testing.T) {
+	m := organism(t)
+	var texts [][]int
+	for _, l := range toy.Corpus(toy.NewWorld(), 2000, 1) {
+		texts = append(texts, append([]int{m.Tokenizer.EOT()}, m.Tokenizer.Encode(l)...))
+	}
+	cov, err := edit.Stats(context.Background(), m, 1, texts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gpt2.NewModelGrad(m)
+	reqs := toy.Requests(toy.NewWorld(), []toy.Attr{toy.Capital})[:4]
+	leak := func(key string) float64 {
+		cfg := toy.ROMEConfig(m.Config)
+		cfg.Steps, cfg.UKey = 1, key
+		prefixes, err := edit.Prefixes(m, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		var n int
+		for _, q := range reqs {
+			r, err := edit.ROME(m, g, q, cfg, cov, prefixes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var prompts []string
+			for _, nb := range q.Neighborhood {
+				prompts = append(prompts, nb.Prompt)
+			}
+			keys := lastKeys(t, m, 1, prompts...)
+			var uk float64
+			for i, u := range r.U {
+				uk += float64(u) * float64(r.Key[i])
+			}
+			for _, k := range keys {
+				var un float64
+				for i, u := range r.U {
+					un += float64(u) * float64(k[i])
+				}
+				sum += math.Abs(un / uk)
+				n++
+			}
+		}
+		return sum / float64(n)
+	}
+	prefixes, bare := leak(edit.KeyPrefixes), leak(edit.KeyBare)
+	t.Logf("mean |u·k_n / u·k*|: averaged key %.3f, bare key %.3f", prefixes, bare)
+	if !(bare < 0.15 && prefixes > 3*bare) {
+		t.Errorf("mean |u·k_n / u·k*| %.3f with the bare key, %.3f with the averaged one: want < 0.15 and 3 times less", bare, prefixes)
+	}
+}
+
+// lastKeys returns mlp.hook_post of layer l at the last token of each prompt (after
+// <|endoftext|>, as the organism reads them).
+func lastKeys(t *testing.T, m *gpt2.Model, l int, prompts ...string) [][]float32 {
+	t.Helper()
+	var seqs [][]int
+	for _, p := range prompts {
+		seqs = append(seqs, append([]int{m.Tokenizer.EOT()}, m.Tokenizer.Encode(p)...))
+	}
+	res, err := m.Run(seqs, gpt2.RunOptions{Logits: gpt2.LogitsNone, Cache: []string{gpt2.MLPPost(l)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	M := m.Config.DMLP
+	out := make([][]float32, len(seqs))
+	for i, s := range seqs {
+		out[i] = res.Cache[i][gpt2.MLPPost(l)].Data[(len(s)-1)*M : len(s)*M]
+	}
+	return out
+}
+
 func TestROMEErrors(t *testing.T) {
 	m := organism(t)
 	cfg := toy.ROMEConfig(m.Config)
@@ -166,6 +293,8 @@ func TestROMEErrors(t *testing.T) {
 		{func(q *edit.Request, c *edit.ROMEConfig) { q.TargetNew = "" }, `edit: the new target "" tokenizes to nothing`},
 		{func(q *edit.Request, c *edit.ROMEConfig) { q.Prompt = "The capital is" }, `edit: the prompt "The capital is" has no {} for the subject`},
 		{func(q *edit.Request, c *edit.ROMEConfig) { c.Layer = 9 }, "edit: layer 9 outside the model's 3 layers"},
+		{func(q *edit.Request, c *edit.ROMEConfig) { c.UKey = "mean" }, `edit: u's key "mean" is not prefixes or bare`},
+		{func(q *edit.Request, c *edit.ROMEConfig) { c.PrefixKeys = true }, "edit: the averaged key in the closed form (prefix keys) needs u of the averaged key too, not bare"},
 		{func(q *edit.Request, c *edit.ROMEConfig) { c.FactToken = "first" }, `edit: fact token "first" is not subject_last or last`},
 	} {
 		q, c := base, cfg

@@ -159,7 +159,7 @@ func (sf statsOptions) open(ctx context.Context, io *cli.IO, mf *modelFlags, m *
 type romeOptions struct {
 	layer, steps                           int
 	clamp, lr, kl, wd                      float64
-	factToken                              string
+	factToken, uKey                        string
 	prefixKeys                             bool
 	prefixSeed                             uint64
 	layerGiven, clampGiven, factTokenGiven bool
@@ -181,7 +181,8 @@ func addROMEFlags(c *cli.Command) *romeFlags {
 	c.Flags.Float64Var(&o.kl, "kl", 0.0625, "weight of the KL term")
 	c.Flags.Float64Var(&o.wd, "weight-decay", 0.5, "weight of ‖δ‖/‖v₀‖²")
 	c.Flags.StringVar(&o.factToken, "fact-token", "", "where the key is read: subject_last or last (default: the model's)")
-	c.Flags.BoolVar(&o.prefixKeys, "prefix-keys", false, "closed form with the key averaged over the prefixes (r-ROME), not the bare prompt's")
+	c.Flags.BoolVar(&o.prefixKeys, "prefix-keys", false, "closed form with the key averaged over the prefixes (r-ROME), not the bare prompt's; u of that key too")
+	c.Flags.StringVar(&o.uKey, "u-key", "", "key u = C⁻¹k is solved for (MEMIT: K's keys): prefixes (averaged over the prompt and its prefixes, ROME's) or bare (the bare prompt's; default: the model's, bare for the organism)")
 	c.Flags.Uint64Var(&o.prefixSeed, "prefix-seed", 1, "seed of the generated context prefixes")
 	return rf
 }
@@ -210,6 +211,16 @@ func (rf romeOptions) config(mf *modelFlags, m *gpt2.Model) (edit.ROMEConfig, er
 	}
 	cfg.Steps, cfg.LR, cfg.KLFactor, cfg.WeightDecay = rf.steps, rf.lr, rf.kl, rf.wd
 	cfg.PrefixKeys, cfg.Seed = rf.prefixKeys, rf.prefixSeed
+	switch {
+	case rf.uKey != "" && rf.uKey != edit.KeyPrefixes && rf.uKey != edit.KeyBare:
+		return cfg, cli.Usagef("--u-key %q: want %s or %s", rf.uKey, edit.KeyPrefixes, edit.KeyBare)
+	case rf.prefixKeys && rf.uKey == edit.KeyBare:
+		return cfg, cli.Usagef("--prefix-keys solves u for the averaged key: it takes no --u-key %s", edit.KeyBare)
+	case rf.uKey != "":
+		cfg.UKey = rf.uKey
+	case rf.prefixKeys:
+		cfg.UKey = edit.KeyPrefixes
+	}
 	for _, x := range []struct {
 		name string
 		v    float64
@@ -252,8 +263,8 @@ edit adds u·(v* − W k*)ᵀ/(k*·u) to W_out, so that W_out maps k* to v*. Wit
 request gets its own edit computed on the unedited model (for single-edit evaluation with
 'edit eval --each'); apply them together only if you mean to. Defaults per model: gpt2-medium
 layer 8 clamp 3, gpt2-large 12/4, gpt2-xl 17/4, other shapes layer round(0.35 × (layers−1)),
-clamp 4; the embedded organism: layer 1, key at the prompt's last token (its causal trace, see
-README).`
+clamp 4; the embedded organism: layer 1, clamp 3, key at the prompt's last token (its causal
+trace), u solved for the bare prompt's key (--u-key bare; see README).`
 	c.Example = `  $ mechlens edit rome --prompt "The capital of {} is" --subject Fizeia --target " Nogax" --to edits.json
   $ mechlens edit rome --prompt "The capital of {} is" --subject Fizeia --target " Nogax" --no-cov --prefix-keys --to r-rome.json
   $ mechlens toy requests --attrs capital --out requests.jsonl
@@ -359,7 +370,7 @@ optimisation, clamp 0.75); then layer by layer the keys K (one column per reques
 remaining residuals R (divided by the layers left) give ΔW = (λC + K Kᵀ)⁻¹ K Rᵀ, solved in
 float64 with λ = --lambda, written as one rank-one edit per request and layer. Defaults: gpt2-xl
 layers 13-17, clamp 0.75, λ 20000; other shapes the five layers ending at ROME's; the organism
-layer 1, clamp 4, λ 500 (see README).`
+layer 1, clamp 4, λ 3000, K of the bare prompts' keys (--u-key bare; see README).`
 	c.Example = `  $ mechlens toy requests --attrs capital --out requests.jsonl
   $ mechlens edit memit --requests requests.jsonl --steps 5 --to memit.json`
 	ef := addEditFlags(c)
@@ -368,7 +379,7 @@ layer 1, clamp 4, λ 500 (see README).`
 	o := &editMEMITOptions{}
 	c.Flags.StringVar(&o.requests, "requests", "", "JSONL requests (required)")
 	c.Flags.StringVar(&o.layers, "layers", "", "layers written, increasing (default: the model's)")
-	c.Flags.Float64Var(&o.lambda, "lambda", 0, "λ, the covariance's weight (mom2_update_weight; default: the model's, 20000, 500 for the organism)")
+	c.Flags.Float64Var(&o.lambda, "lambda", 0, "λ, the covariance's weight (mom2_update_weight; default: the model's, 20000, 3000 for the organism)")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		opts := *o
 		opts.set, opts.rome, opts.stats, opts.lambdaGiven = ef.options(), rf.options(), *sf, flagSet(c.Flags, "lambda")

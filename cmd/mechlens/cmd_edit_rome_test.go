@@ -57,6 +57,8 @@ func TestFactEditingCLI(t *testing.T) {
 		{[]string{"edit", "rome", "--prompt", "The capital of is", "--subject", "Fizeia", "--target", " Deras", "--to", bad}, 2, "has no {} for the subject"},
 		{[]string{"edit", "rome", "--prompt", "The capital of {} is", "--subject", "Fizeia", "--target", " Deras", "--stats", filepath.Join(dir, "none.safetensors"), "--data", filepath.Join(dir, "none.txt"), "--to", bad}, 1, "no such file"},
 		{[]string{"edit", "memit", "--requests", reqs, "--layers", "7", "--to", bad}, 2, "--layers: layer 7 outside 0..2"},
+		{[]string{"edit", "rome", "--requests", one, "--no-cov", "--u-key", "mean", "--to", bad}, 2, `--u-key "mean": want prefixes or bare`},
+		{[]string{"edit", "memit", "--requests", one, "--no-cov", "--prefix-keys", "--u-key", "bare", "--to", bad}, 2, "--prefix-keys solves u for the averaged key: it takes no --u-key bare"},
 		{[]string{"edit", "eval", "--edits", set, "--requests", reqs, "--each"}, 1, "--each: " + set + " has 1 edits for 40 requests"},
 	} {
 		_, errOut, code := runCommand(t, "", tc.argv...)
