@@ -919,8 +919,10 @@ func gateHeadSets(ctx context.Context, m *gpt2.Model, fit []Prompt, recs []audit
 func searchGated(g GateHeads, try func(family, name string, edits ...edit.Edit) (*Candidate, error),
 	search func(family, label string, grid []float64, build func(a float64) []edit.Edit) (float64, error),
 	readout, letters []float32) error {
+	// On the grid's hundredths, so that edits.json says 0.85, not 0.8500000000000001.
+	cents := func(x float64) float64 { return math.Round(100*x) / 100 }
 	gate := func(lo, width float64) edit.Gate {
-		return edit.Gate{Layer: g.Layer, Heads: g.Heads, Lo: lo, Hi: lo + width}
+		return edit.Gate{Layer: g.Layer, Heads: g.Heads, Lo: cents(lo), Hi: cents(lo + width)}
 	}
 	gated := func(lo, width, a float64) edit.Edit {
 		e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, -a, readout, gate(lo, width))
