@@ -3,6 +3,7 @@ package debias
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -225,5 +226,45 @@ func TestAnchorGradientsMatchAFiniteDifference(t *testing.T) {
 		if got := (at(delta) - at(-delta)) / (2 * delta); math.Abs(got-norm) > 0.02*norm+1e-3 {
 			t.Errorf("item %d: the difference moved %g per unit step, want ‖g‖ = %g", i, got, norm)
 		}
+	}
+}
+
+// auc by hand: of the six pairs, 3 > 2, 3 > 0, 2 > 0 and 1 > 0 order a above b, 2 = 2
+// counts half, 1 < 2 nothing: 4.5/6.
+func TestAUC(t *testing.T) {
+	if got := auc([]float64{1, 2, 3}, []float64{2, 0}); got != 0.75 {
+		t.Errorf("auc %g, want 0.75", got)
+	}
+	if got := auc(nil, []float64{1}); !math.IsNaN(got) {
+		t.Errorf("auc of nothing %g, want NaN", got)
+	}
+}
+
+// On the organism the gates read from the trace are every head of layer 1 and L2H2, L2H3:
+// the heads that look at an unknown entity (the README's trace), found without labels.
+func TestGateHeadSetsOnTheOrganism(t *testing.T) {
+	m, ps, a := organism(t, 300)
+	at, err := anchorIndices(ps, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := Score(ctx, m, ps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fallback, _ := chooseGroups(Tally(ps, recs, at), nil)
+	gates, err := gateHeadSets(ctx, m, ps, recs, at, fallback, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, g := range gates {
+		if !(g.AUC > gateAUC && g.AUC <= 1) {
+			t.Errorf("%s: auc %g", g, g.AUC)
+		}
+		got = append(got, g.String())
+	}
+	if want := []string{"L1 heads 0,1,2,3", "L2 heads 2,3"}; !slices.Equal(got, want) {
+		t.Errorf("gates %q (fallback groups %q), want %q", got, fallback, want)
 	}
 }

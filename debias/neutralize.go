@@ -69,6 +69,8 @@ type Search struct {
 	Route      string   `json:"route"`
 	Neurons    []string `json:"neurons"`
 	NeuronRule string   `json:"neuron_rule"`
+	// Gates are the head sets the gated families read (gateHeadSets).
+	Gates []GateHeads `json:"gates"`
 	// Set is the chosen edit set.
 	Set *edit.Set `json:"-"`
 }
@@ -499,67 +501,23 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 			return nil, err
 		}
 	}
-	// Gated calibration: the same steer, scaled by how much the route head's layer
-	// concentrates the last position's attention on one token (the organism's layer-1 heads
-	// look at an unknown entity and nothing else): a calibration for the items the model
-	// reads as unknown, none for the others. The gate's threshold and width on a coarse
-	// grid, then the strength finely around the best.
+	// Gated calibration: the same steer, scaled by how much heads of one layer concentrate
+	// the last position's attention on one token (the organism's layer-1 heads, and two of
+	// layer 2's, look at an unknown entity and nothing else): a calibration for the items
+	// the model reads as unknown, none for the others. The heads are the ones whose focus
+	// separates the fallback items from the known ones on the fit split, per layer up to the
+	// one after the route head's (what reads the route can gate it too).
 	if route.Kind == "head" {
-		progress("gated calibration")
-		heads := make([]int, m.Config.NHeads)
-		for h := range heads {
-			heads[h] = h
-		}
-		gate := func(lo, width float64) edit.Gate {
-			return edit.Gate{Layer: route.Layer, Heads: heads, Lo: lo, Hi: lo + width}
-		}
-		gated := func(lo, width, a float64) edit.Edit {
-			e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, -a, readout, gate(lo, width))
-			e.Note = fmt.Sprintf("anchor calibration of up to %.3g logits where layer %d's heads attend to one token", a, route.Layer)
-			return e
-		}
-		label := func(lo, width float64) string {
-			return fmt.Sprintf("calibrate gated by L%d attention [%.2f, %.2f] α=", route.Layer, lo, lo+width)
-		}
-		bestJ, bestLo, bestW := math.Inf(1), 0.0, 0.0
-		for _, lo := range []float64{0.5, 0.6, 0.7, 0.8, 0.9} {
-			for _, w := range []float64{0.1, 0.3} {
-				for _, a := range []float64{2.5, 3.5} {
-					c, err := try("gated calibrate", fmt.Sprintf("%s%.2f", label(lo, w), a), gated(lo, w, a))
-					if err != nil {
-						return nil, err
-					}
-					if c.Objective < bestJ {
-						bestJ, bestLo, bestW = c.Objective, lo, w
-					}
-				}
-			}
-		}
-		alpha, err := search("gated calibrate", label(bestLo, bestW), []float64{2, 3, 4, 5}, func(a float64) []edit.Edit {
-			return []edit.Edit{gated(bestLo, bestW, a)}
-		})
+		progress("gates")
+		gates, err := gateHeadSets(ctx, m, fit, r0, fitA, sr.Fallback, route.Layer+1)
 		if err != nil {
 			return nil, err
 		}
-		// Every letter at once under the same gate, alone and added to the best gated
-		// calibration: the unknown items' answers spread over the positions, not only off
-		// the anchor.
-		if letters != nil {
-			gatedLetters := func(a float64) edit.Edit {
-				e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, a, letters, gate(bestLo, bestW))
-				e.Note = fmt.Sprintf("letter calibration ×%.2f where layer %d's heads attend to one token", a, route.Layer)
-				return e
-			}
-			lettersLabel := fmt.Sprintf("calibrate every letter gated by L%d attention [%.2f, %.2f] ×", route.Layer, bestLo, bestLo+bestW)
-			if _, err := search("gated calibrate letters", lettersLabel, []float64{0.5, 1, 1.5, 2, 2.5}, func(a float64) []edit.Edit {
-				return []edit.Edit{gatedLetters(a)}
-			}); err != nil {
+		sr.Gates = gates
+		for _, g := range gates {
+			progress("gated calibration " + g.String())
+			if err := searchGated(g, try, search, readout, letters); err != nil {
 				return nil, err
-			}
-			for _, a := range []float64{0.25, 0.5, 1} {
-				if _, err := try("gated calibrate + letters", fmt.Sprintf("%s%.2f + letters ×%.2f", label(bestLo, bestW), alpha, a), gated(bestLo, bestW, alpha), gatedLetters(a)); err != nil {
-					return nil, err
-				}
 			}
 		}
 	}
@@ -859,4 +817,180 @@ func fallbackClamp(ctx context.Context, m *gpt2.Model, fit []Prompt, anchorAt []
 	e := edit.Clamp(hook, route.Head, []int{-1}, dir, mean, 1)
 	e.Note = fmt.Sprintf("%s's output along the anchor gradient set to the known items' mean", route.Name)
 	return e, true, nil
+}
+
+// GateHeads is one gate the search tries: heads of one layer whose focus (edit.Focus at the
+// last position) separates the items read as unknown from the others, AUC the smallest of
+// their heads' (auc of the fallback items' focus against the known items').
+type GateHeads struct {
+	Layer int     `json:"layer"`
+	Heads []int   `json:"heads"`
+	AUC   float64 `json:"auc"`
+}
+
+func (g GateHeads) String() string {
+	hs := make([]string, len(g.Heads))
+	for i, h := range g.Heads {
+		hs[i] = fmt.Sprint(h)
+	}
+	return fmt.Sprintf("L%d heads %s", g.Layer, strings.Join(hs, ","))
+}
+
+// gateAUC is how well a head's focus must order the fallback items above the known ones to
+// read a gate: in three pairs of one of each out of four. It is a rank, not a difference of
+// means, because what a gate reads is the top of the range: on the organism every head of
+// layer 1 focuses on one token on known items too (mean 0.90–0.96 against 0.97–0.99), yet
+// orders the two kinds right in 0.81–0.89 of the pairs, and L2H2 and L2H3 in 0.90 and 0.92,
+// while the other heads stay at 0.55 or under.
+const gateAUC = 0.75
+
+// gateHeadSets picks the gates from the fit split without labels: per layer up to maxLayer,
+// the heads whose focus orders the fallback items (in a fallback group, answered with the
+// anchor) above the known ones (in a kept group, answered with another letter; without
+// groups, every item answered with the anchor against every other) with an auc above
+// gateAUC. One gate per layer that has such heads; none when no head separates them or
+// either side is empty.
+func gateHeadSets(ctx context.Context, m *gpt2.Model, fit []Prompt, recs []audit.Record, anchorAt []int, fallback []string, maxLayer int) ([]GateHeads, error) {
+	noGroups := slices.Equal(fallback, []string{""})
+	side := make([]int, len(fit)) // 1 fallback, 2 known, 0 neither
+	var nf, nk int
+	for i, r := range recs {
+		inFallback := noGroups || slices.Contains(fallback, fit[i].Group)
+		switch {
+		case inFallback && r.PredLetters == anchorAt[i]:
+			side[i], nf = 1, nf+1
+		case (noGroups || !inFallback) && r.PredLetters != anchorAt[i]:
+			side[i], nk = 2, nk+1
+		}
+	}
+	if nf == 0 || nk == 0 {
+		return nil, nil
+	}
+	maxLayer = min(maxLayer, m.Config.NLayers-1)
+	H := m.Config.NHeads
+	var names []string
+	for l := 0; l <= maxLayer; l++ {
+		names = append(names, gpt2.Pattern(l))
+	}
+	// f[l*H+h][side]: each item's focus on that head.
+	f := make([][3][]float64, (maxLayer+1)*H)
+	err := inBatches(ctx, m, fit, wholePrompt,
+		func(b, n int) gpt2.RunOptions { return gpt2.RunOptions{Logits: gpt2.LogitsNone, Cache: names} },
+		func(i int, res *gpt2.Result, s int) {
+			if side[i] == 0 {
+				return
+			}
+			for l, n := range names {
+				t := res.Cache[s][n]
+				T, Tk := t.Shape[1], t.Shape[2]
+				if Tk < 2 {
+					continue
+				}
+				for h := range H {
+					f[l*H+h][side[i]] = append(f[l*H+h][side[i]], edit.Focus(t.Data, T, Tk, h, T-1))
+				}
+			}
+		})
+	if err != nil {
+		return nil, err
+	}
+	var gates []GateHeads
+	for l := 0; l <= maxLayer; l++ {
+		g := GateHeads{Layer: l, AUC: math.Inf(1)}
+		for h := range H {
+			d := auc(f[l*H+h][1], f[l*H+h][2])
+			if d > gateAUC {
+				g.Heads = append(g.Heads, h)
+				g.AUC = min(g.AUC, d)
+			}
+		}
+		if len(g.Heads) > 0 {
+			gates = append(gates, g)
+		}
+	}
+	return gates, nil
+}
+
+// searchGated adds the gated families under the heads g: the anchor calibration with the
+// gate's threshold and width on a coarse grid, then its strength finely around the best;
+// every letter at once under the same gate; and the two together on a grid of both
+// strengths and of the threshold ±0.05 around the best (with the letters spreading the
+// answers, the anchor needs less, and the gate can open later, on fewer known items).
+func searchGated(g GateHeads, try func(family, name string, edits ...edit.Edit) (*Candidate, error),
+	search func(family, label string, grid []float64, build func(a float64) []edit.Edit) (float64, error),
+	readout, letters []float32) error {
+	// On the grid's hundredths, so that edits.json says 0.85, not 0.8500000000000001.
+	cents := func(x float64) float64 { return math.Round(100*x) / 100 }
+	gate := func(lo, width float64) edit.Gate {
+		return edit.Gate{Layer: g.Layer, Heads: g.Heads, Lo: cents(lo), Hi: cents(lo + width)}
+	}
+	gated := func(lo, width, a float64) edit.Edit {
+		e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, -a, readout, gate(lo, width))
+		e.Note = fmt.Sprintf("anchor calibration of up to %.3g logits where %s attend to one token", a, g)
+		return e
+	}
+	label := func(lo, width float64) string {
+		return fmt.Sprintf("calibrate gated by %s attention [%.2f, %.2f] α=", g, lo, lo+width)
+	}
+	bestJ, bestLo, bestW := math.Inf(1), 0.0, 0.0
+	for _, lo := range []float64{0.5, 0.6, 0.7, 0.8, 0.9} {
+		for _, w := range []float64{0.1, 0.3} {
+			for _, a := range []float64{2.5, 3.5} {
+				c, err := try("gated calibrate", fmt.Sprintf("%s%.2f", label(lo, w), a), gated(lo, w, a))
+				if err != nil {
+					return err
+				}
+				if c.Objective < bestJ {
+					bestJ, bestLo, bestW = c.Objective, lo, w
+				}
+			}
+		}
+	}
+	if _, err := search("gated calibrate", label(bestLo, bestW), []float64{2, 3, 4, 5}, func(a float64) []edit.Edit {
+		return []edit.Edit{gated(bestLo, bestW, a)}
+	}); err != nil {
+		return err
+	}
+	if letters == nil {
+		return nil
+	}
+	gatedLetters := func(lo, width, a float64) edit.Edit {
+		e := edit.GatedSteer(gpt2.HookLnFinalNormed, -1, a, letters, gate(lo, width))
+		e.Note = fmt.Sprintf("letter calibration ×%.2f where %s attend to one token", a, g)
+		return e
+	}
+	lettersLabel := fmt.Sprintf("calibrate every letter gated by %s attention [%.2f, %.2f] ×", g, bestLo, bestLo+bestW)
+	if _, err := search("gated calibrate letters", lettersLabel, []float64{0.5, 1, 1.5, 2, 2.5}, func(a float64) []edit.Edit {
+		return []edit.Edit{gatedLetters(bestLo, bestW, a)}
+	}); err != nil {
+		return err
+	}
+	for _, lo := range []float64{bestLo - 0.05, bestLo, bestLo + 0.05} {
+		for _, a := range []float64{1.4, 1.8, 2.2, 2.6, 3.0} {
+			for _, k := range []float64{0.5, 1, 1.5, 2} {
+				if _, err := try("gated calibrate + letters", fmt.Sprintf("%s%.2f + letters ×%.2f", label(lo, bestW), a, k), gated(lo, bestW, a), gatedLetters(lo, bestW, k)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// auc is the probability that a value of a exceeds one of b (ties count half).
+func auc(a, b []float64) float64 {
+	if len(a) == 0 || len(b) == 0 {
+		return math.NaN()
+	}
+	b = slices.Sorted(slices.Values(b))
+	var s float64
+	for _, x := range a {
+		lo, _ := slices.BinarySearch(b, x)
+		hi := lo
+		for hi < len(b) && b[hi] == x {
+			hi++
+		}
+		s += float64(lo) + float64(hi-lo)/2
+	}
+	return s / float64(len(a)) / float64(len(b))
 }

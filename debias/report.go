@@ -222,9 +222,13 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 	}
 
 	fmt.Fprintf(w, "## Every candidate\n\n")
-	fmt.Fprintf(w, "Built from the trace: route head %s (largest patching effect), value-vector neurons %s (chosen by %s). Fit numbers for every candidate; eval numbers for the best of each family. "+
+	var gates []string
+	for _, g := range s.Gates {
+		gates = append(gates, fmt.Sprintf("%s (auc ≥ %s)", g, f3(g.AUC)))
+	}
+	fmt.Fprintf(w, "Built from the trace: route head %s (largest patching effect), value-vector neurons %s (chosen by %s), gates %s (per layer up to the route's next, the heads whose focus on one token orders the fallback items above the known ones with an auc over %g). Fit numbers for every candidate; eval numbers for the best of each family. "+
 		"*fallback A*: share of the fallback groups' items answered with the anchor (chance %s); *worst kept Δacc*: the largest accuracy loss over the kept groups.\n\n",
-		orNone(s.Route), orNone(strings.Join(s.Neurons, ", ")), s.NeuronRule, f3(func() float64 { _, c, _ := pooledStat(s.FitBefore, s.Fallback); return c }()))
+		orNone(s.Route), orNone(strings.Join(s.Neurons, ", ")), s.NeuronRule, orNone(strings.Join(gates, ", ")), gateAUC, f3(func() float64 { _, c, _ := pooledStat(s.FitBefore, s.Fallback); return c }()))
 	var cr [][]string
 	for i, c := range s.Candidates {
 		fa, _, _ := pooledStat(c.Fit, s.Fallback)

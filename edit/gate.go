@@ -14,9 +14,9 @@ import (
 // α is multiplied by g = clamp((f − Lo)/(Hi − Lo), 0, 1), f the mean over Heads of the
 // largest attention weight, from the steered position, on one key other than the first
 // (where heads park their attention, <|endoftext|> when the prompt starts with it). debias
-// uses it to calibrate only where the model reads "this entity is unknown": the organism's
-// layer-1 heads put 0.86–0.99 of the last position's attention on an entity it never saw
-// stated, 0.17–0.36 on one it knows.
+// uses it to calibrate only where the model reads "this entity is unknown": on the
+// organism, f of L2H2 and L2H3 is 0.96–0.99 on average on entities it never saw stated, and
+// 0.71–0.88 on ones it knows.
 type Gate struct {
 	Layer int     `json:"layer"`
 	Heads []int   `json:"heads"`
@@ -89,8 +89,7 @@ func (e Edit) gatedSteerHooks() []gpt2.Hook {
 		}
 		var f float64
 		for _, h := range g.Heads {
-			row := a.Data[(h*T+p)*Tk : (h*T+p+1)*Tk]
-			f += float64(slices.Max(row[1:])) / float64(len(g.Heads))
+			f += Focus(a.Data, T, Tk, h, p) / float64(len(g.Heads))
 		}
 		mu.Lock()
 		gates[&a.IDs[0]] = math.Min(1, math.Max(0, (f-g.Lo)/(g.Hi-g.Lo)))
@@ -105,6 +104,12 @@ func (e Edit) gatedSteerHooks() []gpt2.Hook {
 		}
 		e.steer(a, e.Alpha*s)
 	}}}
+}
+
+// Focus is what a gate reads of one head: the largest attention weight from query position
+// p to one key other than the first, in a pattern of shape [heads, T, Tk] (Tk ≥ 2).
+func Focus(pattern []float32, T, Tk, head, p int) float64 {
+	return float64(slices.Max(pattern[(head*T+p)*Tk+1 : (head*T+p+1)*Tk]))
 }
 
 func (g *Gate) String() string {

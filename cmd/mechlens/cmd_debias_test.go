@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,6 +89,13 @@ func TestNeutralizeWritesItsFiles(t *testing.T) {
 	set, err := edit.Load(filepath.Join(dir, "edits.json"))
 	if err != nil || len(set.Edits) == 0 {
 		t.Fatalf("edits.json: %v, %d edits", err, len(set.Edits))
+	}
+	// The README's default, found on these 100 fit items too: the anchor and letter
+	// calibrations gated by L2H2 and L2H3, the heads the gate rule picks in layer 2.
+	for _, e := range set.Edits {
+		if g := e.Gate; len(set.Edits) != 2 || g == nil || g.Layer != 2 || !slices.Equal(g.Heads, []int{2, 3}) || g.Lo != 0.85 || g.Hi != 1.15 {
+			t.Errorf("chosen %d edits, %s%v; want 2 gated by L2 heads 2,3 in [0.85, 1.15]", len(set.Edits), e.Kind, g)
+		}
 	}
 	lines := 0
 	for _, f := range []string{"fit.jsonl", "eval.jsonl"} {

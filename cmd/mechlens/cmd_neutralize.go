@@ -46,8 +46,8 @@ func newNeutralizeCommand() *cli.Command {
 	c.Long = `Splits the items (seeded, each group in the same proportion; or --fit and --eval files),
 traces the fit split (as trace-bias does) and builds candidate edits from it: an anchor
 calibration (a run-time steer of the final layer norm's output that lowers the anchor's logit
-alone at the last position), the same gated by how much the route head's layer attends to one
-token, a clamp of the route head's output along the direction later layers read the anchor
+alone at the last position), the same and a calibration of every letter, gated by how much
+the heads whose focus tells the fallback items from the known ones attend to one token, a clamp of the route head's output along the direction later layers read the anchor
 from, scaling that head, projecting the anchor direction out of it, rescaling its attention
 to the option letters, the paper's value-vector rule over an (α1, α2) sweep and a label-free
 projection on the most flagged neurons, and a clamp plus a calibration. Without DATA: the
