@@ -69,9 +69,14 @@ func evenSpread(recs []Record) float64 {
 }
 
 // GroupTable is one row per group, letters rule: items, accuracy, A rate, anchored rate
-// and its even-spread reference, accuracy when the answer is A, RStd.
+// and its even-spread reference, accuracy when the answer is A, RStd; with several orders
+// per item also the anchored rate not explained by content, and circular accuracy.
 func (s *Summary) GroupTable() (header []string, rows [][]string) {
 	header = []string{"group", "items", "accuracy", "95% CI", "A rate", "95% CI", "anchored", "95% CI", "even spread", "acc. when A", "RStd"}
+	permuted := len(s.Groups) > 0 && s.Groups[0].Letters.CircularAccuracy != nil
+	if permuted {
+		header = append(header, "anchored, not by content", "circular acc.")
+	}
 	for _, g := range s.Groups {
 		L := &g.Letters
 		var aRate, accA Estimate
@@ -81,6 +86,9 @@ func (s *Summary) GroupTable() (header []string, rows [][]string) {
 		rows = append(rows, []string{g.Group, strconv.Itoa(g.Items), fmtNum(L.Accuracy.Value), fmtCI(L.Accuracy),
 			fmtNum(aRate.Value), fmtCI(aRate), fmtNum(L.Anchored.Value), fmtCI(L.Anchored), fmtNum(g.EvenSpread),
 			fmtNum(accA.Value), fmtNum(L.RStd.Value)})
+		if permuted {
+			rows[len(rows)-1] = append(rows[len(rows)-1], fmtNum(L.PositionalAnchored.Value), fmtNum(L.CircularAccuracy.Value))
+		}
 	}
 	return header, rows
 }
@@ -94,5 +102,10 @@ func (s *Summary) writeGroupsMarkdown(w io.Writer) {
 	h, rows := s.GroupTable()
 	writeMarkdownTable(w, h, rows)
 	fmt.Fprintf(w, "*A rate* is the share of the group's items answered A; *anchored* is over its items whose answer is not A; "+
-		"*even spread* is the anchored rate its errors would give if spread evenly over the wrong letters.\n\n")
+		"*even spread* is the anchored rate its errors would give if spread evenly over the wrong letters.")
+	if s.Groups[0].Letters.CircularAccuracy != nil {
+		fmt.Fprintf(w, " With several orders per item, *anchored, not by content* leaves out the items answered with the same option in every order "+
+			"(an A there is the option's content, not its position), and *circular acc.* is the share of items answered right in every order.")
+	}
+	fmt.Fprintf(w, "\n\n")
 }

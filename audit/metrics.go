@@ -65,6 +65,14 @@ type RuleMetrics struct {
 	// Consistency is the share of items answered with the same option (by content) under
 	// every order; present only when permuting.
 	Consistency *Estimate `json:"consistency,omitempty"`
+	// CircularAccuracy is the share of items answered correctly in every order (with
+	// cyclic orders, MMBench's CircularEval): what the model knows wherever the answer
+	// stands, without the hits the anchor's position lends it; present only when permuting.
+	CircularAccuracy *Estimate `json:"circular_accuracy,omitempty"`
+	// PositionalAnchored is Anchored leaving out the items answered with the same option in
+	// every order: an A there follows the option's content (the model's belief, right or
+	// wrong), not the position; present only when permuting.
+	PositionalAnchored *Estimate `json:"positional_anchored,omitempty"`
 }
 
 // Metrics is everything computed from a set of records.
@@ -94,6 +102,8 @@ type ruleAgg struct {
 	hitAt      []float64 // [K] correct trials whose answer is at k
 	anchored   float64   // trials whose answer is not A answered A
 	consistent float64   // 1 when every order got the same option (items with several orders)
+	circular   float64   // 1 when every order was answered correctly (items with several orders)
+	positional float64   // anchored, counted only in items not answered consistently
 }
 
 // agg is the counts of one item, or their weighted sum over a sample of items.
@@ -135,6 +145,8 @@ func (a *agg) add(b *agg, w float64) {
 		x.hit += w * y.hit
 		x.anchored += w * y.anchored
 		x.consistent += w * y.consistent
+		x.circular += w * y.circular
+		x.positional += w * y.positional
 		axpy(x.sel, y.sel, w)
 		axpy(x.hitAt, y.hitAt, w)
 	}
@@ -160,6 +172,7 @@ func itemAggs(recs []Record, K, L int) []agg {
 			a.multi = 1
 		}
 		chosen := [2]int{-2, -2} // option (by content) chosen so far; -1: inconsistent
+		missed := [2]bool{}      // some order answered wrongly
 		for _, r := range recs[lo:hi] {
 			n := len(r.Order)
 			a.trials++
@@ -188,6 +201,8 @@ func itemAggs(recs []Record, K, L int) []agg {
 				if pred == r.Answer {
 					ra.hit++
 					ra.hitAt[r.Answer]++
+				} else {
+					missed[ri] = true
 				}
 				if r.Answer != 0 && pred == 0 {
 					ra.anchored++
@@ -201,8 +216,15 @@ func itemAggs(recs []Record, K, L int) []agg {
 			}
 		}
 		for ri := range a.rule {
-			if a.multi == 1 && chosen[ri] >= 0 {
-				a.rule[ri].consistent = 1
+			ra := &a.rule[ri]
+			consistent := a.multi == 1 && chosen[ri] >= 0
+			if consistent {
+				ra.consistent = 1
+			} else {
+				ra.positional = ra.anchored
+			}
+			if a.multi == 1 && !missed[ri] {
+				ra.circular = 1
 			}
 		}
 		out = append(out, a)
@@ -214,6 +236,7 @@ func itemAggs(recs []Record, K, L int) []agg {
 // point is the statistics of one sample of items.
 type point struct {
 	acc, anch, rstd, cons [2]float64
+	circ, posAnch         [2]float64
 	sel, accAt            [2][]float64
 	noLetter, diff        float64
 	lens                  []float64
@@ -237,6 +260,8 @@ func (a *agg) point() point {
 		p.acc[r] = ratio(ra.hit, a.trials)
 		p.anch[r] = ratio(ra.anchored, a.notA)
 		p.cons[r] = ratio(ra.consistent, a.multi)
+		p.circ[r] = ratio(ra.circular, a.multi)
+		p.posAnch[r] = ratio(ra.positional, a.notA)
 		p.sel[r] = make([]float64, K)
 		p.accAt[r] = make([]float64, K)
 		var recalls []float64
@@ -296,7 +321,8 @@ func zTest(x, n, chance float64) ZTest {
 
 // ComputeMetrics computes every metric of records sorted by item then order, with 95%
 // bootstrap intervals from boot resamples of items (with replacement, so that the orders of
-// one item stay together), drawn from seed. permuted adds consistency.
+// one item stay together), drawn from seed. permuted adds consistency, circular
+// accuracy and the positional anchored rate.
 func ComputeMetrics(recs []Record, boot int, seed uint64, permuted bool) Metrics {
 	m, _ := ComputeMetricsContext(context.Background(), recs, boot, seed, permuted)
 	return m
@@ -376,7 +402,9 @@ func computeMetrics(ctx context.Context, recs []Record, boot int, seed uint64, p
 		}
 		if permuted {
 			c := est(func(p *point) float64 { return p.cons[r] }, total.multi)
-			rm.Consistency = &c
+			circ := est(func(p *point) float64 { return p.circ[r] }, total.multi)
+			pos := est(func(p *point) float64 { return p.posAnch[r] }, total.notA)
+			rm.Consistency, rm.CircularAccuracy, rm.PositionalAnchored = &c, &circ, &pos
 		}
 		if K > 0 {
 			rm.ATest = zTest(total.rule[r].sel[0], total.trials, total.chance)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -115,6 +116,8 @@ func TestMetricsPermuted(t *testing.T) {
 		{"rstd", m.Vocab.RStd, 0.25, 4},
 		{"consistency", *m.Vocab.Consistency, 0.5, 2},
 		{"letters consistency", *m.Letters.Consistency, 0.5, 2},
+		{"circular accuracy", *m.Vocab.CircularAccuracy, 0.5, 2},
+		{"positional anchored", *m.Vocab.PositionalAnchored, 0.5, 2},
 		{"logit diff", m.LogitDiff, -0.25, 2},
 	}
 	for _, c := range checks {
@@ -131,6 +134,62 @@ func TestMetricsPermuted(t *testing.T) {
 	none := []Record{rec(0, 0, []int{0, 1}, 0, -1, 0, 0), rec(0, 1, []int{1, 0}, 1, -1, 1, 0)}
 	if c := ComputeMetrics(none, 0, 1, true); c.Vocab.Consistency.Value != 0 || c.Letters.Consistency.Value != 1 {
 		t.Errorf("consistency %v / %v, want 0 / 1", c.Vocab.Consistency.Value, c.Letters.Consistency.Value)
+	}
+}
+
+// Three three-option items of one group under every rotation, answer z (option 2):
+//
+//	item  chooses         orders answered A when the answer is not A
+//	0     x, the content  1 of 2: only where x stands at A; consistent
+//	1     A, the position 2 of 2; inconsistent
+//	2     z, right        0 of 2; consistent, right in every order
+//
+// Following a wrong option's content gives exactly the even-spread anchored rate under
+// cyclic orders; only the positional item counts as anchored not by content.
+func TestMetricsContentVsPosition(t *testing.T) {
+	orders := [][]int{{0, 1, 2}, {2, 0, 1}, {1, 2, 0}}
+	var recs []Record
+	for item, chooses := range []func(order []int) int{
+		func(o []int) int { return slices.Index(o, 0) },
+		func([]int) int { return 0 },
+		func(o []int) int { return slices.Index(o, 2) },
+	} {
+		for perm, o := range orders {
+			pred := chooses(o)
+			r := rec(item, perm, o, slices.Index(o, 2), pred, pred, 0)
+			r.Group = "g"
+			recs = append(recs, r)
+		}
+	}
+	m := ComputeMetrics(recs, 0, 1, true)
+	checks := []struct {
+		name string
+		got  Estimate
+		want float64
+		n    int
+	}{
+		{"anchored", m.Letters.Anchored, 3.0 / 6, 6},
+		{"positional anchored", *m.Letters.PositionalAnchored, 2.0 / 6, 6},
+		{"consistency", *m.Letters.Consistency, 2.0 / 3, 3},
+		{"circular accuracy", *m.Letters.CircularAccuracy, 1.0 / 3, 3},
+		{"accuracy", m.Letters.Accuracy, 4.0 / 9, 9},
+	}
+	for _, c := range checks {
+		if !near(float64(c.got.Value), c.want) || c.got.N != c.n {
+			t.Errorf("%s = %v over %d, want %v over %d", c.name, c.got.Value, c.got.N, c.want, c.n)
+		}
+	}
+	// The content item's anchored share, 1 of its 2, is its even spread: 2 wrong × 1/2.
+	if e := evenSpread(recs[:3]); !near(e, 0.5) {
+		t.Errorf("even spread of the content item %v, want 0.5", e)
+	}
+	s := Summary{Metrics: m}
+	h, rows := s.GroupTable()
+	if got := h[len(h)-2:]; !reflect.DeepEqual(got, []string{"anchored, not by content", "circular acc."}) || len(rows) != 1 {
+		t.Fatalf("group table header ends %q, %d rows", got, len(rows))
+	}
+	if got := rows[0][len(rows[0])-2:]; !reflect.DeepEqual(got, []string{"0.333", "0.333"}) {
+		t.Errorf("group row ends %q, want 0.333 0.333", got)
 	}
 }
 

@@ -87,6 +87,8 @@ func (s *Summary) Table() (header []string, rows [][]string) {
 	both("RStd", V.RStd, L.RStd)
 	if V.Consistency != nil && L.Consistency != nil {
 		both("consistency", *V.Consistency, *L.Consistency)
+		both("circular accuracy (right in every order)", *V.CircularAccuracy, *L.CircularAccuracy)
+		both("anchored, not by content (answer varies)", *V.PositionalAnchored, *L.PositionalAnchored)
 	}
 	one("no letter at argmax", s.NoLetter)
 	one("logit diff A - correct", s.LogitDiff)
@@ -208,6 +210,8 @@ func (s *Summary) CSVRows() [][]string {
 		add(r.name, "rstd", "", r.m.RStd)
 		if r.m.Consistency != nil {
 			add(r.name, "consistency", "", *r.m.Consistency)
+			add(r.name, "circular_accuracy", "", *r.m.CircularAccuracy)
+			add(r.name, "positional_anchored", "", *r.m.PositionalAnchored)
 		}
 	}
 	for _, g := range s.Groups {
@@ -218,6 +222,10 @@ func (s *Summary) CSVRows() [][]string {
 		add("letters", "group_anchored", g.Group, g.Letters.Anchored)
 		rows = append(rows, []string{"letters", "group_even_spread", g.Group, num(g.EvenSpread), "", "", strconv.Itoa(g.Letters.Anchored.N)})
 		add("letters", "group_rstd", g.Group, g.Letters.RStd)
+		if g.Letters.CircularAccuracy != nil {
+			add("letters", "group_circular_accuracy", g.Group, *g.Letters.CircularAccuracy)
+			add("letters", "group_positional_anchored", g.Group, *g.Letters.PositionalAnchored)
+		}
 	}
 	add("", "no_letter", "", s.NoLetter)
 	add("", "logit_diff", "", s.LogitDiff)
