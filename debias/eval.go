@@ -92,9 +92,9 @@ type Measured struct {
 }
 
 // Measure computes the audit metrics of records (per group when they carry one) and of the
-// pooled fallback and kept groups.
-func Measure(recs []audit.Record, fallback, kept []string, boot int, seed uint64) *Measured {
-	me := &Measured{Metrics: audit.ComputeMetrics(recs, boot, seed, false)}
+// pooled fallback and kept groups; permuted when the records show items in several orders.
+func Measure(recs []audit.Record, fallback, kept []string, boot int, seed uint64, permuted bool) *Measured {
+	me := &Measured{Metrics: audit.ComputeMetrics(recs, boot, seed, permuted)}
 	pool := func(name string, groups []string) *audit.GroupMetrics {
 		var sub []audit.Record
 		for _, r := range recs {
@@ -106,7 +106,7 @@ func Measure(recs []audit.Record, fallback, kept []string, boot int, seed uint64
 		if len(sub) == 0 || len(groups) < 2 {
 			return nil
 		}
-		ms := audit.ComputeMetrics(sub, boot, seed, false)
+		ms := audit.ComputeMetrics(sub, boot, seed, permuted)
 		return &ms.Groups[0]
 	}
 	me.Fallback = pool("fallback", fallback)

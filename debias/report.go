@@ -25,8 +25,12 @@ type Report struct {
 	Search     *Search      `json:"search"`
 	Before     *Measured    `json:"before"`
 	After      *Measured    `json:"after"`
-	Side       *SideEffects `json:"side_effects"`
-	Edits      []string     `json:"edits"` // the chosen set, one line per edit
+	// CyclicBefore and CyclicAfter are the eval split in every rotation of its options:
+	// they tell the anchor's pull from answers that follow an option's content.
+	CyclicBefore *Measured    `json:"cyclic_before,omitempty"`
+	CyclicAfter  *Measured    `json:"cyclic_after,omitempty"`
+	Side         *SideEffects `json:"side_effects"`
+	Edits        []string     `json:"edits"` // the chosen set, one line per edit
 }
 
 // The files WriteReport writes in its folder (besides edits.json, which the caller saves).
@@ -56,23 +60,23 @@ func WriteReport(dir string, r *Report) error {
 }
 
 // groupRows pairs each group's before and after metrics, pooled rows last.
-func (r *Report) groupRows() (names []string, before, after []*audit.GroupMetrics) {
-	for i := range r.Before.Groups {
-		names = append(names, r.Before.Groups[i].Group)
-		before = append(before, &r.Before.Groups[i])
-		after = append(after, &r.After.Groups[i])
+func groupRows(b, a *Measured) (names []string, before, after []*audit.GroupMetrics) {
+	for i := range b.Groups {
+		names = append(names, b.Groups[i].Group)
+		before = append(before, &b.Groups[i])
+		after = append(after, &a.Groups[i])
 	}
-	if r.Before.Fallback != nil {
-		names, before, after = append(names, "fallback (pooled)"), append(before, r.Before.Fallback), append(after, r.After.Fallback)
+	if b.Fallback != nil {
+		names, before, after = append(names, "fallback (pooled)"), append(before, b.Fallback), append(after, a.Fallback)
 	}
-	if r.Before.Kept != nil {
-		names, before, after = append(names, "kept (pooled)"), append(before, r.Before.Kept), append(after, r.After.Kept)
+	if b.Kept != nil {
+		names, before, after = append(names, "kept (pooled)"), append(before, b.Kept), append(after, a.Kept)
 	}
 	if len(names) == 0 {
 		all := func(m *Measured) *audit.GroupMetrics {
 			return &audit.GroupMetrics{Group: "all", Metrics: m.Metrics, EvenSpread: audit.Num(math.NaN())}
 		}
-		names, before, after = []string{"all"}, []*audit.GroupMetrics{all(r.Before)}, []*audit.GroupMetrics{all(r.After)}
+		names, before, after = []string{"all"}, []*audit.GroupMetrics{all(b)}, []*audit.GroupMetrics{all(a)}
 	}
 	return names, before, after
 }
@@ -106,12 +110,27 @@ func accWhenA(g *audit.GroupMetrics) audit.Estimate {
 func (r *Report) BeforeAfterTable() (header []string, rows [][]string) {
 	header = []string{"group", "items", "A rate before", "A rate after", "anchored before", "after", "even spread after",
 		"accuracy before", "accuracy after", "acc. when A before", "after", "RStd before", "RStd after"}
-	names, b, a := r.groupRows()
+	names, b, a := groupRows(r.Before, r.After)
 	for i, n := range names {
 		rows = append(rows, []string{n, fmt.Sprint(b[i].Items), est(aRate(b[i])), est(aRate(a[i])),
 			f3(float64(b[i].Letters.Anchored.Value)), f3(float64(a[i].Letters.Anchored.Value)), f3(float64(a[i].EvenSpread)),
 			est(b[i].Letters.Accuracy), est(a[i].Letters.Accuracy), f3(float64(accWhenA(b[i]).Value)), f3(float64(accWhenA(a[i]).Value)),
 			est(b[i].Letters.RStd), est(a[i].Letters.RStd)})
+	}
+	return header, rows
+}
+
+// CyclicTable is one row per group of the eval split in every rotation of its options
+// (letters rule), before → after: the anchored rate and its even spread, the anchored rate
+// not by content, and circular accuracy.
+func (r *Report) CyclicTable() (header []string, rows [][]string) {
+	header = []string{"group", "items", "anchored before", "after", "even spread after", "anchored, not by content, before", "after",
+		"circular accuracy before", "circular accuracy after"}
+	names, b, a := groupRows(r.CyclicBefore, r.CyclicAfter)
+	for i, n := range names {
+		rows = append(rows, []string{n, fmt.Sprint(b[i].Items), f3(float64(b[i].Letters.Anchored.Value)), f3(float64(a[i].Letters.Anchored.Value)),
+			f3(float64(a[i].EvenSpread)), est(*b[i].Letters.PositionalAnchored), est(*a[i].Letters.PositionalAnchored),
+			est(*b[i].Letters.CircularAccuracy), est(*a[i].Letters.CircularAccuracy)})
 	}
 	return header, rows
 }
@@ -175,6 +194,15 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 		ar = append(ar, []string{string(rune('A' + k)), est(r.Before.Letters.AccuracyByPosition[k]), est(r.After.Letters.AccuracyByPosition[k])})
 	}
 	mdTable(w, []string{"answer at", "before", "after"}, ar)
+	if r.CyclicBefore != nil {
+		fmt.Fprintf(w, "## In every rotation of the options, eval split\n\n")
+		fmt.Fprintf(w, "Each eval item again, its options in every cyclic order (what `mechlens audit eval.jsonl --permute cyclic` scores). "+
+			"An item answered with the same option in every order follows that option's content: where the option stands at A, its A is the model's belief, right or wrong, not the anchor's pull, "+
+			"and it adds as much to the anchored rate as to the even spread; *anchored, not by content* leaves those items out. "+
+			"*Circular accuracy* counts an item right only when it is right in every order, so answers the anchor's position lends do not count.\n\n")
+		h, rows := r.CyclicTable()
+		mdTable(w, h, rows)
+	}
 
 	fmt.Fprintf(w, "## Side effects\n\n")
 	if len(r.Side.Recall) > 0 {
@@ -278,7 +306,7 @@ func names(gs []string) string {
 func md(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "`", "'"), "\n", " ") }
 
 func (r *Report) groupPlot(path string) error {
-	names, b, a := r.groupRows()
+	names, b, a := groupRows(r.Before, r.After)
 	ss := []series{{name: "before"}, {name: "after"}}
 	for i := range names {
 		for k, g := range []*audit.GroupMetrics{b[i], a[i]} {

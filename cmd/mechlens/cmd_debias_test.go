@@ -82,9 +82,13 @@ func TestNeutralizeWritesItsFiles(t *testing.T) {
 		t.Skip("searches the candidates")
 	}
 	dir := filepath.Join(t.TempDir(), "fix")
-	_, errOut, code := runCommand(t, "", "neutralize", "--n", "200", "--out", dir, "--bootstrap", "50")
+	out, errOut, code := runCommand(t, "", "neutralize", "--n", "200", "--out", dir, "--bootstrap", "50", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep debias.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.CyclicAfter == nil {
+		t.Fatalf("--json: %v, cyclic_after %v", err, rep.CyclicAfter)
 	}
 	set, err := edit.Load(filepath.Join(dir, "edits.json"))
 	if err != nil || len(set.Edits) == 0 {
@@ -113,9 +117,28 @@ func TestNeutralizeWritesItsFiles(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	_, errOut, code = runCommand(t, "", "audit", filepath.Join(dir, "eval.jsonl"), "--edits", filepath.Join(dir, "edits.json"), "--bootstrap", "0")
+	// The report's rotations are audit's: the same numbers as auditing the eval split
+	// under cyclic orders with the edits.
+	out, errOut, code = runCommand(t, "", "audit", filepath.Join(dir, "eval.jsonl"), "--edits", filepath.Join(dir, "edits.json"),
+		"--bootstrap", "0", "--permute", "cyclic", "--json")
 	if code != 0 {
-		t.Errorf("audit with the edits: exit %d: %s", code, errOut)
+		t.Fatalf("audit with the edits: exit %d: %s", code, errOut)
+	}
+	var sum audit.Summary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || len(sum.Groups) == 0 || len(sum.Groups) != len(rep.CyclicAfter.Groups) {
+		t.Fatalf("audit --json: %v, %d groups against %d", err, len(sum.Groups), len(rep.CyclicAfter.Groups))
+	}
+	for i, g := range sum.Groups {
+		r := rep.CyclicAfter.Groups[i].Letters
+		if g.Letters.CircularAccuracy.Value != r.CircularAccuracy.Value || g.Letters.PositionalAnchored.Value != r.PositionalAnchored.Value ||
+			g.Letters.Anchored.Value != r.Anchored.Value {
+			t.Errorf("group %s: audit circular %v, not by content %v, anchored %v; neutralize %v, %v, %v", g.Group,
+				g.Letters.CircularAccuracy.Value, g.Letters.PositionalAnchored.Value, g.Letters.Anchored.Value,
+				r.CircularAccuracy.Value, r.PositionalAnchored.Value, r.Anchored.Value)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "report.md")); err != nil || !strings.Contains(string(b), "## In every rotation of the options, eval split") {
+		t.Errorf("report.md lacks the rotations' section (%v)", err)
 	}
 }
 

@@ -201,23 +201,39 @@ func runNeutralize(ctx context.Context, io *cli.IO, o neutralizeOptions) error {
 		}
 		return ap.Revert, nil
 	}
-	before, err := debias.Score(ctx, m, eval, nil)
+	beforeAfter := func(score func() ([]audit.Record, error)) (before, after []audit.Record, err error) {
+		if before, err = score(); err != nil {
+			return nil, nil, err
+		}
+		undo, err := apply()
+		if err != nil {
+			return nil, nil, err
+		}
+		after, err = score()
+		if uerr := undo(); err == nil {
+			err = uerr
+		}
+		return before, after, err
+	}
+	before, after, err := beforeAfter(func() ([]audit.Record, error) { return debias.Score(ctx, m, eval, nil) })
 	if err != nil {
 		return err
 	}
-	undo, err := apply()
+	rep.Before = debias.Measure(before, sr.Fallback, sr.Kept, o.boot, mf.seed, false)
+	rep.After = debias.Measure(after, sr.Fallback, sr.Kept, o.boot, mf.seed, false)
+	// The same items in every rotation of their options, scored as audit --permute cyclic
+	// scores them, tell the anchor's pull from answers that follow an option's content.
+	sc, err := audit.NewScorer(m, pf, audit.PermuteCyclic)
 	if err != nil {
 		return err
 	}
-	after, err := debias.Score(ctx, m, eval, nil)
-	if uerr := undo(); err == nil {
-		err = uerr
-	}
+	sc.Context = ctx
+	before, after, err = beforeAfter(func() ([]audit.Record, error) { return sc.Score(evalItems, 0) })
 	if err != nil {
 		return err
 	}
-	rep.Before = debias.Measure(before, sr.Fallback, sr.Kept, o.boot, mf.seed)
-	rep.After = debias.Measure(after, sr.Fallback, sr.Kept, o.boot, mf.seed)
+	rep.CyclicBefore = debias.Measure(before, sr.Fallback, sr.Kept, o.boot, mf.seed, true)
+	rep.CyclicAfter = debias.Measure(after, sr.Fallback, sr.Kept, o.boot, mf.seed, true)
 	fs, texts, samples, err := sideInputs(m, mf, o.facts, o.neutral, eval)
 	if err != nil {
 		return err
