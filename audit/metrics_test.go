@@ -15,6 +15,23 @@ func rec(item, perm int, order []int, answer, pred, predLetters int, diff float3
 		Correct: pred == answer, CorrectLetters: predLetters == answer, LogitDiff: diff, Lens: lens, Variant: "space"}
 }
 
+// estimateCheck is an estimate's expected value and count.
+type estimateCheck struct {
+	name string
+	got  Estimate
+	want float64
+	n    int
+}
+
+func checkEstimates(t *testing.T, checks []estimateCheck) {
+	t.Helper()
+	for _, c := range checks {
+		if !near(float64(c.got.Value), c.want) || c.got.N != c.n {
+			t.Errorf("%s = %v over %d, want %v over %d", c.name, c.got.Value, c.got.N, c.want, c.n)
+		}
+	}
+}
+
 func near(a, b float64) bool {
 	if math.IsNaN(a) || math.IsNaN(b) {
 		return math.IsNaN(a) && math.IsNaN(b)
@@ -38,12 +55,7 @@ func TestMetricsByHand(t *testing.T) {
 		rec(3, 0, o, 1, -1, 1, -3, -0.5, -3),
 	}
 	m := ComputeMetrics(recs, 0, 1, false)
-	checks := []struct {
-		name string
-		got  Estimate
-		want float64
-		n    int
-	}{
+	checks := []estimateCheck{
 		{"vocab accuracy", m.Vocab.Accuracy, 0.5, 4},
 		{"vocab selection A", m.Vocab.Selection[0], 0.5, 4},
 		{"vocab selection B", m.Vocab.Selection[1], 0, 4},
@@ -65,10 +77,8 @@ func TestMetricsByHand(t *testing.T) {
 		{"lens 0", m.Lens[0], 1.0 / 3, 3},
 		{"lens 1", m.Lens[1], -2.0 / 3, 3},
 	}
+	checkEstimates(t, checks)
 	for _, c := range checks {
-		if !near(float64(c.got.Value), c.want) || c.got.N != c.n {
-			t.Errorf("%s = %v over %d, want %v over %d", c.name, c.got.Value, c.got.N, c.want, c.n)
-		}
 		if !math.IsNaN(float64(c.got.Lo)) || !math.IsNaN(float64(c.got.Hi)) {
 			t.Errorf("%s: interval without bootstrap", c.name)
 		}
@@ -101,12 +111,7 @@ func TestMetricsPermuted(t *testing.T) {
 		rec(1, 1, []int{1, 0}, 0, 0, 0, 0),
 	}
 	m := ComputeMetrics(recs, 0, 1, true)
-	checks := []struct {
-		name string
-		got  Estimate
-		want float64
-		n    int
-	}{
+	checkEstimates(t, []estimateCheck{
 		{"accuracy", m.Vocab.Accuracy, 0.75, 4},
 		{"selection A", m.Vocab.Selection[0], 0.75, 4},
 		{"selection B", m.Vocab.Selection[1], 0.25, 4},
@@ -119,12 +124,7 @@ func TestMetricsPermuted(t *testing.T) {
 		{"circular accuracy", *m.Vocab.CircularAccuracy, 0.5, 2},
 		{"positional anchored", *m.Vocab.PositionalAnchored, 0.5, 2},
 		{"logit diff", m.LogitDiff, -0.25, 2},
-	}
-	for _, c := range checks {
-		if !near(float64(c.got.Value), c.want) || c.got.N != c.n {
-			t.Errorf("%s = %v over %d, want %v over %d", c.name, c.got.Value, c.got.N, c.want, c.n)
-		}
-	}
+	})
 	// x = 3 of 4, chance 1/2: p̄ = 5/8, z = 0.25/√(p̄(1−p̄)/2).
 	z := 0.25 / math.Sqrt(0.625*0.375/2)
 	if got := m.Vocab.ATest; math.Abs(float64(got.Z)-z) > 1e-12 || math.Abs(float64(got.P)-math.Erfc(z/math.Sqrt2)) > 1e-12 {
@@ -162,23 +162,13 @@ func TestMetricsContentVsPosition(t *testing.T) {
 		}
 	}
 	m := ComputeMetrics(recs, 0, 1, true)
-	checks := []struct {
-		name string
-		got  Estimate
-		want float64
-		n    int
-	}{
+	checkEstimates(t, []estimateCheck{
 		{"anchored", m.Letters.Anchored, 3.0 / 6, 6},
 		{"positional anchored", *m.Letters.PositionalAnchored, 2.0 / 6, 6},
 		{"consistency", *m.Letters.Consistency, 2.0 / 3, 3},
 		{"circular accuracy", *m.Letters.CircularAccuracy, 1.0 / 3, 3},
 		{"accuracy", m.Letters.Accuracy, 4.0 / 9, 9},
-	}
-	for _, c := range checks {
-		if !near(float64(c.got.Value), c.want) || c.got.N != c.n {
-			t.Errorf("%s = %v over %d, want %v over %d", c.name, c.got.Value, c.got.N, c.want, c.n)
-		}
-	}
+	})
 	// The content item's anchored share, 1 of its 2, is its even spread: 2 wrong × 1/2.
 	if e := evenSpread(recs[:3]); !near(e, 0.5) {
 		t.Errorf("even spread of the content item %v, want 0.5", e)
