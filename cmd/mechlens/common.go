@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -153,8 +154,8 @@ func promptIDs(m *gpt2.Model, prompt, ids string, bos bool) ([]int, error) {
 	switch {
 	case ids != "":
 		for _, s := range strings.Split(ids, ",") {
-			var id int
-			if _, err := fmt.Sscan(strings.TrimSpace(s), &id); err != nil {
+			id, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
 				return nil, cli.Usagef("--ids: %q is not a token id", s)
 			}
 			out = append(out, id)

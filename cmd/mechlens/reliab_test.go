@@ -84,6 +84,10 @@ func TestFlagValidation(t *testing.T) {
 		{`--process: "fold_everything" is not none, fold_ln,`, []string{"lens", "--model", tiny, "x", "--process", "fold_everything"}},
 		{`--color: "sometimes" is not auto, always or never`, []string{"lens", "--model", tiny, "x", "--color", "sometimes"}},
 		{`--runs: "0" is not an integer ≥ 1`, []string{"bench", "--runs", "0"}},
+		{`--ids: "1.5" is not a token id`, []string{"run", "--model", tiny, "--ids", "1.5"}},
+		{`--ids: "5x" is not a token id`, []string{"run", "--model", tiny, "--ids", "3,5x"}},
+		{`--ids: "1 2" is not a token id`, []string{"run", "--model", tiny, "--ids", "1 2"}},
+		{`clean prompt: --ids: "0x1" is not a token id`, []string{"patch", "--model", tiny, "--clean-ids", "0x1", "--corrupt-ids", "1", "--target", " A"}},
 	} {
 		wantExit(t, 2, tc.want, tc.argv...)
 	}
