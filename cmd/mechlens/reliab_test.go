@@ -214,3 +214,16 @@ func TestBenchDecodePastFitsTheContext(t *testing.T) {
 	}
 	wantExit(t, 1, "--decode-past 128 leaves no room", "bench", "--model", "mechlens-organism", "--seq", "4", "--runs", "1", "--decode-past", "128")
 }
+
+// A --top past the vocabulary lists the whole vocabulary; it is not an allocation size.
+func TestRunTopPastTheVocabulary(t *testing.T) {
+	out, errOut, code := runCommand(t, "", "run", "--model", tiny, "Hello", "--top", fmt.Sprint(1<<50), "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got runOutput
+	decodeStrict(t, out, &got)
+	if n := len(got.Positions[0].Top); n != 50257 {
+		t.Errorf("%d tokens listed, want the vocabulary's 50257", n)
+	}
+}
