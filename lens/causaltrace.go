@@ -168,6 +168,10 @@ func (a *Analyzer) CausalTrace(ids []int, o CausalTraceOptions) (*CausalTrace, e
 		noiseAt[s] = make([]float32, nsub*D)
 		for i := range noiseAt[s] {
 			noiseAt[s][i] = float32(noise * r.NormFloat64())
+			// Past float32's range the corrupted runs are NaN and every score with them.
+			if math.IsInf(float64(noiseAt[s][i]), 0) {
+				return nil, fmt.Errorf("lens: noise %g overflows float32, the type of the embeddings", noise)
+			}
 		}
 	}
 	// corrupt adds sample s's noise to the token embeddings x of positions p.. of the
