@@ -90,8 +90,13 @@ func runCausalTrace(ctx context.Context, io *cli.IO, o causalTraceOptions) error
 	}
 	scale, isMultiple := strings.CutSuffix(o.noise, "s")
 	x, err := strconv.ParseFloat(scale, 64)
-	if err != nil || x <= 0 || math.IsInf(x, 0) {
+	if err != nil || !(x > 0) || math.IsInf(x, 0) { // !(x > 0) refuses NaN too
 		return cli.Usagef("--noise %q: want a positive number, or Ns for N × the std of the token embeddings", o.noise)
+	}
+	if o.png != "" {
+		if err := checkOut("--png", o.png, false); err != nil {
+			return err
+		}
 	}
 	m, err := o.model.open(ctx, io)
 	if err != nil {

@@ -84,6 +84,7 @@ func TestFlagValidation(t *testing.T) {
 		{`--process: "fold_everything" is not none, fold_ln,`, []string{"lens", "--model", tiny, "x", "--process", "fold_everything"}},
 		{`--color: "sometimes" is not auto, always or never`, []string{"lens", "--model", tiny, "x", "--color", "sometimes"}},
 		{`--runs: "0" is not an integer ≥ 1`, []string{"bench", "--runs", "0"}},
+		{`--noise "NaN": want a positive number`, []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--noise", "NaN"}},
 		{`--ids: "1.5" is not a token id`, []string{"run", "--model", tiny, "--ids", "1.5"}},
 		{`--ids: "5x" is not a token id`, []string{"run", "--model", tiny, "--ids", "3,5x"}},
 		{`--ids: "1 2" is not a token id`, []string{"run", "--model", tiny, "--ids", "1 2"}},
@@ -131,6 +132,8 @@ func TestOutputPathsCheckedFirst(t *testing.T) {
 		{"--out " + filepath.Join(file, "x") + ": " + file + " is a file, not a folder", []string{"audit", "--model", tiny, "--out", filepath.Join(file, "x")}},
 		{"--out " + dir + " is a folder, not a file", []string{"trace", "--model", tiny, "x", "--out", dir}},
 		{"--out " + filepath.Join(dir, "no", "t.safetensors") + ": folder " + filepath.Join(dir, "no") + " does not exist", []string{"trace", "--model", tiny, "x", "--out", filepath.Join(dir, "no", "t.safetensors")}},
+		{"--png " + dir + " is a folder, not a file", []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--png", dir}},
+		{"--png " + filepath.Join(dir, "no", "t.png") + ": folder " + filepath.Join(dir, "no") + " does not exist", []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--png", filepath.Join(dir, "no", "t.png")}},
 	} {
 		wantExit(t, 1, tc.want, tc.argv...)
 	}
