@@ -98,6 +98,9 @@ func (ef *editFlags) save(io *cli.IO, m *gpt2.Model, s *edit.Set, e edit.Edit) e
 
 // open loads the model and the set to append to (a new one when o.to does not exist).
 func (o editSetOptions) open(ctx context.Context, io *cli.IO) (*gpt2.Model, *edit.Set, error) {
+	if err := checkOut("--to", o.to, false); err != nil {
+		return nil, nil, err
+	}
 	m, err := o.model.open(ctx, io)
 	if err != nil {
 		return nil, nil, err
@@ -649,8 +652,8 @@ it). Run-time interventions cannot be exported: a set holding one is refused by 
 			return err
 		}
 		dt := weights.DType(*dtype)
-		if st, err := os.Stat(*out); err == nil && !st.IsDir() {
-			return fmt.Errorf("--out %s is a file, not a folder", *out)
+		if err := checkOut("--out", *out, true); err != nil {
+			return err
 		}
 		s, err := edit.Load(*mf.edits)
 		if err != nil {
