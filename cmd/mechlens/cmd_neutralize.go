@@ -159,6 +159,12 @@ func runNeutralize(ctx context.Context, io *cli.IO, o neutralizeOptions) error {
 	if err != nil {
 		return err
 	}
+	// Read before the search, which takes minutes: a bad --facts or --neutral then costs
+	// nothing and leaves nothing in --out.
+	fs, texts, samples, err := sideInputs(m, mf, o.facts, o.neutral, eval)
+	if err != nil {
+		return err
+	}
 	var groups []string
 	if len(o.fallback) > 0 {
 		groups = o.fallback
@@ -218,10 +224,6 @@ func runNeutralize(ctx context.Context, io *cli.IO, o neutralizeOptions) error {
 	}
 	rep.Before = debias.Measure(before, sr.Fallback, sr.Kept, o.boot, mf.seed)
 	rep.After = debias.Measure(after, sr.Fallback, sr.Kept, o.boot, mf.seed)
-	fs, texts, samples, err := sideInputs(m, mf, o.facts, o.neutral, eval)
-	if err != nil {
-		return err
-	}
 	progress("side effects")
 	if rep.Side, err = debias.Sides(ctx, m, fs, texts, samples, pf.BOS, apply); err != nil {
 		return err
