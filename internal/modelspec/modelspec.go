@@ -60,7 +60,10 @@ func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 	}
 	st, statErr := os.Stat(spec)
 	if looksLikePath(spec) {
-		if statErr != nil || !st.IsDir() {
+		switch {
+		case statErr == nil && !st.IsDir():
+			return nil, fmt.Errorf("model folder %s is a file, not a folder", spec)
+		case statErr != nil:
 			return nil, fmt.Errorf("model folder %s does not exist", spec)
 		}
 		return gpt2.LoadDirWith(ctx, spec, o.Load)

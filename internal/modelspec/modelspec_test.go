@@ -54,6 +54,7 @@ func TestOpen(t *testing.T) {
 	for _, tc := range []struct{ spec, want string }{
 		{"random:gpt5", "random:gpt5: unknown size"},
 		{"./missing", "model folder ./missing does not exist"},
+		{"../../testdata/tiny-gpt2/config.json", "model folder ../../testdata/tiny-gpt2/config.json is a file, not a folder"},
 		{"gpt2", "is not in the cache"},
 	} {
 		if _, err := Open(ctx, tc.spec, Options{Hub: offline}); err == nil || !strings.Contains(err.Error(), tc.want) {
