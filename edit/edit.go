@@ -159,10 +159,10 @@ func (e Edit) check() error {
 		add(finite(e.Vector, "vector"))
 	case KindScaleNeuron:
 		add(need(len(e.Neurons) == 1, "neurons", "must name one neuron"))
-		add(need(e.Factor != nil && isFinite(*e.Factor), "factor", "must be a finite number"))
+		add(need(e.Factor != nil && isFinite(*e.Factor), "factor", "must be a finite number in float32's range"))
 	case KindScaleHead:
 		add(need(e.Head != nil, "head", "is missing"))
-		add(need(e.Factor != nil && isFinite(*e.Factor), "factor", "must be a finite number"))
+		add(need(e.Factor != nil && isFinite(*e.Factor), "factor", "must be a finite number in float32's range"))
 	case KindProjectOut:
 		add(need((e.Head != nil) != (len(e.Neurons) > 0), "head or neurons", "must be given, not both"))
 		add(need(len(e.Vector) > 0, "vector", "(the direction) is missing"))
@@ -176,7 +176,7 @@ func (e Edit) check() error {
 	case KindSteer:
 		add(need(e.Hook != "", "hook", "is missing"))
 		add(need(len(e.Vector) > 0, "vector", "is missing"))
-		add(need(isFinite(e.Alpha), "alpha", "must be a finite number"))
+		add(need(isFinite(e.Alpha), "alpha", "must be a finite number in float32's range"))
 		add(finite(e.Vector, "vector"))
 	case KindAblate:
 		add(need(e.Hook != "", "hook", "is missing"))
@@ -184,7 +184,7 @@ func (e Edit) check() error {
 	case KindAttention:
 		add(need(e.Head != nil, "head", "is missing"))
 		add(need(e.Mode == "scale" || e.Mode == "swap", "mode", `must be "scale" or "swap"`))
-		add(need(e.Mode != "scale" || (e.Factor != nil && isFinite(*e.Factor) && *e.Factor >= 0), "factor", "must be a number ≥ 0"))
+		add(need(e.Mode != "scale" || (e.Factor != nil && isFinite(*e.Factor) && *e.Factor >= 0), "factor", "must be a number ≥ 0 in float32's range"))
 		add(need(e.Letters || len(e.Positions) > 0, "positions", "are needed (or letters)"))
 		add(need(e.Mode != "swap" || e.Letters || len(e.Positions) == 2, "positions", "must be two keys to swap"))
 	case KindClamp:
@@ -201,7 +201,9 @@ func (e Edit) check() error {
 	return nil
 }
 
-func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+// isFinite reports whether x is finite as the float32 an edit applies it as: 1e39 would
+// scale weights or add to activations as +Inf, and every output would be NaN.
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(float64(float32(x)), 0) }
 
 // validate checks the edit against m: layers, neurons and heads in range, vectors of the
 // right size, hook points that exist.

@@ -396,6 +396,10 @@ func TestBadEditsAreRefusedWhole(t *testing.T) {
 		{edit.Steer(gpt2.Z(0), -1, nil, 1, make([]float32, 8)), "needs a head"},
 		{edit.Edit{Kind: "scale_layer"}, `kind "scale_layer" is not known`},
 		{edit.Edit{Kind: edit.KindScaleHead, Head: &two}, "factor must be a finite number"},
+		{edit.ScaleHead(0, 1, 1e39), "scale_head: factor must be a finite number in float32's range"},
+		{edit.ScaleNeuron(0, 1, -1e300), "scale_neuron: factor must be a finite number in float32's range"},
+		{edit.Steer(gpt2.ResidPost(0), -1, nil, 1e39, make([]float32, 32)), "steer: alpha must be a finite number in float32's range"},
+		{edit.AttentionScale(0, 1, -1, []int{0}, false, 1e39), "attention: factor must be a number ≥ 0 in float32's range"},
 	}
 	for _, tc := range cases {
 		s := edit.NewSet(m, "tiny")
