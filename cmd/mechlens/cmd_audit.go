@@ -17,6 +17,11 @@ import (
 
 func init() { register(newAuditCommand()) }
 
+// maxBootstrap bounds --bootstrap (audit's and neutralize's): every resample's statistics are
+// kept until the percentiles are taken, about 1 KB each, so 100 times the default already
+// holds 100 MB; a billion ran out of memory.
+const maxBootstrap = 100_000
+
 func newAuditCommand() *cli.Command {
 	c := cli.NewCommand("audit", "audit [DATA] [--generate NAME] [--out DIR] [--model A,B,...] [--permute cyclic|all] [flags]",
 		"Measure positional (anchored) bias on multiple-choice questions, with confidence intervals")
@@ -55,7 +60,7 @@ With several models (--model a,b) each gets DIR/<model>/ and a comparison table 
 	c.Flags.BoolVar(&o.skipBad, "skip-bad", false, "skip bad rows of DATA (listed in the summary) instead of failing")
 	c.Flags.BoolVar(&o.resume, "resume", false, "continue the interrupted run in --out")
 	cli.TextVar(c.Flags, &o.shard, "shard", "", "audit slice K of N: K/N (K from 0), auto (SLURM_ARRAY_TASK_ID/COUNT) or auto/N (JOB_COMPLETION_INDEX)")
-	cli.IntVar(c.Flags, &o.bootstrap, "bootstrap", 1000, 0, cli.NoLimit, "bootstrap resamples for the 95% intervals (0: none)")
+	cli.IntVar(c.Flags, &o.bootstrap, "bootstrap", 1000, 0, maxBootstrap, "bootstrap resamples for the 95% intervals (0: none)")
 	c.Flags.BoolVar(&o.noPlots, "no-plots", false, "do not write the PNG plots")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {

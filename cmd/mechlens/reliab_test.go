@@ -84,6 +84,8 @@ func TestFlagValidation(t *testing.T) {
 		{`--process: "fold_everything" is not none, fold_ln,`, []string{"lens", "--model", tiny, "x", "--process", "fold_everything"}},
 		{`--color: "sometimes" is not auto, always or never`, []string{"lens", "--model", tiny, "x", "--color", "sometimes"}},
 		{`--runs: "0" is not an integer ≥ 1`, []string{"bench", "--runs", "0"}},
+		{`--bootstrap: "999999999" is not an integer in [0, 100000]`, []string{"audit", "--n", "4", "--bootstrap", "999999999"}},
+		{`--bootstrap: "100001" is not an integer in [0, 100000]`, []string{"neutralize", "--out", "x", "--bootstrap", "100001"}},
 		{`--noise "NaN": want a positive number`, []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--noise", "NaN"}},
 		{`--ids: "1.5" is not a token id`, []string{"run", "--model", tiny, "--ids", "1.5"}},
 		{`--ids: "5x" is not a token id`, []string{"run", "--model", tiny, "--ids", "3,5x"}},
