@@ -4,9 +4,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/procstat"
 )
 
 func TestSubjectRange(t *testing.T) {
@@ -187,6 +189,15 @@ func TestCausalTraceErrors(t *testing.T) {
 			if err == nil && math.IsNaN(ct.Corrupt) {
 				t.Errorf("%+v: the corrupted probability is NaN", o)
 			}
+		}
+	}
+	// A sample count past the machine's memory is refused before anything is allocated.
+	if procstat.AvailableMiB() > 0 {
+		o := ok
+		o.Samples = 1 << 40
+		want := "lens: 1099511627776 samples need 9.85e+06 GB for the corrupted runs' states; this machine has "
+		if _, err := a.CausalTrace(ids, o); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("2⁴⁰ samples: error %v, want %q…", err, want)
 		}
 	}
 }
