@@ -491,7 +491,7 @@ func newEditShowCommand() *cli.Command {
 		}
 		sizes, err := s.Sizes(m)
 		if err != nil {
-			return err
+			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
 		}
 		out := struct {
 			Model      edit.ModelRef `json:"model"`
@@ -568,7 +568,7 @@ func runEditDiff(ctx context.Context, io *cli.IO, o editDiffOptions) error {
 	}
 	ed := base.Clone()
 	if _, err := s.Apply(ed); err != nil {
-		return err
+		return fmt.Errorf("--edits %s: %v", *mf.edits, err)
 	}
 	var pairIDs []int
 	if o.pair != "" {
@@ -670,7 +670,7 @@ it). Run-time interventions cannot be exported: a set holding one is refused by 
 			return err
 		}
 		if _, err := s.Apply(m); err != nil {
-			return err
+			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
 		}
 		if dt == "source" {
 			dt = gpt2.SourceDType(m)

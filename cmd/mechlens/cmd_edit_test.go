@@ -113,4 +113,20 @@ func TestEditBadInput(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "not a JSON edit set") {
 		t.Errorf("a truncated set: exit %d, %q", code, errOut)
 	}
+	// A set that loads but does not fit its model: every command names the file.
+	bad := filepath.Join(dir, "bad.json")
+	mustRun(t, "edit", "scale-head", "--layer", "1", "--head", "1", "--factor", "0", "--to", bad)
+	b, _ := os.ReadFile(bad)
+	os.WriteFile(bad, []byte(strings.Replace(string(b), `"layer": 1`, `"layer": 99`, 1)), 0o644)
+	for _, argv := range [][]string{
+		{"run", "x", "--edits", bad},
+		{"edit", "show", "--edits", bad},
+		{"edit", "diff", "--edits", bad, "x"},
+		{"edit", "export", "--edits", bad, "--out", filepath.Join(dir, "y")},
+	} {
+		want := "mechlens: --edits " + bad + ": edits[0]: scale_head: layer 99 is outside [0, 3)\n"
+		if _, errOut, code := runCommand(t, "", argv...); code != 1 || errOut != want {
+			t.Errorf("%q: exit %d, %q; want exit 1 and %q", argv, code, errOut, want)
+		}
+	}
 }
