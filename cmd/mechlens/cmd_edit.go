@@ -196,6 +196,11 @@ vector added is stored in the set, with the rule as its note.`
 			if *sub == "" || *add == "" {
 				return cli.Usagef("value-vector: the rule needs both --sub and --add")
 			}
+			for _, f := range [][2]string{{"sub", *sub}, {"add", *add}} {
+				if _, err := edit.TokenID(m, f[1]); err != nil {
+					return fmt.Errorf("--%s: %v", f[0], err)
+				}
+			}
 			if e, err = edit.ValueVectorRule(m, *layer, *neuron, *sub, *add, *a1, *a2); err != nil {
 				return err
 			}
@@ -252,7 +257,11 @@ func readVector(m *gpt2.Model, flagName, spec string) ([]float32, error) {
 		return nil, cli.Usagef("--%s %q: want a vector file or TOKEN-TOKEN (e.g. \" B- A\")", flagName, spec)
 	}
 	i++
-	return edit.TokenDirection(m, spec[:i], spec[i+1:])
+	v, err := edit.TokenDirection(m, spec[:i], spec[i+1:])
+	if err != nil {
+		return nil, fmt.Errorf("--%s %q: %v", flagName, spec, err)
+	}
+	return v, nil
 }
 
 func newEditProjectOutCommand() *cli.Command {

@@ -86,7 +86,9 @@ func TestEditBadInput(t *testing.T) {
 	}{
 		{[]string{"edit", "scale-neuron", "--layer", "9", "--neuron", "1", "--factor", "0", "--to", set}, 1, "layer 9 is outside [0, 3)"},
 		{[]string{"edit", "scale-head", "--layer", "1", "--head", "1", "--to", set}, 2, "--factor is required"},
-		{[]string{"edit", "value-vector", "--layer", "1", "--neuron", "1", "--sub", " A", "--add", " Deras Drebirk", "--to", set}, 1, `" Deras Drebirk" is 2 tokens, not one`},
+		{[]string{"edit", "value-vector", "--layer", "1", "--neuron", "1", "--sub", " A", "--add", " Deras Drebirk", "--to", set}, 1, `--add: " Deras Drebirk" is 2 tokens, not one`},
+		{[]string{"edit", "value-vector", "--layer", "1", "--neuron", "1", "--vector", " B-", "--to", set}, 1, `--vector " B-": "" is 0 tokens, not one`},
+		{[]string{"edit", "steer", "--hook", "blocks.1.hook_resid_post", "--vector", " B- Deras Drebirk", "--to", set}, 1, `--vector " B- Deras Drebirk": " Deras Drebirk" is 2 tokens, not one`},
 		{[]string{"edit", "steer", "--hook", "blocks.1.hook_resid_post", "--vector", filepath.Join(dir, "nosuch.json"), "--to", set}, 1, "vector file"},
 		{[]string{"edit", "scale-neuron", "--layer", "0", "--neuron", "1", "--factor", "NaN", "--to", set}, 2, `--factor: "NaN" is not a finite number`},
 	}
