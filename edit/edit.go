@@ -167,6 +167,9 @@ func (e Edit) check() error {
 		add(need((e.Head != nil) != (len(e.Neurons) > 0), "head or neurons", "must be given, not both"))
 		add(need(len(e.Vector) > 0, "vector", "(the direction) is missing"))
 		add(finite(e.Vector, "vector"))
+		// A constant vector centers to zero: projecting it out would change nothing.
+		add(need(len(e.Vector) == 0 || slices.ContainsFunc(e.Vector, func(x float32) bool { return x != e.Vector[0] }),
+			"vector", "(the direction) is zero once centered"))
 	case KindRankOne:
 		add(need(slices.Contains([]string{gpt2.MatrixWOut, gpt2.MatrixWIn, gpt2.MatrixWO}, e.Matrix), "matrix",
 			fmt.Sprintf("must be %s, %s or %s", gpt2.MatrixWOut, gpt2.MatrixWIn, gpt2.MatrixWO)))

@@ -396,6 +396,7 @@ func TestBadEditsAreRefusedWhole(t *testing.T) {
 		{edit.Steer(gpt2.Z(0), -1, nil, 1, make([]float32, 8)), "needs a head"},
 		{edit.Edit{Kind: "scale_layer"}, `kind "scale_layer" is not known`},
 		{edit.Edit{Kind: edit.KindScaleHead, Head: &two}, "factor must be a finite number"},
+		{edit.ProjectOutHead(0, 1, make([]float32, 32)), "project_out: vector (the direction) is zero once centered"},
 		{edit.ScaleHead(0, 1, 1e39), "scale_head: factor must be a finite number in float32's range"},
 		{edit.ScaleNeuron(0, 1, -1e300), "scale_neuron: factor must be a finite number in float32's range"},
 		{edit.Steer(gpt2.ResidPost(0), -1, nil, 1e39, make([]float32, 32)), "steer: alpha must be a finite number in float32's range"},
