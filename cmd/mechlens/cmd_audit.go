@@ -359,11 +359,11 @@ type auditMergeOptions struct {
 
 // runAuditMerge merges the shards in o.dirs, or in the per-model subfolders of o.dirs[0].
 func runAuditMerge(_ context.Context, io *cli.IO, o auditMergeOptions) error {
-	dst := o.out
+	dst, flagName := o.out, "--out"
 	if dst == "" {
-		dst = o.dirs[0]
+		dst, flagName = o.dirs[0], "folder"
 	}
-	if err := checkOut("--out", dst, true); err != nil {
+	if err := checkOut(flagName, dst, true); err != nil {
 		return err
 	}
 	found := false

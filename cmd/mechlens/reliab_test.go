@@ -138,6 +138,7 @@ func TestOutputPathsCheckedFirst(t *testing.T) {
 		{"--to " + filepath.Join(dir, "no", "e.json") + ": folder " + filepath.Join(dir, "no") + " does not exist", []string{"edit", "rome", "--prompt", "The capital of {} is", "--subject", "Fizeia", "--target", " Nogax", "--to", filepath.Join(dir, "no", "e.json")}},
 		{"--out " + filepath.Join(file, "x") + ": " + file + " is a file, not a folder", []string{"edit", "export", "--edits", file, "--out", filepath.Join(file, "x")}},
 		{"--out " + dir + " is a folder, not a file", []string{"toy", "requests", "--out", dir}},
+		{"folder " + file + " is a file, not a folder", []string{"audit", "merge", file}},
 		{"--png " + dir + " is a folder, not a file", []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--png", dir}},
 		{"--png " + filepath.Join(dir, "no", "t.png") + ": folder " + filepath.Join(dir, "no") + " does not exist", []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--png", filepath.Join(dir, "no", "t.png")}},
 	} {
