@@ -102,15 +102,17 @@ func runCausalTrace(ctx context.Context, io *cli.IO, o causalTraceOptions) error
 	if err != nil {
 		return err
 	}
-	ids, err := promptIDs(m, o.prompt, "", o.bos)
-	if err != nil {
-		return err
-	}
 	skip := 0
 	if o.bos {
 		skip = 1
 	}
+	// The subject first: without a tokenizer, its error is the one that applies (promptIDs's
+	// would suggest --ids, which causal-trace refuses).
 	if ct.SubjectStart, ct.SubjectEnd, err = lens.SubjectRange(m.Tokenizer, o.prompt, o.subject, skip); err != nil {
+		return err
+	}
+	ids, err := promptIDs(m, o.prompt, "", o.bos)
+	if err != nil {
 		return err
 	}
 	if o.target != "" {
