@@ -333,7 +333,8 @@ func checkOut(flagName, path string, dir bool) error {
 	}
 	f, err := os.CreateTemp(at, ".mechlens-probe-*")
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		// A folder that exists can refuse new files with ENOENT too (/proc).
+		if _, serr := os.Stat(at); errors.Is(err, fs.ErrNotExist) && serr != nil {
 			return fmt.Errorf("%s %s: folder %s does not exist", flagName, path, at)
 		}
 		return fmt.Errorf("%s %s: cannot write in %s: %v", flagName, path, at, errors.Unwrap(err))

@@ -147,6 +147,10 @@ func TestOutputPathsCheckedFirst(t *testing.T) {
 	if b, _ := os.ReadFile(file); string(b) != "keep" {
 		t.Errorf("the file was changed: %q", b)
 	}
+	// Linux's /proc exists and refuses new files with "no such file": not a missing folder.
+	if st, err := os.Stat("/proc/self"); err == nil && st.IsDir() {
+		wantExit(t, 1, "--out /proc/t.safetensors: cannot write in /proc", "trace", "--model", tiny, "x", "--out", "/proc/t.safetensors")
+	}
 }
 
 // Every --csv is RFC 4180 with one header of unique names, the same number of cells in
