@@ -181,8 +181,13 @@ func generatorList() string {
 	return strings.Join(s, "; ")
 }
 
-// defaultGenerate is how many items --generate makes unless --n says.
-const defaultGenerate = 200
+// defaultGenerate is how many items --generate makes unless --n says; maxGenerate is the
+// most it makes: the items are made and held before the first is scored, and a million
+// already take hours to score (a billion ran out of memory before scoring started).
+const (
+	defaultGenerate = 200
+	maxGenerate     = 1_000_000
+)
 
 // auditItems reads DATA (a file, or standard input for "-") or generates the items, and
 // records where they came from in o.
@@ -220,6 +225,9 @@ func auditItems(io *cli.IO, args []string, gen string, n int, skipBad bool, seed
 	}
 	if n == 0 {
 		n = defaultGenerate
+	}
+	if n > maxGenerate {
+		return nil, cli.Usagef("--n %d: --generate makes at most %d items", n, maxGenerate)
 	}
 	items, err := g.Generate(n, seed)
 	if err != nil {
