@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -145,6 +146,10 @@ func runAudit(ctx context.Context, io *cli.IO, o auditOptions) error {
 		}
 	}
 	specs := strings.Split(o.model.spec, ",")
+	if len(specs) > 1 && slices.ContainsFunc(specs, func(s string) bool { return strings.TrimSpace(s) == "" }) {
+		// An empty item would be the embedded model, audited without being named.
+		return cli.Usagef("--model: %q has an empty item", o.model.spec)
+	}
 	var sums []*audit.Summary
 	for i, spec := range specs {
 		g := o.model
@@ -161,6 +166,9 @@ func runAudit(ctx context.Context, io *cli.IO, o auditOptions) error {
 		mo.Progress = progressBar(io, mo.Model)
 		s, err := audit.Run(ctx, m, items, mo)
 		if err != nil {
+			if len(specs) > 1 {
+				return fmt.Errorf("%s: %w", mo.Model, err)
+			}
 			return err
 		}
 		sums = append(sums, s)

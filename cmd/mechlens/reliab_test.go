@@ -87,6 +87,8 @@ func TestFlagValidation(t *testing.T) {
 		{`--n 1000001: --generate makes at most 1000000 items`, []string{"audit", "--n", "1000001"}},
 		{`--n 999999999: --generate makes at most 1000000 items`, []string{"trace-bias", "--n", "999999999"}},
 		{`--n 999999999: --generate makes at most 1000000 items`, []string{"neutralize", "--n", "999999999", "--out", "x"}},
+		{`--model: "` + tiny + `," has an empty item`, []string{"audit", "--model", tiny + ",", "--n", "4"}},
+		{`--model: "mechlens-organism, ,` + tiny + `" has an empty item`, []string{"audit", "--model", "mechlens-organism, ," + tiny, "--n", "4"}},
 		{`--bootstrap: "999999999" is not an integer in [0, 100000]`, []string{"audit", "--n", "4", "--bootstrap", "999999999"}},
 		{`--bootstrap: "100001" is not an integer in [0, 100000]`, []string{"neutralize", "--out", "x", "--bootstrap", "100001"}},
 		{`--noise "NaN": want a positive number`, []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--noise", "NaN"}},
@@ -243,4 +245,10 @@ func TestRunTopPastTheVocabulary(t *testing.T) {
 	if n := len(got.Positions[0].Top); n != 50257 {
 		t.Errorf("%d tokens listed, want the vocabulary's 50257", n)
 	}
+}
+
+// With several models, an audit that fails names the model it failed on.
+func TestAuditSeveralModelsNamesTheOneThatFails(t *testing.T) {
+	wantExit(t, 1, "mechlens: mechlens-organism: audit: item ioi-0: the prompt has 69 tokens, more than the model's context of 32",
+		"audit", "--model", "mechlens-organism,"+tiny, "--n", "4", "--bootstrap", "0")
 }
