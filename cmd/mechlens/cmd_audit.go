@@ -150,6 +150,11 @@ func runAudit(ctx context.Context, io *cli.IO, o auditOptions) error {
 		// An empty item would be the embedded model, audited without being named.
 		return cli.Usagef("--model: %q has an empty item", o.model.spec)
 	}
+	for _, spec := range specs { // a mistyped last model must not wait for the first's audit
+		if err := modelspec.Check(strings.TrimSpace(spec)); err != nil {
+			return err
+		}
+	}
 	var sums []*audit.Summary
 	for i, spec := range specs {
 		g := o.model

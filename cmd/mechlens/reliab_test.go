@@ -252,3 +252,12 @@ func TestAuditSeveralModelsNamesTheOneThatFails(t *testing.T) {
 	wantExit(t, 1, "mechlens: mechlens-organism: audit: item ioi-0: the prompt has 69 tokens, more than the model's context of 32",
 		"audit", "--model", "mechlens-organism,"+tiny, "--n", "4", "--bootstrap", "0")
 }
+
+// Every model of an audit is checked before the first is audited.
+func TestAuditChecksEveryModelFirst(t *testing.T) {
+	dir := t.TempDir()
+	wantExit(t, 1, "mechlens: model folder ./nope does not exist", "audit", "--model", tiny+",./nope", "--n", "4", "--bootstrap", "0", "--out", dir)
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the first model was audited: %v", left)
+	}
+}

@@ -2,6 +2,7 @@ package modelspec
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,6 +98,26 @@ func TestOpenRefusesWhatDoesNotFit(t *testing.T) {
 		_, err := Open(context.Background(), "random:"+path, Options{})
 		if err == nil || !strings.Contains(err.Error(), "the model needs") || !strings.Contains(err.Error(), "available") {
 			t.Errorf("%s: %v", cfg, err)
+		}
+	}
+}
+
+// Check refuses what Open would refuse before loading anything, and passes the rest.
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct{ spec, want string }{
+		{"", ""},
+		{DefaultName, ""},
+		{"random:gpt2", ""},
+		{"random:../../testdata/tiny-gpt2/config.json", ""},
+		{"../../testdata/tiny-gpt2", ""},
+		{"gpt2", ""},
+		{"random:gpt5", "random:gpt5: unknown size (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, or a config.json path)"},
+		{"./missing", "model folder ./missing does not exist"},
+		{"../../testdata/tiny-gpt2/config.json", "model folder ../../testdata/tiny-gpt2/config.json is a file, not a folder"},
+	} {
+		err := Check(tc.spec)
+		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && got != tc.want {
+			t.Errorf("Check(%q): %v, want %q", tc.spec, err, tc.want)
 		}
 	}
 }
