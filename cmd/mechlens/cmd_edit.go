@@ -600,8 +600,11 @@ func runEditDiff(ctx context.Context, io *cli.IO, o editDiffOptions) error {
 		Prompts    []editDiffPrompt `json:"prompts"`
 	}{mf.name(), orEmpty(base.Processing), ed.Edits, nil}
 	rows := &cli.Rows{Header: []string{"prompt", "rank", "base", "base_prob", "edited", "edited_prob", "kl"}}
-	for _, p := range o.prompts {
+	for i, p := range o.prompts {
 		ids, err := promptIDs(base, p, "", o.bos.want(mf.spec))
+		if err != nil && len(o.prompts) > 1 {
+			return fmt.Errorf("prompt %d: %w", i+1, err)
+		}
 		if err != nil {
 			return err
 		}

@@ -110,6 +110,10 @@ func TestEditBadInput(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "edit 1 (ablate blocks.1.attn.hook_z head 2 zero) is a run-time intervention") {
 		t.Errorf("export of a run-time intervention: exit %d, %q", code, errOut)
 	}
+	long := strings.Repeat("hi ", 100)
+	if _, errOut, code := runCommand(t, "", "edit", "diff", "--edits", set, "x", long); code != 1 || errOut != "mechlens: prompt 2: the prompt has 201 tokens, more than the model's context of 32\n" {
+		t.Errorf("edit diff with a second prompt too long: exit %d, %q", code, errOut)
+	}
 	os.WriteFile(set, []byte(`{"version": 1, "model": {"name": "x", "hash": "`), 0o644)
 	_, errOut, code = runCommand(t, "", "run", fizeiaPrompt, "--edits", set)
 	if code != 1 || !strings.Contains(errOut, "not a JSON edit set") {
