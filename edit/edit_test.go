@@ -397,6 +397,7 @@ func TestBadEditsAreRefusedWhole(t *testing.T) {
 		{edit.Edit{Kind: "scale_layer"}, `kind "scale_layer" is not known`},
 		{edit.Edit{Kind: edit.KindScaleHead, Head: &two}, "factor must be a finite number"},
 		{edit.ProjectOutHead(0, 1, make([]float32, 32)), "project_out: vector (the direction) is zero once centered"},
+		{edit.RankOne(0, gpt2.MatrixWOut, filled(128, 1e20), filled(32, 1e20)), "rank_one: the edit takes row 0 of layer 0's mlp.W_out past float32's range"},
 		{edit.ScaleHead(0, 1, 1e39), "scale_head: factor must be a finite number in float32's range"},
 		{edit.ScaleNeuron(0, 1, -1e300), "scale_neuron: factor must be a finite number in float32's range"},
 		{edit.Steer(gpt2.ResidPost(0), -1, nil, 1e39, make([]float32, 32)), "steer: alpha must be a finite number in float32's range"},
@@ -492,4 +493,13 @@ func TestExportEqualsEditedModel(t *testing.T) {
 	if err := gpt2.SaveDir(t.TempDir(), load(t, tiny, analysis...), weights.DTypeF32); err == nil || !strings.Contains(err.Error(), "processed") {
 		t.Fatalf("saving a processed model: %v", err)
 	}
+}
+
+// filled is a vector of n copies of x.
+func filled(n int, x float32) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = x
+	}
+	return v
 }
