@@ -181,6 +181,9 @@ func (e Edit) check() error {
 		add(need(len(e.Vector) > 0, "vector", "is missing"))
 		add(need(isFinite(e.Alpha), "alpha", "must be a finite number in float32's range"))
 		add(finite(e.Vector, "vector"))
+		// What steer adds, float32(α)·v, must be finite too.
+		add(need(!slices.ContainsFunc(e.Vector, func(x float32) bool { return math.IsInf(float64(float32(e.Alpha)*x), 0) }),
+			"alpha", "times the vector passes float32's range"))
 	case KindAblate:
 		add(need(e.Hook != "", "hook", "is missing"))
 		add(need(e.Mode == "zero" || e.Mode == "mean", "mode", `must be "zero" or "mean"`))

@@ -401,6 +401,7 @@ func TestBadEditsAreRefusedWhole(t *testing.T) {
 		{edit.ScaleHead(0, 1, 1e39), "scale_head: factor must be a finite number in float32's range"},
 		{edit.ScaleNeuron(0, 1, -1e300), "scale_neuron: factor must be a finite number in float32's range"},
 		{edit.Steer(gpt2.ResidPost(0), -1, nil, 1e39, make([]float32, 32)), "steer: alpha must be a finite number in float32's range"},
+		{edit.Steer(gpt2.ResidPost(0), -1, nil, 3e38, filled(32, -2)), "steer: alpha times the vector passes float32's range"},
 		{edit.AttentionScale(0, 1, -1, []int{0}, false, 1e39), "attention: factor must be a number ≥ 0 in float32's range"},
 	}
 	for _, tc := range cases {
