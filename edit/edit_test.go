@@ -504,3 +504,21 @@ func filled(n int, x float32) []float32 {
 	}
 	return v
 }
+
+// A vector file that cannot be read says why in one line naming the file.
+func TestReadVectorErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, data, want string }{
+		{"big.json", "[1, 1e39, 2]", "vector file DIR/big.json: 1e39 is past float32's range"},
+		{"words.json", `["a"]`, "vector file DIR/words.json: want a JSON array of numbers or a .safetensors file"},
+		{"nan.json", "[NaN]", "vector file DIR/nan.json: want a JSON array of numbers or a .safetensors file"},
+		{"empty.json", "[]", "vector file DIR/empty.json: the vector is empty"},
+	} {
+		p := filepath.Join(dir, tc.name)
+		writeFile(t, p, tc.data)
+		want := strings.ReplaceAll(tc.want, "DIR", dir)
+		if _, err := edit.ReadVector(p); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", tc.name, err, want)
+		}
+	}
+}
