@@ -1,6 +1,7 @@
 package edit_test
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"math/rand/v2"
@@ -493,6 +494,22 @@ func TestExportEqualsEditedModel(t *testing.T) {
 	}
 	if err := gpt2.SaveDir(t.TempDir(), load(t, tiny, analysis...), weights.DTypeF32); err == nil || !strings.Contains(err.Error(), "processed") {
 		t.Fatalf("saving a processed model: %v", err)
+	}
+	// Over the folder it was loaded from: the user's checkpoint would be lost.
+	src := t.TempDir()
+	for _, name := range []string{"config.json", "model.safetensors", "vocab.json", "merges.txt"} {
+		b, _ := readFile(filepath.Join(tiny, name))
+		writeFile(t, filepath.Join(src, name), string(b))
+	}
+	before, _ := readFile(filepath.Join(src, "model.safetensors"))
+	m = load(t, src)
+	edit.ApplyEdit(m, edit.ScaleHead(0, 1, 0))
+	want := "gpt2: save " + src + "/.: it is the folder the model was loaded from: save to another folder"
+	if err := gpt2.SaveDir(src+"/.", m, weights.DTypeF32); err == nil || err.Error() != want {
+		t.Errorf("saving over the source folder: %v, want %q", err, want)
+	}
+	if after, _ := readFile(filepath.Join(src, "model.safetensors")); !bytes.Equal(after, before) {
+		t.Error("the source checkpoint was overwritten")
 	}
 }
 
