@@ -261,3 +261,21 @@ func TestAuditChecksEveryModelFirst(t *testing.T) {
 		t.Errorf("the first model was audited: %v", left)
 	}
 }
+
+// An output never replaces a file the model was loaded from.
+func TestTraceKeepsTheCheckpoint(t *testing.T) {
+	src := t.TempDir()
+	for _, name := range []string{"config.json", "model.safetensors", "vocab.json", "merges.txt"} {
+		b, err := os.ReadFile(filepath.Join(tiny, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(src, name), b, 0o644)
+	}
+	before, _ := os.ReadFile(filepath.Join(src, "model.safetensors"))
+	out := filepath.Join(src, "model.safetensors")
+	wantExit(t, 1, "mechlens: --out "+out+" is a file of the model's folder: write the trace elsewhere", "trace", "--model", src, "x", "--out", out)
+	if after, _ := os.ReadFile(out); !slices.Equal(after, before) {
+		t.Error("the checkpoint was replaced by the trace")
+	}
+}
