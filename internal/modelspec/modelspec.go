@@ -62,7 +62,7 @@ func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 		return nil, err
 	}
 	if looksLikePath(spec) {
-		return gpt2.LoadDirWith(ctx, spec, o.Load)
+		return gpt2.LoadDirWith(ctx, home(spec), o.Load)
 	}
 	h := o.Hub
 	if h == nil {
@@ -89,7 +89,7 @@ func Check(spec string) error {
 		}
 		return nil
 	}
-	st, statErr := os.Stat(spec)
+	st, statErr := os.Stat(home(spec))
 	if looksLikePath(spec) {
 		switch {
 		case statErr == nil && !st.IsDir():
@@ -105,6 +105,16 @@ func Check(spec string) error {
 		return fmt.Errorf("%q names both a hub model and the folder ./%s: write ./%s for the folder, or run elsewhere for the hub model", spec, spec, spec)
 	}
 	return nil
+}
+
+// home expands a leading ~/ as a shell would: --model=~/x reaches mechlens unexpanded.
+func home(path string) string {
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		if dir, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(dir, rest)
+		}
+	}
+	return path
 }
 
 // looksLikePath reports whether spec is written as a path (./x, ../x, /x, ~/x) rather than a hub

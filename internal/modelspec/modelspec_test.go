@@ -104,12 +104,15 @@ func TestOpenRefusesWhatDoesNotFit(t *testing.T) {
 
 // Check refuses what Open would refuse before loading anything, and passes the rest.
 func TestCheck(t *testing.T) {
+	t.Setenv("HOME", "../../testdata") // ~/tiny-gpt2 is a folder, as --model=~/x reaches mechlens
 	for _, tc := range []struct{ spec, want string }{
 		{"", ""},
 		{DefaultName, ""},
 		{"random:gpt2", ""},
 		{"random:../../testdata/tiny-gpt2/config.json", ""},
 		{"../../testdata/tiny-gpt2", ""},
+		{"~/tiny-gpt2", ""},
+		{"~/missing", "model folder ~/missing does not exist"},
 		{"gpt2", ""},
 		{"random:gpt5", "random:gpt5: unknown size (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, or a config.json path)"},
 		{"./missing", "model folder ./missing does not exist"},
@@ -119,5 +122,8 @@ func TestCheck(t *testing.T) {
 		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && got != tc.want {
 			t.Errorf("Check(%q): %v, want %q", tc.spec, err, tc.want)
 		}
+	}
+	if _, err := Open(context.Background(), "~/tiny-gpt2", Options{}); err != nil {
+		t.Errorf("Open(~/tiny-gpt2): %v", err)
 	}
 }
