@@ -308,6 +308,9 @@ func parseGenericRow(it *Item, obj map[string]json.RawMessage, intAnswer bool) e
 	if !ok {
 		return fmt.Errorf("%q: %q is neither an index nor a letter", "answer", s)
 	}
+	if idx >= len(it.Choices) {
+		return fmt.Errorf("%q: %q is not the letter of one of the %d choices", "answer", s, len(it.Choices))
+	}
 	it.Answer = idx
 	return nil
 }
@@ -375,6 +378,9 @@ func parseSentenceRow(it *Item, obj map[string]json.RawMessage) error {
 	idx, ok := letterIndex(label)
 	if !ok {
 		return fmt.Errorf("%q: %q is not a letter", "label", label)
+	}
+	if idx >= len(choices) {
+		return fmt.Errorf("%q: %q is not the letter of one of the %d choices", "label", label, len(choices))
 	}
 	it.Question, it.Choices, it.Answer = q, choices, idx
 	return nil

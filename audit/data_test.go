@@ -105,6 +105,8 @@ func TestReadErrors(t *testing.T) {
 		{"mmlu letter answer", `{"question": "q", "subject": "s", "choices": ["a", "b"], "answer": "A"}`, `line 1: "answer": "A" is not an index`},
 		{"arc key", `{"question": {"stem": "q", "choices": [{"label": "A", "text": "x"}, {"label": "B", "text": "y"}]}, "answerKey": "E"}`,
 			`line 1: answerKey "E" is not the label of a choice`},
+		{"letter past the choices", `{"question": "q", "choices": ["x", "y"], "answer": "Z"}`, `line 1: "answer": "Z" is not the letter of one of the 2 choices`},
+		{"label past the choices", `{"sentence": "Question: q Answer Choices: A: x B: y Answer:", "label": "C"}`, `line 1: "label": "C" is not the letter of one of the 2 choices`},
 		{"empty choice", `{"question": "q", "choices": ["a", " "], "answer": 0}`, "line 1: choice 1 is empty"},
 		// null would decode as answer 0 (A) and be scored: the measured bias itself.
 		{"null answer", `{"question": "q", "choices": ["x", "y"], "answer": null}`, "line 1: answer is missing"},

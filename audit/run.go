@@ -154,6 +154,7 @@ func Run(ctx context.Context, m *gpt2.Model, items []Item, o RunOptions) (_ *Sum
 	journaled := 0 // records this run appended to the journal
 	if o.Out != "" {
 		files = FilesIn(o.Out, o.Shard, o.Shards)
+		made := newFolders(o.Out)
 		if err := os.MkdirAll(o.Out, 0o755); err != nil {
 			return nil, fmt.Errorf("audit: %w", err)
 		}
@@ -179,6 +180,9 @@ func Run(ctx context.Context, m *gpt2.Model, items []Item, o RunOptions) (_ *Sum
 					journal.Close()
 					os.Remove(files.Journal)
 					os.Remove(files.Meta)
+					for _, d := range made {
+						os.Remove(d) // removes only an empty folder
+					}
 				}
 			}()
 		}
@@ -505,4 +509,15 @@ func ParseShard(s string, getenv func(string) string) (k, n int, err error) {
 		return bad("shard index %d outside [0, %d)", k, n)
 	}
 	return k, n, nil
+}
+
+// newFolders lists the folders MkdirAll(dir) would create, deepest first.
+func newFolders(dir string) []string {
+	var made []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			return made
+		}
+		made = append(made, d)
+	}
 }

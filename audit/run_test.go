@@ -303,6 +303,13 @@ func TestFailedRunLeavesNothing(t *testing.T) {
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Fatalf("a failed run left %v", left)
 	}
+	// Nor the folders it made for --out (an audit of several models makes DIR/<model>/).
+	if _, err := Run(context.Background(), tiny(t), long, runOpts(filepath.Join(dir, "new", "model"))); err == nil {
+		t.Fatal("a prompt longer than the context was scored")
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("a failed run left %v", left)
+	}
 	o := runOpts(dir)
 	o.Resume = true
 	if _, err := Run(context.Background(), tiny(t), items, o); err != nil {

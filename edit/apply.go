@@ -1,6 +1,7 @@
 package edit
 
 import (
+	"fmt"
 	"math"
 	"strings"
 
@@ -11,13 +12,15 @@ import (
 
 // applyWeights writes a weight edit into m and returns its undo. Undo fetches the matrix
 // again (a clone made in between may have taken the old one) and puts back the saved rows.
-func (e Edit) applyWeights(m *gpt2.Model) func() {
+// A written weight past float32's range (a factor of 1e38 on a weight above 3.4) is an
+// error, with the undo still to run: every output of the model would be NaN.
+func (e Edit) applyWeights(m *gpt2.Model) (func(), error) {
 	name, rows := e.target(m.Config)
 	w := mustWritable(m, e.Layer, name)
 	if e.Kind == KindRankOne {
 		saved := w.Clone()
 		w.AddOuter(e.U, e.V)
-		return func() { mustWritable(m, e.Layer, name).CopyFrom(saved) }
+		return func() { mustWritable(m, e.Layer, name).CopyFrom(saved) }, e.checkWritten(w, nil, name)
 	}
 	saved := make([][]float32, len(rows))
 	for i, r := range rows {
@@ -55,7 +58,28 @@ func (e Edit) applyWeights(m *gpt2.Model) func() {
 		for i, r := range rows {
 			w.SetRow(r, saved[i])
 		}
+	}, e.checkWritten(w, rows, name)
+}
+
+// checkWritten refuses rows of w (all when nil) holding ±Inf or NaN after the edit.
+func (e Edit) checkWritten(w *tensor.Packed, rows []int, name string) error {
+	row := make([]float32, w.N)
+	for i := 0; i < w.K; i++ {
+		r := i
+		if rows != nil {
+			if i >= len(rows) {
+				break
+			}
+			r = rows[i]
+		}
+		w.Row(r, row)
+		for _, x := range row {
+			if math.IsInf(float64(x), 0) || math.IsNaN(float64(x)) {
+				return fmt.Errorf("%s: the edit takes row %d of layer %d's %s past float32's range", e.Kind, r, e.Layer, name)
+			}
+		}
 	}
+	return nil
 }
 
 // target is the matrix a weight edit writes and the rows it touches (nil: all, rank_one).

@@ -31,9 +31,9 @@ func (e Edit) checkClamp() error {
 	case len(e.Vector) == 0:
 		return fmt.Errorf("%s: vector (the direction) is missing", e.Kind)
 	case !isFinite(e.Alpha):
-		return fmt.Errorf("%s: alpha (the value) must be a finite number", e.Kind)
+		return fmt.Errorf("%s: alpha (the value) must be a finite number in float32's range", e.Kind)
 	case e.Factor != nil && !isFinite(*e.Factor):
-		return fmt.Errorf("%s: factor (the strength) must be a finite number", e.Kind)
+		return fmt.Errorf("%s: factor (the strength) must be a finite number in float32's range", e.Kind)
 	}
 	var n float64
 	for i, x := range e.Vector {

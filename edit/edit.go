@@ -159,14 +159,17 @@ func (e Edit) check() error {
 		add(finite(e.Vector, "vector"))
 	case KindScaleNeuron:
 		add(need(len(e.Neurons) == 1, "neurons", "must name one neuron"))
-		add(need(e.Factor != nil && isFinite(*e.Factor), "factor", "must be a finite number"))
+		add(need(e.Factor != nil && isFinite(*e.Factor), "factor", "must be a finite number in float32's range"))
 	case KindScaleHead:
 		add(need(e.Head != nil, "head", "is missing"))
-		add(need(e.Factor != nil && isFinite(*e.Factor), "factor", "must be a finite number"))
+		add(need(e.Factor != nil && isFinite(*e.Factor), "factor", "must be a finite number in float32's range"))
 	case KindProjectOut:
 		add(need((e.Head != nil) != (len(e.Neurons) > 0), "head or neurons", "must be given, not both"))
 		add(need(len(e.Vector) > 0, "vector", "(the direction) is missing"))
 		add(finite(e.Vector, "vector"))
+		// A constant vector centers to zero: projecting it out would change nothing.
+		add(need(len(e.Vector) == 0 || slices.ContainsFunc(e.Vector, func(x float32) bool { return x != e.Vector[0] }),
+			"vector", "(the direction) is zero once centered"))
 	case KindRankOne:
 		add(need(slices.Contains([]string{gpt2.MatrixWOut, gpt2.MatrixWIn, gpt2.MatrixWO}, e.Matrix), "matrix",
 			fmt.Sprintf("must be %s, %s or %s", gpt2.MatrixWOut, gpt2.MatrixWIn, gpt2.MatrixWO)))
@@ -176,15 +179,18 @@ func (e Edit) check() error {
 	case KindSteer:
 		add(need(e.Hook != "", "hook", "is missing"))
 		add(need(len(e.Vector) > 0, "vector", "is missing"))
-		add(need(isFinite(e.Alpha), "alpha", "must be a finite number"))
+		add(need(isFinite(e.Alpha), "alpha", "must be a finite number in float32's range"))
 		add(finite(e.Vector, "vector"))
+		// What steer adds, float32(α)·v, must be finite too.
+		add(need(!slices.ContainsFunc(e.Vector, func(x float32) bool { return math.IsInf(float64(float32(e.Alpha)*x), 0) }),
+			"alpha", "times the vector passes float32's range"))
 	case KindAblate:
 		add(need(e.Hook != "", "hook", "is missing"))
 		add(need(e.Mode == "zero" || e.Mode == "mean", "mode", `must be "zero" or "mean"`))
 	case KindAttention:
 		add(need(e.Head != nil, "head", "is missing"))
 		add(need(e.Mode == "scale" || e.Mode == "swap", "mode", `must be "scale" or "swap"`))
-		add(need(e.Mode != "scale" || (e.Factor != nil && isFinite(*e.Factor) && *e.Factor >= 0), "factor", "must be a number ≥ 0"))
+		add(need(e.Mode != "scale" || (e.Factor != nil && isFinite(*e.Factor) && *e.Factor >= 0), "factor", "must be a number ≥ 0 in float32's range"))
 		add(need(e.Letters || len(e.Positions) > 0, "positions", "are needed (or letters)"))
 		add(need(e.Mode != "swap" || e.Letters || len(e.Positions) == 2, "positions", "must be two keys to swap"))
 	case KindClamp:
@@ -201,7 +207,9 @@ func (e Edit) check() error {
 	return nil
 }
 
-func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+// isFinite reports whether x is finite as the float32 an edit applies it as: 1e39 would
+// scale weights or add to activations as +Inf, and every output would be NaN.
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(float64(float32(x)), 0) }
 
 // validate checks the edit against m: layers, neurons and heads in range, vectors of the
 // right size, hook points that exist.

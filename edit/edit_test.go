@@ -1,6 +1,7 @@
 package edit_test
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"math/rand/v2"
@@ -396,6 +397,13 @@ func TestBadEditsAreRefusedWhole(t *testing.T) {
 		{edit.Steer(gpt2.Z(0), -1, nil, 1, make([]float32, 8)), "needs a head"},
 		{edit.Edit{Kind: "scale_layer"}, `kind "scale_layer" is not known`},
 		{edit.Edit{Kind: edit.KindScaleHead, Head: &two}, "factor must be a finite number"},
+		{edit.ProjectOutHead(0, 1, make([]float32, 32)), "project_out: vector (the direction) is zero once centered"},
+		{edit.RankOne(0, gpt2.MatrixWOut, filled(128, 1e20), filled(32, 1e20)), "rank_one: the edit takes row 0 of layer 0's mlp.W_out past float32's range"},
+		{edit.ScaleHead(0, 1, 1e39), "scale_head: factor must be a finite number in float32's range"},
+		{edit.ScaleNeuron(0, 1, -1e300), "scale_neuron: factor must be a finite number in float32's range"},
+		{edit.Steer(gpt2.ResidPost(0), -1, nil, 1e39, make([]float32, 32)), "steer: alpha must be a finite number in float32's range"},
+		{edit.Steer(gpt2.ResidPost(0), -1, nil, 3e38, filled(32, -2)), "steer: alpha times the vector passes float32's range"},
+		{edit.AttentionScale(0, 1, -1, []int{0}, false, 1e39), "attention: factor must be a number ≥ 0 in float32's range"},
 	}
 	for _, tc := range cases {
 		s := edit.NewSet(m, "tiny")
@@ -486,5 +494,48 @@ func TestExportEqualsEditedModel(t *testing.T) {
 	}
 	if err := gpt2.SaveDir(t.TempDir(), load(t, tiny, analysis...), weights.DTypeF32); err == nil || !strings.Contains(err.Error(), "processed") {
 		t.Fatalf("saving a processed model: %v", err)
+	}
+	// Over the folder it was loaded from: the user's checkpoint would be lost.
+	src := t.TempDir()
+	for _, name := range []string{"config.json", "model.safetensors", "vocab.json", "merges.txt"} {
+		b, _ := readFile(filepath.Join(tiny, name))
+		writeFile(t, filepath.Join(src, name), string(b))
+	}
+	before, _ := readFile(filepath.Join(src, "model.safetensors"))
+	m = load(t, src)
+	edit.ApplyEdit(m, edit.ScaleHead(0, 1, 0))
+	want := "gpt2: save " + src + "/.: it is the folder the model was loaded from: save to another folder"
+	if err := gpt2.SaveDir(src+"/.", m, weights.DTypeF32); err == nil || err.Error() != want {
+		t.Errorf("saving over the source folder: %v, want %q", err, want)
+	}
+	if after, _ := readFile(filepath.Join(src, "model.safetensors")); !bytes.Equal(after, before) {
+		t.Error("the source checkpoint was overwritten")
+	}
+}
+
+// filled is a vector of n copies of x.
+func filled(n int, x float32) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = x
+	}
+	return v
+}
+
+// A vector file that cannot be read says why in one line naming the file.
+func TestReadVectorErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, data, want string }{
+		{"big.json", "[1, 1e39, 2]", "vector file DIR/big.json: 1e39 is past float32's range"},
+		{"words.json", `["a"]`, "vector file DIR/words.json: want a JSON array of numbers or a .safetensors file"},
+		{"nan.json", "[NaN]", "vector file DIR/nan.json: want a JSON array of numbers or a .safetensors file"},
+		{"empty.json", "[]", "vector file DIR/empty.json: the vector is empty"},
+	} {
+		p := filepath.Join(dir, tc.name)
+		writeFile(t, p, tc.data)
+		want := strings.ReplaceAll(tc.want, "DIR", dir)
+		if _, err := edit.ReadVector(p); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", tc.name, err, want)
+		}
 	}
 }

@@ -42,7 +42,7 @@ func (e Edit) checkGate() error {
 	case len(g.Heads) == 0:
 		return fmt.Errorf("%s: gate: heads are missing", e.Kind)
 	case !isFinite(g.Lo) || !isFinite(g.Hi) || g.Hi <= g.Lo:
-		return fmt.Errorf("%s: gate: lo and hi must be finite numbers with lo < hi", e.Kind)
+		return fmt.Errorf("%s: gate: lo and hi must be finite numbers in float32's range with lo < hi", e.Kind)
 	case len(e.Positions) != 1:
 		return fmt.Errorf("%s: gate: a gated steer acts at one position (positions: [-1] for the last)", e.Kind)
 	}

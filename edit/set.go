@@ -147,8 +147,11 @@ func (s *Set) Apply(m *gpt2.Model) (*Applied, error) {
 		}
 	}
 	a := newApplied(m)
-	for _, e := range s.Edits {
-		a.apply(e)
+	for i, e := range s.Edits {
+		if err := a.apply(e); err != nil {
+			a.Revert()
+			return nil, fmt.Errorf("edits[%d]: %v", i, err)
+		}
 	}
 	return a, nil
 }
@@ -160,7 +163,10 @@ func ApplyEdit(m *gpt2.Model, e Edit) (*Applied, error) {
 		return nil, err
 	}
 	a := newApplied(m)
-	a.apply(e)
+	if err := a.apply(e); err != nil {
+		a.Revert()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -168,16 +174,21 @@ func newApplied(m *gpt2.Model) *Applied {
 	return &Applied{m: m, hooksFrom: len(m.Interventions), editsFrom: len(m.Edits), active: true}
 }
 
-func (a *Applied) apply(e Edit) {
+func (a *Applied) apply(e Edit) error {
 	if e.runtime() {
 		hs := e.hooks(a.m)
 		a.m.Interventions = append(a.m.Interventions, hs...)
 		a.hooks += len(hs)
 	} else {
-		a.undo = append(a.undo, e.applyWeights(a.m))
+		undo, err := e.applyWeights(a.m)
+		a.undo = append(a.undo, undo)
+		if err != nil {
+			return err
+		}
 	}
 	a.m.Edits = append(a.m.Edits, e.String())
 	a.edits++
+	return nil
 }
 
 // Revert restores every weight the application overwrote, bit for bit, and removes its

@@ -2,6 +2,7 @@ package edit
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -66,6 +67,9 @@ func ReadVector(spec string) ([]float32, error) {
 	}
 	var v []float32
 	if err := json.Unmarshal(b, &v); err != nil {
+		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && strings.HasPrefix(te.Value, "number ") {
+			return nil, fmt.Errorf("vector file %s: %s is past float32's range", spec, strings.TrimPrefix(te.Value, "number "))
+		}
 		return nil, fmt.Errorf("vector file %s: want a JSON array of numbers or a .safetensors file", spec)
 	}
 	if len(v) == 0 {

@@ -2,6 +2,7 @@ package gpt2
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -26,6 +27,9 @@ func SaveDir(dir string, m *Model, dtype weights.DType) error {
 		return fmt.Errorf("gpt2: save %s: the model has an unembedding bias b_U, which GPT-2 checkpoints cannot hold", dir)
 	case len(m.Interventions) > 0:
 		return fmt.Errorf("gpt2: save %s: the model has %d run-time interventions, which a checkpoint cannot hold", dir, len(m.Interventions))
+	case m.Source != "" && sameFolder(dir, m.Source):
+		// The checkpoint the user loaded would be replaced by this one, and lost.
+		return fmt.Errorf("gpt2: save %s: it is the folder the model was loaded from: save to another folder", dir)
 	}
 	switch dtype {
 	case weights.DTypeF32, weights.DTypeF16, weights.DTypeBF16:
@@ -75,4 +79,11 @@ func SourceDType(m *Model) weights.DType {
 		}
 	}
 	return weights.DTypeF32
+}
+
+// sameFolder reports whether a and b name one existing folder.
+func sameFolder(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }

@@ -107,7 +107,7 @@ func tokFromFiles(vocab map[string]int, merges [][2]string, added map[string]int
 			r, ok = k, true // added tokens are raw text, matched as written
 		}
 		if !ok {
-			return nil, fmt.Errorf("tokenizer: %s: token %q is not in the byte-level alphabet", vocabSrc, k)
+			return nil, fmt.Errorf("tokenizer: %s: token %q is not in the byte-level alphabet", vocabSrc, tokClip(k))
 		}
 		raw[r] = id
 	}
@@ -124,7 +124,7 @@ func tokFromFiles(vocab map[string]int, merges [][2]string, added map[string]int
 		a, okA := tokFromByteLevel(m[0])
 		b, okB := tokFromByteLevel(m[1])
 		if !okA || !okB {
-			return nil, fmt.Errorf("tokenizer: %s: merge %d %q: not in the byte-level alphabet", mergesSrc, i, m[0]+" "+m[1])
+			return nil, fmt.Errorf("tokenizer: %s: merge %d %q: not in the byte-level alphabet", mergesSrc, i, tokClip(m[0]+" "+m[1]))
 		}
 		rawMerges[i] = [2]string{a, b}
 	}
@@ -272,9 +272,18 @@ func tokParseVocabMerges(vocabJSON, mergesTxt []byte, vocabPath, mergesPath stri
 func tokParseMerge(line string) ([2]string, error) {
 	a, b, ok := strings.Cut(line, " ")
 	if !ok || a == "" || b == "" || strings.Contains(b, " ") {
-		return [2]string{}, fmt.Errorf("merge %q is not two tokens separated by a space", line)
+		return [2]string{}, fmt.Errorf("merge %q is not two tokens separated by a space", tokClip(line))
 	}
 	return [2]string{a, b}, nil
+}
+
+// tokClip shortens what an error quotes from a file: a binary file read as merges.txt is
+// one line of megabytes.
+func tokClip(s string) string {
+	if len(s) > 60 {
+		return s[:57] + "..."
+	}
+	return s
 }
 
 // tokLoadJSON reads a tokenizers file's BPE model and added tokens. Added tokens are
@@ -313,7 +322,7 @@ func tokLoadJSON(files tokFiles) (*Tokenizer, error) {
 		} else if err = json.Unmarshal(m, &pair); err == nil && len(pair) == 2 {
 			merges[i] = [2]string{pair[0], pair[1]}
 		} else {
-			err = fmt.Errorf("merge %s is neither \"a b\" nor [\"a\", \"b\"]", m)
+			err = fmt.Errorf("merge %s is neither \"a b\" nor [\"a\", \"b\"]", tokClip(string(m)))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("tokenizer: %s: model.merges[%d]: %v", path, i, err)

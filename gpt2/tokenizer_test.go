@@ -502,6 +502,8 @@ func TestLoadTokenizerErrors(t *testing.T) {
 			"tokenizer: DIR/vocab.json: a JSON string where an integer is expected"},
 		{"bad merge line", map[string]string{"vocab.json": string(withABJSON), "merges.txt": "#version: 0.2\na b\nab\n"},
 			`tokenizer: DIR/merges.txt: line 3: merge "ab" is not two tokens separated by a space`},
+		{"binary merges", map[string]string{"vocab.json": string(byteVocab), "merges.txt": strings.Repeat("\x00\xff", 1000)},
+			`tokenizer: DIR/merges.txt: line 1: merge "` + strings.Repeat(`\x00\xff`, 28) + `\x00..." is not two tokens separated by a space`},
 		{"merge not in vocab", map[string]string{"vocab.json": string(byteVocab), "merges.txt": "a b\n"},
 			`tokenizer: DIR/merges.txt: merge 0 "a b": "a", "b" or their concatenation is not in the vocab`},
 		{"missing byte", map[string]string{"vocab.json": `{"a": 0}`, "merges.txt": ""},

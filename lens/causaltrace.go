@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/procstat"
 )
 
 // Kinds of state causal tracing restores (ROME's experiments/causal_trace.py).
@@ -159,6 +160,13 @@ func (a *Analyzer) CausalTrace(ids []int, o CausalTraceOptions) (*CausalTrace, e
 		noise = 3 * NoiseStd(m)
 	}
 	S := o.Samples
+	// Each corrupted run keeps three states and the keys and values of every layer, [T, D]
+	// each, until the end: a sample count the machine cannot hold is refused before the
+	// first allocation, not killed by the system after minutes of swapping.
+	need := float64(S) * float64(5*L*T*D) * 4
+	if avail := procstat.AvailableMiB() * (1 << 20); avail > 0 && need > avail {
+		return nil, fmt.Errorf("lens: %d samples need %.3g GB for the corrupted runs' states; this machine has %.3g GB available", S, need/1e9, avail/1e9)
+	}
 	// noiseAt[s] is sample s's noise over the subject's tokens, [subject tokens, D], drawn
 	// in the order (sample, token, dimension) as ROME draws its array.
 	r := rand.New(rand.NewPCG(o.Seed, 0x636175736174))
@@ -168,6 +176,10 @@ func (a *Analyzer) CausalTrace(ids []int, o CausalTraceOptions) (*CausalTrace, e
 		noiseAt[s] = make([]float32, nsub*D)
 		for i := range noiseAt[s] {
 			noiseAt[s][i] = float32(noise * r.NormFloat64())
+			// Past float32's range the corrupted runs are NaN and every score with them.
+			if math.IsInf(float64(noiseAt[s][i]), 0) {
+				return nil, fmt.Errorf("lens: noise %g overflows float32, the type of the embeddings", noise)
+			}
 		}
 	}
 	// corrupt adds sample s's noise to the token embeddings x of positions p.. of the

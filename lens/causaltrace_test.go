@@ -4,9 +4,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mechlens/mechlens/gpt2"
+	"github.com/mechlens/mechlens/internal/procstat"
 )
 
 func TestSubjectRange(t *testing.T) {
@@ -160,6 +162,42 @@ func TestCausalTraceDirect(t *testing.T) {
 					t.Errorf("%s layer %d position %d: %g, want %g", pn.Kind, l, p, got, want)
 				}
 			}
+		}
+	}
+}
+
+func TestCausalTraceErrors(t *testing.T) {
+	m := loadModel(t, tinyDir)
+	a := New(m)
+	ids := m.Tokenizer.Encode("The Space Needle is in downtown")
+	ok := CausalTraceOptions{SubjectStart: 1, SubjectEnd: 3, Target: -1, Samples: 2, Window: 1}
+	for _, c := range []struct {
+		edit func(o *CausalTraceOptions)
+		want string
+	}{
+		{func(o *CausalTraceOptions) { o.SubjectEnd = 99 }, "lens: subject tokens [1, 99) outside the prompt's 7 tokens"},
+		{func(o *CausalTraceOptions) { o.Samples = 0 }, "lens: causal tracing needs at least one corrupted run, got 0"},
+		{func(o *CausalTraceOptions) { o.Noise = math.NaN() }, "lens: noise NaN is not a standard deviation"},
+		{func(o *CausalTraceOptions) { o.Noise = 1e39 }, "lens: noise 1e+39 overflows float32, the type of the embeddings"},
+		{func(o *CausalTraceOptions) { o.Noise = 1e300 }, "lens: noise 1e+300 overflows float32, the type of the embeddings"},
+	} {
+		o := ok
+		c.edit(&o)
+		ct, err := a.CausalTrace(ids, o)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%+v: error %v, want %q", o, err, c.want)
+			if err == nil && math.IsNaN(ct.Corrupt) {
+				t.Errorf("%+v: the corrupted probability is NaN", o)
+			}
+		}
+	}
+	// A sample count past the machine's memory is refused before anything is allocated.
+	if procstat.AvailableMiB() > 0 {
+		o := ok
+		o.Samples = 1 << 40
+		want := "lens: 1099511627776 samples need 9.85e+06 GB for the corrupted runs' states; this machine has "
+		if _, err := a.CausalTrace(ids, o); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("2⁴⁰ samples: error %v, want %q…", err, want)
 		}
 	}
 }

@@ -35,6 +35,9 @@ func (a *Analyzer) TokenSpans(ids []int) (string, [][2]int) {
 // Choices:"), the first token " A", then the first " B" after it, and so on while they
 // follow. It errors when the marker or the option A is missing.
 func (a *Analyzer) FindOptions(ids []int, marker string) ([]Option, error) {
+	if a.Model.Tokenizer == nil {
+		return nil, fmt.Errorf("lens: this model has no tokenizer to find the answer options with")
+	}
 	text, spans := a.TokenSpans(ids)
 	at := strings.Index(text, marker)
 	if at < 0 {

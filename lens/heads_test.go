@@ -47,6 +47,11 @@ func TestFindOptions(t *testing.T) {
 			t.Errorf("%q: error %v, want %q", c.text, err, c.want)
 		}
 	}
+	// Token ids alone, on a model without a vocabulary: no text to find the marker in.
+	want := "lens: this model has no tokenizer to find the answer options with"
+	if _, err := New(loadModel(t, smallVocabDir)).FindOptions([]int{1, 2, 3}, DefaultMarker); err == nil || err.Error() != want {
+		t.Errorf("no tokenizer: error %v, want %q", err, want)
+	}
 }
 
 // TestHeadsMatchReference compares option attention and one head's pattern with the stored

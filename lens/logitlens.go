@@ -215,8 +215,9 @@ func (a *Analyzer) lensRow(row *LensRow, x, y, p []float32, us [][]float32, o Le
 		// KL(final ‖ this) = Σ pf·(f − x) − lse_f + lse.
 		row.KL = max(0, final.pf-dot64(final.probs, x)-final.lse+lse)
 	}
-	row.Top = make([]TokenProb, 0, o.TopK)
-	for _, t := range top[:min(o.TopK, len(top))] {
+	top = top[:min(o.TopK, len(top))]
+	row.Top = make([]TokenProb, 0, len(top))
+	for _, t := range top {
 		row.Top = append(row.Top, TokenProb{a.Token(t), float64(x[t]), math.Exp(float64(x[t]) - lse)})
 	}
 	row.Targets = make([]TargetStat, 0, len(o.Targets))

@@ -198,6 +198,25 @@ func TestLogitLensErrors(t *testing.T) {
 	}
 }
 
+// A TopK past the vocabulary lists every token; the rows are not sized by TopK (a count
+// given on the command line has no upper bound).
+func TestLogitLensTopKPastTheVocabulary(t *testing.T) {
+	m := loadModel(t, smallVocabDir)
+	a := New(m)
+	tr := trace(t, a, []int{1, 2, 3}, TraceOptions{})
+	for _, k := range []int{m.Config.DVocab, m.Config.DVocab + 1, 1 << 50} {
+		ll, err := a.LogitLens(tr, LensOptions{TopK: k, Positions: []int{-1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range ll.Rows {
+			if len(row.Top) != m.Config.DVocab || cap(row.Top) != m.Config.DVocab {
+				t.Errorf("TopK %d: %d tokens listed (capacity %d), want the %d of the vocabulary", k, len(row.Top), cap(row.Top), m.Config.DVocab)
+			}
+		}
+	}
+}
+
 func TestTopK(t *testing.T) {
 	x := []float32{3, 1, 4, 1, 5, 9, 2, 6, 5, 3}
 	for _, c := range []struct {

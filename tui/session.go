@@ -57,7 +57,7 @@ func LoadSession(path string) (s Session, ok bool, err error) {
 		return s, false, nil
 	}
 	if err != nil {
-		return s, false, err
+		return s, false, fmt.Errorf("--session: %w", err)
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return s, false, fmt.Errorf("--session: %s: %v", path, err)

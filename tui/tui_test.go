@@ -343,6 +343,10 @@ func TestSessionRoundTrip(t *testing.T) {
 	if _, ok, err := LoadSession(filepath.Join(t.TempDir(), "none.json")); ok || err != nil {
 		t.Errorf("a missing session file: %v %v, want no session and no error", ok, err)
 	}
+	dir := t.TempDir()
+	if _, _, err := LoadSession(dir); err == nil || err.Error() != "--session: read "+dir+": is a directory" {
+		t.Errorf("a folder as the session file: %v", err)
+	}
 }
 
 func TestBadInput(t *testing.T) {

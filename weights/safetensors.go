@@ -94,6 +94,9 @@ func OpenSafetensors(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("weights: %s is a folder, not a safetensors file", path)
+	}
 	size := st.Size()
 	if size < 8 {
 		return nil, fmt.Errorf("weights: %s: truncated: file has %d bytes, too short for the 8-byte header length", path, size)
@@ -276,8 +279,10 @@ func stParseEntry(name string, raw json.RawMessage, dataSize int64) (TensorInfo,
 	switch {
 	case info.Begin > info.End:
 		return info, fmt.Errorf("span [%d,%d) ends before it begins", info.Begin, info.End)
-	case info.Begin < 0 || info.End > dataSize:
+	case info.Begin < 0:
 		return info, fmt.Errorf("span [%d,%d) outside data area of %d bytes", info.Begin, info.End, dataSize)
+	case info.End > dataSize: // what a download cut short looks like
+		return info, fmt.Errorf("span [%d,%d) outside data area of %d bytes: the file is truncated", info.Begin, info.End, dataSize)
 	case numel*size != info.End-info.Begin:
 		return info, fmt.Errorf("dtype %s shape %v needs %d bytes, span has %d", dtype, shape, numel*size, info.End-info.Begin)
 	}

@@ -354,7 +354,7 @@ func TestCorruptFiles(t *testing.T) {
 		{"negative offset", 0, "{" + entry("a", "F32", "[2]", -4, 4) + "}", 8, `tensor "a": span [-4,4) outside data area of 8 bytes`},
 		{"span mismatch", 0, "{" + entry("h.0.attn.c_attn.weight", "F16", "[32,96]", 0, 6000) + "}", 6000,
 			`tensor "h.0.attn.c_attn.weight": dtype F16 shape [32 96] needs 6144 bytes, span has 6000`},
-		{"truncated data", 0, "{" + ok + "," + entry("b", "F32", "[2]", 8, 16) + "}", 12, `tensor "b": span [8,16) outside data area of 12 bytes`},
+		{"truncated data", 0, "{" + ok + "," + entry("b", "F32", "[2]", 8, 16) + "}", 12, `tensor "b": span [8,16) outside data area of 12 bytes: the file is truncated`},
 		{"overlap", 0, "{" + ok + "," + entry("b", "F32", "[2]", 4, 12) + "}", 12, `tensor "b": span [4,12) overlaps tensor "a" [0,8)`},
 		{"empty span inside", 0, "{" + ok + "," + entry("b", "F32", "[0]", 4, 4) + "}", 8, `tensor "b": span [4,4) overlaps tensor "a" [0,8)`},
 	}
@@ -367,8 +367,15 @@ func TestCorruptFiles(t *testing.T) {
 		if err := os.WriteFile(path, b[:150000], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		want := "weights: " + path + `: tensor "h.0.mlp.c_fc.weight": span [140040,148232) outside data area of 147360 bytes`
+		want := "weights: " + path + `: tensor "h.0.mlp.c_fc.weight": span [140040,148232) outside data area of 147360 bytes: the file is truncated`
 		if _, err := OpenSafetensors(path); err == nil || err.Error() != want {
+			t.Fatalf("got  %v\nwant %s", err, want)
+		}
+	})
+	t.Run("folder", func(t *testing.T) {
+		dir := t.TempDir()
+		want := "weights: " + dir + " is a folder, not a safetensors file"
+		if _, err := OpenSafetensors(dir); err == nil || err.Error() != want {
 			t.Fatalf("got  %v\nwant %s", err, want)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,11 @@ import (
 )
 
 func init() { register(newAuditCommand()) }
+
+// maxBootstrap bounds --bootstrap (audit's and neutralize's): every resample's statistics are
+// kept until the percentiles are taken, about 1 KB each, so 100 times the default already
+// holds 100 MB; a billion ran out of memory.
+const maxBootstrap = 100_000
 
 func newAuditCommand() *cli.Command {
 	c := cli.NewCommand("audit", "audit [DATA] [--generate NAME] [--out DIR] [--model A,B,...] [--permute cyclic|all] [flags]",
@@ -55,7 +61,7 @@ With several models (--model a,b) each gets DIR/<model>/ and a comparison table 
 	c.Flags.BoolVar(&o.skipBad, "skip-bad", false, "skip bad rows of DATA (listed in the summary) instead of failing")
 	c.Flags.BoolVar(&o.resume, "resume", false, "continue the interrupted run in --out")
 	cli.TextVar(c.Flags, &o.shard, "shard", "", "audit slice K of N: K/N (K from 0), auto (SLURM_ARRAY_TASK_ID/COUNT) or auto/N (JOB_COMPLETION_INDEX)")
-	cli.IntVar(c.Flags, &o.bootstrap, "bootstrap", 1000, 0, cli.NoLimit, "bootstrap resamples for the 95% intervals (0: none)")
+	cli.IntVar(c.Flags, &o.bootstrap, "bootstrap", 1000, 0, maxBootstrap, "bootstrap resamples for the 95% intervals (0: none)")
 	c.Flags.BoolVar(&o.noPlots, "no-plots", false, "do not write the PNG plots")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
@@ -140,6 +146,15 @@ func runAudit(ctx context.Context, io *cli.IO, o auditOptions) error {
 		}
 	}
 	specs := strings.Split(o.model.spec, ",")
+	if len(specs) > 1 && slices.ContainsFunc(specs, func(s string) bool { return strings.TrimSpace(s) == "" }) {
+		// An empty item would be the embedded model, audited without being named.
+		return cli.Usagef("--model: %q has an empty item", o.model.spec)
+	}
+	for _, spec := range specs { // a mistyped last model must not wait for the first's audit
+		if err := modelspec.Check(strings.TrimSpace(spec)); err != nil {
+			return err
+		}
+	}
 	var sums []*audit.Summary
 	for i, spec := range specs {
 		g := o.model
@@ -156,6 +171,9 @@ func runAudit(ctx context.Context, io *cli.IO, o auditOptions) error {
 		mo.Progress = progressBar(io, mo.Model)
 		s, err := audit.Run(ctx, m, items, mo)
 		if err != nil {
+			if len(specs) > 1 {
+				return fmt.Errorf("%s: %w", mo.Model, err)
+			}
 			return err
 		}
 		sums = append(sums, s)
@@ -176,8 +194,13 @@ func generatorList() string {
 	return strings.Join(s, "; ")
 }
 
-// defaultGenerate is how many items --generate makes unless --n says.
-const defaultGenerate = 200
+// defaultGenerate is how many items --generate makes unless --n says; maxGenerate is the
+// most it makes: the items are made and held before the first is scored, and a million
+// already take hours to score (a billion ran out of memory before scoring started).
+const (
+	defaultGenerate = 200
+	maxGenerate     = 1_000_000
+)
 
 // auditItems reads DATA (a file, or standard input for "-") or generates the items, and
 // records where they came from in o.
@@ -215,6 +238,9 @@ func auditItems(io *cli.IO, args []string, gen string, n int, skipBad bool, seed
 	}
 	if n == 0 {
 		n = defaultGenerate
+	}
+	if n > maxGenerate {
+		return nil, cli.Usagef("--n %d: --generate makes at most %d items", n, maxGenerate)
 	}
 	items, err := g.Generate(n, seed)
 	if err != nil {
@@ -354,11 +380,11 @@ type auditMergeOptions struct {
 
 // runAuditMerge merges the shards in o.dirs, or in the per-model subfolders of o.dirs[0].
 func runAuditMerge(_ context.Context, io *cli.IO, o auditMergeOptions) error {
-	dst := o.out
+	dst, flagName := o.out, "--out"
 	if dst == "" {
-		dst = o.dirs[0]
+		dst, flagName = o.dirs[0], "folder"
 	}
-	if err := checkOut("--out", dst, true); err != nil {
+	if err := checkOut(flagName, dst, true); err != nil {
 		return err
 	}
 	found := false

@@ -268,7 +268,9 @@ func timeMedians(ctx context.Context, n int, fs ...func() error) ([]time.Duratio
 		}
 	}
 	d := make([][]time.Duration, len(fs)) // [f][round]
-	ratios := make([]float64, n)
+	// Grown run by run: --runs has no upper bound, and a large one must stop at the first
+	// interrupt, not in an allocation.
+	var ratios []float64
 	for i := 0; i < n; i++ {
 		for j, f := range fs {
 			if err := ctx.Err(); err != nil {
@@ -280,9 +282,11 @@ func timeMedians(ctx context.Context, n int, fs ...func() error) ([]time.Duratio
 			}
 			d[j] = append(d[j], time.Since(t0))
 		}
+		ratio := 0.0
 		if len(fs) > 1 {
-			ratios[i] = d[1][i].Seconds() / d[0][i].Seconds()
+			ratio = d[1][i].Seconds() / d[0][i].Seconds()
 		}
+		ratios = append(ratios, ratio)
 	}
 	med := make([]time.Duration, len(fs))
 	for j := range d {

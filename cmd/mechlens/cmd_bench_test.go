@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -85,5 +87,21 @@ func TestForwardFLOPs(t *testing.T) {
 	// gpt2 at 256 tokens: the figure the README's table divides by.
 	if got := forwardFLOPs(gpt2.Presets["gpt2"], 256, 0); got < 65.5e9 || got > 65.7e9 {
 		t.Errorf("gpt2 @256 = %g FLOPs", got)
+	}
+}
+
+// --runs has no upper bound: a huge count runs until interrupted instead of allocating a
+// slot per run first.
+func TestTimeMediansHugeRuns(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	f := func() error {
+		if calls++; calls == 3 {
+			cancel()
+		}
+		return nil
+	}
+	if _, _, err := timeMedians(ctx, 1<<50, f, f); !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want the context's", err)
 	}
 }

@@ -90,14 +90,15 @@ func runCausalTrace(ctx context.Context, io *cli.IO, o causalTraceOptions) error
 	}
 	scale, isMultiple := strings.CutSuffix(o.noise, "s")
 	x, err := strconv.ParseFloat(scale, 64)
-	if err != nil || x <= 0 || math.IsInf(x, 0) {
+	if err != nil || !(x > 0) || math.IsInf(x, 0) { // !(x > 0) refuses NaN too
 		return cli.Usagef("--noise %q: want a positive number, or Ns for N × the std of the token embeddings", o.noise)
 	}
-	m, err := o.model.open(ctx, io)
-	if err != nil {
-		return err
+	if o.png != "" {
+		if err := checkOut("--png", o.png, false); err != nil {
+			return err
+		}
 	}
-	ids, err := promptIDs(m, o.prompt, "", o.bos)
+	m, err := o.model.open(ctx, io)
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,13 @@ func runCausalTrace(ctx context.Context, io *cli.IO, o causalTraceOptions) error
 	if o.bos {
 		skip = 1
 	}
+	// The subject first: without a tokenizer, its error is the one that applies (promptIDs's
+	// would suggest --ids, which causal-trace refuses).
 	if ct.SubjectStart, ct.SubjectEnd, err = lens.SubjectRange(m.Tokenizer, o.prompt, o.subject, skip); err != nil {
+		return err
+	}
+	ids, err := promptIDs(m, o.prompt, "", o.bos)
+	if err != nil {
 		return err
 	}
 	if o.target != "" {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -40,11 +42,16 @@ func TestDebiasBadInput(t *testing.T) {
 		{[]string{"neutralize", "--anchor", " AB", "--n", "30", "--out", filepath.Join(dir, "out")}, 2, `--anchor: tokenizer: " AB" is 2 tokens`},
 		{[]string{"neutralize", "--fit", allA, "--out", filepath.Join(dir, "out")}, 2, "--fit and --eval go together"},
 		{[]string{"neutralize", allA, "--out", filepath.Join(dir, "out")}, 1, "every item's answer is the anchor"},
+		{[]string{"neutralize", "--n", "30", "--out", filepath.Join(dir, "out"), "--facts", allA}, 1, allA + ": line 1: want {\"prompt\", \"completion\", \"class\"}"},
+		{[]string{"neutralize", "--n", "30", "--out", filepath.Join(dir, "out"), "--neutral", filepath.Join(dir, "none.txt")}, 1, "open " + filepath.Join(dir, "none.txt")},
 	} {
 		_, errOut, code := runCommand(t, "", c.argv...)
 		if code != c.code || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("%q: exit %d, stderr %q; want exit %d and one line with %q", c.argv, code, errOut, c.code, c.want)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a failed neutralize left --out behind: %v", err)
 	}
 }
 

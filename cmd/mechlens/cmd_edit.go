@@ -98,6 +98,9 @@ func (ef *editFlags) save(io *cli.IO, m *gpt2.Model, s *edit.Set, e edit.Edit) e
 
 // open loads the model and the set to append to (a new one when o.to does not exist).
 func (o editSetOptions) open(ctx context.Context, io *cli.IO) (*gpt2.Model, *edit.Set, error) {
+	if err := checkOut("--to", o.to, false); err != nil {
+		return nil, nil, err
+	}
 	m, err := o.model.open(ctx, io)
 	if err != nil {
 		return nil, nil, err
@@ -193,6 +196,11 @@ vector added is stored in the set, with the rule as its note.`
 			if *sub == "" || *add == "" {
 				return cli.Usagef("value-vector: the rule needs both --sub and --add")
 			}
+			for _, f := range [][2]string{{"sub", *sub}, {"add", *add}} {
+				if _, err := edit.TokenID(m, f[1]); err != nil {
+					return fmt.Errorf("--%s: %v", f[0], err)
+				}
+			}
 			if e, err = edit.ValueVectorRule(m, *layer, *neuron, *sub, *add, *a1, *a2); err != nil {
 				return err
 			}
@@ -249,7 +257,11 @@ func readVector(m *gpt2.Model, flagName, spec string) ([]float32, error) {
 		return nil, cli.Usagef("--%s %q: want a vector file or TOKEN-TOKEN (e.g. \" B- A\")", flagName, spec)
 	}
 	i++
-	return edit.TokenDirection(m, spec[:i], spec[i+1:])
+	v, err := edit.TokenDirection(m, spec[:i], spec[i+1:])
+	if err != nil {
+		return nil, fmt.Errorf("--%s %q: %v", flagName, spec, err)
+	}
+	return v, nil
 }
 
 func newEditProjectOutCommand() *cli.Command {
@@ -488,7 +500,7 @@ func newEditShowCommand() *cli.Command {
 		}
 		sizes, err := s.Sizes(m)
 		if err != nil {
-			return err
+			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
 		}
 		out := struct {
 			Model      edit.ModelRef `json:"model"`
@@ -565,7 +577,7 @@ func runEditDiff(ctx context.Context, io *cli.IO, o editDiffOptions) error {
 	}
 	ed := base.Clone()
 	if _, err := s.Apply(ed); err != nil {
-		return err
+		return fmt.Errorf("--edits %s: %v", *mf.edits, err)
 	}
 	var pairIDs []int
 	if o.pair != "" {
@@ -588,8 +600,11 @@ func runEditDiff(ctx context.Context, io *cli.IO, o editDiffOptions) error {
 		Prompts    []editDiffPrompt `json:"prompts"`
 	}{mf.name(), orEmpty(base.Processing), ed.Edits, nil}
 	rows := &cli.Rows{Header: []string{"prompt", "rank", "base", "base_prob", "edited", "edited_prob", "kl"}}
-	for _, p := range o.prompts {
+	for i, p := range o.prompts {
 		ids, err := promptIDs(base, p, "", o.bos.want(mf.spec))
+		if err != nil && len(o.prompts) > 1 {
+			return fmt.Errorf("prompt %d: %w", i+1, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -649,8 +664,8 @@ it). Run-time interventions cannot be exported: a set holding one is refused by 
 			return err
 		}
 		dt := weights.DType(*dtype)
-		if st, err := os.Stat(*out); err == nil && !st.IsDir() {
-			return fmt.Errorf("--out %s is a file, not a folder", *out)
+		if err := checkOut("--out", *out, true); err != nil {
+			return err
 		}
 		s, err := edit.Load(*mf.edits)
 		if err != nil {
@@ -667,7 +682,7 @@ it). Run-time interventions cannot be exported: a set holding one is refused by 
 			return err
 		}
 		if _, err := s.Apply(m); err != nil {
-			return err
+			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
 		}
 		if dt == "source" {
 			dt = gpt2.SourceDType(m)

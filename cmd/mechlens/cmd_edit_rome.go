@@ -137,6 +137,11 @@ func (sf statsOptions) open(ctx context.Context, io *cli.IO, mf *modelFlags, m *
 			return nil, err
 		}
 	}
+	// Measuring takes minutes on a large corpus: the file's folder (made if missing) must take
+	// it before, not after.
+	if err := checkOut("--stats", filepath.Dir(path), true); err != nil {
+		return nil, err
+	}
 	cov, err := edit.Stats(ctx, m, l, texts, progressBar(io, fmt.Sprintf("stats layer %d", l)))
 	if err != nil {
 		return nil, err

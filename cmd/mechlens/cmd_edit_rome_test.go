@@ -54,6 +54,8 @@ func TestFactEditingCLI(t *testing.T) {
 	}{
 		{[]string{"causal-trace", "The capital of Fizeia is", "--subject", "Nowhere"}, 1, `lens: the subject "Nowhere" is not in the prompt "The capital of Fizeia is"`},
 		{[]string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--kind", "heads"}, 2, `--kind`},
+		{[]string{"edit", "stats", "--layer", "0", "--stats", filepath.Join(set, "sub", "s.safetensors")}, 1, "--stats " + filepath.Join(set, "sub") + ": " + set + " is a file, not a folder"},
+		{[]string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--model", "../../testdata/tiny-gpt2-small-vocab"}, 1, `lens: this model has no tokenizer to find the subject "Fizeia"`},
 		{[]string{"edit", "rome", "--prompt", "The capital of is", "--subject", "Fizeia", "--target", " Deras", "--to", bad}, 2, "has no {} for the subject"},
 		{[]string{"edit", "rome", "--prompt", "The capital of {} is", "--subject", "Fizeia", "--target", " Deras", "--stats", filepath.Join(dir, "none.safetensors"), "--data", filepath.Join(dir, "none.txt"), "--to", bad}, 1, "no such file"},
 		{[]string{"edit", "memit", "--requests", reqs, "--layers", "7", "--to", bad}, 2, "--layers: layer 7 outside 0..2"},

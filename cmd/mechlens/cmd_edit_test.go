@@ -86,7 +86,9 @@ func TestEditBadInput(t *testing.T) {
 	}{
 		{[]string{"edit", "scale-neuron", "--layer", "9", "--neuron", "1", "--factor", "0", "--to", set}, 1, "layer 9 is outside [0, 3)"},
 		{[]string{"edit", "scale-head", "--layer", "1", "--head", "1", "--to", set}, 2, "--factor is required"},
-		{[]string{"edit", "value-vector", "--layer", "1", "--neuron", "1", "--sub", " A", "--add", " Deras Drebirk", "--to", set}, 1, `" Deras Drebirk" is 2 tokens, not one`},
+		{[]string{"edit", "value-vector", "--layer", "1", "--neuron", "1", "--sub", " A", "--add", " Deras Drebirk", "--to", set}, 1, `--add: " Deras Drebirk" is 2 tokens, not one`},
+		{[]string{"edit", "value-vector", "--layer", "1", "--neuron", "1", "--vector", " B-", "--to", set}, 1, `--vector " B-": "" is 0 tokens, not one`},
+		{[]string{"edit", "steer", "--hook", "blocks.1.hook_resid_post", "--vector", " B- Deras Drebirk", "--to", set}, 1, `--vector " B- Deras Drebirk": " Deras Drebirk" is 2 tokens, not one`},
 		{[]string{"edit", "steer", "--hook", "blocks.1.hook_resid_post", "--vector", filepath.Join(dir, "nosuch.json"), "--to", set}, 1, "vector file"},
 		{[]string{"edit", "scale-neuron", "--layer", "0", "--neuron", "1", "--factor", "NaN", "--to", set}, 2, `--factor: "NaN" is not a finite number`},
 	}
@@ -108,9 +110,29 @@ func TestEditBadInput(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "edit 1 (ablate blocks.1.attn.hook_z head 2 zero) is a run-time intervention") {
 		t.Errorf("export of a run-time intervention: exit %d, %q", code, errOut)
 	}
+	long := strings.Repeat("hi ", 100)
+	if _, errOut, code := runCommand(t, "", "edit", "diff", "--edits", set, "x", long); code != 1 || errOut != "mechlens: prompt 2: the prompt has 201 tokens, more than the model's context of 32\n" {
+		t.Errorf("edit diff with a second prompt too long: exit %d, %q", code, errOut)
+	}
 	os.WriteFile(set, []byte(`{"version": 1, "model": {"name": "x", "hash": "`), 0o644)
 	_, errOut, code = runCommand(t, "", "run", fizeiaPrompt, "--edits", set)
 	if code != 1 || !strings.Contains(errOut, "not a JSON edit set") {
 		t.Errorf("a truncated set: exit %d, %q", code, errOut)
+	}
+	// A set that loads but does not fit its model: every command names the file.
+	bad := filepath.Join(dir, "bad.json")
+	mustRun(t, "edit", "scale-head", "--layer", "1", "--head", "1", "--factor", "0", "--to", bad)
+	b, _ := os.ReadFile(bad)
+	os.WriteFile(bad, []byte(strings.Replace(string(b), `"layer": 1`, `"layer": 99`, 1)), 0o644)
+	for _, argv := range [][]string{
+		{"run", "x", "--edits", bad},
+		{"edit", "show", "--edits", bad},
+		{"edit", "diff", "--edits", bad, "x"},
+		{"edit", "export", "--edits", bad, "--out", filepath.Join(dir, "y")},
+	} {
+		want := "mechlens: --edits " + bad + ": edits[0]: scale_head: layer 99 is outside [0, 3)\n"
+		if _, errOut, code := runCommand(t, "", argv...); code != 1 || errOut != want {
+			t.Errorf("%q: exit %d, %q; want exit 1 and %q", argv, code, errOut, want)
+		}
 	}
 }

@@ -196,6 +196,9 @@ func runNeuronScan(ctx context.Context, io *cli.IO, o neuronsOptions) error {
 	if err != nil {
 		return err
 	}
+	if co == an {
+		return cli.Usagef("--correct %q is the --anchor: the scan measures one against the other", o.correct)
+	}
 	a := newAnalyzer(ctx, m)
 	tr, err := a.Trace(ids, lens.TraceOptions{Heads: true})
 	if err != nil {

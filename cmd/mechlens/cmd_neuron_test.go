@@ -165,6 +165,7 @@ func TestNeuronsCommand(t *testing.T) {
 	wantExit(t, 2, "--promote and --correct are two different searches", "neurons", "--model", tiny, "x", "--promote", " A", "--correct", " B")
 	wantExit(t, 2, "give --promote TOKEN, or a prompt and --correct TOKEN", "neurons", "--model", tiny, "x")
 	wantExit(t, 2, "--promote searches the weights: it takes no prompt", "neurons", "--model", tiny, "x", "--promote", " A")
+	wantExit(t, 2, `--correct " A" is the --anchor: the scan measures one against the other`, "neurons", "--model", tiny, "x", "--correct", " A")
 	wantExit(t, 2, `--correct: tokenizer: " B:" is 2 tokens`, "neurons", "--model", tiny, "x", "--correct", " B:")
 	wantExit(t, 2, `--by: "norm" is not logit or lens`, "neurons", "--model", tiny, "--promote", " A", "--by", "norm")
 }

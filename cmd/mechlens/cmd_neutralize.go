@@ -76,7 +76,7 @@ model), KL on neutral text (--neutral) and greedy samples, and every candidate's
 	gap := cli.Float(c.Flags, "gap", 4, math.Inf(-1), math.Inf(1), "the scan flags a neuron whose lens gap anchor − correct exceeds this")
 	facts := cli.Text(c.Flags, "facts", "", "JSONL of {prompt, completion, class} for fact recall (default on the embedded model: its facts)")
 	neutral := cli.Text(c.Flags, "neutral", "", "text file, one neutral text a line, for the KL (default: built-in)")
-	boot := cli.Int(c.Flags, "bootstrap", 1000, 0, cli.NoLimit, "bootstrap resamples for the eval split's 95% intervals")
+	boot := cli.Int(c.Flags, "bootstrap", 1000, 0, maxBootstrap, "bootstrap resamples for the eval split's 95% intervals")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		f, err := format()
@@ -159,6 +159,12 @@ func runNeutralize(ctx context.Context, io *cli.IO, o neutralizeOptions) error {
 	if err != nil {
 		return err
 	}
+	// Read before the search, which takes minutes: a bad --facts or --neutral then costs
+	// nothing and leaves nothing in --out.
+	fs, texts, samples, err := sideInputs(m, mf, o.facts, o.neutral, eval)
+	if err != nil {
+		return err
+	}
 	var groups []string
 	if len(o.fallback) > 0 {
 		groups = o.fallback
@@ -234,10 +240,6 @@ func runNeutralize(ctx context.Context, io *cli.IO, o neutralizeOptions) error {
 	}
 	rep.CyclicBefore = debias.Measure(before, sr.Fallback, sr.Kept, o.boot, mf.seed, true)
 	rep.CyclicAfter = debias.Measure(after, sr.Fallback, sr.Kept, o.boot, mf.seed, true)
-	fs, texts, samples, err := sideInputs(m, mf, o.facts, o.neutral, eval)
-	if err != nil {
-		return err
-	}
 	progress("side effects")
 	if rep.Side, err = debias.Sides(ctx, m, fs, texts, samples, pf.BOS, apply); err != nil {
 		return err

@@ -92,8 +92,9 @@ func topK(m *gpt2.Model, logits []float32, k int) []tokenProb {
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
 	lse := tensor.LogSumExp(logits)
+	k = min(k, len(idx)) // --top has no upper bound: a k past the vocabulary lists it all
 	out := make([]tokenProb, 0, k)
-	for _, i := range idx[:min(k, len(idx))] {
+	for _, i := range idx[:k] {
 		out = append(out, tokenProb{Token: tokenText(m, i), ID: i, Logit: logits[i], Prob: math.Exp(float64(logits[i]) - lse)})
 	}
 	return out

@@ -191,7 +191,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"run", "--model", tiny, "--ids", "1,x"}, 2, "mechlens: --ids: \"x\" is not a token id (see 'mechlens run --help')\n"},
 		{[]string{"run", "--model", tiny, "--frobnicate", "x"}, 2, "mechlens: unknown flag --frobnicate (see 'mechlens run --help')\n"},
 		{[]string{"run", "--model", "./nope", "x"}, 1, "mechlens: model folder ./nope does not exist\n"},
-		{[]string{"run", "--model", broken, "x"}, 1, `model.safetensors: tensor "wte.weight": span [190216,3406664) outside data area of 1702012 bytes`},
+		{[]string{"run", "--model", broken, "x"}, 1, `model.safetensors: tensor "wte.weight": span [190216,3406664) outside data area of 1702012 bytes: the file is truncated`},
 		{[]string{"run", "--model", "random:gpt3", "x"}, 1, "mechlens: random:gpt3: unknown size"},
 		{[]string{"trace", "--model", tiny, "x"}, 2, "mechlens: --out is required"},
 		{[]string{"trace", "--model", tiny, "x", "--out", filepath.Join(dir, "o.st"), "--hooks", "blocks.7.*"}, 2, `matches no hook point`},

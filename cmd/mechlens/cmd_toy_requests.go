@@ -41,6 +41,9 @@ facts the first 100).`
 			}
 			as = append(as, a)
 		}
+		if err := checkOut("--out", *out, false); err != nil {
+			return err
+		}
 		reqs := toy.Requests(toy.NewWorld(), as)
 		err := fsutil.WriteFileAtomic(*out, func(w io.Writer) error {
 			enc := json.NewEncoder(w)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/mechlens/mechlens/gpt2"
@@ -68,6 +70,12 @@ func runTrace(ctx context.Context, io *cli.IO, o traceOptions) error {
 	m, seq, err := o.prompt.open(ctx, io, &o.model)
 	if err != nil {
 		return err
+	}
+	// --out model.safetensors beside --model ./dir would replace the checkpoint by activations.
+	if st, err := os.Stat(filepath.Dir(o.out)); err == nil && exists(o.out) && m.Source != "" {
+		if src, err := os.Stat(m.Source); err == nil && os.SameFile(st, src) {
+			return fmt.Errorf("--out %s is a file of the model's folder: write the trace elsewhere", o.out)
+		}
 	}
 	names, err := gpt2.MatchHooks(m.Config, o.hooks...)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -153,8 +154,8 @@ func promptIDs(m *gpt2.Model, prompt, ids string, bos bool) ([]int, error) {
 	switch {
 	case ids != "":
 		for _, s := range strings.Split(ids, ",") {
-			var id int
-			if _, err := fmt.Sscan(strings.TrimSpace(s), &id); err != nil {
+			id, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
 				return nil, cli.Usagef("--ids: %q is not a token id", s)
 			}
 			out = append(out, id)
@@ -332,7 +333,8 @@ func checkOut(flagName, path string, dir bool) error {
 	}
 	f, err := os.CreateTemp(at, ".mechlens-probe-*")
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		// A folder that exists can refuse new files with ENOENT too (/proc).
+		if _, serr := os.Stat(at); errors.Is(err, fs.ErrNotExist) && serr != nil {
 			return fmt.Errorf("%s %s: folder %s does not exist", flagName, path, at)
 		}
 		return fmt.Errorf("%s %s: cannot write in %s: %v", flagName, path, at, errors.Unwrap(err))

@@ -84,6 +84,18 @@ func TestFlagValidation(t *testing.T) {
 		{`--process: "fold_everything" is not none, fold_ln,`, []string{"lens", "--model", tiny, "x", "--process", "fold_everything"}},
 		{`--color: "sometimes" is not auto, always or never`, []string{"lens", "--model", tiny, "x", "--color", "sometimes"}},
 		{`--runs: "0" is not an integer ≥ 1`, []string{"bench", "--runs", "0"}},
+		{`--n 1000001: --generate makes at most 1000000 items`, []string{"audit", "--n", "1000001"}},
+		{`--n 999999999: --generate makes at most 1000000 items`, []string{"trace-bias", "--n", "999999999"}},
+		{`--n 999999999: --generate makes at most 1000000 items`, []string{"neutralize", "--n", "999999999", "--out", "x"}},
+		{`--model: "` + tiny + `," has an empty item`, []string{"audit", "--model", tiny + ",", "--n", "4"}},
+		{`--model: "mechlens-organism, ,` + tiny + `" has an empty item`, []string{"audit", "--model", "mechlens-organism, ," + tiny, "--n", "4"}},
+		{`--bootstrap: "999999999" is not an integer in [0, 100000]`, []string{"audit", "--n", "4", "--bootstrap", "999999999"}},
+		{`--bootstrap: "100001" is not an integer in [0, 100000]`, []string{"neutralize", "--out", "x", "--bootstrap", "100001"}},
+		{`--noise "NaN": want a positive number`, []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--noise", "NaN"}},
+		{`--ids: "1.5" is not a token id`, []string{"run", "--model", tiny, "--ids", "1.5"}},
+		{`--ids: "5x" is not a token id`, []string{"run", "--model", tiny, "--ids", "3,5x"}},
+		{`--ids: "1 2" is not a token id`, []string{"run", "--model", tiny, "--ids", "1 2"}},
+		{`clean prompt: --ids: "0x1" is not a token id`, []string{"patch", "--model", tiny, "--clean-ids", "0x1", "--corrupt-ids", "1", "--target", " A"}},
 	} {
 		wantExit(t, 2, tc.want, tc.argv...)
 	}
@@ -127,11 +139,22 @@ func TestOutputPathsCheckedFirst(t *testing.T) {
 		{"--out " + filepath.Join(file, "x") + ": " + file + " is a file, not a folder", []string{"audit", "--model", tiny, "--out", filepath.Join(file, "x")}},
 		{"--out " + dir + " is a folder, not a file", []string{"trace", "--model", tiny, "x", "--out", dir}},
 		{"--out " + filepath.Join(dir, "no", "t.safetensors") + ": folder " + filepath.Join(dir, "no") + " does not exist", []string{"trace", "--model", tiny, "x", "--out", filepath.Join(dir, "no", "t.safetensors")}},
+		{"--to " + dir + " is a folder, not a file", []string{"edit", "scale-head", "--layer", "0", "--head", "0", "--factor", "0", "--to", dir}},
+		{"--to " + filepath.Join(dir, "no", "e.json") + ": folder " + filepath.Join(dir, "no") + " does not exist", []string{"edit", "rome", "--prompt", "The capital of {} is", "--subject", "Fizeia", "--target", " Nogax", "--to", filepath.Join(dir, "no", "e.json")}},
+		{"--out " + filepath.Join(file, "x") + ": " + file + " is a file, not a folder", []string{"edit", "export", "--edits", file, "--out", filepath.Join(file, "x")}},
+		{"--out " + dir + " is a folder, not a file", []string{"toy", "requests", "--out", dir}},
+		{"folder " + file + " is a file, not a folder", []string{"audit", "merge", file}},
+		{"--png " + dir + " is a folder, not a file", []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--png", dir}},
+		{"--png " + filepath.Join(dir, "no", "t.png") + ": folder " + filepath.Join(dir, "no") + " does not exist", []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--png", filepath.Join(dir, "no", "t.png")}},
 	} {
 		wantExit(t, 1, tc.want, tc.argv...)
 	}
 	if b, _ := os.ReadFile(file); string(b) != "keep" {
 		t.Errorf("the file was changed: %q", b)
+	}
+	// Linux's /proc exists and refuses new files with "no such file": not a missing folder.
+	if st, err := os.Stat("/proc/self"); err == nil && st.IsDir() {
+		wantExit(t, 1, "--out /proc/t.safetensors: cannot write in /proc", "trace", "--model", tiny, "x", "--out", "/proc/t.safetensors")
 	}
 }
 
@@ -209,4 +232,50 @@ func TestBenchDecodePastFitsTheContext(t *testing.T) {
 		t.Errorf("decode row %+v, want the step at position 31 of the context of 32", last)
 	}
 	wantExit(t, 1, "--decode-past 128 leaves no room", "bench", "--model", "mechlens-organism", "--seq", "4", "--runs", "1", "--decode-past", "128")
+}
+
+// A --top past the vocabulary lists the whole vocabulary; it is not an allocation size.
+func TestRunTopPastTheVocabulary(t *testing.T) {
+	out, errOut, code := runCommand(t, "", "run", "--model", tiny, "Hello", "--top", fmt.Sprint(1<<50), "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got runOutput
+	decodeStrict(t, out, &got)
+	if n := len(got.Positions[0].Top); n != 50257 {
+		t.Errorf("%d tokens listed, want the vocabulary's 50257", n)
+	}
+}
+
+// With several models, an audit that fails names the model it failed on.
+func TestAuditSeveralModelsNamesTheOneThatFails(t *testing.T) {
+	wantExit(t, 1, "mechlens: mechlens-organism: audit: item ioi-0: the prompt has 69 tokens, more than the model's context of 32",
+		"audit", "--model", "mechlens-organism,"+tiny, "--n", "4", "--bootstrap", "0")
+}
+
+// Every model of an audit is checked before the first is audited.
+func TestAuditChecksEveryModelFirst(t *testing.T) {
+	dir := t.TempDir()
+	wantExit(t, 1, "mechlens: model folder ./nope does not exist", "audit", "--model", tiny+",./nope", "--n", "4", "--bootstrap", "0", "--out", dir)
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the first model was audited: %v", left)
+	}
+}
+
+// An output never replaces a file the model was loaded from.
+func TestTraceKeepsTheCheckpoint(t *testing.T) {
+	src := t.TempDir()
+	for _, name := range []string{"config.json", "model.safetensors", "vocab.json", "merges.txt"} {
+		b, err := os.ReadFile(filepath.Join(tiny, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(src, name), b, 0o644)
+	}
+	before, _ := os.ReadFile(filepath.Join(src, "model.safetensors"))
+	out := filepath.Join(src, "model.safetensors")
+	wantExit(t, 1, "mechlens: --out "+out+" is a file of the model's folder: write the trace elsewhere", "trace", "--model", src, "x", "--out", out)
+	if after, _ := os.ReadFile(out); !slices.Equal(after, before) {
+		t.Error("the checkpoint was replaced by the trace")
+	}
 }

@@ -106,6 +106,7 @@ func TestFlagTypes(t *testing.T) {
 	mode := Choice(c.Flags, "mode", "own", []string{"own", "final-scale"}, "")
 	sites := List(c.Flags, "sites", "resid,mlp", []string{"resid", "heads", "mlp"}, "")
 	target := Text(c.Flags, "target", "", "")
+	c.Flags.Bool("bos", false, "")
 	var seen []string
 	c.Run = func(ctx context.Context, io *IO, args []string) error {
 		seen = []string{fmt.Sprint(*top), fmt.Sprint(*temp), fmt.Sprint(p), *mode, strings.Join(*sites, "+"), *target}
@@ -129,6 +130,7 @@ func TestFlagTypes(t *testing.T) {
 		{[]string{"f", "--sites", "resid,attn"}, `--sites: "attn" is not resid, heads or mlp`, ""},
 		{[]string{"f", "--sites", ""}, `--sites: "" has an empty item (want a comma-separated list)`, ""},
 		{[]string{"f", "--target", ""}, `--target: "" is empty`, ""},
+		{[]string{"f", "--bos=maybe"}, `--bos: "maybe" is not true or false`, ""},
 	} {
 		seen = nil
 		var out, errOut bytes.Buffer

@@ -305,24 +305,24 @@ func flagError(fs *flag.FlagSet, err error) string {
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
 		return "--" + strings.TrimLeft(name, "-") + " needs a value"
 	}
-	// invalid value "V" for flag -NAME: REASON (and "invalid boolean value ...")
-	for _, pre := range []string{"invalid value ", "invalid boolean value "} {
-		rest, ok := strings.CutPrefix(msg, pre)
+	// invalid value "V" for flag -NAME: REASON (and "invalid boolean value "V" for -NAME: ...")
+	for _, pre := range [][2]string{{"invalid value ", " for flag -"}, {"invalid boolean value ", " for -"}} {
+		rest, ok := strings.CutPrefix(msg, pre[0])
 		if !ok {
 			continue
 		}
-		i := strings.Index(rest, " for flag -")
+		i := strings.Index(rest, pre[1])
 		if i < 0 {
 			break
 		}
-		val, after := rest[:i], rest[i+len(" for flag -"):]
+		val, after := rest[:i], rest[i+len(pre[1]):]
 		name, reason, _ := strings.Cut(after, ": ")
 		switch {
 		case strings.HasPrefix(reason, "item "):
 			return fmt.Sprintf("--%s: %s", name, strings.TrimPrefix(reason, "item "))
 		case strings.HasPrefix(reason, "is not") || strings.HasPrefix(reason, "has ") || strings.HasPrefix(reason, "is empty"):
 			return fmt.Sprintf("--%s: %s %s", name, val, reason)
-		case reason == "parse error" && pre == "invalid boolean value ":
+		case reason == "parse error" && pre[0] == "invalid boolean value ":
 			return fmt.Sprintf("--%s: %s is not true or false", name, val)
 		case reason == "parse error":
 			kind := "a valid value"

@@ -58,17 +58,11 @@ func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 	case strings.HasPrefix(spec, "random:"):
 		return random(strings.TrimPrefix(spec, "random:"), o)
 	}
-	st, statErr := os.Stat(spec)
-	if looksLikePath(spec) {
-		if statErr != nil || !st.IsDir() {
-			return nil, fmt.Errorf("model folder %s does not exist", spec)
-		}
-		return gpt2.LoadDirWith(ctx, spec, o.Load)
+	if err := Check(spec); err != nil {
+		return nil, err
 	}
-	if statErr == nil && st.IsDir() {
-		// "gpt2" would silently load a local ./gpt2 instead of the hub model (or the other way
-		// round): the user says which.
-		return nil, fmt.Errorf("%q names both a hub model and the folder ./%s: write ./%s for the folder, or run elsewhere for the hub model", spec, spec, spec)
+	if looksLikePath(spec) {
+		return gpt2.LoadDirWith(ctx, home(spec), o.Load)
 	}
 	h := o.Hub
 	if h == nil {
@@ -81,6 +75,48 @@ func Open(ctx context.Context, spec string, o Options) (*gpt2.Model, error) {
 	return gpt2.LoadDirWith(ctx, dir, o.Load)
 }
 
+// Check makes the checks of Open that cost nothing, so that a command given several models
+// refuses a mistyped one before it works on the first: a folder that does not exist or is a
+// file, a hub name that is also a local folder, an unknown random: size. What a hub name
+// names, and whether a folder holds a model, only Open finds out.
+func Check(spec string) error {
+	if IsDefault(spec) {
+		return nil
+	}
+	if name, ok := strings.CutPrefix(spec, "random:"); ok {
+		if _, known := gpt2.Presets[name]; !known && !strings.HasSuffix(name, ".json") {
+			return fmt.Errorf("random:%s: unknown size (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, or a config.json path)", name)
+		}
+		return nil
+	}
+	st, statErr := os.Stat(home(spec))
+	if looksLikePath(spec) {
+		switch {
+		case statErr == nil && !st.IsDir():
+			return fmt.Errorf("model folder %s is a file, not a folder", spec)
+		case statErr != nil:
+			return fmt.Errorf("model folder %s does not exist", spec)
+		}
+		return nil
+	}
+	if statErr == nil && st.IsDir() {
+		// "gpt2" would silently load a local ./gpt2 instead of the hub model (or the other way
+		// round): the user says which.
+		return fmt.Errorf("%q names both a hub model and the folder ./%s: write ./%s for the folder, or run elsewhere for the hub model", spec, spec, spec)
+	}
+	return nil
+}
+
+// home expands a leading ~/ as a shell would: --model=~/x reaches mechlens unexpanded.
+func home(path string) string {
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		if dir, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(dir, rest)
+		}
+	}
+	return path
+}
+
 // looksLikePath reports whether spec is written as a path (./x, ../x, /x, ~/x) rather than a hub
 // name (gpt2, owner/name@rev).
 func looksLikePath(spec string) bool {
@@ -88,11 +124,11 @@ func looksLikePath(spec string) bool {
 }
 
 func random(name string, o Options) (*gpt2.Model, error) {
+	if err := Check("random:" + name); err != nil {
+		return nil, err
+	}
 	cfg, ok := gpt2.Presets[name]
 	if !ok {
-		if !strings.HasSuffix(name, ".json") {
-			return nil, fmt.Errorf("random:%s: unknown size (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, or a config.json path)", name)
-		}
 		var err error
 		if cfg, err = gpt2.ReadConfig(name); err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package modelspec
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,6 +55,7 @@ func TestOpen(t *testing.T) {
 	for _, tc := range []struct{ spec, want string }{
 		{"random:gpt5", "random:gpt5: unknown size"},
 		{"./missing", "model folder ./missing does not exist"},
+		{"../../testdata/tiny-gpt2/config.json", "model folder ../../testdata/tiny-gpt2/config.json is a file, not a folder"},
 		{"gpt2", "is not in the cache"},
 	} {
 		if _, err := Open(ctx, tc.spec, Options{Hub: offline}); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -97,5 +99,31 @@ func TestOpenRefusesWhatDoesNotFit(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "the model needs") || !strings.Contains(err.Error(), "available") {
 			t.Errorf("%s: %v", cfg, err)
 		}
+	}
+}
+
+// Check refuses what Open would refuse before loading anything, and passes the rest.
+func TestCheck(t *testing.T) {
+	t.Setenv("HOME", "../../testdata") // ~/tiny-gpt2 is a folder, as --model=~/x reaches mechlens
+	for _, tc := range []struct{ spec, want string }{
+		{"", ""},
+		{DefaultName, ""},
+		{"random:gpt2", ""},
+		{"random:../../testdata/tiny-gpt2/config.json", ""},
+		{"../../testdata/tiny-gpt2", ""},
+		{"~/tiny-gpt2", ""},
+		{"~/missing", "model folder ~/missing does not exist"},
+		{"gpt2", ""},
+		{"random:gpt5", "random:gpt5: unknown size (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, or a config.json path)"},
+		{"./missing", "model folder ./missing does not exist"},
+		{"../../testdata/tiny-gpt2/config.json", "model folder ../../testdata/tiny-gpt2/config.json is a file, not a folder"},
+	} {
+		err := Check(tc.spec)
+		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && got != tc.want {
+			t.Errorf("Check(%q): %v, want %q", tc.spec, err, tc.want)
+		}
+	}
+	if _, err := Open(context.Background(), "~/tiny-gpt2", Options{}); err != nil {
+		t.Errorf("Open(~/tiny-gpt2): %v", err)
 	}
 }
