@@ -383,6 +383,13 @@ func Neutralize(ctx context.Context, m *gpt2.Model, fit, eval []Prompt, o Neutra
 		return nil, err
 	}
 	sr := &Search{Tol: o.Tol, FitBefore: Tally(fit, r0, fitA), EvalBefore: Tally(eval, e0, evalA)}
+	items := make([]audit.Item, len(fit))
+	for i := range fit {
+		items[i] = fit[i].Item
+	}
+	if err := CheckFallback(items, o.Fallback); err != nil {
+		return nil, err
+	}
 	sr.Fallback, sr.Kept = chooseGroups(sr.FitBefore, o.Fallback)
 	if len(sr.Fallback) == 0 {
 		return nil, fmt.Errorf("debias: no group of the fit split is answered with the anchor at least 90%% of the time: name the fallback groups")
@@ -705,6 +712,30 @@ func letterCalibration(m *gpt2.Model, fit []Prompt, recs []audit.Record, fallbac
 		return nil, nil
 	}
 	return vec, nil
+}
+
+// CheckFallback says which of the fallback groups given no item of the fit split carries;
+// nil when every one is there (or none is given).
+func CheckFallback(fit []audit.Item, given []string) error {
+	if len(given) == 0 {
+		return nil
+	}
+	var groups []string
+	for _, it := range fit {
+		if it.Group != "" && !slices.Contains(groups, it.Group) {
+			groups = append(groups, it.Group)
+		}
+	}
+	if len(groups) == 0 {
+		return fmt.Errorf("debias: the items carry no group, so %q cannot be a fallback group", given[0])
+	}
+	slices.Sort(groups)
+	for _, g := range given {
+		if !slices.Contains(groups, g) {
+			return fmt.Errorf("debias: no item of the fit split is in group %q (its groups: %s)", g, strings.Join(groups, ", "))
+		}
+	}
+	return nil
 }
 
 // chooseGroups splits the groups into fallback (given, or answered with the anchor ≥ 90%)

@@ -44,6 +44,9 @@ func TestDebiasBadInput(t *testing.T) {
 		{[]string{"neutralize", allA, "--out", filepath.Join(dir, "out")}, 1, "every item's answer is the anchor"},
 		{[]string{"neutralize", "--n", "30", "--out", filepath.Join(dir, "out"), "--facts", allA}, 1, allA + ": line 1: want {\"prompt\", \"completion\", \"class\"}"},
 		{[]string{"neutralize", "--n", "30", "--out", filepath.Join(dir, "out"), "--neutral", filepath.Join(dir, "none.txt")}, 1, "open " + filepath.Join(dir, "none.txt")},
+		{[]string{"neutralize", "--n", "30", "--out", filepath.Join(dir, "out"), "--fallback", "Uq,NOPE"}, 2,
+			`--fallback: no item of the fit split is in group "NOPE" (its groups: Fq, Fs, Rq, Rs, Uq, Ut)`},
+		{[]string{"neutralize", allA, "--out", filepath.Join(dir, "out"), "--fallback", "Uq"}, 2, `--fallback: the items carry no group, so "Uq" cannot be a fallback group`},
 	} {
 		_, errOut, code := runCommand(t, "", c.argv...)
 		if code != c.code || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {

@@ -147,6 +147,9 @@ func runNeutralize(ctx context.Context, io *cli.IO, o neutralizeOptions) error {
 	if len(fitItems) < minSplit || len(evalItems) < minSplit {
 		return fmt.Errorf("the fit split has %d items and the eval split %d: each needs at least %d", len(fitItems), len(evalItems), minSplit)
 	}
+	if err := debias.CheckFallback(fitItems, o.fallback); err != nil {
+		return cli.Usagef("--fallback: %s", strings.TrimPrefix(err.Error(), "debias: "))
+	}
 	m, err := mf.open(ctx, io)
 	if err != nil {
 		return err
