@@ -109,6 +109,10 @@ func runAudit(ctx context.Context, io *cli.IO, o auditOptions) error {
 		if err := checkOut("--out", o.out, true); err != nil {
 			return err
 		}
+		if err := checkOwnFolder("--out", o.out, []string{"meta*.json"}, "report.md", "summary.json", "summary.csv", "items.jsonl",
+			"selection.png", "accuracy.png", "lens.png"); err != nil {
+			return err
+		}
 	}
 	ro := audit.RunOptions{Out: o.out, Resume: o.resume, NoPlots: o.noPlots}
 	ro.Permute, ro.Bootstrap, ro.Seed = o.permute, o.bootstrap, o.model.seed

@@ -121,6 +121,10 @@ func runNeutralize(ctx context.Context, io *cli.IO, o neutralizeOptions) error {
 	if err := checkOut("--out", o.out, true); err != nil {
 		return err
 	}
+	if err := checkOwnFolder("--out", o.out, []string{"fit.jsonl"}, "edits.json", "eval.jsonl", debias.FileReport, debias.FileTrace,
+		debias.FileGroups, debias.FileAccuracy, debias.FileCandidates); err != nil {
+		return err
+	}
 	var fitItems, evalItems []audit.Item
 	var pf audit.Format
 	var data string

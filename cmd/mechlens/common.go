@@ -297,6 +297,23 @@ func (in promptInput) open(ctx context.Context, io *cli.IO, mf *modelFlags) (*gp
 	return m, ids, err
 }
 
+// checkOwnFolder refuses an output folder that holds one of files (the names the command
+// writes there) but none of its markers (globs of files only the command writes): those
+// files are another command's outputs, which the run would replace.
+func checkOwnFolder(flagName, dir string, markers []string, files ...string) error {
+	for _, m := range markers {
+		if found, _ := filepath.Glob(filepath.Join(dir, m)); len(found) > 0 {
+			return nil
+		}
+	}
+	for _, f := range files {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			return fmt.Errorf("%s %s already holds %s, which another command wrote and this one would replace: choose another folder", flagName, dir, f)
+		}
+	}
+	return nil
+}
+
 // checkOut refuses, before any long work, an output path that cannot be written: a file
 // where a folder goes (dir) or a folder where a file goes, a file whose folder is missing,
 // or a folder not writable. Every command with an output path calls it before loading a

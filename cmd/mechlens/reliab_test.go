@@ -158,6 +158,35 @@ func TestOutputPathsCheckedFirst(t *testing.T) {
 	}
 }
 
+// audit and neutralize write report.md and plots into their --out folder: each refuses a
+// folder whose files another command wrote, and reruns into its own.
+func TestOutputFolderOfAnotherCommand(t *testing.T) {
+	dir := t.TempDir()
+	byAudit, byNeutralize, byUser := filepath.Join(dir, "audit"), filepath.Join(dir, "fix"), filepath.Join(dir, "notes")
+	for _, d := range []string{byNeutralize, byUser} {
+		os.MkdirAll(d, 0o755)
+	}
+	// What neutralize leaves (its report and its fit split), and a user's own report.
+	os.WriteFile(filepath.Join(byNeutralize, "fit.jsonl"), nil, 0o644)
+	os.WriteFile(filepath.Join(byNeutralize, "report.md"), []byte("neutralize"), 0o644)
+	os.WriteFile(filepath.Join(byUser, "report.md"), []byte("mine"), 0o644)
+	for range 2 {
+		if _, errOut, code := runCommand(t, "", "audit", "--n", "12", "--no-plots", "--bootstrap", "0", "--out", byAudit); code != 0 {
+			t.Fatalf("audit into its own folder: exit %d: %s", code, errOut)
+		}
+	}
+	for _, tc := range []struct{ at, file string }{{byNeutralize, "report.md"}, {byUser, "report.md"}} {
+		wantExit(t, 1, "--out "+tc.at+" already holds "+tc.file+", which another command wrote", "audit", "--n", "12", "--out", tc.at)
+	}
+	wantExit(t, 1, "--out "+byAudit+" already holds report.md, which another command wrote", "neutralize", "--n", "30", "--out", byAudit)
+	wantExit(t, 1, "--out "+byUser+" already holds report.md, which another command wrote", "neutralize", "--n", "30", "--out", byUser)
+	for d, want := range map[string]string{byNeutralize: "neutralize", byUser: "mine"} {
+		if b, _ := os.ReadFile(filepath.Join(d, "report.md")); string(b) != want {
+			t.Errorf("%s/report.md became %q", d, b)
+		}
+	}
+}
+
 // Every --csv is RFC 4180 with one header of unique names, the same number of cells in
 // every row, tokens as they are (not Go-quoted), neuron ids a reader keeps apart, and every
 // digit of the numbers.
