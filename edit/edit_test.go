@@ -438,7 +438,7 @@ func TestBadFilesAreOneLineErrors(t *testing.T) {
 		"version":   {strings.Replace(string(b), `"version": 1`, `"version": 7`, 1), "version 7 is not known"},
 		"noversion": {strings.Replace(string(b), `"version": 1,`, ``, 1), "version is missing"},
 		"field":     {strings.Replace(string(b), `"kind"`, `"kindd": 1, "kind"`, 1), `unknown field "kindd"`},
-		"type":      {strings.Replace(string(b), `"layer": 0`, `"layer": "zero"`, 1), "field edits.layer: want a int, got a JSON string"},
+		"type":      {strings.Replace(string(b), `"layer": 0`, `"layer": "zero"`, 1), "field edits.layer: want an integer, got a JSON string"},
 		"badedit":   {strings.Replace(string(b), `"factor": 0.5`, `"factor": null`, 1), "edits[0]: scale_neuron: factor must be a finite number"},
 	}
 	for name, tc := range cases {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -87,11 +88,34 @@ func Parse(name string, b []byte) (*Set, error) {
 func jsonMessage(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("field %s: want a %s, got a JSON %s", te.Field, te.Type.Kind(), te.Value)
+		return fmt.Sprintf("field %s: want %s, got a JSON %s", te.Field, jsonKind(te.Type), te.Value)
 	}
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "json: ")
 	return strings.ReplaceAll(msg, "edit.", "")
+}
+
+// jsonKind names the JSON value a Go type is read from.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	}
+	return "another value"
 }
 
 // Save writes the set as indented JSON, atomically.

@@ -111,7 +111,7 @@ func runCausalTrace(ctx context.Context, io *cli.IO, o causalTraceOptions) error
 	if ct.SubjectStart, ct.SubjectEnd, err = lens.SubjectRange(m.Tokenizer, o.prompt, o.subject, skip); err != nil {
 		return err
 	}
-	ids, err := promptIDs(m, o.prompt, "", o.bos)
+	ids, err := promptIDs(m, o.prompt, "", "", o.bos)
 	if err != nil {
 		return err
 	}

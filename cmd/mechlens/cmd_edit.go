@@ -601,7 +601,7 @@ func runEditDiff(ctx context.Context, io *cli.IO, o editDiffOptions) error {
 	}{mf.name(), orEmpty(base.Processing), ed.Edits, nil}
 	rows := &cli.Rows{Header: []string{"prompt", "rank", "base", "base_prob", "edited", "edited_prob", "kl"}}
 	for i, p := range o.prompts {
-		ids, err := promptIDs(base, p, "", o.bos.want(mf.spec))
+		ids, err := promptIDs(base, p, "", "", o.bos.want(mf.spec))
 		if err != nil && len(o.prompts) > 1 {
 			return fmt.Errorf("prompt %d: %w", i+1, err)
 		}

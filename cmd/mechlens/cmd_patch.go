@@ -90,11 +90,11 @@ func runPatch(ctx context.Context, io *cli.IO, o patchOptions) error {
 	if err != nil {
 		return err
 	}
-	cleanSeq, err := promptIDs(m, o.clean, o.cleanIDs, o.bos)
+	cleanSeq, err := promptIDs(m, o.clean, o.cleanIDs, "--clean-ids", o.bos)
 	if err != nil {
 		return fmt.Errorf("clean prompt: %w", err)
 	}
-	corruptSeq, err := promptIDs(m, o.corrupt, o.corruptIDs, o.bos)
+	corruptSeq, err := promptIDs(m, o.corrupt, o.corruptIDs, "--corrupt-ids", o.bos)
 	if err != nil {
 		return fmt.Errorf("corrupted prompt: %w", err)
 	}

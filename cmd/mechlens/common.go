@@ -147,21 +147,24 @@ func (f *modelFlags) name() string {
 	return name
 }
 
-// promptIDs tokenizes a prompt, or parses --ids "1,2,3" when given; an empty prompt or one
-// longer than the context is an error.
-func promptIDs(m *gpt2.Model, prompt, ids string, bos bool) ([]int, error) {
+// promptIDs tokenizes a prompt, or parses ids "1,2,3" (the value of the flag idsFlag, ""
+// for a command without one) when given; an empty prompt or one longer than the context is
+// an error.
+func promptIDs(m *gpt2.Model, prompt, ids, idsFlag string, bos bool) ([]int, error) {
 	var out []int
 	switch {
 	case ids != "":
 		for _, s := range strings.Split(ids, ",") {
 			id, err := strconv.Atoi(strings.TrimSpace(s))
 			if err != nil {
-				return nil, cli.Usagef("--ids: %q is not a token id", s)
+				return nil, cli.Usagef("%s: %q is not a token id", idsFlag, s)
 			}
 			out = append(out, id)
 		}
+	case m.Tokenizer == nil && idsFlag == "":
+		return nil, fmt.Errorf("this model has no tokenizer")
 	case m.Tokenizer == nil:
-		return nil, fmt.Errorf("this model has no tokenizer: pass --ids")
+		return nil, fmt.Errorf("this model has no tokenizer: pass %s", idsFlag)
 	default:
 		out = m.Tokenizer.Encode(prompt)
 	}
@@ -293,7 +296,7 @@ func (in promptInput) open(ctx context.Context, io *cli.IO, mf *modelFlags) (*gp
 	if err != nil {
 		return nil, nil, err
 	}
-	ids, err := promptIDs(m, in.text, in.ids, in.bos)
+	ids, err := promptIDs(m, in.text, in.ids, "--ids", in.bos)
 	return m, ids, err
 }
 

@@ -95,7 +95,8 @@ func TestFlagValidation(t *testing.T) {
 		{`--ids: "1.5" is not a token id`, []string{"run", "--model", tiny, "--ids", "1.5"}},
 		{`--ids: "5x" is not a token id`, []string{"run", "--model", tiny, "--ids", "3,5x"}},
 		{`--ids: "1 2" is not a token id`, []string{"run", "--model", tiny, "--ids", "1 2"}},
-		{`clean prompt: --ids: "0x1" is not a token id`, []string{"patch", "--model", tiny, "--clean-ids", "0x1", "--corrupt-ids", "1", "--target", " A"}},
+		{`clean prompt: --clean-ids: "0x1" is not a token id`, []string{"patch", "--model", tiny, "--clean-ids", "0x1", "--corrupt-ids", "1", "--target", " A"}},
+		{`corrupted prompt: --corrupt-ids: "y" is not a token id`, []string{"patch", "--model", tiny, "--clean-ids", "1", "--corrupt-ids", "1,y", "--target", " A"}},
 	} {
 		wantExit(t, 2, tc.want, tc.argv...)
 	}
