@@ -59,6 +59,12 @@ type tuiOptions struct {
 
 // runTUI opens the browser on the terminal of io.In and io.Out.
 func runTUI(ctx context.Context, io *cli.IO, o tuiOptions) error {
+	// The session is written on quit: a folder that cannot take it would lose it then.
+	if o.session != "" {
+		if err := checkOut("--session", o.session, false); err != nil {
+			return err
+		}
+	}
 	in, inOK := io.In.(*os.File)
 	out, outOK := io.Out.(*os.File)
 	if !inOK || !outOK || !cli.IsTerminal(in) || !cli.IsTerminal(out) {

@@ -147,6 +147,7 @@ func TestOutputPathsCheckedFirst(t *testing.T) {
 		{"folder " + file + " is a file, not a folder", []string{"audit", "merge", file}},
 		{"--png " + dir + " is a folder, not a file", []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--png", dir}},
 		{"--png " + filepath.Join(dir, "no", "t.png") + ": folder " + filepath.Join(dir, "no") + " does not exist", []string{"causal-trace", "The capital of Fizeia is", "--subject", "Fizeia", "--png", filepath.Join(dir, "no", "t.png")}},
+		{"--session " + filepath.Join(dir, "no", "s.json") + ": folder " + filepath.Join(dir, "no") + " does not exist", []string{"tui", "--session", filepath.Join(dir, "no", "s.json")}},
 	} {
 		wantExit(t, 1, tc.want, tc.argv...)
 	}
