@@ -73,7 +73,10 @@ type LoadOptions struct {
 	// which is also W_E when tied) are stored: F32 (the default), or BF16 for
 	// half their memory, each weight rounded to bfloat16. The kernels widen bfloat16 to
 	// float32 as they load it: activations, hooks, vectors (biases, layer norms, W_pos, an
-	// untied W_E) and all arithmetic stay float32.
+	// untied W_E) and all arithmetic stay float32. The exception is the avx512bf16 kernel
+	// set (the default on a CPU with AVX512_BF16): its products with these matrices round
+	// their input activations to bfloat16 and multiply in bfloat16, accumulating in
+	// float32; the activations and hooks themselves stay float32.
 	Weights WeightType
 }
 

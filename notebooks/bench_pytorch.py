@@ -34,7 +34,7 @@ def gpt2_forward(ids, p, n_layer=12, n_head=12):
     T = ids.shape[0]
     x = p["wte"][ids] + p["wpe"][:T]
     D = x.shape[1]
-    mask = torch.full((T, T), float("-inf")).triu(1)
+    mask = torch.full((T, T), float("-inf"), dtype=x.dtype).triu(1)
     for l in range(n_layer):
         b = p["h"][l]
         h = F.layer_norm(x, (D,), b["ln1w"], b["ln1b"])
@@ -69,6 +69,8 @@ def main():
     ap.add_argument("--seq", default="1,16,64,256,1024")
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--wait", default="passive", choices=["active", "passive"], help="OMP_WAIT_POLICY")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="of every weight and activation (bfloat16: PyTorch's oneDNN bfloat16 matmuls)")
     a = ap.parse_args()
     # Both must be set before OpenBLAS and OpenMP start, that is before importing torch.
     global torch, F
@@ -86,7 +88,11 @@ def main():
         p["h"].append({"ln1w": torch.ones(D), "ln1b": torch.zeros(D), "attnw": r(D, 3 * D), "attnb": torch.zeros(3 * D),
                        "projw": r(D, D), "projb": torch.zeros(D), "ln2w": torch.ones(D), "ln2b": torch.zeros(D),
                        "fcw": r(D, M), "fcb": torch.zeros(M), "outw": r(M, D), "outb": torch.zeros(D)})
-    print(f"torch {torch.__version__}, threads {a.threads}, OpenBLAS {openblas_core()}, "
+    dtype = getattr(torch, a.dtype)
+    cast = lambda d: {k: cast(v) if isinstance(v, dict) else [cast(x) for x in v] if isinstance(v, list) else v.to(dtype)
+                      for k, v in d.items()}
+    p = cast(p)
+    print(f"torch {torch.__version__}, {a.dtype}, threads {a.threads}, OpenBLAS {openblas_core()}, "
           f"ATen {os.environ.get('ATEN_CPU_CAPABILITY') or 'its own choice'}")
     with torch.inference_mode():
         for T in map(int, a.seq.split(",")):

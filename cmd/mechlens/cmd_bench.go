@@ -64,7 +64,6 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 	cli.ChoiceVar(c.Flags, &o.cache, "cache", "", []string{"all"}, `"all" to cache every activation as well`)
 	cli.IntVar(c.Flags, &o.runs, "runs", 7, 1, cli.NoLimit, "timed runs per length (median reported)")
 	cli.IntVar(c.Flags, &o.past, "decode-past", 128, -1, cli.NoLimit, "cached positions before the timed decode step (-1: no decode row; the default shrinks to fit a short context)")
-	cli.TextVar(c.Flags, &o.kernel, "kernel", "", "micro-kernels to use instead of the fastest: "+strings.Join(tensor.Kernels(), ", "))
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		opts := *o
@@ -85,7 +84,7 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 type benchOptions struct {
 	model         modelFlags
 	seqs          []string
-	cache, kernel string
+	cache         string
 	runs, past    int
 	pastGiven     bool // --decode-past was given: it is not shrunk to fit the context
 	format        cli.Format
@@ -100,12 +99,6 @@ func runBench(ctx context.Context, io *cli.IO, o benchOptions) error {
 			return cli.Usagef("--seq: %q is not a positive length", s)
 		}
 		lengths = append(lengths, n)
-	}
-	if o.kernel != "" {
-		defer tensor.SetKernel(tensor.Kernel())
-		if err := tensor.SetKernel(o.kernel); err != nil {
-			return cli.Usagef("--kernel: %v", err)
-		}
 	}
 	mf := &o.model
 	if mf.spec == "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -33,18 +34,26 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// --kernel picks the kernel set of every command that loads a model, for that command only.
 func TestBenchKernel(t *testing.T) {
-	def := tensor.Kernel()
-	out, errOut, code := runCommand(t, "", "bench", "--model", tiny, "--seq", "2", "--runs", "1", "--decode-past", "-1", "--kernel", "generic", "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
+	def := tensor.DefaultKernel()
+	defer tensor.SetKernel(def)
+	for _, k := range []string{"generic", ""} {
+		args := []string{"bench", "--model", tiny, "--seq", "2", "--runs", "1", "--decode-past", "-1", "--json"}
+		if k != "" {
+			args = append(args, "--kernel", k)
+		}
+		out, errOut, code := runCommand(t, "", args...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var b benchOutput
+		decodeStrict(t, out, &b)
+		if want := cmp.Or(k, def); b.Kernel != want {
+			t.Errorf("bench --kernel %q ran %q, want %q", k, b.Kernel, want)
+		}
 	}
-	var b benchOutput
-	decodeStrict(t, out, &b)
-	if b.Kernel != "generic" || tensor.Kernel() != def {
-		t.Errorf("bench --kernel generic ran %q and left %q in use (default %q)", b.Kernel, tensor.Kernel(), def)
-	}
-	_, errOut, code = runCommand(t, "", "bench", "--model", tiny, "--kernel", "sse9")
+	_, errOut, code := runCommand(t, "", "bench", "--model", tiny, "--kernel", "sse9")
 	if want := "available: " + strings.Join(tensor.Kernels(), ", "); code != 2 || !strings.Contains(errOut, want) {
 		t.Errorf("--kernel sse9: exit %d, %q; want 2 and the list (%s)", code, errOut, want)
 	}
@@ -62,17 +71,26 @@ func TestDecodeBytes(t *testing.T) {
 	}
 }
 
+// An output's model names bfloat16 weights, and bfloat16 products on the kernel set that
+// makes them (avx512bf16).
 func TestBenchWeights(t *testing.T) {
-	out, errOut, code := runCommand(t, "", "bench", "--model", tiny, "--seq", "2", "--runs", "1", "--weights", "bf16", "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
+	defer tensor.SetKernel(tensor.DefaultKernel())
+	for _, k := range tensor.Kernels() {
+		out, errOut, code := runCommand(t, "", "bench", "--model", tiny, "--seq", "2", "--runs", "1", "--weights", "bf16", "--kernel", k, "--json")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var b benchOutput
+		decodeStrict(t, out, &b)
+		want := ", bf16 weights"
+		if k == "avx512bf16" {
+			want += " and products"
+		}
+		if b.Weights != "bf16" || !strings.HasSuffix(b.Model, want) || len(b.Rows) != 2 {
+			t.Errorf("bench --weights bf16 --kernel %s: weights %q, model %q (want it to end in %q), %d rows", k, b.Weights, b.Model, want, len(b.Rows))
+		}
 	}
-	var b benchOutput
-	decodeStrict(t, out, &b)
-	if b.Weights != "bf16" || !strings.HasSuffix(b.Model, ", bf16 weights") || len(b.Rows) != 2 {
-		t.Errorf("bench --weights bf16: weights %q, model %q, %d rows", b.Weights, b.Model, len(b.Rows))
-	}
-	_, errOut, code = runCommand(t, "", "bench", "--model", tiny, "--weights", "f16")
+	_, errOut, code := runCommand(t, "", "bench", "--model", tiny, "--weights", "f16")
 	if code != 2 || !strings.Contains(errOut, "--weights") || !strings.Contains(errOut, "bf16") {
 		t.Errorf("--weights f16: exit %d, %q", code, errOut)
 	}

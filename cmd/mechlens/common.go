@@ -42,14 +42,16 @@ type modelFlags struct {
 	process *[]string
 	edits   *string
 	weights *string
+	kernel  *string
 }
 
 // analysisProcessing is what lens-style commands apply unless --process says otherwise: the
 // anchored-bias paper's setting (TransformerLens's defaults without fold_value_biases).
 const analysisProcessing = "fold_ln,center_writing_weights,center_unembed"
 
-// addModelFlags adds --model, --seed, --threads and --process (default process: the weight
-// processing this command applies unless told otherwise; "" means raw weights).
+// addModelFlags adds --model, --seed, --threads, --process (default process: the weight
+// processing this command applies unless told otherwise; "" means raw weights), --edits,
+// --weights and --kernel.
 func addModelFlags(c *cli.Command, process string) *modelFlags {
 	f := &modelFlags{}
 	c.Flags.StringVar(&f.spec, "model", "", "model: a local folder, a hub name (gpt2, gpt2-medium, owner/name@rev) or random:NAME (default: the embedded model)")
@@ -57,7 +59,8 @@ func addModelFlags(c *cli.Command, process string) *modelFlags {
 	f.threads = addThreadsFlag(c)
 	f.process = cli.List(c.Flags, "process", process, processSteps, "weight processing, comma-separated (fold_ln, center_writing_weights, center_unembed, fold_value_biases); 'none' for raw weights")
 	f.edits = cli.Text(c.Flags, "edits", "", "apply the edit set in this file (made by 'mechlens edit') before running")
-	f.weights = cli.Choice(c.Flags, "weights", "f32", tensor.WeightTypes, "how the weight matrices are kept: f32, or bf16 for half the memory (products, activations and hooks stay float32)")
+	f.weights = cli.Choice(c.Flags, "weights", "f32", tensor.WeightTypes, "how the weight matrices are kept: f32, or bf16 for half the memory (activations and hooks stay float32; the avx512bf16 kernel also rounds a product's activations to bfloat16, --kernel avx512 does not)")
+	f.kernel = cli.Text(c.Flags, "kernel", "", "micro-kernels for the products instead of this CPU's default ("+tensor.DefaultKernel()+"): "+strings.Join(tensor.Kernels(), ", "))
 	return f
 }
 
@@ -94,6 +97,9 @@ func (f *modelFlags) open(ctx context.Context, io *cli.IO) (*gpt2.Model, error) 
 // openBase is open without --edits.
 func (f *modelFlags) openBase(ctx context.Context, io *cli.IO) (*gpt2.Model, error) {
 	tensor.SetThreads(*f.threads)
+	if err := tensor.SetKernel(f.kernelName()); err != nil {
+		return nil, cli.Usagef("--kernel: %v", err)
+	}
 	h := weights.HubFromEnv()
 	if io.ErrTTY {
 		h.Progress = io.Err
@@ -132,7 +138,8 @@ func (f *modelFlags) steps() []string {
 }
 
 // name is how outputs identify the model; bfloat16 weights, which change every number a
-// little, are named in it.
+// little, are named in it, and so are bfloat16 products (avx512bf16), which change them
+// a little more.
 func (f *modelFlags) name() string {
 	name := f.spec
 	switch {
@@ -143,8 +150,19 @@ func (f *modelFlags) name() string {
 	}
 	if *f.weights != "f32" {
 		name += ", " + *f.weights + " weights"
+		if tensor.RoundsActivations(f.kernelName()) {
+			name += " and products"
+		}
 	}
 	return name
+}
+
+// kernelName is the kernel set the products run on: --kernel, else this CPU's default.
+func (f *modelFlags) kernelName() string {
+	if *f.kernel != "" {
+		return *f.kernel
+	}
+	return tensor.DefaultKernel()
 }
 
 // promptIDs tokenizes a prompt, or parses ids "1,2,3" (the value of the flag idsFlag, ""

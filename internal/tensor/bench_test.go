@@ -158,11 +158,29 @@ func BenchmarkSoftmax(b *testing.B) {
 func BenchmarkTile(b *testing.B) {
 	r := rand.New(rand.NewPCG(6, 6))
 	a, bp := randSlice(r, blockK*maxTileM), randSlice(r, blockK*maxTileN)
+	half := PackAs(BF16, bp, blockK, maxTileN).half
+	pairs := make([]float32, len(a))
+	packAPairs(pairs, a, blockK, 0, maxTileM, 0, blockK)
 	c := make([]float32, maxTileM*maxTileN)
 	benchKernels(b, func(b *testing.B) {
 		mt, np := impl.mt, impl.np
-		benchFlops(b, float64(2*mt*np*tileN*blockK), func() {
-			impl.tile(mt, np, blockK, a, 0, blockK*tileM, bp, blockK*tileN, c, np*tileN, nil, initZero)
+		flops := float64(2 * mt * np * tileN * blockK)
+		b.Run("weights=f32", func(b *testing.B) {
+			benchFlops(b, flops, func() {
+				impl.tile(mt, np, blockK, a, 0, blockK*tileM, bp, blockK*tileN, c, np*tileN, nil, initZero)
+			})
+		})
+		if impl.tileBF16 == nil {
+			return
+		}
+		ap := a
+		if impl.packPairs != nil {
+			ap = pairs
+		}
+		b.Run("weights=bf16", func(b *testing.B) {
+			benchFlops(b, flops, func() {
+				impl.tileBF16(mt, np, blockK, ap, 0, blockK*tileM, half, blockK*tileN, c, np*tileN, nil, initZero)
+			})
 		})
 	})
 }

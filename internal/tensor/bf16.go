@@ -6,7 +6,9 @@ import (
 )
 
 // WeightType is how a Packed matrix stores its elements. Whatever the storage, products
-// read them as float32 and compute in float32: only the stored values differ.
+// read them as float32 and compute in float32, so only the stored values differ; except on
+// the avx512bf16 kernels, which multiply bfloat16 weights by bfloat16-rounded activations
+// (RoundsActivations).
 type WeightType uint8
 
 const (

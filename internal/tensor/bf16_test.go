@@ -55,7 +55,8 @@ func TestBF16Rounding(t *testing.T) {
 }
 
 // A product with bfloat16 weights must be bitwise the product, by the same kernel, with the
-// weights widened to float32: the bfloat16 kernels only change how B is loaded. Every kernel
+// weights widened to float32: the bfloat16 kernels only change how B is loaded; avx512bf16's
+// (VDPBF16PS) must be bitwise matMulPairs, its arithmetic written out in Go. Every kernel
 // set of this CPU, every shape class (edge tiles in both directions, K over several blocks,
 // one row streaming whole panels, N past 512 where A is packed rather than read in place,
 // bias), on 1 and 2 threads (bitwise the same). With the float32 kernels checked against the
@@ -91,18 +92,26 @@ func TestMatMulBF16(t *testing.T) {
 					bias = nil
 				}
 				name := fmt.Sprintf("M=%d N=%d K=%d bias=%v", s.M, s.N, s.K, withBias)
+				reference := "the float32 one on the widened weights"
+				if impl.packPairs != nil {
+					reference = "the bfloat16 pairs' sums by hand"
+				}
 				want := make([]float32, s.M*s.N)
-				withThreads(1, func() { MatMul(want, o.a, s.M, o.wide, bias) })
+				if impl.packPairs != nil {
+					want = matMulPairs(o.a, s.M, o.half, bias)
+				} else {
+					withThreads(1, func() { MatMul(want, o.a, s.M, o.wide, bias) })
+				}
 				for _, nt := range []int{1, 2} {
 					c := newGuarded(make([]float32, s.M*s.N))
 					withThreads(nt, func() { MatMul(c.win(), o.a, s.M, o.half, bias) })
 					if !equalBits(c.win(), want) {
-						t.Fatalf("%s, %d threads: bfloat16 product differs from the float32 one on the widened weights", name, nt)
+						t.Fatalf("%s, %d threads: bfloat16 product differs from %s", name, nt, reference)
 					}
 					c.checkUntouched(t, func(i int) bool { return i < s.M*s.N })
 				}
 				switch {
-				case impl == genericKernels:
+				case impl == genericKernels || impl.packPairs != nil:
 				case len(o.fma) < 2:
 					o.fma = append(o.fma, want)
 				case !equalBits(want, o.fma[boolInt(withBias)]):
@@ -111,6 +120,41 @@ func TestMatMulBF16(t *testing.T) {
 			}
 		}
 	})
+}
+
+// matMulPairs is what avx512bf16 computes for a · p, p bfloat16: each element starts at 0,
+// or at the bias in the first k block; each block of blockK consecutive k runs from 0 over
+// the pairs (2j, 2j+1) of bfloat16-rounded A, adding the odd product then the even one
+// (VDPBF16PS's order; each product of two bfloat16 values is exact in float32), and is
+// added to the element.
+func matMulPairs(a []float32, M int, p *Packed, bias []float32) []float32 {
+	K, N := p.K, p.N
+	c := make([]float32, M*N)
+	for i := range M {
+		for j := range N {
+			var e float32
+			for pc := 0; pc < K; pc += blockK {
+				kc := min(blockK, K-pc)
+				var s float32
+				if pc == 0 && bias != nil {
+					s = bias[j]
+				}
+				for k := pc; k < pc+kc; k += 2 {
+					if k+1 < pc+kc {
+						s += FromBF16(ToBF16(a[i*K+k+1])) * p.At(k+1, j)
+					}
+					s += FromBF16(ToBF16(a[i*K+k])) * p.At(k, j)
+				}
+				if pc == 0 {
+					e = s
+				} else {
+					e += s
+				}
+			}
+			c[i*N+j] = e
+		}
+	}
+	return c
 }
 
 func boolInt(b bool) int {
@@ -155,4 +199,50 @@ func TestPackBF16(t *testing.T) {
 			}
 		}
 	}
+}
+
+// packAPairs rounds each value as ToBF16 does (ties to even, ±Inf past the range, NaNs
+// quieted with their sign and top payload), in the bulk path (VCVTNE2PS2BF16 on avx512bf16)
+// and the edge path alike; the one licence is that the bulk may flush a float32 subnormal
+// to zero of its sign, which VDPBF16PS would read as zero anyway.
+func TestPackAPairs(t *testing.T) {
+	specials := []uint32{
+		0x3f808000, 0x3f818000, 0x3f807fff, 0xbf808001, 0x80000000, 0x7f7fffff, 0xff7fffff,
+		0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xffa00001, 0x00000001, 0x80018000,
+	}
+	r := rand.New(rand.NewPCG(31, 32))
+	eachKernel(t, func(t *testing.T) {
+		if impl.packPairs == nil {
+			t.Skip("this kernel set reads A as float32")
+		}
+		for _, s := range []struct{ mc, kc, lda int }{{6, 256, 300}, {6, 64, 64}, {6, 70, 71}, {12, 33, 40}, {5, 32, 32}, {13, 97, 100}} {
+			a := randSlice(r, (s.mc+1)*s.lda)
+			for i := range a {
+				if r.IntN(4) == 0 {
+					a[i] = math.Float32frombits(specials[r.IntN(len(specials))])
+				}
+			}
+			ic, pc := 1, s.lda-s.kc
+			dst := make([]float32, ceilDiv(s.mc, tileM)*tileM*s.kc)
+			packAPairs(dst, a, s.lda, ic, s.mc, pc, s.kc)
+			for q := range ceilDiv(s.mc, tileM) {
+				for j := range ceilDiv(s.kc, 2) {
+					for row := range tileM {
+						got := math.Float32bits(dst[q*s.kc*tileM+j*tileM+row])
+						for h := range 2 {
+							i, k := q*tileM+row, 2*j+h
+							var want uint16
+							if i < s.mc && k < s.kc {
+								want = ToBF16(a[(ic+i)*s.lda+pc+k])
+							}
+							g := uint16(got >> (16 * h))
+							if g != want && !(want&0x7f80 == 0 && g == want&0x8000) {
+								t.Fatalf("mc=%d kc=%d: row %d, k %d: %#04x, want %#04x (from %#08x)", s.mc, s.kc, i, k, g, want, math.Float32bits(a[(ic+i)*s.lda+pc+k]))
+							}
+						}
+					}
+				}
+			}
+		}
+	})
 }

@@ -9,5 +9,8 @@
 //
 // A packed weight matrix (Packed) may store bfloat16 instead of float32, for half the
 // memory: the kernels widen it to float32 as they load it, so only the stored values
-// change, never the arithmetic (see PackAs).
+// change, never the arithmetic (see PackAs). The one exception is the avx512bf16 kernel
+// set, chosen by default where the CPU has AVX512_BF16: it multiplies bfloat16 weights by
+// activations rounded to bfloat16 as A is packed (VDPBF16PS, twice the FMA rate),
+// accumulating in float32 (see RoundsActivations).
 package tensor

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -59,9 +60,25 @@ func Threads() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// Kernel names the micro-kernels in use: "avx512" (AVX-512F assembly), "avx2" (AVX2+FMA
-// assembly) or "generic" (Go).
+// Kernel names the micro-kernels in use: "avx512bf16" (avx512 with AVX512_BF16 for
+// bfloat16 weights), "avx512" (AVX-512F assembly), "avx2" (AVX2+FMA assembly), "neon"
+// (arm64 assembly) or "generic" (Go).
 func Kernel() string { return impl.name }
+
+// RoundsActivations reports whether the kernel set called name rounds A to bfloat16 in
+// products with bfloat16 weights (avx512bf16, whose VDPBF16PS multiplies two bfloat16
+// values), where the others widen the weights and multiply in float32.
+func RoundsActivations(name string) bool {
+	for _, ks := range kernelSets {
+		if ks.name == name {
+			return ks.packPairs != nil
+		}
+	}
+	return false
+}
+
+// DefaultKernel names the kernel set chosen for this CPU at start-up: the last of Kernels.
+func DefaultKernel() string { return kernelSets[len(kernelSets)-1].name }
 
 // Kernels names the kernel sets this CPU can run, slowest first; the last is the default.
 func Kernels() []string {
@@ -355,6 +372,7 @@ type gemmJob struct {
 	init    int       // accumulator start of the first k block
 
 	directA bool      // the kernels read A in place (not transposed, alpha 1): no A packing
+	pairs   bool      // A is packed as bfloat16 pairs for impl.tileBF16 (impl.packPairs)
 	apack   []float32 // A packed whole: block pc holds ⌈M/6⌉ micro-panels [kc][6] at Mpad·pc
 	bpack   bpanels   // B packed whole: [⌈N/16⌉][K][16], the Packed layout
 }
@@ -373,7 +391,8 @@ func (g *gemmJob) parallel() {
 	panels, tiles := ceilDiv(g.N, tileN), ceilDiv(g.M, tileM)
 	// Packing A costs about as much as 30 of its uses; it pays off when each element is
 	// used by enough columns, else the kernels read A in place (a few % slower per flop).
-	g.directA = !g.transA && g.alpha == 1 && g.N <= 512
+	g.pairs = g.bpack.h != nil && impl.packPairs != nil
+	g.directA = !g.pairs && !g.transA && g.alpha == 1 && g.N <= 512
 	switch g.split(nt) {
 	case byColumns:
 		if g.directA {
@@ -393,7 +412,7 @@ func (g *gemmJob) parallel() {
 			kc := min(blockK, g.K-pc)
 			i0 := (i % groups) * 8 * tileM
 			mc := min(8*tileM, g.M-i0)
-			packA(g.apack[mpad*pc+i0*kc:], g.a, g.lda, g.transA, i0, mc, pc, kc, g.alpha)
+			g.packA(g.apack[mpad*pc+i0*kc:], i0, mc, pc, kc)
 		})
 		g.byColumns(nt, panels)
 	case byRows:
@@ -555,7 +574,7 @@ func (g *gemmJob) run(w *workspace, i0, i1, j0, j1 int) {
 					ablk = g.apack[mpad*pc+ic*kc:]
 				default:
 					ablk = w.slice(&w.a, ceilDiv(mc, tileM)*tileM*kc)
-					packA(ablk, g.a, g.lda, g.transA, ic, mc, pc, kc, g.alpha)
+					g.packA(ablk, ic, mc, pc, kc)
 				}
 				g.block(w, ablk, bblk, bstride, ic, mc, jc, nc, kc, init)
 			}
@@ -578,7 +597,7 @@ func (g *gemmJob) runPanels(w *workspace, i0, i1, j0, j1 int) {
 	default:
 		apanel = w.slice(&w.a, tileM*g.K)
 		for pc := 0; pc < g.K; pc += blockK {
-			packA(apanel[tileM*pc:], g.a, g.lda, g.transA, i0, mc, pc, min(blockK, g.K-pc), g.alpha)
+			g.packA(apanel[tileM*pc:], i0, mc, pc, min(blockK, g.K-pc))
 		}
 	}
 	for jc := j0; jc < j1; jc += impl.np * tileN {
@@ -647,6 +666,47 @@ func (g *gemmJob) block(w *workspace, ablk []float32, bblk bpanels, bstride, ic,
 			bp.tile(mr, np, kc, ap, lda, astride, pstride, w.tmp[:], width, bias, init)
 			for r := 0; r < mr; r++ {
 				copy(ct[r*g.ldc:r*g.ldc+nr], w.tmp[r*width:])
+			}
+		}
+	}
+}
+
+// packA packs rows [ic, ic+mc) × columns [pc, pc+kc) of op(A) for the kernels: as float32
+// (packA), or as bfloat16 pairs (packAPairs) for a kernel set with packPairs.
+func (g *gemmJob) packA(dst []float32, ic, mc, pc, kc int) {
+	if g.pairs {
+		packAPairs(dst, g.a, g.lda, ic, mc, pc, kc)
+		return
+	}
+	packA(dst, g.a, g.lda, g.transA, ic, mc, pc, kc, g.alpha)
+}
+
+// packAPairs packs rows [ic, ic+mc) × columns [pc, pc+kc) of a (row stride lda) as
+// bfloat16 pairs along k: micro-panel q keeps packA's place, dst[q·kc·6:], and fills its
+// first ⌈kc/2⌉·6 slots as [⌈kc/2⌉][6], slot (j, r) holding the bits of
+// bf16(a[r][2j]) | bf16(a[r][2j+1])<<16, the high half 0 past kc and whole slots 0 past mc.
+// Only MatMul's A comes here: never transposed, alpha 1.
+func packAPairs(dst, a []float32, lda, ic, mc, pc, kc int) {
+	kp := ceilDiv(kc, 2)
+	for ir := 0; ir < mc; ir += tileM {
+		panel := dst[(ir/tileM)*kc*tileM:][:kp*tileM]
+		mr := min(tileM, mc-ir)
+		if mr < tileM {
+			clear(panel)
+		}
+		j0 := 0 // pairs packed in bulk
+		if mr == tileM {
+			j0 = kc / 32 * 16
+			impl.packPairs(panel, a[(ic+ir)*lda+pc:], lda, j0/16)
+		}
+		for r := range mr {
+			row := a[(ic+ir+r)*lda+pc:][:kc]
+			d := panel[r:]
+			for j := j0; j < kc/2; j++ {
+				d[j*tileM] = math.Float32frombits(uint32(ToBF16(row[2*j])) | uint32(ToBF16(row[2*j+1]))<<16)
+			}
+			if kc%2 == 1 {
+				d[(kp-1)*tileM] = math.Float32frombits(uint32(ToBF16(row[kc-1])))
 			}
 		}
 	}

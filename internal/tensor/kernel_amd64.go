@@ -385,6 +385,86 @@ func gemm2x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c
 //go:noescape
 func gemm1x16zbd(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
 
+// The avx512bf16 set's kernels for bfloat16 B, per row count and width: A packed as
+// bfloat16 pairs (packAPairs), VDPBF16PS (see _asm/avx512bf16.go).
+//
+//go:noescape
+func gemm12x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm11x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm10x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm9x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm8x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm7x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x32zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm12x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm11x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm10x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm9x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm8x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm7x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm6x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm5x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm4x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm3x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm2x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+//go:noescape
+func gemm1x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c *float32, ldc int, bias *float32, init int)
+
+// packPairs512 is avx512bf16's kernelSet.packPairs.
+//
+//go:noescape
+func packPairs512(dst, a *float32, lda, groups int)
+
 // fmaPeak512 runs n/2 iterations of 12 independent 16-wide FMAs: 192·n flops.
 func fmaPeak512(n int)
 
@@ -450,6 +530,36 @@ var avx512Kernels = func() *kernelSet {
 	return &ks
 }()
 
+// avx512bf16Kernels is the avx512 set with VDPBF16PS for bfloat16 weights: a product of a
+// bfloat16 Packed rounds A to bfloat16 as it packs it and adds two products per lane and
+// instruction, twice the float32 FMA rate. Float32 products are avx512's, bit for bit.
+var avx512bf16Kernels = func() *kernelSet {
+	ks := *avx512Kernels
+	ks.name = "avx512bf16"
+	ks.packPairs = func(dst, a []float32, lda, groups int) {
+		if groups == 0 {
+			return
+		}
+		_ = dst[groups*16*tileM-1]
+		_ = a[(tileM-1)*lda+groups*32-1]
+		packPairs512(&dst[0], &a[0], lda, groups)
+	}
+	ks.tileBF16 = func(mr, np, kc int, a []float32, lda, astride int, b []uint16, bstride int, c []float32, ldc int, bias []float32, init int) {
+		if lda > 0 {
+			panic("tensor: avx512bf16 reads A packed as bfloat16 pairs, never in place")
+		}
+		_ = b[(np-1)*bstride+kc*tileN-1]
+		bp := checkTile(mr, np, kc, a, 0, astride, c, ldc, bias, init)
+		avx512TilesPairs[np-1][mr](kc, &a[0], 0, astride, &b[0], bstride, &c[0], ldc, bp, init)
+	}
+	return &ks
+}()
+
+var avx512TilesPairs = [2][2*tileM + 1]tile512[uint16]{
+	{1: gemm1x16zp, 2: gemm2x16zp, 3: gemm3x16zp, 4: gemm4x16zp, 5: gemm5x16zp, 6: gemm6x16zp, 7: gemm7x16zp, 8: gemm8x16zp, 9: gemm9x16zp, 10: gemm10x16zp, 11: gemm11x16zp, 12: gemm12x16zp},
+	{1: gemm1x32zp, 2: gemm2x32zp, 3: gemm3x32zp, 4: gemm4x32zp, 5: gemm5x32zp, 6: gemm6x32zp, 7: gemm7x32zp, 8: gemm8x32zp, 9: gemm9x32zp, 10: gemm10x32zp, 11: gemm11x32zp, 12: gemm12x32zp},
+}
+
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		kernelSets = append(kernelSets, avx2Kernels)
@@ -459,6 +569,11 @@ func init() {
 	if cpu.X86.HasAVX512F && impl == avx2Kernels {
 		kernelSets = append(kernelSets, avx512Kernels)
 		impl = avx512Kernels
+	}
+	// VPERMW is AVX512BW.
+	if cpu.X86.HasAVX512BF16 && cpu.X86.HasAVX512BW && impl == avx512Kernels {
+		kernelSets = append(kernelSets, avx512bf16Kernels)
+		impl = avx512bf16Kernels
 	}
 }
 

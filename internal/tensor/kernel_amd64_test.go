@@ -14,6 +14,8 @@ import (
 func TestKernelDispatch(t *testing.T) {
 	want := "generic"
 	switch {
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16 && cpu.X86.HasAVX512BW:
+		want = "avx512bf16"
 	case cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasAVX512F:
 		want = "avx512"
 	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:

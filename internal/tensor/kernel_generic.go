@@ -18,9 +18,14 @@ type kernelSet struct {
 	// result is bitwise tile's on the widened panels. Without it (the generic set), MatMul
 	// widens the panels into a buffer once per column of tiles and runs tile on them.
 	tileBF16 func(mr, np, kc int, a []float32, lda, astride int, b []uint16, bstride int, c []float32, ldc int, bias []float32, init int)
-	dot      func(a, b []float32) float32
-	axpy     func(alpha float32, x, y []float32)
-	gelu     func(dst, src []float32)
+	// packPairs, when set, says tileBF16 reads A packed as bfloat16 pairs (packAPairs), never
+	// in place, and multiplies in bfloat16 (avx512bf16's VDPBF16PS, not the widened float32
+	// chain); it packs groups of 16 pairs of a full 6-row micro-panel, rows a[r·lda:], into
+	// dst: packAPairs' bulk.
+	packPairs func(dst, a []float32, lda, groups int)
+	dot       func(a, b []float32) float32
+	axpy      func(alpha float32, x, y []float32)
+	gelu      func(dst, src []float32)
 	// Softmax pieces: maxf returns max(x) (−Inf when empty), expSum sets x[i] = exp32(x[i]−m)
 	// and returns Σ x[i] in float64, scale multiplies x by s.
 	maxf   func(x []float32) float32

@@ -37,12 +37,24 @@ const (
 // weights stream from memory and, without this, each column's first tile waits for them.
 // A prefetch past the end of B is harmless (it never faults).
 //
-// With bf16 (gemm<rows>x<16·np>zb, zbd), the B micro-panels are bfloat16 [kc][16], bstride
+// With bBF16 (gemm<rows>x<16·np>zb, zbd), the B micro-panels are bfloat16 [kc][16], bstride
 // counted in bfloat16 elements: each row is widened to float32 as it is loaded (zero-extend
 // to 32 bits, shift left 16), so the FMAs are the float32 kernel's on the widened panels.
-// VDPBF16PS is not used: it would need A in bfloat16 too and adds products in pairs, where
-// activations stay float32 and each element must be the float32 kernels' FMA chain.
-func tile512(w *bytes.Buffer, rows, np int, direct, bf16 bool) {
+//
+// With bPairs (gemm<rows>x<16·np>zp, the avx512bf16 kernel set), B is the same bfloat16
+// panels and A is packed as bfloat16 pairs: micro-panel q is a[q·astride:][⌈kc/2⌉][6]
+// (counted in 4-byte slots), slot (j, r) holding a[r][2j] in its low half and a[r][2j+1] in
+// its high half (0 past kc). Each k pair takes rows 2j and 2j+1 of a B panel (64 bytes,
+// contiguous in the layout), interleaves them column by column with VPERMW into the pairs
+// VDPBF16PS reads, and adds both products to each accumulator: twice the multiply-adds of
+// an FMA per instruction, from bfloat16 activations. An odd kc ends with row kc−1 alone,
+// loaded 32 bytes wide so its partner is zero, not the next panel's first row.
+func tile512(w *bytes.Buffer, rows, np int, direct bool, bk bKind) {
+	bf16 := bk != bF32
+	pairs := bk == bPairs
+	if pairs && direct {
+		panic("bfloat16 pairs of A are always packed")
+	}
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	label := func(l string) { fmt.Fprintf(w, "%s:\n", l) }
 	accz := func(r, h int) string { return fmt.Sprintf("Z%d", 8+np*r+h) }
@@ -82,6 +94,10 @@ func tile512(w *bytes.Buffer, rows, np int, direct, bf16 bool) {
 	}
 	step := func(u int) {
 		bo := 4 * nr * u
+		if pairs {
+			pairStep(p, rows, np, bo, 4*mr*u)
+			return
+		}
 		if bf16 {
 			bo = 2 * nr * u
 			p("VPMOVZXWD %d(DI), Z0", bo)
@@ -126,8 +142,11 @@ func tile512(w *bytes.Buffer, rows, np int, direct, bf16 bool) {
 	}
 
 	name, btype, bsize := fmt.Sprintf("gemm%dx%dz", rows, nr*np), "*float32", 4
-	if bf16 {
+	switch bk {
+	case bBF16:
 		name, btype, bsize = name+"b", "*uint16", 2
+	case bPairs:
+		name, btype, bsize = name+"p", "*uint16", 2
 	}
 	if direct {
 		name += "d"
@@ -172,6 +191,10 @@ func tile512(w *bytes.Buffer, rows, np int, direct, bf16 bool) {
 			p("PREFETCHT0 %d(R11)", 64*l-min(l, 1))
 		}
 	})
+	if pairs {
+		p("VMOVDQU64 pairIndex<>(SB), Z2")
+		p("SHRQ $1, CX")
+	}
 	p("MOVQ init+72(FP), R12")
 	p("CMPQ R12, $1")
 	p("JEQ loadbias")
@@ -193,7 +216,26 @@ func tile512(w *bytes.Buffer, rows, np int, direct, bf16 bool) {
 		}
 	}
 
-	kLoop(w, step, aStep, bsize*nr)
+	if !pairs {
+		kLoop(w, step, aStep, bsize*nr, "store")
+	} else {
+		kLoop(w, step, aStep, 2*bsize*nr, "odd")
+		label("odd")
+		p("MOVQ kc+0(FP), CX")
+		p("TESTQ $1, CX")
+		p("JZ store")
+		p("VMOVDQU (DI), Y0")
+		p("VPERMW Z0, Z2, Z0")
+		if np > 1 {
+			p("VMOVDQU (DI)(R10*1), Y1")
+			p("VPERMW Z1, Z2, Z1")
+		}
+		for r := 0; r < rows; r++ {
+			for h := 0; h < np; h++ {
+				p("%s", vdpbf16ps(8+np*r+h, h, aBase(r), 4*(r%mr)))
+			}
+		}
+	}
 	label("store")
 	p("CMPQ init+72(FP), $2")
 	p("JNE overwrite")

@@ -2,7 +2,9 @@
 // GEMM micro-kernels), kernel_avx512_amd64.s (the AVX-512 ones), vector_avx2_amd64.s (Dot,
 // Axpy, GeluTanh, softmax pieces) and kernel_neon_arm64.s (the arm64 NEON GEMM kernels).
 // Each GEMM kernel comes twice: B as float32 panels, and B as bfloat16 panels (half-size
-// weights) widened to float32 as they are loaded, before the same FMAs.
+// weights) widened to float32 as they are loaded, before the same FMAs. The AVX-512 file
+// also has a third kind for AVX512_BF16 (avx512bf16.go): bfloat16 B against A packed as
+// bfloat16 pairs, multiplied by VDPBF16PS, with the A packer it needs.
 //
 // The kernels are regular enough (one per row count of the 6×16 tile and per A layout,
 // unrolled loops, tables of broadcast constants) that writing them by hand invites
@@ -56,11 +58,22 @@ func main() {
 		for _, direct := range []bool{false, true} {
 			for np := np512; np >= 1; np-- {
 				for rows := mr512; rows >= 1; rows-- {
-					tile512(&w, rows, np, direct, bf16)
+					b := bF32
+					if bf16 {
+						b = bBF16
+					}
+					tile512(&w, rows, np, direct, b)
 				}
 			}
 		}
 	}
+	for np := np512; np >= 1; np-- {
+		for rows := mr512; rows >= 1; rows-- {
+			tile512(&w, rows, np, false, bPairs)
+		}
+	}
+	pairIndex(&w)
+	packPairs512(&w)
 	fmaPeak512(&w)
 	write(filepath.Join(*dir, "kernel_avx512_amd64.s"), &w)
 
@@ -83,9 +96,10 @@ func write(path string, w *bytes.Buffer) {
 
 // kLoop emits the loop over k shared by the amd64 kernels: CX = kc steps, unroll at a time
 // (R12 counts the iterations) then one at a time, step(u) emitting k step u, aStep(n)
-// advancing A by n steps, and DI walking B by one row of bRow bytes a step (16 float32 or
-// 16 bfloat16). It ends by falling through to the label store.
-func kLoop(w *bytes.Buffer, step, aStep func(int), bRow int) {
+// advancing A by n steps, and DI walking B by bRow bytes a step (a row of 16 float32 or
+// 16 bfloat16, or two rows of bfloat16). It ends at the label end, by a jump or by falling
+// through.
+func kLoop(w *bytes.Buffer, step, aStep func(int), bRow int, end string) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	label := func(l string) { fmt.Fprintf(w, "%s:\n", l) }
 	label("body")
@@ -103,7 +117,7 @@ func kLoop(w *bytes.Buffer, step, aStep func(int), bRow int) {
 
 	label("tail")
 	p("ANDQ $%d, CX", unroll-1)
-	p("JZ store")
+	p("JZ %s", end)
 	label("loop1")
 	step(0)
 	aStep(1)
@@ -252,7 +266,7 @@ func tile(w *bytes.Buffer, rows int, direct, bf16 bool) {
 	if bf16 {
 		bRow = 2 * nr
 	}
-	kLoop(w, step, aStep, bRow)
+	kLoop(w, step, aStep, bRow, "store")
 	label("store")
 	p("CMPQ R10, $2")
 	p("JNE overwrite")
