@@ -22,7 +22,7 @@ type benchRow struct {
 	MedianMS  float64 `json:"median_ms"`
 	TokensPS  float64 `json:"tokens_per_s"`
 	GFLOPS    float64 `json:"gflops"`
-	PeakShare float64 `json:"peak_share"` // GFLOP/s over threads × one core's measured FMA peak
+	PeakShare float64 `json:"peak_share"` // GFLOP/s over threads × one core's measured peak
 	Runs      int     `json:"runs"`
 	// Overhead (forward+cache rows): the median over interleaved pairs of runs of the
 	// time with the cache over the time without, minus 1.
@@ -48,7 +48,8 @@ func newBenchCommand() *cli.Command {
 	c := cli.NewCommand("bench", "bench [--model random:gpt2] [--seq 1,16,64,256,1024] [--cache all] [--threads N]", "Time the forward pass and the KV-cache decode step")
 	c.Long = `Times a full forward pass (logits at every position, as PyTorch's reference figures do)
 for each sequence length: the median of --runs runs after one warm-up, in ms, tokens/s and
-GFLOP/s, with the share of the FMA peak measured on this machine (per core × threads). With
+GFLOP/s, with the share of the peak measured on this machine (per core × threads: the FMA
+peak, or VDPBF16PS's with --weights bf16 on the avx512bf16 kernel). With
 --cache all, each length is also timed caching every activation (TransformerLens's
 run_with_cache), the two alternating run by run so that both see the same machine load;
 its overhead is the median of the per-pair ratios. The decode row is the median step of
@@ -82,12 +83,12 @@ included; loaded_rss_mb its resident memory right after loading (Linux only).`
 
 // benchOptions are mechlens bench's flags.
 type benchOptions struct {
-	model         modelFlags
-	seqs          []string
-	cache         string
-	runs, past    int
-	pastGiven     bool // --decode-past was given: it is not shrunk to fit the context
-	format        cli.Format
+	model      modelFlags
+	seqs       []string
+	cache      string
+	runs, past int
+	pastGiven  bool // --decode-past was given: it is not shrunk to fit the context
+	format     cli.Format
 }
 
 // runBench times the model of o (default random:gpt2) and prints the table.
@@ -110,7 +111,7 @@ func runBench(ctx context.Context, io *cli.IO, o benchOptions) error {
 		return err
 	}
 	out := benchOutput{Model: mf.name(), Kernel: tensor.Kernel(), Weights: m.WeightType().String(), Threads: tensor.Threads(), LoadMS: ms(time.Since(t0)), LoadRSSMB: procstat.RSSMiB()}
-	out.PeakCore = tensor.PeakGFLOPS(200 * time.Millisecond)
+	out.PeakCore = tensor.PeakGFLOPS(200*time.Millisecond, m.WeightType())
 	peak := out.PeakCore * float64(out.Threads)
 	for _, T := range lengths {
 		if T > m.Config.NCtx {
@@ -157,8 +158,8 @@ func runBench(ctx context.Context, io *cli.IO, o benchOptions) error {
 	return printBench(io, o.format, out)
 }
 
-// benchDecode times runs decode steps after past cached positions (peak: the FMA peak of
-// the threads, in GFLOP/s).
+// benchDecode times runs decode steps after past cached positions (peak: the peak of the
+// threads, in GFLOP/s).
 func benchDecode(ctx context.Context, m *gpt2.Model, past, runs int, peak float64) (benchRow, error) {
 	if past+runs+1 > m.Config.NCtx {
 		return benchRow{}, fmt.Errorf("--decode-past %d leaves no room for %d decode steps in the context of %d", past, runs+1, m.Config.NCtx)
@@ -205,7 +206,7 @@ func printBench(io *cli.IO, f cli.Format, out benchOutput) error {
 	if f == cli.CSV {
 		return rows.WriteCSV(io.Out)
 	}
-	fmt.Fprintf(io.Out, "%s, kernel %s, %s weights, %d threads, FMA peak %.1f GFLOP/s per core, load %.0f ms, RSS %.0f MB loaded, %.0f MB peak\n",
+	fmt.Fprintf(io.Out, "%s, kernel %s, %s weights, %d threads, peak %.1f GFLOP/s per core, load %.0f ms, RSS %.0f MB loaded, %.0f MB peak\n",
 		out.Model, out.Kernel, out.Weights, out.Threads, out.PeakCore, out.LoadMS, out.LoadRSSMB, out.PeakRSSMB)
 	return rows.WriteTable(io.Out, false)
 }

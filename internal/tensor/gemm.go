@@ -101,13 +101,18 @@ func SetKernel(name string) error {
 	return fmt.Errorf("kernel %q is not available on this CPU (available: %s)", name, strings.Join(Kernels(), ", "))
 }
 
-// PeakGFLOPS measures one core's multiply-add throughput with the kernel in use, over about
-// d: the roofline that GEMM rates are quoted against.
-func PeakGFLOPS(d time.Duration) float64 {
+// PeakGFLOPS measures one core's multiply-add throughput with the kernel in use for
+// products with weights stored as t, over about d: the roofline that GEMM rates are quoted
+// against (the FMA peak, or VDPBF16PS's on avx512bf16 with bfloat16 weights).
+func PeakGFLOPS(d time.Duration, t WeightType) float64 {
+	peak := impl.peak
+	if t == BF16 && impl.peakBF16 != nil {
+		peak = impl.peakBF16
+	}
 	n, flops := 1<<12, 0.0
 	start := time.Now()
 	for time.Since(start) < d {
-		impl.peak(n)
+		peak(n)
 		flops += 192 * float64(n)
 	}
 	return flops / time.Since(start).Seconds() / 1e9

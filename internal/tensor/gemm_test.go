@@ -480,8 +480,10 @@ func TestPeakGFLOPSRuns(t *testing.T) {
 	defer func(k *kernelSet) { impl = k }(impl)
 	for _, ks := range kernelSets {
 		impl = ks
-		if g := PeakGFLOPS(5 * time.Millisecond); !(g > 0.01 && g < 1e4) {
-			t.Errorf("%s: PeakGFLOPS = %g", ks.name, g)
+		for _, wt := range []WeightType{F32, BF16} {
+			if g := PeakGFLOPS(5*time.Millisecond, wt); !(g > 0.01 && g < 1e4) {
+				t.Errorf("%s: PeakGFLOPS(%s) = %g", ks.name, wt, g)
+			}
 		}
 	}
 }

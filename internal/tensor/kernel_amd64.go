@@ -465,6 +465,9 @@ func gemm1x16zp(kc int, a *float32, lda, astride int, b *uint16, bstride int, c 
 //go:noescape
 func packPairs512(dst, a *float32, lda, groups int)
 
+// dotPeak512 runs n/4 iterations of 12 independent VDPBF16PS: 192·n flops.
+func dotPeak512(n int)
+
 // fmaPeak512 runs n/2 iterations of 12 independent 16-wide FMAs: 192·n flops.
 func fmaPeak512(n int)
 
@@ -535,7 +538,7 @@ var avx512Kernels = func() *kernelSet {
 // instruction, twice the float32 FMA rate. Float32 products are avx512's, bit for bit.
 var avx512bf16Kernels = func() *kernelSet {
 	ks := *avx512Kernels
-	ks.name = "avx512bf16"
+	ks.name, ks.peakBF16 = "avx512bf16", dotPeak512
 	ks.packPairs = func(dst, a []float32, lda, groups int) {
 		if groups == 0 {
 			return

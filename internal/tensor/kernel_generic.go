@@ -34,6 +34,9 @@ type kernelSet struct {
 	// peak runs n rounds of 96 independent multiply-adds (192·n flops, n a multiple of
 	// blockK) as fast as this kernel set can: the roofline its products are judged against.
 	peak func(n int)
+	// peakBF16 is peak for products with bfloat16 weights where their roofline differs
+	// (VDPBF16PS: two multiply-adds per lane), else nil.
+	peakBF16 func(n int)
 }
 
 var genericKernels = &kernelSet{

@@ -74,6 +74,7 @@ func main() {
 	}
 	pairIndex(&w)
 	packPairs512(&w)
+	dotPeak512(&w)
 	fmaPeak512(&w)
 	write(filepath.Join(*dir, "kernel_avx512_amd64.s"), &w)
 
