@@ -8,7 +8,9 @@ import "testing"
 func BenchmarkFMAPeak(b *testing.B) {
 	const n = 1 << 16
 	benchKernels(b, func(b *testing.B) {
-		benchFlops(b, 192*n, func() { impl.peak(n) })
+		b.Run("weights=f32", func(b *testing.B) {
+			benchFlops(b, 192*n, func() { impl.peak(n) })
+		})
 		if impl.peakBF16 != nil {
 			b.Run("weights=bf16", func(b *testing.B) {
 				benchFlops(b, 192*n, func() { impl.peakBF16(n) })
