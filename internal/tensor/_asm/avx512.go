@@ -257,22 +257,9 @@ func tile512(w *bytes.Buffer, rows, np int, direct bool, bk bKind) {
 // fmaPeak512 emits fmaPeak512(n int): n/2 iterations of 12 independent 16-wide FMAs,
 // 192·n flops like fmaPeak, at the core's AVX-512 FMA peak.
 func fmaPeak512(w *bytes.Buffer) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	fmt.Fprint(w, "\n// func fmaPeak512(n int)\nTEXT ·fmaPeak512(SB), NOSPLIT, $0-8\n")
-	p("MOVQ n+0(FP), CX")
-	p("SHRQ $1, CX")
-	for r := 0; r < 14; r++ {
-		p("VPXORD Z%[1]d, Z%[1]d, Z%[1]d", r)
-	}
-	p("TESTQ CX, CX")
-	p("JZ done")
-	fmt.Fprint(w, "loop:\n")
-	for r := 0; r < 12; r++ {
-		p("VFMADD231PS Z12, Z13, Z%d", r)
-	}
-	p("DECQ CX")
-	p("JNZ loop")
-	fmt.Fprint(w, "done:\n")
-	p("VZEROUPPER")
-	p("RET")
+	peakLoop(w, "fmaPeak512", 1, zeroZ, func(r int) string {
+		return fmt.Sprintf("VFMADD231PS Z12, Z13, Z%d", r)
+	})
 }
+
+func zeroZ(r int) string { return fmt.Sprintf("VPXORD Z%[1]d, Z%[1]d, Z%[1]d", r) }

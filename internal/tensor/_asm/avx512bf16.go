@@ -151,24 +151,9 @@ func packPairs512(w *bytes.Buffer) {
 // flops like fmaPeak512 (each instruction is 16 lanes × 2 multiply-adds): the roofline of
 // avx512bf16's products with bfloat16 weights.
 func dotPeak512(w *bytes.Buffer) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	fmt.Fprint(w, "\n// func dotPeak512(n int)\nTEXT ·dotPeak512(SB), NOSPLIT, $0-8\n")
-	p("MOVQ n+0(FP), CX")
-	p("SHRQ $2, CX")
-	for r := 0; r < 14; r++ {
-		p("VPXORD Z%[1]d, Z%[1]d, Z%[1]d", r)
-	}
-	p("TESTQ CX, CX")
-	p("JZ done")
-	fmt.Fprint(w, "loop:\n")
-	for r := 0; r < 12; r++ {
-		p("%s // VDPBF16PS Z13, Z12, Z%d", evex512(0x52, 0b10, r, 12, 13, false, 0b11, -1), r)
-	}
-	p("DECQ CX")
-	p("JNZ loop")
-	fmt.Fprint(w, "done:\n")
-	p("VZEROUPPER")
-	p("RET")
+	peakLoop(w, "dotPeak512", 2, zeroZ, func(r int) string {
+		return evex512(0x52, 0b10, r, 12, 13, false, 0b11, -1) + fmt.Sprintf(" // VDPBF16PS Z13, Z12, Z%d", r)
+	})
 }
 
 // pairIndex emits the VPERMW index that interleaves two 16-element rows: word 2i takes

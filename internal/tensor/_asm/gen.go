@@ -287,17 +287,32 @@ func tile(w *bytes.Buffer, rows int, direct, bf16 bool) {
 // fmaPeak emits fmaPeak(n int): n iterations of 12 independent 8-wide FMAs (192 flops),
 // enough chains to cover FMA latency × ports, so its speed is the core's FMA peak.
 func fmaPeak(w *bytes.Buffer) {
+	peakLoop(w, "fmaPeak", 0, func(r int) string {
+		return fmt.Sprintf("VXORPS Y%[1]d, Y%[1]d, Y%[1]d", r)
+	}, func(r int) string {
+		return fmt.Sprintf("VFMADD231PS Y12, Y13, Y%d", r)
+	})
+}
+
+// peakLoop emits name(n int): n>>shift iterations of 12 independent multiply-add
+// instructions op(r), r = 0..11, accumulating into register r from registers 12 and 13,
+// after zero(r) has cleared registers 0..13. A call is 192·n flops when each instruction
+// does 16·2^shift: an 8-wide FMA (shift 0), a 16-wide one (1), a VDPBF16PS (2).
+func peakLoop(w *bytes.Buffer, name string, shift int, zero, op func(r int) string) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	fmt.Fprint(w, "\n// func fmaPeak(n int)\nTEXT ·fmaPeak(SB), NOSPLIT, $0-8\n")
+	fmt.Fprintf(w, "\n// func %[1]s(n int)\nTEXT ·%[1]s(SB), NOSPLIT, $0-8\n", name)
 	p("MOVQ n+0(FP), CX")
+	if shift > 0 {
+		p("SHRQ $%d, CX", shift)
+	}
 	for r := 0; r < 14; r++ {
-		p("VXORPS Y%[1]d, Y%[1]d, Y%[1]d", r)
+		p("%s", zero(r))
 	}
 	p("TESTQ CX, CX")
 	p("JZ done")
 	fmt.Fprint(w, "loop:\n")
 	for r := 0; r < 12; r++ {
-		p("VFMADD231PS Y12, Y13, Y%d", r)
+		p("%s", op(r))
 	}
 	p("DECQ CX")
 	p("JNZ loop")
