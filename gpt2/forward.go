@@ -513,8 +513,12 @@ func (r *run) attention(l int, sc *scratch, z, q, k, v []float32) {
 					a[j] = tensor.Dot(qs[h*Dh:(h+1)*Dh], keys[j*D+h*Dh:j*D+(h+1)*Dh])
 				}
 			} else {
-				// alpha = 1 lets Gemm read q in place; the scale is applied with the mask.
-				tensor.Gemm(false, true, T, Tk, Dh, 1, qs[h*Dh:], D, keys[h*Dh:], D, 0, a, Tk)
+				// alpha = 1 lets Gemm read q in place; the scale is applied with the mask,
+				// which also fills the scores of the keys a block of rows never sees.
+				for t0 := 0; t0 < T; t0 += causalRows {
+					t1 := min(T, t0+causalRows)
+					tensor.Gemm(false, true, t1-t0, past+t1, Dh, 1, qs[t0*D+h*Dh:], D, keys[h*Dh:], D, 0, a[t0*Tk:], Tk)
+				}
 			}
 			for t := 0; t < T; t++ {
 				row := a[t*Tk : (t+1)*Tk]
@@ -545,10 +549,20 @@ func (r *run) attention(l int, sc *scratch, z, q, k, v []float32) {
 				}
 				return
 			}
-			tensor.Gemm(false, false, T, Dh, Tk, 1, att[h*T*Tk:], Tk, vals[h*Dh:], D, 0, zs[h*Dh:], D)
+			// The pattern is exactly 0 past each row's last key, so a block of rows stops at
+			// its last row's: the products it skips would add +0 to each output.
+			for t0 := 0; t0 < T; t0 += causalRows {
+				t1 := min(T, t0+causalRows)
+				tensor.Gemm(false, false, t1-t0, Dh, past+t1, 1, att[(h*T+t0)*Tk:], Tk, vals[h*Dh:], D, 0, zs[t0*D+h*Dh:], D)
+			}
 		})
 	}
 }
+
+// causalRows is the block of query rows attention multiplies at a time: each block stops at
+// the keys its last row sees, which skips 3/8 of the scores and of the pattern·v products
+// at 256 tokens (1/2 as T grows), against the cost of more, smaller products.
+const causalRows = 64
 
 // seqPoint is point for an activation held per sequence ([H, T, Tk]), skipped when no
 // hook or cache wants it.
