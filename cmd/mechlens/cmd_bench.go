@@ -206,8 +206,12 @@ func printBench(io *cli.IO, f cli.Format, out benchOutput) error {
 	if f == cli.CSV {
 		return rows.WriteCSV(io.Out)
 	}
-	fmt.Fprintf(io.Out, "%s, kernel %s, %s weights, %d threads, peak %.1f GFLOP/s per core, load %.0f ms, RSS %.0f MB loaded, %.0f MB peak\n",
-		out.Model, out.Kernel, out.Weights, out.Threads, out.PeakCore, out.LoadMS, out.LoadRSSMB, out.PeakRSSMB)
+	model := out.Model // names weights other than float32 (modelFlags.name)
+	if out.Weights == tensor.F32.String() {
+		model += ", f32 weights"
+	}
+	fmt.Fprintf(io.Out, "%s, kernel %s, %d threads, peak %.1f GFLOP/s per core, load %.0f ms, RSS %.0f MB loaded, %.0f MB peak\n",
+		model, out.Kernel, out.Threads, out.PeakCore, out.LoadMS, out.LoadRSSMB, out.PeakRSSMB)
 	return rows.WriteTable(io.Out, false)
 }
 
