@@ -123,7 +123,7 @@ func TestMatMulBF16(t *testing.T) {
 }
 
 // matMulPairs is what avx512bf16 computes for a · p, p bfloat16: each element starts at 0,
-// or at the bias in the first k block; each block of blockK consecutive k runs from 0 over
+// or at the bias in the first k block; each block of pairBlockK consecutive k runs from 0 over
 // the pairs (2j, 2j+1) of bfloat16-rounded A, adding the odd product then the even one
 // (VDPBF16PS's order; each product of two bfloat16 values is exact in float32), and is
 // added to the element.
@@ -133,8 +133,8 @@ func matMulPairs(a []float32, M int, p *Packed, bias []float32) []float32 {
 	for i := range M {
 		for j := range N {
 			var e float32
-			for pc := 0; pc < K; pc += blockK {
-				kc := min(blockK, K-pc)
+			for pc := 0; pc < K; pc += pairBlockK {
+				kc := min(pairBlockK, K-pc)
 				var s float32
 				if pc == 0 && bias != nil {
 					s = bias[j]
