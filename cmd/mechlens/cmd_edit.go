@@ -486,36 +486,49 @@ func newEditShowCommand() *cli.Command {
 	mf := addModelFlags(c, "")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := format()
-		if err != nil {
+		o := editShowOptions{model: *mf, given: givenModelFlags(c)}
+		var err error
+		if o.format, err = format(); err != nil {
 			return err
 		}
 		if err := requireFlags(c, "edits"); err != nil {
 			return err
 		}
-		g := *mf
-		m, s, err := loadSetModel(ctx, io, &g, givenModelFlags(c), *mf.edits, false)
-		if err != nil {
-			return err
-		}
-		sizes, err := s.Sizes(m)
-		if err != nil {
-			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
-		}
-		out := struct {
-			Model      edit.ModelRef `json:"model"`
-			Processing []string      `json:"processing"`
-			Edits      []editShowRow `json:"edits"`
-		}{s.Model, orEmpty(s.Processing), []editShowRow{}}
-		rows := &cli.Rows{Header: []string{"#", "kind", "edit", "rows", "change_norm"}}
-		for i, e := range s.Edits {
-			r := editShowRow{i + 1, e.Kind, e.String(), e.IsRuntime(), sizes[i].Rows, sizes[i].Norm}
-			out.Edits = append(out.Edits, r)
-			rows.Add(r.Index, r.Kind, r.Edit, r.Rows, r.Norm)
-		}
-		return cli.Write(io, f, rows, out, false)
+		return runEditShow(ctx, io, o)
 	}
 	return c
+}
+
+// editShowOptions are mechlens edit show's flags: the edit set is model.edits.
+type editShowOptions struct {
+	model  modelFlags
+	given  givenFlags
+	format cli.Format
+}
+
+// runEditShow prints each edit of the set with the size of its change on the model.
+func runEditShow(ctx context.Context, io *cli.IO, o editShowOptions) error {
+	mf := &o.model
+	m, s, err := loadSetModel(ctx, io, mf, o.given, *mf.edits, false)
+	if err != nil {
+		return err
+	}
+	sizes, err := s.Sizes(m)
+	if err != nil {
+		return fmt.Errorf("--edits %s: %v", *mf.edits, err)
+	}
+	out := struct {
+		Model      edit.ModelRef `json:"model"`
+		Processing []string      `json:"processing"`
+		Edits      []editShowRow `json:"edits"`
+	}{s.Model, orEmpty(s.Processing), []editShowRow{}}
+	rows := &cli.Rows{Header: []string{"#", "kind", "edit", "rows", "change_norm"}}
+	for i, e := range s.Edits {
+		r := editShowRow{i + 1, e.Kind, e.String(), e.IsRuntime(), sizes[i].Rows, sizes[i].Norm}
+		out.Edits = append(out.Edits, r)
+		rows.Add(r.Index, r.Kind, r.Edit, r.Rows, r.Norm)
+	}
+	return cli.Write(io, o.format, rows, out, false)
 }
 
 type editDiffPrompt struct {
@@ -657,41 +670,57 @@ it). Run-time interventions cannot be exported: a set holding one is refused by 
   $ mechlens edit export --edits edits.json --out edited-model
   $ mechlens run --model ./edited-model --bos "Question: What is the capital of Fizeia? Answer Choices: A: Drebirk B: Deras Answer:"`
 	mf := addModelFlags(c, "")
-	out := c.Flags.String("out", "", "folder to write (required)")
-	dtype := cli.Choice(c.Flags, "dtype", "F32", []string{"F32", "F16", "BF16", "source"}, "dtype of the written weights; source: the loaded checkpoint's")
+	o := &editExportOptions{}
+	c.Flags.StringVar(&o.out, "out", "", "folder to write (required)")
+	cli.ChoiceVar(c.Flags, &o.dtype, "dtype", "F32", []string{"F32", "F16", "BF16", "source"}, "dtype of the written weights; source: the loaded checkpoint's")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
+		opts := *o
+		opts.model, opts.given = *mf, givenModelFlags(c)
 		if err := requireFlags(c, "edits", "out"); err != nil {
 			return err
 		}
-		dt := weights.DType(*dtype)
-		if err := checkOut("--out", *out, true); err != nil {
-			return err
-		}
-		s, err := edit.Load(*mf.edits)
-		if err != nil {
-			return err
-		}
-		for i, e := range s.Edits {
-			if e.IsRuntime() {
-				return fmt.Errorf("edit %d (%s) is a run-time intervention, which a checkpoint cannot hold: apply the set with --edits instead, or remove it", i+1, e)
-			}
-		}
-		g := *mf
-		m, s, err := loadSetModel(ctx, io, &g, givenModelFlags(c), *mf.edits, true)
-		if err != nil {
-			return err
-		}
-		if _, err := s.Apply(m); err != nil {
-			return fmt.Errorf("--edits %s: %v", *mf.edits, err)
-		}
-		if dt == "source" {
-			dt = gpt2.SourceDType(m)
-		}
-		if err := gpt2.SaveDir(*out, m, dt); err != nil {
-			return err
-		}
-		fmt.Fprintf(io.Out, "wrote %s: %d edits applied to %s, %s weights\n", *out, len(s.Edits), s.Model.Name, dt)
-		return nil
+		return runEditExport(ctx, io, opts)
 	}
 	return c
+}
+
+// editExportOptions are mechlens edit export's flags: the edit set is model.edits.
+type editExportOptions struct {
+	model      modelFlags
+	given      givenFlags
+	out, dtype string
+}
+
+// runEditExport applies the set to the model's raw weights and writes them as a Hugging
+// Face folder.
+func runEditExport(ctx context.Context, io *cli.IO, o editExportOptions) error {
+	mf := &o.model
+	if err := checkOut("--out", o.out, true); err != nil {
+		return err
+	}
+	s, err := edit.Load(*mf.edits)
+	if err != nil {
+		return err
+	}
+	for i, e := range s.Edits {
+		if e.IsRuntime() {
+			return fmt.Errorf("edit %d (%s) is a run-time intervention, which a checkpoint cannot hold: apply the set with --edits instead, or remove it", i+1, e)
+		}
+	}
+	m, s, err := loadSetModel(ctx, io, mf, o.given, *mf.edits, true)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Apply(m); err != nil {
+		return fmt.Errorf("--edits %s: %v", *mf.edits, err)
+	}
+	dt := weights.DType(o.dtype)
+	if dt == "source" {
+		dt = gpt2.SourceDType(m)
+	}
+	if err := gpt2.SaveDir(o.out, m, dt); err != nil {
+		return err
+	}
+	fmt.Fprintf(io.Out, "wrote %s: %d edits applied to %s, %s weights\n", o.out, len(s.Edits), s.Model.Name, dt)
+	return nil
 }

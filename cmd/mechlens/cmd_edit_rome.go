@@ -478,11 +478,14 @@ hash, the layer and the data's hash, where edit rome and edit memit find it.`
   $ mechlens edit stats --layer 0 --samples 2000 --json`
 	mf := addModelFlags(c, "")
 	sf := addStatsFlags(c, false)
-	layer := c.Flags.Int("layer", 0, "layer (required)")
+	o := &editStatsOptions{}
+	c.Flags.IntVar(&o.layer, "layer", 0, "layer (required)")
 	output := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		f, err := output()
-		if err != nil {
+		opts := *o
+		opts.model, opts.stats = *mf, *sf
+		var err error
+		if opts.format, err = output(); err != nil {
 			return err
 		}
 		if len(args) > 0 {
@@ -491,34 +494,48 @@ hash, the layer and the data's hash, where edit rome and edit memit find it.`
 		if err := requireFlags(c, "layer"); err != nil {
 			return err
 		}
-		m, err := mf.open(ctx, io)
-		if err != nil {
-			return err
-		}
-		if *layer < 0 || *layer >= m.Config.NLayers {
-			return cli.Usagef("--layer %d: the model has layers 0..%d", *layer, m.Config.NLayers-1)
-		}
-		cov, err := sf.open(ctx, io, mf, m, *layer)
-		if err != nil {
-			return err
-		}
-		var trace float64
-		for i := range cov.M {
-			trace += cov.Mom2[i*cov.M+i]
-		}
-		out := struct {
-			Model    string  `json:"model"`
-			Layer    int     `json:"layer"`
-			Tokens   int64   `json:"tokens"`
-			DMLP     int     `json:"d_mlp"`
-			Trace    float64 `json:"trace"`
-			DataHash string  `json:"data_hash"`
-		}{mf.name(), cov.Layer, cov.Count, cov.M, trace, cov.DataHash}
-		rows := &cli.Rows{Header: []string{"model", "layer", "tokens", "d_mlp", "trace"}}
-		rows.Add(out.Model, out.Layer, out.Tokens, out.DMLP, strconv.FormatFloat(trace, 'g', 6, 64))
-		return cli.Write(io, f, rows, out, false)
+		return runEditStats(ctx, io, opts)
 	}
 	return c
+}
+
+// editStatsOptions are mechlens edit stats's flags.
+type editStatsOptions struct {
+	model  modelFlags
+	stats  statsOptions
+	layer  int
+	format cli.Format
+}
+
+// runEditStats measures (or finds cached) the layer's covariance and prints its summary.
+func runEditStats(ctx context.Context, io *cli.IO, o editStatsOptions) error {
+	mf := &o.model
+	m, err := mf.open(ctx, io)
+	if err != nil {
+		return err
+	}
+	if o.layer < 0 || o.layer >= m.Config.NLayers {
+		return cli.Usagef("--layer %d: the model has layers 0..%d", o.layer, m.Config.NLayers-1)
+	}
+	cov, err := o.stats.open(ctx, io, mf, m, o.layer)
+	if err != nil {
+		return err
+	}
+	var trace float64
+	for i := range cov.M {
+		trace += cov.Mom2[i*cov.M+i]
+	}
+	out := struct {
+		Model    string  `json:"model"`
+		Layer    int     `json:"layer"`
+		Tokens   int64   `json:"tokens"`
+		DMLP     int     `json:"d_mlp"`
+		Trace    float64 `json:"trace"`
+		DataHash string  `json:"data_hash"`
+	}{mf.name(), cov.Layer, cov.Count, cov.M, trace, cov.DataHash}
+	rows := &cli.Rows{Header: []string{"model", "layer", "tokens", "d_mlp", "trace"}}
+	rows.Add(out.Model, out.Layer, out.Tokens, out.DMLP, strconv.FormatFloat(trace, 'g', 6, 64))
+	return cli.Write(io, o.format, rows, out, false)
 }
 
 func newEditEvalCommand() *cli.Command {

@@ -115,6 +115,55 @@ func TestRunEditEvalEqualsCLI(t *testing.T) {
 	}
 }
 
+// edit show, export and stats as run functions print what their command lines do, and the
+// export writes the same bytes.
+func TestRunEditSetCommandsEqualCLI(t *testing.T) {
+	ctx, dir := context.Background(), t.TempDir()
+	set := filepath.Join(dir, "e.json")
+	mustRun(t, "edit", "scale-head", "--model", tiny, "--layer", "0", "--head", "1", "--factor", "0.5", "--to", set)
+	withSet := func() modelFlags {
+		mf := testModelFlags("", "")
+		*mf.edits = set
+		return mf
+	}
+
+	show := editShowOptions{model: withSet(), format: cli.JSON}
+	got := runTo(t, func(io *cli.IO) error { return runEditShow(ctx, io, show) })
+	if want := mustRun(t, "edit", "show", "--edits", set, "--json"); got != want || !strings.Contains(got, "scale_head L0H1") {
+		t.Errorf("runEditShow printed\n%s\nthe CLI\n%s", got, want)
+	}
+
+	viaRun, viaCLI := filepath.Join(dir, "run"), filepath.Join(dir, "cli")
+	export := editExportOptions{model: withSet(), out: viaRun, dtype: "F32"}
+	got = runTo(t, func(io *cli.IO) error { return runEditExport(ctx, io, export) })
+	want := mustRun(t, "edit", "export", "--edits", set, "--out", viaCLI)
+	if strings.ReplaceAll(got, viaRun, viaCLI) != want || !strings.Contains(got, "1 edits applied") {
+		t.Errorf("runEditExport printed %q, the CLI %q", got, want)
+	}
+	a, errA := os.ReadFile(filepath.Join(viaRun, "model.safetensors"))
+	b, errB := os.ReadFile(filepath.Join(viaCLI, "model.safetensors"))
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Errorf("the exported checkpoints differ (%v, %v; %d and %d bytes)", errA, errB, len(a), len(b))
+	}
+
+	corpus := filepath.Join(dir, "corpus.txt")
+	if err := os.WriteFile(corpus, []byte("The capital of France is Paris.\nHello world, this is a test.\nThe cat sat on the mat.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stats := editStatsOptions{model: testModelFlags(tiny, ""), layer: 1, format: cli.JSON,
+		stats: statsOptions{data: corpus, samples: 20, stats: filepath.Join(dir, "run.safetensors")}}
+	got = runTo(t, func(io *cli.IO) error { return runEditStats(ctx, io, stats) })
+	want = mustRun(t, "edit", "stats", "--model", tiny, "--layer", "1", "--data", corpus,
+		"--samples", "20", "--stats", filepath.Join(dir, "cli.safetensors"), "--json")
+	if got != want || !strings.Contains(got, `"layer": 1`) {
+		t.Errorf("runEditStats printed\n%s\nthe CLI\n%s", got, want)
+	}
+	stats.layer = 9
+	if err := runEditStats(ctx, &cli.IO{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}, stats); err == nil || !strings.Contains(err.Error(), "--layer 9: the model has layers 0..") {
+		t.Errorf("layer 9: %v", err)
+	}
+}
+
 // The run functions check their options with the usage errors the command line gets, before
 // loading anything.
 func TestRunOptionErrors(t *testing.T) {
