@@ -439,10 +439,18 @@ func givenModelFlags(c *cli.Command) givenFlags {
 	return givenFlags{model: flagSet(c.Flags, "model"), process: flagSet(c.Flags, "process")}
 }
 
-// loadSetModel loads the model named by --model (or, when not given, the set's own model)
-// under --process, else the set's processing (raw weights when raw), and the set. It sets
-// mf to what it loaded: pass a copy.
-func loadSetModel(ctx context.Context, io *cli.IO, mf *modelFlags, given givenFlags, path string, raw bool) (*gpt2.Model, *edit.Set, error) {
+// setSource is where a command that reads an edit set starts: its model flags (the set is
+// model.edits) and which of them the command line gave.
+type setSource struct {
+	model modelFlags
+	given givenFlags
+}
+
+// load loads the set and the model named by --model (or, when not given, the set's own
+// model) under --process, else the set's processing (raw weights when raw). It sets
+// src.model to what it loaded.
+func (src *setSource) load(ctx context.Context, io *cli.IO, raw bool) (*gpt2.Model, *edit.Set, error) {
+	mf, given, path := &src.model, src.given, *src.model.edits
 	s, err := edit.Load(path)
 	if err != nil {
 		return nil, nil, err
@@ -486,7 +494,7 @@ func newEditShowCommand() *cli.Command {
 	mf := addModelFlags(c, "")
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
-		o := editShowOptions{model: *mf, given: givenModelFlags(c)}
+		o := editShowOptions{setSource: setSource{*mf, givenModelFlags(c)}}
 		var err error
 		if o.format, err = format(); err != nil {
 			return err
@@ -501,21 +509,19 @@ func newEditShowCommand() *cli.Command {
 
 // editShowOptions are mechlens edit show's flags: the edit set is model.edits.
 type editShowOptions struct {
-	model  modelFlags
-	given  givenFlags
+	setSource
 	format cli.Format
 }
 
 // runEditShow prints each edit of the set with the size of its change on the model.
 func runEditShow(ctx context.Context, io *cli.IO, o editShowOptions) error {
-	mf := &o.model
-	m, s, err := loadSetModel(ctx, io, mf, o.given, *mf.edits, false)
+	m, s, err := o.load(ctx, io, false)
 	if err != nil {
 		return err
 	}
 	sizes, err := s.Sizes(m)
 	if err != nil {
-		return fmt.Errorf("--edits %s: %v", *mf.edits, err)
+		return fmt.Errorf("--edits %s: %v", *o.model.edits, err)
 	}
 	out := struct {
 		Model      edit.ModelRef `json:"model"`
@@ -553,7 +559,7 @@ func newEditDiffCommand() *cli.Command {
 	format := cli.OutputFlags(c)
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		opts := *o
-		opts.model, opts.given, opts.bos, opts.prompts = *mf, givenModelFlags(c), bos.choice(), args
+		opts.setSource, opts.bos, opts.prompts = setSource{*mf, givenModelFlags(c)}, bos.choice(), args
 		var err error
 		if opts.format, err = format(); err != nil {
 			return err
@@ -571,8 +577,7 @@ func newEditDiffCommand() *cli.Command {
 
 // editDiffOptions are mechlens edit diff's flags and prompts; the edit set is model.edits.
 type editDiffOptions struct {
-	model   modelFlags
-	given   givenFlags
+	setSource
 	prompts []string
 	pair    string
 	top     int
@@ -583,11 +588,11 @@ type editDiffOptions struct {
 // runEditDiff runs each prompt on the base and the edited model and prints both top-k
 // lists, their KL and the --pair logit difference.
 func runEditDiff(ctx context.Context, io *cli.IO, o editDiffOptions) error {
-	mf := &o.model
-	base, s, err := loadSetModel(ctx, io, mf, o.given, *mf.edits, false)
+	base, s, err := o.load(ctx, io, false)
 	if err != nil {
 		return err
 	}
+	mf := &o.model // as loaded
 	ed := base.Clone()
 	if _, err := s.Apply(ed); err != nil {
 		return fmt.Errorf("--edits %s: %v", *mf.edits, err)
@@ -675,7 +680,7 @@ it). Run-time interventions cannot be exported: a set holding one is refused by 
 	cli.ChoiceVar(c.Flags, &o.dtype, "dtype", "F32", []string{"F32", "F16", "BF16", "source"}, "dtype of the written weights; source: the loaded checkpoint's")
 	c.Run = func(ctx context.Context, io *cli.IO, args []string) error {
 		opts := *o
-		opts.model, opts.given = *mf, givenModelFlags(c)
+		opts.setSource = setSource{*mf, givenModelFlags(c)}
 		if err := requireFlags(c, "edits", "out"); err != nil {
 			return err
 		}
@@ -686,8 +691,7 @@ it). Run-time interventions cannot be exported: a set holding one is refused by 
 
 // editExportOptions are mechlens edit export's flags: the edit set is model.edits.
 type editExportOptions struct {
-	model      modelFlags
-	given      givenFlags
+	setSource
 	out, dtype string
 }
 
@@ -707,7 +711,7 @@ func runEditExport(ctx context.Context, io *cli.IO, o editExportOptions) error {
 			return fmt.Errorf("edit %d (%s) is a run-time intervention, which a checkpoint cannot hold: apply the set with --edits instead, or remove it", i+1, e)
 		}
 	}
-	m, s, err := loadSetModel(ctx, io, mf, o.given, *mf.edits, true)
+	m, s, err := o.load(ctx, io, true)
 	if err != nil {
 		return err
 	}

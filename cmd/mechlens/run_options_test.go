@@ -127,14 +127,14 @@ func TestRunEditSetCommandsEqualCLI(t *testing.T) {
 		return mf
 	}
 
-	show := editShowOptions{model: withSet(), format: cli.JSON}
+	show := editShowOptions{setSource: setSource{model: withSet()}, format: cli.JSON}
 	got := runTo(t, func(io *cli.IO) error { return runEditShow(ctx, io, show) })
 	if want := mustRun(t, "edit", "show", "--edits", set, "--json"); got != want || !strings.Contains(got, "scale_head L0H1") {
 		t.Errorf("runEditShow printed\n%s\nthe CLI\n%s", got, want)
 	}
 
 	viaRun, viaCLI := filepath.Join(dir, "run"), filepath.Join(dir, "cli")
-	export := editExportOptions{model: withSet(), out: viaRun, dtype: "F32"}
+	export := editExportOptions{setSource: setSource{model: withSet()}, out: viaRun, dtype: "F32"}
 	got = runTo(t, func(io *cli.IO) error { return runEditExport(ctx, io, export) })
 	want := mustRun(t, "edit", "export", "--edits", set, "--out", viaCLI)
 	if strings.ReplaceAll(got, viaRun, viaCLI) != want || !strings.Contains(got, "1 edits applied") {
